@@ -1,0 +1,31 @@
+"""The `git panini` command line: one thin module per command; the logic lives in git_panini/*."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ..repo import GitError, NotARepository
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Large files in Git itself: deduplicated chunk trees, verified bit-perfect.")
+
+
+def _register():
+    from . import (add, env, fetch, filter_process, fsck, hook, install, ls_files, push, status, track,
+                   verify)
+    for module in (install, track, add, status, ls_files, verify, fsck, env, push, fetch,
+                   filter_process, hook):
+        module.register(app)
+
+
+_register()
+
+
+def main():
+    try:
+        app()
+    except (GitError, NotARepository) as e:
+        sys.stderr.write(f"git-panini: {e}\n")
+        sys.exit(2)

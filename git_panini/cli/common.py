@@ -1,0 +1,41 @@
+"""Helpers the command modules share: opening the repo, printing JSON or tables, failing cleanly."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+from rich.console import Console
+
+from ..repo import NotARepository, Repo
+
+console = Console()
+err_console = Console(stderr=True)
+
+JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
+
+
+def open_repo() -> Repo:
+    try:
+        return Repo(".")
+    except NotARepository as e:
+        fail(str(e))
+
+
+def fail(message: str, code: int = 1):
+    err_console.print(f"git-panini: {message}", style="red", markup=False, highlight=False)
+    raise typer.Exit(code)
+
+
+def print_json(data):
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def human(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024

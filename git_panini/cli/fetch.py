@@ -1,0 +1,30 @@
+"""`git panini fetch [REMOTE]`: get the remote's store and notes and merge them into ours."""
+
+from __future__ import annotations
+
+import typer
+
+from ..sync import SyncError, default_remote, fetch as fetch_refs
+from .common import JsonOption, console, fail, open_repo, print_json
+
+
+def fetch(remote: str = typer.Argument(None, help="Remote name or URL (default: the branch's remote)."),
+          json: bool = JsonOption):
+    """Fetch and merge refs/panini/store and refs/notes/panini."""
+    repo = open_repo()
+    remote = remote or default_remote(repo)
+    if remote is None:
+        fail("no remote given and none configured")
+    try:
+        merged = fetch_refs(repo, remote)
+    except SyncError as e:
+        fail(str(e))
+    if json:
+        print_json({"remote": remote, "merged": merged})
+    else:
+        console.print(f"fetched {len(merged)} ref(s) from {remote}" if merged else f"{remote} has no panini refs",
+                      markup=False)
+
+
+def register(app: typer.Typer):
+    app.command()(fetch)

@@ -1,0 +1,61 @@
+"""`git panini install / uninstall`: the filter in git config, the hooks in this repository."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from .. import hooks
+from ..repo import run_git
+from .common import console, fail, open_repo
+
+FILTER_CONFIG = {
+    "filter.panini.process": "git-panini filter-process",
+    "filter.panini.required": "true",
+    "diff.panini.binary": "true",
+}
+STORE_ATTRIBUTES = "# git-panini: chunk and pack blobs never delta well\nchunks/** -delta\npacks/** -delta\n"
+
+
+def _scope(global_: bool) -> list[str]:
+    return ["--global"] if global_ else ["--local"]
+
+
+def install(global_: bool = typer.Option(False, "--global", help="Filter config for this user only, no hooks."),
+            local: bool = typer.Option(False, "--local", help="This repository (the default).")):
+    """Configure the panini filter and install the hooks."""
+    if global_ and local:
+        fail("choose one of --global and --local")
+    repo = None if global_ else open_repo()
+    for key, value in FILTER_CONFIG.items():
+        run_git(["config", *_scope(global_), key, value], cwd=repo.work_tree or repo.git_dir if repo else None)
+    if repo is None:
+        console.print("git-panini filter configured for this user (~/.gitconfig)")
+        return
+    try:
+        installed = hooks.install(repo)
+    except FileExistsError as e:
+        fail(str(e))
+    attributes = os.path.join(repo.common_dir, "info", "attributes")
+    os.makedirs(os.path.dirname(attributes), exist_ok=True)
+    existing = open(attributes).read() if os.path.exists(attributes) else ""
+    if "git-panini" not in existing:
+        with open(attributes, "a") as f:
+            f.write(STORE_ATTRIBUTES)
+    console.print(f"git-panini installed: filter in .git/config, {len(installed)} hooks")
+
+
+def uninstall(global_: bool = typer.Option(False, "--global", help="Remove the user-level filter config.")):
+    """Remove the filter config and our hooks (chained hooks are put back)."""
+    repo = None if global_ else open_repo()
+    cwd = (repo.work_tree or repo.git_dir) if repo else None
+    run_git(["config", *_scope(global_), "--remove-section", "filter.panini"], cwd=cwd, check=False)
+    run_git(["config", *_scope(global_), "--remove-section", "diff.panini"], cwd=cwd, check=False)
+    removed = hooks.uninstall(repo) if repo else []
+    console.print(f"git-panini uninstalled ({len(removed)} hooks removed)")
+
+
+def register(app: typer.Typer):
+    app.command()(install)
+    app.command()(uninstall)

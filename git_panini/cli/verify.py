@@ -1,0 +1,46 @@
+"""`git panini verify [RANGE|--all]`: prove every file reconstructs bit-perfectly (the PR gate)."""
+
+from __future__ import annotations
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+from .. import pointers
+from ..reader import ChunkSource
+from ..verify import verify_pointer
+from .common import JsonOption, console, err_console, open_repo, print_json
+
+
+def verify(range_: str = typer.Argument(None, metavar="[RANGE]", help="e.g. origin/main..HEAD; default: HEAD's tree"),
+           all_: bool = typer.Option(False, "--all", help="Every pointer in the history of every ref."),
+           json: bool = JsonOption):
+    """Check manifest, every chunk's hash, and every file's sha256 and size."""
+    repo = open_repo()
+    if all_:
+        found = pointers.in_revs(repo, ["--all"])
+    elif range_:
+        found = pointers.in_revs(repo, [range_])
+    else:
+        found = pointers.in_tree(repo, "HEAD")
+    source = ChunkSource(repo)
+    total = sum(f.pointer.size for f in found if f.pointer)
+    results = []
+    with Progress("verify", BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=err_console,
+                  transient=True, disable=json or total < (64 << 20)) as progress:
+        task = progress.add_task("verify", total=total)
+        for f in found:
+            results.append(verify_pointer(source, f, repo.work_tree, lambda n: progress.advance(task, n)))
+    source.close()
+    bad = [r for r in results if not r.ok]
+    if json:
+        print_json({"ok": not bad, "files": [r.as_dict() for r in results]})
+    else:
+        for r in bad:
+            console.print(f"FAIL {r.path}: {r.error}", markup=False, highlight=False)
+        console.print(f"{len(results) - len(bad)} of {len(results)} file(s) verified bit-perfect"
+                      + (f", {len(bad)} FAILED" if bad else ""), markup=False)
+    raise typer.Exit(1 if bad else 0)
+
+
+def register(app: typer.Typer):
+    app.command()(verify)

@@ -1,0 +1,238 @@
+"""General-purpose codecs: store, zstd, xz, brotli and PPMd, each decoded with a hard output bound."""
+
+import lzma
+import zlib
+
+from .base import (
+    Codec,
+    CodecError,
+    bool_param,
+    check_crc,
+    check_keys,
+    int_param,
+    pow2_at_least,
+)
+
+_READ_STEP = 1 << 20
+
+
+def _too_big(max_output: int) -> CodecError:
+    return CodecError(f"output exceeds max_output {max_output} (decompression bomb or size lie)")
+
+
+class Store(Codec):
+    id = 1
+    name = "store"
+
+    def _encode(self, data, params, deps):
+        check_keys(params, set())
+        return data, {}
+
+    def _decode(self, data, params, deps, max_output):
+        check_keys(params, set())
+        if len(data) > max_output:
+            raise _too_big(max_output)
+        return data
+
+
+class Zstd(Codec):
+    id = 2
+    name = "zstd"
+    requires = ("zstandard", "zstandard")
+
+    def _dict(self, zstd, params, deps):
+        oid = params.get("dict")
+        if oid is None:
+            return None
+        if not isinstance(oid, str):
+            raise CodecError("parameter dict must be an oid string")
+        if oid not in deps:
+            raise CodecError(f"missing dictionary {oid}")
+        return zstd.ZstdCompressionDict(deps[oid])
+
+    def _encode(self, data, params, deps):
+        zstd = self.lib()
+        check_keys(params, {"level", "long", "dict"})
+        level = int_param(params, "level", 1, 22, 19)
+        window_log = int_param(params, "long", 0, 31, 0)
+        dictionary = self._dict(zstd, params, deps)
+        if window_log:
+            cparams = zstd.ZstdCompressionParameters.from_level(
+                level, window_log=window_log, enable_ldm=1, write_checksum=1
+            )
+            cctx = zstd.ZstdCompressor(dict_data=dictionary, compression_params=cparams)
+        else:
+            cctx = zstd.ZstdCompressor(level=level, dict_data=dictionary, write_checksum=True)
+        recorded = {"level": level}
+        if window_log:
+            recorded["long"] = window_log
+        if dictionary is not None:
+            recorded["dict"] = params["dict"]
+        return cctx.compress(data), recorded
+
+    def _decode(self, data, params, deps, max_output):
+        zstd = self.lib()
+        check_keys(params, {"level", "long", "dict"})
+        dictionary = self._dict(zstd, params, deps)
+        frame = zstd.get_frame_parameters(data)
+        if frame.content_size != zstd.CONTENTSIZE_UNKNOWN and frame.content_size > max_output:
+            raise _too_big(max_output)
+        if _zstd_frame_length(zstd, data) != len(data):
+            raise CodecError("trailing bytes after the zstd frame")
+        # Our encoder shrinks the window to the input (+ dictionary) size, so a larger window is hostile.
+        dict_size = len(deps[params["dict"]]) if dictionary is not None else 0
+        window = min(max(pow2_at_least(max_output + dict_size) * 2, 1 << 20), 1 << 31)
+        dctx = zstd.ZstdDecompressor(dict_data=dictionary, max_window_size=window)
+        reader = dctx.stream_reader(data, read_across_frames=False)
+        parts, total = [], 0
+        while True:
+            chunk = reader.read(min(_READ_STEP, max_output + 1 - total))
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > max_output:
+                raise _too_big(max_output)
+            parts.append(chunk)
+        out = b"".join(parts)
+        if frame.content_size != zstd.CONTENTSIZE_UNKNOWN and frame.content_size != len(out):
+            raise CodecError("zstd frame is truncated")
+        return out
+
+
+def _zstd_frame_length(zstd, data: bytes) -> int:
+    """Compressed length of the single frame at the start of data, by walking its block headers."""
+    pos = zstd.frame_header_size(data)
+    while True:
+        if pos + 3 > len(data):
+            raise CodecError("zstd frame is truncated")
+        header = int.from_bytes(data[pos:pos + 3], "little")
+        block_type, block_size = (header >> 1) & 3, header >> 3
+        if block_type == 3:
+            raise CodecError("reserved zstd block type")
+        pos += 3 + (1 if block_type == 1 else block_size)
+        if header & 1:
+            break
+    if data[4] & 0x04:  # frame header descriptor: content checksum flag
+        pos += 4
+    if pos > len(data):
+        raise CodecError("zstd frame is truncated")
+    return pos
+
+
+def train_zstd_dict(samples: list[bytes], size: int) -> bytes:
+    """Train a zstd dictionary of at most size bytes; its git oid is what the zstd "dict" param names."""
+    import zstandard
+
+    try:
+        return zstandard.train_dictionary(size, list(samples)).as_bytes()
+    except zstandard.ZstdError as exc:
+        raise CodecError(f"zstd dictionary training failed: {exc}") from None
+
+
+class Xz(Codec):
+    id = 3
+    name = "xz"
+
+    def _encode(self, data, params, deps):
+        check_keys(params, {"preset", "extreme"})
+        preset = int_param(params, "preset", 0, 9, 9)
+        extreme = bool_param(params, "extreme", False)
+        flags = preset | (lzma.PRESET_EXTREME if extreme else 0)
+        # Clamp the dictionary to the input so decode can bound memory by max_output.
+        filters = [{"id": lzma.FILTER_LZMA2, "preset": flags,
+                    "dict_size": min(_XZ_PRESET_DICT[preset], max(4096, pow2_at_least(len(data))))}]
+        encoded = lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, filters=filters)
+        return encoded, {"preset": preset, "extreme": extreme}
+
+    def _decode(self, data, params, deps, max_output):
+        check_keys(params, {"preset", "extreme"})
+        memlimit = max(4096, pow2_at_least(max_output)) + (1 << 20)
+        dec = lzma.LZMADecompressor(format=lzma.FORMAT_XZ, memlimit=memlimit)
+        parts, total = [], 0
+        chunk = dec.decompress(data, max_output + 1)
+        while True:
+            total += len(chunk)
+            if total > max_output:
+                raise _too_big(max_output)
+            parts.append(chunk)
+            if dec.eof:
+                break
+            if dec.needs_input:
+                raise CodecError("xz stream is truncated")
+            chunk = dec.decompress(b"", max_output + 1 - total)
+        if dec.unused_data:
+            raise CodecError("trailing bytes after the xz stream")
+        return b"".join(parts)
+
+
+# liblzma's LZMA2 dictionary size for presets 0-9 (the extreme flag does not change it).
+_XZ_PRESET_DICT = (1 << 18, 1 << 20, 1 << 21, 1 << 22, 1 << 22, 1 << 23, 1 << 23, 1 << 24, 1 << 25, 1 << 26)
+
+
+class Brotli(Codec):
+    id = 4
+    name = "brotli"
+    requires = ("brotli", "brotli")
+
+    def _encode(self, data, params, deps):
+        brotli = self.lib()
+        check_keys(params, {"quality", "lgwin"})
+        quality = int_param(params, "quality", 0, 11, 11)
+        lgwin = int_param(params, "lgwin", 10, 24, 24)
+        encoded = brotli.compress(data, quality=quality, lgwin=lgwin)
+        return encoded, {"quality": quality, "lgwin": lgwin, "crc32": zlib.crc32(data)}
+
+    def _decode(self, data, params, deps, max_output):
+        brotli = self.lib()
+        check_keys(params, {"quality", "lgwin", "crc32"})
+        dec = brotli.Decompressor()
+        # The limit stops buffer growth; one step may overshoot it, so it is checked after each call.
+        chunk = dec.process(data, output_buffer_limit=max_output + 1)
+        parts, total = [], 0
+        while True:
+            total += len(chunk)
+            if total > max_output:
+                raise _too_big(max_output)
+            parts.append(chunk)
+            if dec.is_finished():
+                break
+            if dec.can_accept_more_data():
+                raise CodecError("brotli stream is truncated")
+            chunk = dec.process(b"", output_buffer_limit=max_output + 1 - total)
+        out = b"".join(parts)
+        check_crc(params, out)
+        return out
+
+
+class Ppmd(Codec):
+    id = 5
+    name = "ppmd"
+    requires = ("pyppmd", "pyppmd")
+    _MAX_MEM = 1 << 28
+
+    def _encode(self, data, params, deps):
+        pyppmd = self.lib()
+        check_keys(params, {"order", "mem"})
+        order = int_param(params, "order", 2, 64, 6)
+        mem = int_param(params, "mem", 1 << 11, self._MAX_MEM, 16 << 20)
+        enc = pyppmd.Ppmd7Encoder(order, mem)
+        encoded = enc.encode(data) + enc.flush()
+        # PPMd7 has no end marker or checksum: the length and a crc32 travel in the recipe.
+        return encoded, {"order": order, "mem": mem, "size": len(data), "crc32": zlib.crc32(data)}
+
+    def _decode(self, data, params, deps, max_output):
+        pyppmd = self.lib()
+        check_keys(params, {"order", "mem", "size", "crc32"})
+        order = int_param(params, "order", 2, 64)
+        mem = int_param(params, "mem", 1 << 11, self._MAX_MEM)
+        size = int_param(params, "size", 0, 1 << 62)
+        if size > max_output:
+            raise _too_big(max_output)
+        dec = pyppmd.Ppmd7Decoder(order, mem)
+        out = dec.decode(data, size)
+        if len(out) != size:
+            raise CodecError("ppmd stream is truncated")
+        if dec.unused_data:
+            raise CodecError("trailing bytes after the ppmd stream")
+        check_crc(params, out)
+        return out

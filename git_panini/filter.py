@@ -1,0 +1,193 @@
+"""`git panini filter-process`: Git's long-running clean/smudge filter (protocol version 2, with delay)."""
+
+from __future__ import annotations
+
+import sys
+
+from . import pointer as pointer_mod
+from .pktline import FLUSH, PktReader, PktWriter, ProtocolError
+from .reader import ChunkSource, ReadError, iter_file, missing_chunks
+from .repo import Repo
+from .sync import SyncError, default_remote, fetch
+from .writer import IngestSession
+
+CAPABILITIES = ("clean", "smudge", "delay")
+
+
+def warn(message: str):
+    sys.stderr.write(f"git-panini: {message}\n")
+    sys.stderr.flush()
+
+
+class FilterServer:
+    def __init__(self, repo: Repo, stdin, stdout):
+        self.repo = repo
+        self.inp = PktReader(stdin)
+        self.out = PktWriter(stdout)
+        self._ingest: IngestSession | None = None
+        self._source: ChunkSource | None = None
+        self._delayed: dict[str, pointer_mod.Pointer] = {}   # pathname -> pointer awaiting a fetch
+        self._fetched = False
+
+    @property
+    def ingest(self) -> IngestSession:
+        if self._ingest is None:
+            self._ingest = IngestSession(self.repo)
+        return self._ingest
+
+    @property
+    def source(self) -> ChunkSource:
+        if self._source is None:
+            self._source = ChunkSource(self.repo)
+        return self._source
+
+    def serve(self):
+        self._handshake()
+        try:
+            while True:
+                try:
+                    headers = self.inp.read_text_list()
+                except EOFError:
+                    return
+                meta = dict(h.split("=", 1) for h in headers if "=" in h)
+                command = meta.get("command")
+                if command == "clean":
+                    self._clean(meta["pathname"])
+                elif command == "smudge":
+                    self._smudge(meta["pathname"], meta.get("can-delay") == "1")
+                elif command == "list_available_blobs":
+                    self._list_available()
+                else:
+                    raise ProtocolError(f"unknown filter command {command!r}")
+        finally:
+            self.close()
+
+    def close(self):
+        # The journal: one store commit for everything this git command cleaned.
+        if self._ingest is not None:
+            self._ingest.finish()
+            self._ingest.close()
+            self._ingest = None
+        if self._source is not None:
+            self._source.close()
+
+    def _handshake(self):
+        hello = self.inp.read_text_list()
+        if not hello or hello[0] != "git-filter-client" or "version=2" not in hello[1:]:
+            raise ProtocolError("expected git-filter-client with version=2")
+        self.out.text_list(["git-filter-server", "version=2"])
+        offered = {h.split("=", 1)[1] for h in self.inp.read_text_list() if h.startswith("capability=")}
+        self.out.text_list([f"capability={c}" for c in CAPABILITIES if c in offered])
+
+    # --- clean ------------------------------------------------------------------------------------
+    def _clean(self, path: str):
+        content = self.inp.read_content()
+        first = next(content, b"")
+        head = bytearray(first)
+        # A pointer that is already clean passes through unchanged (e.g. a file git-panini wrote
+        # as a pointer because its data was missing): never chunk a pointer into another pointer.
+        while len(head) < pointer_mod.MAX_POINTER_SIZE and (pkt := next(content, None)) is not None:
+            head += pkt
+        if pointer_mod.looks_like_pointer(bytes(head)) and _is_valid_pointer(bytes(head)):
+            self._respond(bytes(head))
+            return
+        try:
+            result = self.ingest.clean(_chain(bytes(head), content))
+        except Exception as e:  # never leave git hanging: drain, then report the error
+            for _ in content:
+                pass
+            warn(f"clean {path}: {e}")
+            self.out.text_list(["status=error"])
+            return
+        self._respond(result)
+
+    # --- smudge -----------------------------------------------------------------------------------
+    def _smudge(self, path: str, can_delay: bool):
+        data = b"".join(self.inp.read_content())
+        if not data and path in self._delayed:
+            pointer = self._delayed.pop(path)
+        elif not data:
+            self._respond(b"")
+            return
+        else:
+            try:
+                pointer = pointer_mod.parse(data)
+            except pointer_mod.PointerError as e:
+                if pointer_mod.looks_like_pointer(data):
+                    warn(f"{path}: invalid pointer ({e}); writing it out unchanged")
+                self._respond(data)
+                return
+            if can_delay and not self._fetched and missing_chunks(self.source, pointer):
+                self._delayed[path] = pointer
+                self.out.text_list(["status=delayed"])
+                return
+        if not self._fetched and missing_chunks(self.source, pointer):
+            self._fetch_store()
+        self._write_file(path, pointer)
+
+    def _write_file(self, path: str, pointer):
+        try:
+            chunks = iter_file(self.source, pointer)
+            first = next(chunks, b"")
+        except ReadError as e:
+            warn(f"smudge {path}: {e}")
+            self.out.text_list(["status=error"])
+            return
+        self.out.text_list(["status=success"])
+        try:
+            self.out.content(first)
+            for data in chunks:
+                self.out.content(data)
+        except ReadError as e:
+            # Git discards content followed by an error status: nothing unverified lands on disk.
+            warn(f"smudge {path}: {e}")
+            self.out.flush()
+            self.out.text_list(["status=error"])
+            return
+        self.out.flush()
+        self.out.flush()  # empty list: keep status=success
+
+    def _list_available(self):
+        if self._delayed and not self._fetched:
+            self._fetch_store()
+        paths = list(self._delayed)
+        self.out.text_list([f"pathname={p}" for p in paths])
+        self.out.text_list(["status=success"])
+
+    def _fetch_store(self):
+        """One fetch per filter process: fetch and merge the remote's store, then re-read the index."""
+        self._fetched = True
+        remote = default_remote(self.repo)
+        if remote is None:
+            warn("chunks are missing and no remote is configured to fetch them from")
+            return
+        try:
+            fetch(self.repo, remote)
+        except SyncError as e:
+            warn(str(e))
+        self.source.refresh()
+
+    def _respond(self, data: bytes):
+        self.out.text_list(["status=success"])
+        self.out.content(data)
+        self.out.flush()
+        self.out.flush()
+
+
+def _is_valid_pointer(data: bytes) -> bool:
+    try:
+        pointer_mod.parse(data)
+        return True
+    except pointer_mod.PointerError:
+        return False
+
+
+def _chain(first: bytes, rest):
+    if first:
+        yield first
+    yield from rest
+
+
+def main():
+    repo = Repo(".")
+    FilterServer(repo, sys.stdin.buffer, sys.stdout.buffer).serve()

@@ -1,0 +1,148 @@
+"""One Git repository as git-panini sees it: paths, object format, git commands, object reads and refs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+
+from .objects import TreeEntry, decode_tree, write_loose
+
+_KIND_BY_PYGIT2_TYPE = {1: "commit", 2: "tree", 3: "blob", 4: "tag"}
+
+
+class GitError(Exception):
+    """A git command failed; the message is git's own first error line."""
+
+
+class NotARepository(GitError):
+    pass
+
+
+def run_git(args, cwd=None, input=None, check=True, env=None) -> subprocess.CompletedProcess:
+    proc = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, env=env)
+    if check and proc.returncode != 0:
+        lines = [l for l in proc.stderr.decode(errors="replace").splitlines() if l.strip()]
+        raise GitError(f"git {args[0]} failed: " + (lines[-1] if lines else f"exit {proc.returncode}"))
+    return proc
+
+
+class Pygit2Reader:
+    """Object reads through libgit2 (fast, in-process); SHA-1 repositories only."""
+
+    def __init__(self, git_dir: str):
+        import pygit2
+        self._odb = pygit2.Repository(git_dir).odb
+
+    def read(self, oid: str) -> tuple[str, bytes] | None:
+        try:
+            kind, data = self._odb.read(oid)
+        except KeyError:
+            return None
+        return _KIND_BY_PYGIT2_TYPE[kind], data
+
+    def exists(self, oid: str) -> bool:
+        return oid in self._odb
+
+    def close(self):
+        pass
+
+
+class CatFileReader:
+    """Object reads through one long-running `git cat-file --batch-command`; works for any object format."""
+
+    def __init__(self, git_dir: str):
+        self._proc = subprocess.Popen(["git", "--git-dir", git_dir, "cat-file", "--batch-command"],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._lock = threading.Lock()
+
+    def _ask(self, command: str, oid: str) -> tuple[list[bytes], bytes | None]:
+        self._proc.stdin.write(f"{command} {oid}\n".encode())
+        self._proc.stdin.flush()
+        header = self._proc.stdout.readline().split()
+        if len(header) != 3:  # "<oid> missing" / "ambiguous"
+            return header, None
+        if command == "info":
+            return header, b""
+        size = int(header[2])
+        data = self._proc.stdout.read(size + 1)[:-1]
+        return header, data
+
+    def read(self, oid: str) -> tuple[str, bytes] | None:
+        with self._lock:
+            header, data = self._ask("contents", oid)
+        return None if data is None else (header[1].decode(), data)
+
+    def exists(self, oid: str) -> bool:
+        with self._lock:
+            return self._ask("info", oid)[1] is not None
+
+    def close(self):
+        if self._proc.poll() is None:
+            self._proc.stdin.close()
+            self._proc.wait()
+
+
+class Repo:
+    def __init__(self, path: str = ".", reader: str | None = None):
+        try:
+            out = run_git(["rev-parse", "--absolute-git-dir", "--git-common-dir",
+                           "--show-object-format", "--is-bare-repository"], cwd=path).stdout
+        except (GitError, FileNotFoundError) as e:
+            raise NotARepository(f"not a git repository: {os.path.abspath(path)}") from e
+        git_dir, common, algo, bare = out.decode().split("\n")[:4]
+        self.git_dir = git_dir
+        self.common_dir = os.path.normpath(os.path.join(path, common)) if not os.path.isabs(common) else common
+        self.algo = algo
+        self.bare = bare == "true"
+        self.work_tree = None if self.bare else run_git(["rev-parse", "--show-toplevel"], cwd=path).stdout.decode().strip()
+        self.objects_dir = os.path.join(self.common_dir, "objects")
+        self.panini_dir = os.path.join(self.common_dir, "panini")
+        kind = reader or ("pygit2" if algo == "sha1" else "cat-file")
+        self.reader = Pygit2Reader(self.git_dir) if kind == "pygit2" else CatFileReader(self.git_dir)
+        self.hex_len = 40 if algo == "sha1" else 64
+
+    # --- git commands -------------------------------------------------------------------------
+    def git(self, *args, input=None, check=True, env=None) -> subprocess.CompletedProcess:
+        return run_git(["--git-dir", self.git_dir, *args], cwd=self.work_tree or self.git_dir,
+                       input=input, check=check, env=env)
+
+    def config_get(self, key: str, default: str | None = None) -> str | None:
+        proc = self.git("config", "--get", key, check=False)
+        return proc.stdout.decode().strip() if proc.returncode == 0 else default
+
+    # --- objects ------------------------------------------------------------------------------
+    def read(self, oid: str) -> tuple[str, bytes] | None:
+        return self.reader.read(oid)
+
+    def read_kind(self, oid: str, kind: str) -> bytes | None:
+        obj = self.reader.read(oid)
+        if obj is None or obj[0] != kind:
+            return None
+        return obj[1]
+
+    def exists(self, oid: str) -> bool:
+        return self.reader.exists(oid)
+
+    def read_tree(self, oid: str) -> list[TreeEntry]:
+        data = self.read_kind(oid, "tree")
+        if data is None:
+            raise GitError(f"tree {oid} is missing")
+        return decode_tree(data, self.algo)
+
+    def write_object(self, kind: str, data: bytes) -> str:
+        return write_loose(self.objects_dir, kind, data, self.algo)
+
+    # --- refs ---------------------------------------------------------------------------------
+    def ref(self, name: str) -> str | None:
+        proc = self.git("rev-parse", "--verify", "--quiet", name + "^{commit}", check=False)
+        return proc.stdout.decode().strip() if proc.returncode == 0 else None
+
+    def update_ref(self, name: str, new: str, old: str | None, message: str = "git-panini") -> bool:
+        """Compare-and-swap: move `name` to `new` only if it still points at `old` (None: absent)."""
+        zero = "0" * self.hex_len
+        proc = self.git("update-ref", "-m", message, name, new, old or zero, check=False)
+        return proc.returncode == 0
+
+    def close(self):
+        self.reader.close()
