@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from . import pointer as pointer_mod
@@ -12,6 +13,7 @@ from .sync import SyncError, default_remote, fetch
 from .writer import IngestSession
 
 CAPABILITIES = ("clean", "smudge", "delay")
+PROGRESS_ENV = "GIT_PANINI_PROGRESS_BYTES"
 
 
 def warn(message: str):
@@ -28,6 +30,7 @@ class FilterServer:
         self._source: ChunkSource | None = None
         self._delayed: dict[str, pointer_mod.Pointer] = {}   # pathname -> pointer awaiting a fetch
         self._fetched = False
+        self.on_bytes = lambda n: None
 
     @property
     def ingest(self) -> IngestSession:
@@ -43,6 +46,18 @@ class FilterServer:
 
     def serve(self):
         self._handshake()
+        progress = _progress_bar()
+        if progress is not None:
+            progress.start()
+            task = progress.add_task("chunking", total=int(os.environ[PROGRESS_ENV]))
+            self.on_bytes = lambda n: progress.advance(task, n)
+        try:
+            self._serve()
+        finally:
+            if progress is not None:
+                progress.stop()
+
+    def _serve(self):
         try:
             while True:
                 try:
@@ -92,7 +107,7 @@ class FilterServer:
             self._respond(bytes(head))
             return
         try:
-            result = self.ingest.clean(_chain(bytes(head), content))
+            result = self.ingest.clean(_chain(bytes(head), content, self.on_bytes))
         except Exception as e:  # never leave git hanging: drain, then report the error
             for _ in content:
                 pass
@@ -182,10 +197,23 @@ def _is_valid_pointer(data: bytes) -> bool:
         return False
 
 
-def _chain(first: bytes, rest):
+def _chain(first: bytes, rest, on_bytes):
     if first:
+        on_bytes(len(first))
         yield first
-    yield from rest
+    for block in rest:
+        on_bytes(len(block))
+        yield block
+
+
+def _progress_bar():
+    """`git panini add` asks for a progress bar (on stderr) by saying how many bytes to expect."""
+    if not os.environ.get(PROGRESS_ENV, "").isdigit() or not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+    return Progress("chunking", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                    console=Console(stderr=True), transient=True)
 
 
 def main():

@@ -13,10 +13,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 
 def _register():
-    from . import (add, env, fetch, filter_process, fsck, hook, install, ls_files, push, status, track,
+    from . import (add, demo, env, fetch, filter_process, fsck, hook, install, ls_files, push, status, track,
                    verify)
     for module in (install, track, add, status, ls_files, verify, fsck, env, push, fetch,
-                   filter_process, hook):
+                   filter_process, hook, demo):
         module.register(app)
 
 

@@ -7,9 +7,8 @@ import subprocess
 
 import typer
 
+from ..filter import PROGRESS_ENV
 from .common import fail, open_repo
-
-PROGRESS_ENV = "GIT_PANINI_PROGRESS_BYTES"
 
 
 def _size_of(paths: list[str]) -> int:

@@ -1,0 +1,5 @@
+"""`python -m git_panini` runs the CLI, like the `git-panini` script."""
+
+from .cli import main
+
+main()
