@@ -1,4 +1,9 @@
-"""A ref holding a commit chain that many writers extend: compare-and-swap updates and merges."""
+"""A ref that many writers update: snapshot commits, compare-and-swap updates and union merges.
+
+Each update is a parentless commit (a snapshot of the whole tree). Keeping no history is what
+lets a raw chunk that a pack replaced become unreachable, so `git gc` frees its bytes; the
+trees merge as unions, so no history is needed to merge two writers' snapshots.
+"""
 
 from __future__ import annotations
 
@@ -42,24 +47,22 @@ class RefChain:
             tree = editor.write()
             if tree == old_tree:
                 return old
-            commit = self.repo.write_object("commit", encode_commit(tree, [old] if old else [], message))
+            commit = self.repo.write_object("commit", encode_commit(tree, [], message))
             if self.repo.update_ref(self.ref, commit, old, message):
                 return commit
         raise RuntimeError(f"could not update {self.ref}: too many concurrent writers")
 
     def merge_from(self, other: str, message: str) -> str:
-        """Merge commit `other` (e.g. a remote's tip) into our ref; fast-forward when possible."""
+        """Merge snapshot `other` (e.g. a remote's tip) into our ref; adopt it as is when it holds all of ours."""
+        theirs = self.tree_of(other)
+        if theirs is None:
+            raise ValueError(f"{other} is not a readable commit")
         while True:
             old = self.tip()
-            if old is None or self._is_ancestor(old, other):
-                new = other
-            elif self._is_ancestor(other, old):
+            ours = self.tree_of(old)
+            tree = self.merge_trees(ours, theirs)
+            if tree == ours:
                 return old
-            else:
-                tree = self.merge_trees(self.tree_of(old), self.tree_of(other))
-                new = self.repo.write_object("commit", encode_commit(tree, [old, other], message))
+            new = other if tree == theirs else self.repo.write_object("commit", encode_commit(tree, [], message))
             if self.repo.update_ref(self.ref, new, old, message):
                 return new
-
-    def _is_ancestor(self, a: str, b: str) -> bool:
-        return self.repo.git("merge-base", "--is-ancestor", a, b, check=False).returncode == 0

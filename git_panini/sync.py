@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
+import re
 import time
 
 from .notes import NOTES_REF, Notes
@@ -31,7 +33,10 @@ def default_remote(repo) -> str | None:
 
 
 def _tracking(remote: str, what: str) -> str:
-    return f"refs/panini/remotes/{remote}/{what}"
+    # A remote given as a URL (as pre-push may pass it) is no valid ref component.
+    name = remote if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", remote) else \
+        "url-" + hashlib.sha1(remote.encode()).hexdigest()[:16]
+    return f"refs/panini/remotes/{name}/{what}"
 
 
 def remote_refs(repo, remote: str) -> dict[str, str]:
@@ -62,20 +67,31 @@ def fetch(repo, remote: str) -> dict[str, str]:
 
 
 def push(repo, remote: str, attempts: int = 8) -> dict[str, str]:
-    """Push our store and notes; on a race, fetch, merge and try again with backoff."""
+    """Fetch and merge the remote's refs, then push ours with a lease on what we merged.
+
+    The refs are snapshots (no history), so a push replaces the remote's tip: the lease makes
+    that a compare-and-swap. If another writer got in first, fetch, merge and try again.
+    """
     for attempt in range(attempts):
+        fetch(repo, remote)
         refs = [ref for ref in (STORE_REF, NOTES_REF) if repo.ref(ref)]
         if not refs:
             return {}
-        proc = repo.git("push", "--quiet", "--no-verify", "--porcelain", remote,
+        leases = []
+        for ref, name in ((STORE_REF, "store"), (NOTES_REF, "notes")):
+            if ref in refs:
+                expected = repo.ref(_tracking(remote, name)) or ""
+                leases.append(f"--force-with-lease={ref}:{expected}")
+        proc = repo.git("push", "--quiet", "--no-verify", "--porcelain", "--atomic", *leases, remote,
                         *[f"{ref}:{ref}" for ref in refs], check=False)
         if proc.returncode == 0:
+            for ref, name in ((STORE_REF, "store"), (NOTES_REF, "notes")):
+                if ref in refs:  # the remote now holds our tip: remember it for the next lease
+                    repo.git("update-ref", _tracking(remote, name), repo.ref(ref))
             return {ref: repo.ref(ref) for ref in refs}
         out = proc.stdout.decode() + proc.stderr.decode()
-        if "rejected" not in out and "stale info" not in out and "failed to update" not in out.lower() \
-                and "cannot lock ref" not in out:
+        if not any(s in out for s in ("stale info", "rejected", "cannot lock ref", "failed to update", "atomic")):
             lines = [l for l in proc.stderr.decode().splitlines() if l.strip()]
             raise SyncError(f"pushing to '{remote}' failed: {lines[-1] if lines else 'exit ' + str(proc.returncode)}")
-        fetch(repo, remote)
         time.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
     raise SyncError(f"pushing to '{remote}' kept racing with other writers; try again")
