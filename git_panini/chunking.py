@@ -28,7 +28,7 @@ class Chunker:
     """Feed bytes in any block sizes; get back chunk byte strings, identical whatever the blocks were.
 
     Memory holds at most one block plus one max-size chunk. Structural cuts closer than
-    min_size to the previous cut are skipped, so tiny members do not make tiny objects.
+    min_size to the previous structural cut are skipped, so tiny members do not make tiny objects.
     """
 
     def __init__(self, params: ChunkParams = ChunkParams(), structure: bool = True):
@@ -42,6 +42,7 @@ class Chunker:
         self._head = bytearray()  # bytes held back until the format can be sniffed
         self._sniffed = not structure
         self._cuts: list[int] = []   # pending structural boundaries (absolute offsets)
+        self._last_structural = 0
 
     def feed(self, data) -> list[bytes]:
         if not self._sniffed:
@@ -76,12 +77,15 @@ class Chunker:
             boundary = self._next_boundary()
             if boundary is not None and boundary <= self._fed:
                 out.extend(self._cdc_region(boundary - self._base, final=True))
+                self._last_structural = self._cuts.pop(0)
                 continue
             out.extend(self._cdc_region(len(self._buf), final=final))
             return out
 
     def _next_boundary(self) -> int | None:
-        while self._cuts and self._cuts[0] < self._base + self.params.min_size:
+        # Measured from the last structural cut, not the last CDC cut, so the choice depends
+        # only on the file's structure and never on how the bytes arrived.
+        while self._cuts and self._cuts[0] < self._last_structural + self.params.min_size:
             self._cuts.pop(0)
         return self._cuts[0] if self._cuts else None
 
@@ -91,9 +95,13 @@ class Chunker:
             return []
         with memoryview(self._buf) as view:
             pieces = [c.length for c in self._cdc.cut_buf(view[:end])]
-            # A last piece shorter than max_size may only have ended with the buffer.
-            if not final and pieces[-1] < self.params.max_size:
-                pieces.pop()
+            if not final:
+                # A last piece shorter than max_size may only have ended with the buffer, and a
+                # structural boundary can be reported up to MAX_LAG bytes after its offset.
+                if pieces[-1] < self.params.max_size:
+                    pieces.pop()
+                while pieces and sum(pieces) > end - formats.MAX_LAG:
+                    pieces.pop()
             out, pos = [], 0
             for length in pieces:
                 out.append(view[pos:pos + length].tobytes())

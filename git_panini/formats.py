@@ -6,6 +6,11 @@ import struct
 
 SNIFF_BYTES = 512  # how many leading bytes scanner_for() wants to see (tar needs 262+)
 
+# A boundary at offset X is reported at the latest by the feed() after which X + MAX_LAG bytes
+# have been fed; mostly X + 1, as a unit is reported once its first byte arrives. Only the chunk
+# after a PNG IDAT run (its type must be seen) and JPEG markers in entropy data (FF, code) lag more.
+MAX_LAG = 8
+
 _MAX_HEADER = 8192  # most a parser may buffer at once; anything bigger is skipped or ends the scan
 
 # Steps a parser generator yields: (_READ, n) receives the next n bytes, (_SKIP, n) passes over
@@ -23,7 +28,8 @@ class StructureScanner:
     """Drives a format's parser (the generator _parse()) over a stream fed in arbitrary blocks.
 
     Only headers are buffered; skipping is arithmetic, so a feed costs O(1) per structural unit
-    (JPEG entropy data excepted, which is searched for markers at C speed).
+    (JPEG entropy data excepted, which is searched for markers at C speed). The boundaries found
+    depend on the bytes only, never on how they were split into blocks.
     """
 
     format_name = ""
@@ -31,6 +37,7 @@ class StructureScanner:
     def __init__(self):
         self._pos = 0  # absolute offset of the next byte to consume
         self._last = 0  # highest offset reported; later reports must exceed it
+        self._pending = None  # a unit start whose first byte has not been fed yet
         self._found = []
         self._buf = bytearray()  # the part of a pending _READ received so far
         self._ff = False  # _SCAN: the last byte consumed was an FF that may begin a marker
@@ -69,6 +76,9 @@ class StructureScanner:
                 if code is None:
                     break
                 self._resume(code)
+        if self._step is None:  # the parse is over: the rest is unstructured
+            self._pos += size - i
+        self._flush()
         found, self._found = self._found, []
         return found
 
@@ -79,10 +89,18 @@ class StructureScanner:
             self._step = None
 
     def _mark(self, offset):
-        # Units of zero length put two boundaries on one offset: report it once.
-        if offset > self._last:
-            self._last = offset
-            self._found.append(offset)
+        """A unit starts at offset. It is reported once its first byte has been fed, so that the
+        end of the file (where the last length field points, but nothing starts) never is."""
+        self._flush()
+        self._pending = offset
+        self._flush()
+
+    def _flush(self):
+        if self._pending is not None and self._pos > self._pending:
+            if self._pending > self._last:  # zero-length units put two starts on one offset
+                self._last = self._pending
+                self._found.append(self._pending)
+            self._pending = None
 
     def _scan(self, view, i):
         """Pass over entropy-coded data in view[i:]: (marker code, index after it) or (None, len(view))."""
@@ -104,16 +122,11 @@ class _Zip(StructureScanner):
 
     def _parse(self):
         while True:
-            at = self._pos
-            signature = yield _READ, 4
-            if signature == b"PK\x01\x02":  # central directory: no more members
-                self._mark(at)
-                return
-            if signature != b"PK\x03\x04":
+            self._mark(self._pos)
+            if (yield _READ, 4) != b"PK\x03\x04":  # the central directory (or something unknown)
                 return
             header = yield _READ, 26
             _, flags, _, _, _, _, csize, usize, name_len, extra_len = struct.unpack("<5H3I2H", header)
-            self._mark(at)
             if csize == 0xFFFFFFFF:  # zip64: the real size is in the extra field
                 if name_len + extra_len > _MAX_HEADER:
                     return
@@ -150,12 +163,14 @@ class _Png(StructureScanner):
         in_idat = False
         while True:
             at = self._pos
+            if not in_idat:
+                self._mark(at)
             header = yield _READ, 8
             length, kind = int.from_bytes(header[:4], "big"), header[4:]
+            if in_idat and kind != b"IDAT":  # a run of IDATs is one zlib stream: keep it one unit
+                self._mark(at)
             if length > 0x7FFFFFFF or not kind.isalpha():
                 return
-            if not (in_idat and kind == b"IDAT"):  # a run of IDATs is one zlib stream: keep it one unit
-                self._mark(at)
             in_idat = kind == b"IDAT"
             yield _SKIP, length + 4  # data and CRC
             if kind == b"IEND":
@@ -168,18 +183,15 @@ class _Bmff(StructureScanner):
     def _parse(self):
         while True:
             at = self._pos
+            self._mark(at)
             header = yield _READ, 8
             size, kind = int.from_bytes(header[:4], "big"), header[4:]
             if not _FOURCC.fullmatch(kind):
                 return
             if size == 1:
                 size = int.from_bytes((yield _READ, 8), "big")
-            if size == 0:  # the box runs to the end of the file
-                self._mark(at)
+            if size < self._pos - at:  # includes size 0: the box runs to the end of the file
                 return
-            if size < self._pos - at:
-                return
-            self._mark(at)
             yield _SKIP, at + size - self._pos
 
 
@@ -192,6 +204,7 @@ class _Riff(StructureScanner):
             while ends and ends[-1] - self._pos < 8:  # no room left for a chunk: just a pad byte
                 yield _SKIP, ends.pop() - self._pos
             at = self._pos
+            self._mark(at)
             if not ends:  # a RIFF form (AVIs over 1 GiB chain several)
                 header = yield _READ, 12
                 size = int.from_bytes(header[4:8], "little")
@@ -199,15 +212,11 @@ class _Riff(StructureScanner):
                     return
                 # Streaming writers leave the size 0 or 0xFFFFFFFF: then the form ends with the file.
                 ends.append(math.inf if size in (0, 0xFFFFFFFF) else at + 8 + size + (size & 1))
-                self._mark(at)
                 continue
             header = yield _READ, 8
             ckid, size = header[:4], int.from_bytes(header[4:], "little")
-            if not _FOURCC.fullmatch(ckid):
-                return
-            self._mark(at)
             end = at + 8 + size + (size & 1)
-            if end > ends[-1]:  # overruns its container: no size past here can be trusted
+            if not _FOURCC.fullmatch(ckid) or end > ends[-1]:  # overrunning its container: sizes are off
                 return
             if ckid == b"LIST" and size >= 4:
                 yield _SKIP, 4  # list type; the sub-chunks follow
@@ -222,12 +231,11 @@ class _Tar(StructureScanner):
     def _parse(self):
         pax_size = None  # a pax header's size record, which overrides the next member's size field
         while True:
-            at = self._pos
+            self._mark(self._pos)
             header = yield _READ, 512
             size = _tar_number(header[124:136])
             if size is None or not _tar_checksum_ok(header):  # includes the zero blocks ending the archive
                 return
-            self._mark(at)
             kind = header[156:157]
             if kind in (b"x", b"g", b"L", b"K"):  # pax and GNU long-name headers describe the next member
                 if kind == b"x" and size <= _MAX_HEADER:
@@ -242,8 +250,7 @@ class _Tar(StructureScanner):
                 size, pax_size = pax_size, None
             if kind in (b"1", b"2", b"3", b"4", b"5", b"6"):  # links, devices, dirs, fifos carry no data
                 size = 0
-            if size:
-                self._mark(self._pos)
+            self._mark(self._pos)
             yield _SKIP, _tar_blocks(size)
 
 
@@ -293,17 +300,17 @@ class _Jpeg(StructureScanner):
         yield _SKIP, 2  # SOI
         code = None  # a marker code already consumed by an entropy-data scan
         while True:
-            if code is None:  # outside entropy data a marker must come next
+            if code is None:  # outside entropy-coded data a marker must come next
+                self._mark(self._pos)
                 head = yield _READ, 2
                 if head[0] != 0xFF:
                     return
                 code = head[1]
                 while code == 0xFF:  # fill bytes may precede a marker
                     code = (yield _READ, 1)[0]
-            if code in (0x00, 0xD8):  # no marker, or a nested image: lost
-                return
-            self._mark(self._pos - 2)
-            if code == 0xD9:  # EOI
+            else:
+                self._mark(self._pos - 2)
+            if code in (0x00, 0xD8, 0xD9):  # EOI ends the image; no marker or a nested image: lost
                 return
             if code == 0x01 or 0xD0 <= code <= 0xD7:  # markers without a length field
                 code = None

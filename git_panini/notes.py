@@ -79,6 +79,26 @@ class Notes(RefChain):
 
         return self.edit(apply, message)
 
+    def transition(self, manifests: list[str], change, message: str) -> dict[str, dict]:
+        """Atomically rewrite notes: change(manifest, current note or None) returns the new note or None
+        (leave it). Runs again on the new tip if another writer got in first; returns what was written."""
+        written: dict[str, dict] = {}
+
+        def apply(editor: TreeEditor):
+            written.clear()
+            for manifest in manifests:
+                entry = editor.get(self._path(manifest))
+                current = _parse(self.repo.read_kind(entry.oid, "blob") or b"") if entry else None
+                new = change(manifest, current)
+                if new is not None:
+                    new = dict(new, updated=now())
+                    blob = self.repo.write_object("blob", json.dumps(new, sort_keys=True).encode() + b"\n")
+                    editor.set(self._path(manifest), blob)
+                    written[manifest] = new
+
+        self.edit(apply, message)
+        return dict(written)
+
     def merge_trees(self, ours: str | None, theirs: str | None) -> str | None:
         return union_trees(self.repo, ours, theirs, resolve=self._resolve)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 MAX_RECIPE_SIZE = 64 << 20
+RECIPE_FORMAT = "git-panini-recipe/1"
 
 
 class RecipeError(ValueError):
@@ -18,7 +19,7 @@ def parse_recipe(data: bytes, hex_len: int) -> dict:
         recipe = json.loads(data)
     except ValueError:
         raise RecipeError("recipe is not valid JSON") from None
-    if not isinstance(recipe, dict) or recipe.get("format") != "git-panini-recipe/1":
+    if not isinstance(recipe, dict) or recipe.get("format") != RECIPE_FORMAT:
         raise RecipeError("recipe has an unknown format")
     chunks = recipe.get("chunks")
     size = recipe.get("size")

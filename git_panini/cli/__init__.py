@@ -14,9 +14,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 def _register():
     from . import (add, demo, env, fetch, filter_process, fsck, hook, install, ls_files, push, status, track,
-                   verify)
+                   verify, work)
     for module in (install, track, add, status, ls_files, verify, fsck, env, push, fetch,
-                   filter_process, hook, demo):
+                   work, filter_process, hook, demo):
         module.register(app)
 
 

@@ -1,0 +1,61 @@
+"""`git panini work`: recompress pending files on this machine (the embedded default worker)."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+from ..repo import Repo
+from ..sync import default_remote
+from ..worker import Worker
+from .common import JsonOption, console, err_console, open_repo, print_json
+
+
+def _run_one(args) -> list[dict]:
+    path, effort, remote, worker_id, max_files = args
+    worker = Worker(Repo(path), effort=effort, remote=remote, worker_id=worker_id)
+    return [r.__dict__ for r in worker.run(max_files=max_files)]
+
+
+def work(jobs: int = typer.Option(1, "-j", "--jobs", help="Worker processes on this machine."),
+         effort: int = typer.Option(2, "--effort", min=0, max=3, help="0 fast ... 3 try everything."),
+         remote: str = typer.Option(None, "--remote", help="Fetch work from / push results to this remote."),
+         no_remote: bool = typer.Option(False, "--no-remote", help="Work on this repository only."),
+         max_files: int = typer.Option(None, "--max-files", help="Stop after this many files (per process)."),
+         device: str = typer.Option("auto", "--device", help="auto|cpu|cuda (GPU only speeds up planning)."),
+         json: bool = JsonOption):
+    """Take pending files from the notes, pack their chunks, verify, and commit store + notes."""
+    repo = open_repo()
+    if device not in ("auto", "cpu", "cuda"):
+        raise typer.BadParameter("--device must be auto, cpu or cuda")
+    remote = None if no_remote else (remote or default_remote(repo))
+    if jobs > 1:
+        path = repo.work_tree or repo.git_dir
+        with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+            batches = pool.map(_run_one, [(path, effort, remote, None, max_files)] * jobs)
+        results = [r for batch in batches for r in batch]
+    else:
+        with Progress("work", BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=err_console,
+                      transient=True, disable=json) as progress:
+            task = progress.add_task("work", total=None)
+            worker = Worker(repo, effort=effort, remote=remote,
+                            log=lambda m: progress.console.log(m, markup=False) if not json else None)
+            results = [r.__dict__ for r in worker.run(max_files=max_files,
+                                                      progress=lambda n: progress.advance(task, n))]
+    failed = [r for r in results if not r["ok"]]
+    if json:
+        print_json({"files": results})
+    else:
+        raw = sum(r["packed_bytes"] for r in results)
+        stored = sum(r["stored_bytes"] for r in results)
+        console.print(f"{len(results)} file(s) worked, {len(failed)} failed; packed {raw} bytes into {stored}"
+                      + (f" ({stored / raw:.1%})" if raw else ""), markup=False)
+        for r in failed:
+            console.print(f"failed {r['manifest']}: {r['error']}", markup=False, highlight=False)
+    raise typer.Exit(1 if failed else 0)
+
+
+def register(app: typer.Typer):
+    app.command()(work)

@@ -1,0 +1,59 @@
+"""Groups a file's not-yet-packed chunks into segments: runs of consecutive chunks that codecs see together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import formats
+
+SEGMENT_TARGET = 4 << 20      # past this, cut at the next structural boundary
+SEGMENT_MAX = 16 << 20        # cut here whatever the structure says (bounds worker memory)
+WHOLE_FILE_MAX = 32 << 20     # formats whose codecs need the whole file (JPEG, PNG, ZIP) up to this size
+WHOLE_FILE_FORMATS = {"jpeg", "png", "zip"}
+
+
+@dataclass
+class Segment:
+    chunks: list[tuple[str, int]] = field(default_factory=list)
+    format: str | None = None      # the file's format, when this segment starts at a structural unit
+
+    @property
+    def size(self) -> int:
+        return sum(s for _, s in self.chunks)
+
+
+def plan_segments(chunks: list[tuple[str, int]], is_packed, read_chunk) -> list[Segment]:
+    """Split the unpacked chunks of one file into segments.
+
+    is_packed(oid) says a chunk is already in some pack (it is never packed twice);
+    read_chunk(oid, size) gives chunk bytes, used only to find the file's structure.
+    """
+    if not chunks:
+        return []
+    head = read_chunk(*chunks[0])
+    scanner = formats.scanner_for(head[: formats.SNIFF_BYTES])
+    fmt = scanner.format_name if scanner else None
+    total = sum(s for _, s in chunks)
+    todo = [not is_packed(c) for c, _ in chunks]
+    if fmt in WHOLE_FILE_FORMATS and total <= WHOLE_FILE_MAX and all(todo):
+        return [Segment(list(chunks), fmt)]
+    boundaries = set()
+    if scanner is not None:
+        # Structure cuts are also chunk cuts, so a segment ending at one holds whole members.
+        for c, s in chunks:
+            boundaries.update(scanner.feed(read_chunk(c, s)))
+    segments, current, offset = [], Segment(format=fmt), 0
+    for (oid, size), wanted in zip(chunks, todo):
+        at_boundary = offset in boundaries
+        if current.chunks and (not wanted or current.size >= SEGMENT_MAX
+                               or (current.size >= SEGMENT_TARGET and (at_boundary or not boundaries))):
+            segments.append(current)
+            current = Segment(format=fmt if at_boundary else None)
+        if wanted:
+            current.chunks.append((oid, size))
+        elif not current.chunks:
+            current.format = None
+        offset += size
+    if current.chunks:
+        segments.append(current)
+    return segments
