@@ -28,11 +28,13 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def claimable(note: dict | None, at: datetime, max_attempts: int = MAX_ATTEMPTS) -> bool:
-    """Pending work, work whose lease ran out, and failures with attempts left."""
+def claimable(note: dict | None, at: datetime, max_attempts: int = MAX_ATTEMPTS, job: str | None = None) -> bool:
+    """Pending work, work whose lease ran out, failures with attempts left, and the queued work of `job`."""
     if not note:
         return False
     status = note.get("status")
+    if job is not None and status == "queued" and note.get("job") == job:
+        return True
     if status == "pending":
         return True
     if status in ("queued", "processing"):
@@ -73,17 +75,17 @@ class Worker:
         if self.remote:
             push(self.repo, self.remote)
 
-    def claim(self, limit: int, only: list[str] | None = None) -> list[str]:
-        """Take up to `limit` claimable manifests (among `only`, if given) under a lease in our name."""
+    def claim(self, limit: int, job: str | None = None) -> list[str]:
+        """Take up to `limit` claimable manifests (only those queued for `job`, if given) under a lease."""
         self._sync_in()
         at = datetime.now(timezone.utc)
-        pool = only if only is not None else sorted(m for m, n in self.notes.all().items()
-                                                    if claimable(n, at, self.max_attempts))
+        pool = sorted(m for m, n in self.notes.all().items() if claimable(n, at, self.max_attempts, job)
+                      and (job is None or n.get("job") == job))
         lease = _iso(at + timedelta(seconds=self.lease_seconds))
         taken: list[str] = []
 
         def change(manifest, note):
-            if len(taken) >= limit or not claimable(note, at, self.max_attempts):
+            if len(taken) >= limit or not claimable(note, at, self.max_attempts, job):
                 return None
             taken.append(manifest)
             return dict(note, status="processing", worker=self.id, lease_until=lease)
@@ -102,11 +104,10 @@ class Worker:
                 mine.append(manifest)
         return mine
 
-    def run(self, max_files: int | None = None, only: list[str] | None = None, progress=None) -> list[WorkResult]:
+    def run(self, max_files: int | None = None, job: str | None = None, progress=None) -> list[WorkResult]:
         results = []
         while max_files is None or len(results) < max_files:
-            done = {r.manifest for r in results}
-            claimed = self.claim(1, only=None if only is None else [m for m in only if m not in done])
+            claimed = self.claim(1, job=job)
             if not claimed:
                 break
             for manifest in claimed:

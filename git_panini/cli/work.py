@@ -14,9 +14,9 @@ from .common import JsonOption, console, err_console, open_repo, print_json
 
 
 def _run_one(args) -> list[dict]:
-    path, effort, remote, worker_id, max_files = args
-    worker = Worker(Repo(path), effort=effort, remote=remote, worker_id=worker_id)
-    return [r.__dict__ for r in worker.run(max_files=max_files)]
+    path, effort, remote, max_files, job = args
+    worker = Worker(Repo(path), effort=effort, remote=remote)
+    return [r.__dict__ for r in worker.run(max_files=max_files, job=job)]
 
 
 def work(jobs: int = typer.Option(1, "-j", "--jobs", help="Worker processes on this machine."),
@@ -24,6 +24,7 @@ def work(jobs: int = typer.Option(1, "-j", "--jobs", help="Worker processes on t
          remote: str = typer.Option(None, "--remote", help="Fetch work from / push results to this remote."),
          no_remote: bool = typer.Option(False, "--no-remote", help="Work on this repository only."),
          max_files: int = typer.Option(None, "--max-files", help="Stop after this many files (per process)."),
+         job: str = typer.Option(None, "--job", help="Run exactly the files `git panini dispatch` queued as this job."),
          device: str = typer.Option("auto", "--device", help="auto|cpu|cuda (GPU only speeds up planning)."),
          json: bool = JsonOption):
     """Take pending files from the notes, pack their chunks, verify, and commit store + notes."""
@@ -34,7 +35,7 @@ def work(jobs: int = typer.Option(1, "-j", "--jobs", help="Worker processes on t
     if jobs > 1:
         path = repo.work_tree or repo.git_dir
         with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-            batches = pool.map(_run_one, [(path, effort, remote, None, max_files)] * jobs)
+            batches = pool.map(_run_one, [(path, effort, remote, max_files, job)] * jobs)
         results = [r for batch in batches for r in batch]
     else:
         with Progress("work", BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=err_console,
@@ -42,7 +43,7 @@ def work(jobs: int = typer.Option(1, "-j", "--jobs", help="Worker processes on t
             task = progress.add_task("work", total=None)
             worker = Worker(repo, effort=effort, remote=remote,
                             log=lambda m: progress.console.log(m, markup=False) if not json else None)
-            results = [r.__dict__ for r in worker.run(max_files=max_files,
+            results = [r.__dict__ for r in worker.run(max_files=max_files, job=job,
                                                       progress=lambda n: progress.advance(task, n))]
     failed = [r for r in results if not r["ok"]]
     if json:
