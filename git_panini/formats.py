@@ -308,7 +308,9 @@ class _Jpeg(StructureScanner):
                 code = head[1]
                 while code == 0xFF:  # fill bytes may precede a marker
                     code = (yield _READ, 1)[0]
-            else:
+            elif code != 0xD9:
+                # EOI is not marked: a 2-byte chunk that every JPEG shares would dedup across
+                # files and so split whole-file segments, which JPEG codecs need.
                 self._mark(self._pos - 2)
             if code in (0x00, 0xD8, 0xD9):  # EOI ends the image; no marker or a nested image: lost
                 return

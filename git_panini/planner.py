@@ -62,13 +62,15 @@ class Choice:
         return ">".join(step["codec"] for step in self.steps)
 
 
-def choose(data: bytes, fmt: str | None, effort: int, deps: dict[str, bytes] | None = None) -> Choice:
-    """Smallest verified encoding of `data` among the candidates tried within the budget."""
+def choose(data: bytes, fmt: str | None, effort: int, deps: dict[str, bytes] | None = None,
+           extra: list | None = None) -> Choice:
+    """Smallest verified encoding of `data` among the candidates (plus `extra` chains, e.g. with a
+    trained dictionary in deps) tried within the budget."""
     deps = deps or {}
     best: Choice | None = None
     tried = []
     started = time.monotonic()
-    chains = candidates(fmt, is_text(data), effort)
+    chains = candidates(fmt, is_text(data), effort) + (extra or [])
     if effort > 0 and fmt != "jpeg" and _incompressible(data):
         chains = chains[:1] if fmt in ("zip", "png") else []   # random-looking: do not burn the budget
     for chain in chains:

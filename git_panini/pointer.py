@@ -30,7 +30,10 @@ class Pointer:
 
 
 def looks_like_pointer(data: bytes) -> bool:
-    return len(data) < MAX_POINTER_SIZE and data.startswith(b"version " + VERSION.encode() + b"\n")
+    # A pointer whose newlines became CRLF (autocrlf) still looks like one, so smudge warns and
+    # verify reports it instead of passing it over as an ordinary file.
+    header = b"version " + VERSION.encode()
+    return len(data) < MAX_POINTER_SIZE and (data.startswith(header + b"\n") or data.startswith(header + b"\r\n"))
 
 
 def parse(data: bytes) -> Pointer:

@@ -27,11 +27,21 @@ def run_git(args, cwd=None, input=None, check=True, env=None) -> subprocess.Comp
     return proc
 
 
+def _is_partial_clone(git_dir: str) -> bool:
+    out = run_git(["--git-dir", git_dir, "config", "--get-regexp", r"^(extensions\.partialclone|remote\..*\.promisor)$"],
+                  check=False).stdout.decode()
+    return any(line.partition(" ")[2].strip().lower() not in ("", "false", "no", "off", "0") for line in out.splitlines())
+
+
 class Pygit2Reader:
     """Object reads through libgit2 (fast, in-process); SHA-1 repositories only."""
 
     def __init__(self, git_dir: str):
         import pygit2
+        # Return stored bytes as they are, like `git cat-file` does: libgit2's own re-hash would turn
+        # a corrupt object into an untyped GitError (a traceback), while callers that must trust the
+        # content check its id themselves (ChunkSource names the file, chunk and offset).
+        pygit2.option(pygit2.enums.Option.ENABLE_STRICT_HASH_VERIFICATION, False)
         self._odb = pygit2.Repository(git_dir).odb
 
     def read(self, oid: str) -> tuple[str, bytes] | None:
@@ -98,7 +108,9 @@ class Repo:
         self.work_tree = None if self.bare else run_git(["rev-parse", "--show-toplevel"], cwd=path).stdout.decode().strip()
         self.objects_dir = os.path.join(self.common_dir, "objects")
         self.panini_dir = os.path.join(self.common_dir, "panini")
-        kind = reader or ("pygit2" if algo == "sha1" else "cat-file")
+        # A partial clone (--filter=blob:none) fetches missing objects lazily; only git cat-file does that.
+        self.partial = _is_partial_clone(self.git_dir)
+        kind = reader or ("pygit2" if algo == "sha1" and not self.partial else "cat-file")
         self.reader = Pygit2Reader(self.git_dir) if kind == "pygit2" else CatFileReader(self.git_dir)
         self.hex_len = 40 if algo == "sha1" else 64
 

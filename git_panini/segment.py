@@ -22,6 +22,11 @@ class Segment:
         return sum(s for _, s in self.chunks)
 
 
+def sniff_format(head: bytes) -> str | None:
+    scanner = formats.scanner_for(head[: formats.SNIFF_BYTES])
+    return scanner.format_name if scanner else None
+
+
 def plan_segments(chunks: list[tuple[str, int]], is_packed, read_chunk) -> list[Segment]:
     """Split the unpacked chunks of one file into segments.
 
@@ -56,4 +61,36 @@ def plan_segments(chunks: list[tuple[str, int]], is_packed, read_chunk) -> list[
         offset += size
     if current.chunks:
         segments.append(current)
+    return segments
+
+
+@dataclass
+class SmallFile:
+    manifest: str
+    chunks: list[tuple[str, int]]
+    head: bytes                      # the first bytes, to tell text from binary and order by similarity
+
+
+def group_small_files(files: list[SmallFile], is_text, device: str = "cpu") -> list[Segment]:
+    """Solid segments across small files: text with text, binary with binary, similar files adjacent.
+    Files in whole-file formats (JPEG, PNG, ZIP) keep a segment of their own so their codecs apply."""
+    from .similarity import greedy_order, profiles
+
+    segments, groups = [], {True: [], False: []}
+    for f in files:
+        fmt = sniff_format(f.head)
+        if fmt in WHOLE_FILE_FORMATS:
+            segments.append(Segment(list(f.chunks), fmt))
+        else:
+            groups[is_text(f.head)].append(f)
+    for members in groups.values():
+        order = greedy_order(profiles([f.head for f in members]), device) if members else []
+        current = Segment()
+        for i in order:
+            if current.chunks and current.size >= SEGMENT_TARGET:
+                segments.append(current)
+                current = Segment()
+            current.chunks.extend(members[i].chunks)
+        if current.chunks:
+            segments.append(current)
     return segments

@@ -11,17 +11,25 @@ from datetime import datetime, timedelta, timezone
 from . import manifest as manifest_mod
 from .index import ChunkIndex
 from .notes import Notes
-from .objects import MODE_TREE, TreeEntry, encode_tree
+from .codecs import CodecError, train_zstd_dict
+from .objects import MODE_TREE, TreeEntry, encode_tree, object_id
 from .pack import PackWriter
-from .planner import choose
+from .planner import choose, is_text
 from .reader import ChunkSource, ReadError
 from .recipe import RECIPE_FORMAT
-from .segment import plan_segments
+from .segment import WHOLE_FILE_FORMATS, Segment, SmallFile, group_small_files, plan_segments, sniff_format
 from .store import Store, chunk_path, fan
-from .sync import SyncError, fetch, push
+from .sync import SyncError, fetch, prefetch_chunks, push
 
 LEASE_SECONDS = 900
 MAX_ATTEMPTS = 3
+BATCH_FILES = 256          # files claimed at once, so small files can share solid segments
+BATCH_BYTES = 32 << 20     # ... but not so many bytes that one worker takes everything
+SMALL_FILE = 1 << 20       # files up to this size are grouped with others
+SAMPLE_BYTES = 64 << 10
+DICT_SIZE = 112 << 10
+DICT_SAMPLE = 16 << 10
+TINY_DUPLICATE = 4096      # at most this many already-packed bytes are packed again to keep a file whole
 
 
 def _iso(moment: datetime) -> str:
@@ -50,18 +58,20 @@ class WorkResult:
     packed_bytes: int = 0        # bytes of chunks this job packed
     stored_bytes: int = 0        # their encoded size
     codecs: dict = field(default_factory=dict)   # chain -> bytes of input
+    duplicate_bytes: int = 0     # bytes packed again although another pack holds them
     error: str | None = None
 
 
 class Worker:
     def __init__(self, repo, effort: int = 2, remote: str | None = None, worker_id: str | None = None,
-                 lease_seconds: int = LEASE_SECONDS, max_attempts: int = MAX_ATTEMPTS, log=None):
+                 lease_seconds: int = LEASE_SECONDS, max_attempts: int = MAX_ATTEMPTS, device: str = "cpu", log=None):
         self.repo = repo
         self.effort = effort
         self.remote = remote
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
+        self.device = device
         self.store = Store(repo)
         self.notes = Notes(repo)
         self.log = log or (lambda message: None)
@@ -79,13 +89,17 @@ class Worker:
         """Take up to `limit` claimable manifests (only those queued for `job`, if given) under a lease."""
         self._sync_in()
         at = datetime.now(timezone.utc)
-        pool = sorted(m for m, n in self.notes.all().items() if claimable(n, at, self.max_attempts, job)
-                      and (job is None or n.get("job") == job))
+        notes = self.notes.all()
+        # Small files first: they batch into shared segments, and finish quickly.
+        pool = sorted((m for m, n in notes.items() if claimable(n, at, self.max_attempts, job)
+                       and (job is None or n.get("job") == job)), key=lambda m: (notes[m].get("bytes") or 0, m))
         lease = _iso(at + timedelta(seconds=self.lease_seconds))
         taken: list[str] = []
 
         def change(manifest, note):
             if len(taken) >= limit or not claimable(note, at, self.max_attempts, job):
+                return None
+            if taken and sum(int((notes.get(m) or {}).get("bytes") or 0) for m in taken) >= BATCH_BYTES:
                 return None
             taken.append(manifest)
             return dict(note, status="processing", worker=self.id, lease_until=lease)
@@ -97,93 +111,104 @@ class Worker:
             except SyncError as e:
                 self.log(f"could not publish claim: {e}")
         # After a merge another worker's claim may have won: keep only what is still ours.
-        mine = []
-        for manifest in written:
-            note = self.notes.get(manifest) or {}
-            if note.get("worker") == self.id and note.get("status") == "processing":
-                mine.append(manifest)
-        return mine
+        current = self.notes.all() if written else {}
+        return [m for m in written if current.get(m, {}).get("worker") == self.id
+                and current.get(m, {}).get("status") == "processing"]
 
     def run(self, max_files: int | None = None, job: str | None = None, progress=None) -> list[WorkResult]:
-        results = []
+        results: list[WorkResult] = []
         while max_files is None or len(results) < max_files:
-            claimed = self.claim(1, job=job)
+            limit = BATCH_FILES if max_files is None else min(BATCH_FILES, max_files - len(results))
+            claimed = self.claim(limit, job=job)
             if not claimed:
                 break
-            for manifest in claimed:
-                results.append(self.process(manifest, progress))
+            results += self.process(claimed, progress)
         return results
 
-    # --- one manifest ----------------------------------------------------------------------------
-    def process(self, manifest: str, progress=None) -> WorkResult:
+    # --- one batch -------------------------------------------------------------------------------
+    def process(self, manifests: list[str], progress=None) -> list[WorkResult]:
+        """Pack the chunks of claimed manifests, commit the packs, then mark each note done or failed."""
         source = ChunkSource(self.repo)
         try:
-            result = self._pack_manifest(manifest, source, progress)
-        except (ReadError, manifest_mod.ManifestError, OSError, ValueError) as e:
-            result = WorkResult(manifest, False, error=str(e))
+            results = self._pack_batch(manifests, source, progress)
         finally:
             source.close()
-        self._finish(result)
-        return result
+        self._finish(results)
+        return list(results.values())
 
-    def _pack_manifest(self, manifest: str, source: ChunkSource, progress) -> WorkResult:
+    def _pack_batch(self, manifests: list[str], source: ChunkSource, progress) -> dict[str, WorkResult]:
+        index = source.index
+        index.refresh()
+        prefetch_chunks(self.repo, manifests, index.is_packed)   # partial clone: one fetch, not one per chunk
+        results: dict[str, WorkResult] = {}
+        segments: list[Segment] = []
+        small: list[SmallFile] = []
+        seen: set[str] = set()       # a chunk shared by two files of the batch is packed once
+        for manifest in manifests:
+            try:
+                chunks = self._read_manifest(manifest)
+                todo = [(c, s) for c, s in chunks if c not in seen and not index.is_packed(c)]
+                head = source.read(*chunks[0])[:SAMPLE_BYTES] if chunks else b""
+                shared = sum(s for _, s in chunks) - sum(s for _, s in todo)
+                if 0 < shared <= TINY_DUPLICATE and todo and sniff_format(head) in WHOLE_FILE_FORMATS:
+                    # A few bytes shared with other files (a PNG's IEND, say) are packed again so
+                    # the whole-file codec still sees the whole file.
+                    todo = list(chunks)
+                    duplicated = shared
+                else:
+                    duplicated = 0
+                for c, s in todo:   # every chunk is read (and so verified) before anything is packed
+                    source.read(c, s)
+            except (ReadError, manifest_mod.ManifestError) as e:
+                results[manifest] = WorkResult(manifest, False, error=str(e))
+                continue
+            seen.update(c for c, _ in todo)
+            results[manifest] = WorkResult(manifest, True, raw_bytes=sum(s for _, s in chunks),
+                                           duplicate_bytes=duplicated)
+            if sum(s for _, s in chunks) <= SMALL_FILE:
+                if todo:
+                    small.append(SmallFile(manifest, todo, head))
+            else:
+                pending = {c for c, _ in todo}
+                segments += plan_segments(chunks, lambda c: c not in pending, source.read)
+        segments += group_small_files(small, is_text, self.device)
+        owner = {c: m for m, r in results.items() if r.ok for c, _ in self._read_manifest(m)}
+        packer = _PackBuilder(self.repo, self.effort, source, segments)
+        for segment in segments:
+            choice, raw_size = packer.add(segment)
+            for c, s in segment.chunks:
+                r = results[owner[c]]
+                r.packed_bytes += s
+                r.stored_bytes += s * len(choice.encoded) / raw_size
+                r.codecs[choice.codec_names] = r.codecs.get(choice.codec_names, 0) + s
+            self.log(f"segment of {len(segment.chunks)} chunks: {raw_size} -> {len(choice.encoded)} bytes "
+                     f"with {choice.codec_names}")
+            if progress:
+                progress(raw_size)
+        packer.commit(self.store, self.id)
+        for r in results.values():
+            r.stored_bytes = int(round(r.stored_bytes))
+        return results
+
+    def _read_manifest(self, manifest: str) -> list[tuple[str, int]]:
         data = self.repo.read_kind(manifest, "blob")
         if data is None:
             raise ReadError(f"manifest {manifest} is missing")
-        chunks = manifest_mod.parse(data, self.repo.hex_len)
-        index = source.index
-        index.refresh()
-        result = WorkResult(manifest, True, raw_bytes=sum(s for _, s in chunks))
-        segments = plan_segments(chunks, index.is_packed, source.read)
-        writer = PackWriter(self.repo.objects_dir, self.repo.algo)
-        packs: dict[str, str] = {}       # pack id -> pack tree
-        yielded: list[str] = []
-        for segment in segments:
-            raw = b"".join(source.read(c, s) for c, s in segment.chunks)
-            choice = choose(raw, segment.format, self.effort)
-            data_oid = writer.add("blob", choice.encoded)
-            offsets, pos = [], 0
-            for c, s in segment.chunks:
-                offsets.append([c, pos, s])
-                pos += s
-            recipe = {"format": RECIPE_FORMAT, "size": len(raw), "steps": choice.steps, "deps": [],
-                      "data": data_oid, "encoded_size": len(choice.encoded), "chunks": offsets,
-                      "tried": choice.tried}
-            recipe_blob = json.dumps(recipe, sort_keys=True).encode()
-            recipe_oid = writer.add("blob", recipe_blob)
-            tree = encode_tree([TreeEntry("data", "100644", data_oid), TreeEntry("recipe", "100644", recipe_oid)])
-            packs[recipe_oid] = writer.add("tree", tree)
-            yielded += [c for c, _ in segment.chunks]
-            result.packed_bytes += len(raw)
-            result.stored_bytes += len(choice.encoded)
-            result.codecs[choice.codec_names] = result.codecs.get(choice.codec_names, 0) + len(raw)
-            self.log(f"{manifest[:12]}: {len(raw)} -> {len(choice.encoded)} bytes with {choice.codec_names}")
-            if progress:
-                progress(len(raw))
-        writer.flush()
-        if packs:
-            def apply(editor):
-                for pack_id, tree_oid in packs.items():
-                    editor.set("packs/" + fan(pack_id), tree_oid, MODE_TREE)
-                # The raw copies go only in the same commit that adds the packs replacing them.
-                for c in yielded:
-                    editor.remove(chunk_path(c))
-            self.store.edit(apply, f"panini: {self.id} packs {len(yielded)} chunks into {len(packs)} packs")
-        return result
+        return manifest_mod.parse(data, self.repo.hex_len)
 
-    def _finish(self, result: WorkResult):
+    def _finish(self, results: dict[str, WorkResult]):
         def change(manifest, note):
+            result = results[manifest]
             note = dict(note or {})
-            if note.get("worker") not in (None, self.id) and note.get("status") == "completed":
+            if note.get("status") == "completed" and note.get("worker") != self.id:
                 return None   # another worker completed it meanwhile
             attempts = int(note.get("attempts") or 0) + (0 if result.ok else 1)
             if result.ok:
-                stored = self._stored_bytes(manifest)
-                return dict(note, status="completed", stored_bytes=stored, attempts=attempts, error=None,
-                            lease_until=None, worker=self.id, codecs=result.codecs)
+                return dict(note, status="completed", stored_bytes=self._stored_bytes(manifest), attempts=attempts,
+                            error=None, lease_until=None, worker=self.id, codecs=result.codecs)
             return dict(note, status="failed" if attempts >= self.max_attempts else "pending",
                         attempts=attempts, error=result.error, lease_until=None, worker=self.id)
-        self.notes.transition([result.manifest], change, f"panini: {self.id} finished {result.manifest[:12]}")
+        self.notes.transition(sorted(results), change, f"panini: {self.id} finished {len(results)} file(s)")
         try:
             self._sync_out()
         except SyncError as e:
@@ -214,3 +239,68 @@ def _pack_ratio(repo, pack_tree: str) -> float:
     entries = {e.name: e for e in repo.read_tree(pack_tree)}
     recipe = json.loads(repo.read_kind(entries["recipe"].oid, "blob"))
     return recipe["encoded_size"] / recipe["size"] if recipe["size"] else 0.0
+
+
+class _PackBuilder:
+    """Encodes segments into packs (data + recipe trees) and commits them with the raw chunks' removal."""
+
+    def __init__(self, repo, effort: int, source: ChunkSource, segments: list[Segment]):
+        self.repo, self.effort, self.source = repo, effort, source
+        self.writer = PackWriter(repo.objects_dir, repo.algo)
+        self.packs: dict[str, str] = {}      # pack id (recipe oid) -> pack tree
+        self.dicts: dict[str, bytes] = {}    # dictionaries some pack uses
+        self.yielded: list[str] = []
+        self._dict = self._train_dict(segments) if effort >= 2 else None
+
+    def _train_dict(self, segments: list[Segment]) -> tuple[str, bytes] | None:
+        """One zstd dictionary shared by the batch's small text segments, offered as a candidate."""
+        samples = []
+        for segment in segments:
+            if segment.format is None and len(segment.chunks) > 1:
+                samples += [self.source.read(c, s)[:DICT_SAMPLE] for c, s in segment.chunks]
+        if len(samples) < 16:
+            return None
+        try:
+            data = train_zstd_dict(samples, DICT_SIZE)
+        except CodecError:
+            return None
+        return object_id("blob", data, self.repo.algo), data
+
+    def add(self, segment: Segment):
+        raw = b"".join(self.source.read(c, s) for c, s in segment.chunks)
+        deps = {self._dict[0]: self._dict[1]} if self._dict else {}
+        extra = [[("zstd", {"level": 19, "dict": self._dict[0]})]] if self._dict else []
+        choice = choose(raw, segment.format, self.effort, deps, extra)
+        used = sorted({step["params"]["dict"] for step in choice.steps if "dict" in step["params"]})
+        for oid in used:
+            self.dicts[oid] = deps[oid]
+        data_oid = self.writer.add("blob", choice.encoded)
+        offsets, pos = [], 0
+        for c, s in segment.chunks:
+            offsets.append([c, pos, s])
+            pos += s
+        recipe = {"format": RECIPE_FORMAT, "size": len(raw), "steps": choice.steps, "deps": used,
+                  "data": data_oid, "encoded_size": len(choice.encoded), "chunks": offsets, "tried": choice.tried}
+        recipe_oid = self.writer.add("blob", json.dumps(recipe, sort_keys=True).encode())
+        tree = encode_tree([TreeEntry("data", "100644", data_oid), TreeEntry("recipe", "100644", recipe_oid)])
+        self.packs[recipe_oid] = self.writer.add("tree", tree)
+        self.yielded += [c for c, _ in segment.chunks]
+        return choice, len(raw)
+
+    def commit(self, store: Store, worker_id: str):
+        for data in self.dicts.values():
+            self.writer.add("blob", data)
+        self.writer.flush()
+        if not self.packs:
+            return
+
+        def apply(editor):
+            for oid in self.dicts:
+                editor.set("dicts/" + fan(oid), oid)
+            for pack_id, tree_oid in self.packs.items():
+                editor.set("packs/" + fan(pack_id), tree_oid, MODE_TREE)
+            # The raw copies go only in the same commit that adds the packs replacing them.
+            for c in self.yielded:
+                editor.remove(chunk_path(c))
+
+        store.edit(apply, f"panini: {worker_id} packs {len(self.yielded)} chunks into {len(self.packs)} packs")

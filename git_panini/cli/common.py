@@ -10,8 +10,10 @@ from rich.console import Console
 
 from ..repo import NotARepository, Repo
 
-console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: a message is one line however narrow the terminal (or the 80 columns rich assumes when
+# output is piped), so an error line with a 64-hex id stays greppable in CI logs.
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
 

@@ -9,13 +9,14 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 
 from ..repo import Repo
 from ..sync import default_remote
+from ..similarity import resolve_device
 from ..worker import Worker
-from .common import JsonOption, console, err_console, open_repo, print_json
+from .common import JsonOption, console, err_console, fail, open_repo, print_json
 
 
 def _run_one(args) -> list[dict]:
-    path, effort, remote, max_files, job = args
-    worker = Worker(Repo(path), effort=effort, remote=remote)
+    path, effort, remote, max_files, job, device = args
+    worker = Worker(Repo(path), effort=effort, remote=remote, device=device)
     return [r.__dict__ for r in worker.run(max_files=max_files, job=job)]
 
 
@@ -25,23 +26,27 @@ def work(jobs: int = typer.Option(1, "-j", "--jobs", help="Worker processes on t
          no_remote: bool = typer.Option(False, "--no-remote", help="Work on this repository only."),
          max_files: int = typer.Option(None, "--max-files", help="Stop after this many files (per process)."),
          job: str = typer.Option(None, "--job", help="Run exactly the files `git panini dispatch` queued as this job."),
-         device: str = typer.Option("auto", "--device", help="auto|cpu|cuda (GPU only speeds up planning)."),
+         device: str = typer.Option("auto", "--device", help="auto|cpu|cuda: where to run the similarity search that orders small files."),
          json: bool = JsonOption):
     """Take pending files from the notes, pack their chunks, verify, and commit store + notes."""
     repo = open_repo()
     if device not in ("auto", "cpu", "cuda"):
-        raise typer.BadParameter("--device must be auto, cpu or cuda")
+        fail("--device must be auto, cpu or cuda")
+    try:
+        device = resolve_device(device)
+    except RuntimeError as e:
+        fail(str(e))
     remote = None if no_remote else (remote or default_remote(repo))
     if jobs > 1:
         path = repo.work_tree or repo.git_dir
         with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-            batches = pool.map(_run_one, [(path, effort, remote, max_files, job)] * jobs)
+            batches = pool.map(_run_one, [(path, effort, remote, max_files, job, device)] * jobs)
         results = [r for batch in batches for r in batch]
     else:
         with Progress("work", BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=err_console,
                       transient=True, disable=json) as progress:
             task = progress.add_task("work", total=None)
-            worker = Worker(repo, effort=effort, remote=remote,
+            worker = Worker(repo, effort=effort, remote=remote, device=device,
                             log=lambda m: progress.console.log(m, markup=False) if not json else None)
             results = [r.__dict__ for r in worker.run(max_files=max_files, job=job,
                                                       progress=lambda n: progress.advance(task, n))]

@@ -57,15 +57,16 @@ class Codec:
     requires: tuple[str, str] | None = None
 
     def available(self) -> bool:
-        if self.requires is None:
-            return True
         try:
-            importlib.import_module(self.requires[0])
-        except ImportError:
+            self.lib()
+        except CodecError:
             return False
         return True
 
     def lib(self):
+        """The codec's library module (None if stdlib suffices); CodecError says what to install."""
+        if self.requires is None:
+            return None
         try:
             return importlib.import_module(self.requires[0])
         except ImportError:

@@ -1,7 +1,10 @@
 """General-purpose codecs: store, zstd, xz, brotli and PPMd, each decoded with a hard output bound."""
 
 import lzma
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 
 from .base import (
     Codec,
@@ -121,12 +124,15 @@ def _zstd_frame_length(zstd, data: bytes) -> int:
 
 def train_zstd_dict(samples: list[bytes], size: int) -> bytes:
     """Train a zstd dictionary of at most size bytes; its git oid is what the zstd "dict" param names."""
-    import zstandard
-
+    zstd = Zstd().lib()
     try:
-        return zstandard.train_dictionary(size, list(samples)).as_bytes()
-    except zstandard.ZstdError as exc:
+        return zstd.train_dictionary(size, list(samples)).as_bytes()
+    except zstd.ZstdError as exc:
         raise CodecError(f"zstd dictionary training failed: {exc}") from None
+
+
+# liblzma's LZMA2 dictionary size for presets 0-9 (the extreme flag does not change it).
+_XZ_PRESET_DICT = (1 << 18, 1 << 20, 1 << 21, 1 << 22, 1 << 22, 1 << 23, 1 << 23, 1 << 24, 1 << 25, 1 << 26)
 
 
 class Xz(Codec):
@@ -165,14 +171,16 @@ class Xz(Codec):
         return b"".join(parts)
 
 
-# liblzma's LZMA2 dictionary size for presets 0-9 (the extreme flag does not change it).
-_XZ_PRESET_DICT = (1 << 18, 1 << 20, 1 << 21, 1 << 22, 1 << 22, 1 << 23, 1 << 23, 1 << 24, 1 << 25, 1 << 26)
-
-
 class Brotli(Codec):
     id = 4
     name = "brotli"
     requires = ("brotli", "brotli")
+
+    def lib(self):
+        brotli = super().lib()
+        if not hasattr(brotli.Decompressor, "can_accept_more_data"):
+            raise CodecError("codec brotli needs brotli>=1.2 (bounded decompression)")
+        return brotli
 
     def _encode(self, data, params, deps):
         brotli = self.lib()
@@ -208,7 +216,7 @@ class Ppmd(Codec):
     id = 5
     name = "ppmd"
     requires = ("pyppmd", "pyppmd")
-    _MAX_MEM = 1 << 28
+    _MAX_MEM = 1 << 30
 
     def _encode(self, data, params, deps):
         pyppmd = self.lib()
@@ -221,18 +229,46 @@ class Ppmd(Codec):
         return encoded, {"order": order, "mem": mem, "size": len(data), "crc32": zlib.crc32(data)}
 
     def _decode(self, data, params, deps, max_output):
-        pyppmd = self.lib()
+        self.lib()
         check_keys(params, {"order", "mem", "size", "crc32"})
         order = int_param(params, "order", 2, 64)
         mem = int_param(params, "mem", 1 << 11, self._MAX_MEM)
         size = int_param(params, "size", 0, 1 << 62)
         if size > max_output:
             raise _too_big(max_output)
-        dec = pyppmd.Ppmd7Decoder(order, mem)
-        out = dec.decode(data, size)
-        if len(out) != size:
-            raise CodecError("ppmd stream is truncated")
-        if dec.unused_data:
-            raise CodecError("trailing bytes after the ppmd stream")
+        out = _ppmd_decode_isolated(data, order, mem, size)
         check_crc(params, out)
         return out
+
+
+def _ppmd_decode_isolated(data: bytes, order: int, mem: int, size: int) -> bytes:
+    """Decode in a child process with memory and CPU limits; a crash there becomes a CodecError here."""
+    memory_limit = mem + 2 * size + (512 << 20)
+    cpu_seconds = 30 + size // (1 << 18)
+    cmd = [sys.executable, "-I", str(Path(__file__).with_name("ppmd_child.py")),
+           str(order), str(mem), str(size), str(memory_limit), str(cpu_seconds)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        try:
+            proc.stdin.write(data)
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        out = proc.stdout.read(size + 1)
+        message = proc.stderr.read(4096).decode("utf-8", "replace").strip()
+        status = proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            pipe.close()
+    if status == 1:
+        raise CodecError(f"corrupt ppmd data: {message.splitlines()[-1] if message else 'no detail'}")
+    if status == 3:
+        raise CodecError("trailing bytes after the ppmd stream")
+    if status != 0:
+        raise CodecError(f"ppmd decoder crashed on corrupt data (exit status {status})")
+    if len(out) != size:
+        raise CodecError("ppmd stream is truncated")
+    return out

@@ -53,13 +53,6 @@ class JpegJxl(Codec):
             raise CodecError(f"codec {self.name} needs imagecodecs built with libjxl")
         return imagecodecs
 
-    def available(self) -> bool:
-        try:
-            self.lib()
-        except CodecError:
-            return False
-        return True
-
     def _encode(self, data, params, deps):
         imagecodecs = self.lib()
         check_keys(params, set())

@@ -1,0 +1,121 @@
+"""`git panini dispatch`: plan jobs from pending work, queue them under a lease, hand them to workers."""
+
+from __future__ import annotations
+
+import typer
+
+from .. import dispatch as dispatch_mod
+from ..sync import SyncError, default_remote
+from .common import JsonOption, console, fail, human, open_repo, print_json
+
+
+def dispatch(backend: str = typer.Option("local", "--backend", help="local: worker processes here; "
+                                         "github: the worker workflow on GitHub Actions."),
+             max_jobs: int = typer.Option(dispatch_mod.DEFAULT_MAX_JOBS, "--max-jobs", min=1,
+                                          help="At most this many jobs (the rest waits for the next dispatch)."),
+             job_bytes: str = typer.Option("256MiB", "--job-bytes", help="About this much new data per job."),
+             lease: int = typer.Option(dispatch_mod.DEFAULT_LEASE_SECONDS, "--lease", min=60,
+                                       help="Seconds a queued job has to start before it is dispatched again."),
+             remote: str = typer.Option(None, "--remote", help="Read and publish the notes here (default: "
+                                        "the branch's remote)."),
+             no_remote: bool = typer.Option(False, "--no-remote", help="This repository's notes only."),
+             matrix: bool = typer.Option(False, "--matrix", help="github: write the jobs to $GITHUB_OUTPUT "
+                                         "(jobs, count, matrix) for a matrix job instead of calling the API."),
+             workflow: str = typer.Option("panini-worker.yml", "--workflow",
+                                          help="github: the worker workflow to dispatch (file name or id)."),
+             ref: str = typer.Option(None, "--ref", help="github: branch to run the worker workflow from "
+                                     "(default: $GITHUB_REF_NAME, else the current branch)."),
+             runner: str = typer.Option('["ubuntu-latest"]', "--runner",
+                                        help="github: runner labels, JSON list or comma-separated."),
+             device: str = typer.Option("cpu", "--device", help="auto|cpu|cuda, passed to the workers."),
+             api_url: str = typer.Option(None, "--api-url", help="Default: $GITHUB_API_URL, else api.github.com."),
+             token: str = typer.Option(None, "--token", help="Default: $GITHUB_TOKEN (prefer the variable)."),
+             repository: str = typer.Option(None, "--repository", help="owner/name; default: $GITHUB_REPOSITORY."),
+             effort: int = typer.Option(None, "--effort", min=0, max=3, help="local: passed to the workers."),
+             no_wait: bool = typer.Option(False, "--no-wait", help="local: start the workers and return."),
+             dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan; change nothing."),
+             json: bool = JsonOption):
+    """Queue pending work as jobs (bin-packed by bytes, small and recent first) and hand them to workers."""
+    if backend not in ("local", "github"):
+        fail("--backend must be local or github")
+    if matrix and backend != "github":
+        fail("--matrix goes with --backend github")
+    if device not in ("auto", "cpu", "cuda"):
+        fail("--device must be auto, cpu or cuda")
+    try:
+        size = dispatch_mod.parse_size(job_bytes)
+        runner = dispatch_mod.normalize_runner(runner)
+    except ValueError as e:
+        fail(str(e))
+    repo = open_repo()
+    remote = None if no_remote else (remote or default_remote(repo))
+    client = None
+    if backend == "github" and not matrix and not dry_run:
+        from ..github import Client, GitHubError
+        try:   # before anything is queued: a missing token must not leave queued notes behind
+            client = Client.from_env(repository, token, api_url)
+        except GitHubError as e:
+            fail(str(e))
+    messages: list[str] = []
+    dispatcher = dispatch_mod.Dispatcher(repo, remote, lease_seconds=lease, log=messages.append)
+    try:
+        jobs = dispatcher.queue(max_jobs, size, dry_run=dry_run)
+    except (dispatch_mod.DispatchError, SyncError) as e:
+        fail(str(e))
+    result = {"backend": backend, "dry_run": dry_run, "jobs": [j.as_dict() for j in jobs]}
+    code = 0
+    try:
+        if dry_run:
+            pass
+        elif backend == "local" and jobs:
+            result["workers"] = dispatch_mod.run_local(repo, jobs, remote, effort, wait=not no_wait,
+                                                       dispatcher=dispatcher, log=messages.append)
+            code = 1 if any(w["exit"] not in (0, None) for w in result["workers"]) else 0
+        elif backend == "github" and matrix:
+            from ..github import write_output
+            outputs = dispatch_mod.matrix_outputs(jobs)
+            result["outputs"] = outputs
+            result["github_output"] = write_output(outputs)
+        elif backend == "github" and jobs:
+            ref = ref or dispatch_mod.default_ref(repo)
+            dispatch_mod.dispatch_github(client, jobs, workflow, ref, runner, device, dispatcher, messages.append)
+            result.update(workflow=workflow, ref=ref)
+    except dispatch_mod.DispatchError as e:
+        fail(str(e))
+    result["messages"] = messages
+    if json:
+        print_json(result)
+        raise typer.Exit(code)
+    _print(result)
+    raise typer.Exit(code)
+
+
+def _print(result: dict):
+    jobs = result["jobs"]
+    verb = "would queue" if result["dry_run"] else "queued"
+    if not jobs:
+        console.print("nothing to dispatch: no pending work, expired lease or retryable failure", markup=False)
+    else:
+        files = sum(j["files"] for j in jobs)
+        console.print(f"{verb} {len(jobs)} job(s), {files} file(s), {human(sum(j['bytes'] for j in jobs))}",
+                      markup=False)
+        for j in jobs:
+            console.print(f"  {j['id']}  {j['files']} file(s)  {human(j['bytes'])}", markup=False)
+    for message in result["messages"]:
+        console.print(message, markup=False, highlight=False)
+    for w in result.get("workers", []):
+        state = "started" if w["exit"] is None else ("done" if w["exit"] == 0 else f"FAILED (exit {w['exit']})")
+        console.print(f"  worker {w['job']}: {state}" + (f": {w['output'][0]}" if w["output"] else ""),
+                      markup=False, highlight=False)
+    if "outputs" in result:
+        where = result["github_output"] or "stdout ($GITHUB_OUTPUT is not set)"
+        if not result["github_output"]:
+            for name, value in result["outputs"].items():
+                console.print(f"{name}={value}", markup=False, highlight=False, soft_wrap=True)
+        console.print(f"matrix outputs written to {where}", markup=False)
+    if "workflow" in result:
+        console.print(f"dispatched {len(jobs)} run(s) of {result['workflow']} on {result['ref']}", markup=False)
+
+
+def register(app: typer.Typer):
+    app.command()(dispatch)
