@@ -1,5 +1,5 @@
 """`python -m git_panini` runs the CLI, like the `git-panini` script."""
 
-from .cli import main
+from .entry import main
 
 main()

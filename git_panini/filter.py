@@ -7,13 +7,14 @@ import sys
 
 from . import pointer as pointer_mod
 from .pktline import FLUSH, PktReader, PktWriter, ProtocolError
-from .reader import ChunkSource, ReadError, iter_file, missing_chunks
+from .reader import ChunkSource, MissingObject, ReadError, iter_file, missing_chunks
 from .repo import Repo
 from .sync import SyncError, default_remote, fetch
 from .writer import IngestSession
 
 CAPABILITIES = ("clean", "smudge", "delay")
 PROGRESS_ENV = "GIT_PANINI_PROGRESS_BYTES"
+NEEDS_FETCH = "needs-fetch"   # marker for the post-checkout hook
 
 
 def warn(message: str):
@@ -107,7 +108,7 @@ class FilterServer:
             self._respond(bytes(head))
             return
         try:
-            result = self.ingest.clean(_chain(bytes(head), content, self.on_bytes))
+            result = self.ingest.clean(_chain(bytes(head), content, self.on_bytes), path)
         except Exception as e:  # never leave git hanging: drain, then report the error
             for _ in content:
                 pass
@@ -146,6 +147,8 @@ class FilterServer:
             first = next(chunks, b"")
         except ReadError as e:
             warn(f"smudge {path}: {e}")
+            if isinstance(e, MissingObject):
+                self._note_missing(path)
             self.out.text_list(["status=error"])
             return
         self.out.text_list(["status=success"])
@@ -156,11 +159,19 @@ class FilterServer:
         except ReadError as e:
             # Git discards content followed by an error status: nothing unverified lands on disk.
             warn(f"smudge {path}: {e}")
+            if isinstance(e, MissingObject):
+                self._note_missing(path)
             self.out.flush()
             self.out.text_list(["status=error"])
             return
         self.out.flush()
         self.out.flush()  # empty list: keep status=success
+
+    def _note_missing(self, path: str):
+        """Leave the marker the post-checkout hook looks for: these paths need a fetch and a re-checkout."""
+        os.makedirs(self.repo.panini_dir, exist_ok=True)
+        with open(os.path.join(self.repo.panini_dir, NEEDS_FETCH), "a", encoding="utf-8") as f:
+            f.write(path + "\n")
 
     def _list_available(self):
         if self._delayed and not self._fetched:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
 import sys
 from importlib import resources
 
-from . import pointers
-from .notes import Notes, new_note
+from . import journal, pointers
+from .filter import NEEDS_FETCH
 from .reader import ChunkSource, missing_chunks
 from .sync import SyncError, default_remote, fetch, push
 
@@ -62,14 +61,9 @@ def uninstall(repo) -> list[str]:
 
 
 def run(repo, name: str, args: list[str], stdin: bytes) -> int:
-    """Run the user's chained hook first (same args and stdin), then ours."""
-    local = os.path.join(hooks_dir(repo), name + ".local")
-    if os.access(local, os.X_OK):
-        code = subprocess.run([local, *args], input=stdin).returncode
-        if code != 0:
-            return code
-    return {"pre-push": _pre_push, "post-checkout": _fetch_if_missing, "post-merge": _fetch_if_missing,
-            "post-commit": _post_commit}[name](repo, args, stdin)
+    """Our part of a hook (the shell script has already run the user's chained `<name>.local`)."""
+    return {"pre-push": _pre_push, "post-checkout": _refetch_missing, "post-merge": _refetch_missing,
+            "post-commit": _replay_journal}[name](repo, args, stdin)
 
 
 def _err(message: str):
@@ -108,28 +102,33 @@ def _pre_push(repo, args, stdin: bytes) -> int:
     return 0
 
 
-def _fetch_if_missing(repo, args, stdin) -> int:
-    """After checkout or merge: if HEAD names chunks we lack, fetch the store once."""
-    source = ChunkSource(repo)
+def _refetch_missing(repo, args, stdin) -> int:
+    """A smudge found chunks missing (the filter left a list of paths): fetch, then check them out again."""
+    marker = os.path.join(repo.panini_dir, NEEDS_FETCH)
     try:
-        needs = any(f.pointer and missing_chunks(source, f.pointer) for f in pointers.in_tree(repo, "HEAD"))
-    finally:
-        source.close()
+        with open(marker, encoding="utf-8") as f:
+            paths = sorted({line.rstrip("\n") for line in f if line.strip()})
+        os.remove(marker)
+    except FileNotFoundError:
+        return 0
     remote = default_remote(repo)
-    if needs and remote:
-        try:
-            fetch(repo, remote)
-        except SyncError as e:
-            _err(str(e))
+    if remote is None:
+        _err(f"{len(paths)} file(s) could not be checked out (chunks missing) and no remote is configured")
+        return 0
+    try:
+        fetch(repo, remote)
+    except SyncError as e:
+        _err(f"{len(paths)} file(s) lack chunks and fetching failed: {e}")
+        return 0
+    proc = repo.git("checkout", "--", *paths, check=False)
+    if proc.returncode != 0:
+        _err(f"after fetching from {remote}, {len(paths)} file(s) still cannot be checked out: "
+             + proc.stderr.decode(errors="replace").strip().splitlines()[-1])
     return 0
 
 
-def _post_commit(repo, args, stdin) -> int:
-    """Journal repair: every pointer in the new commit gets a status note if it has none."""
-    notes = Notes(repo)
-    known = notes.all()
-    absent = {f.pointer.manifest: new_note(f.pointer.size, 0, 0, 0)
-              for f in pointers.in_tree(repo, "HEAD") if f.pointer and f.pointer.manifest not in known}
-    if absent:
-        notes.put(absent, f"panini: {len(absent)} pending (post-commit)", only_if_absent=True)
+def _replay_journal(repo, args, stdin) -> int:
+    recorded, lost = journal.replay(repo)
+    for path in lost:
+        _err(f"{path}: its data was lost with a crashed filter; add it again: git add --renormalize -- '{path}'")
     return 0

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 
 from . import manifest as manifest_mod
+from .hashing import BackgroundSha256
 from .index import ChunkIndex
 from .objects import object_id
 from .pointer import Pointer
@@ -16,6 +16,16 @@ from .store import Store
 class ReadError(Exception):
     """A file cannot be reconstructed exactly; the message names what and where."""
 
+    offset: int | None = None   # where in the file, once known
+
+    def __str__(self):
+        text = super().__str__()
+        return text if self.offset is None else f"{text} (file offset {self.offset})"
+
+
+class MissingObject(ReadError):
+    """The manifest or a chunk is not here (a fetch may bring it)."""
+
 
 class ChunkCorrupt(ReadError):
     def __init__(self, chunk: str, where: str, data: bytes):
@@ -23,7 +33,7 @@ class ChunkCorrupt(ReadError):
         self.chunk, self.data = chunk, data
 
 
-class ChunkMissing(ReadError):
+class ChunkMissing(MissingObject):
     def __init__(self, chunk: str):
         super().__init__(f"chunk {chunk} is not in this repository (try: git panini fetch)")
         self.chunk = chunk
@@ -109,7 +119,7 @@ def read_manifest(repo, pointer: Pointer) -> list[tuple[str, int]]:
         raise ReadError(f"manifest id {pointer.manifest} does not fit this repository's {repo.algo} ids")
     data = repo.read_kind(pointer.manifest, "blob")
     if data is None:
-        raise ReadError(f"manifest {pointer.manifest} is not in this repository (try: git panini fetch)")
+        raise MissingObject(f"manifest {pointer.manifest} is not in this repository (try: git panini fetch)")
     try:
         chunks = manifest_mod.parse(data, repo.hex_len)
     except manifest_mod.ManifestError as e:
@@ -123,13 +133,14 @@ def iter_file(source: ChunkSource, pointer: Pointer):
     """Yield a file's bytes chunk by chunk; raise ReadError before yielding anything unverifiable,
     and after the last chunk if the whole-file sha256 does not match."""
     chunks = read_manifest(source.repo, pointer)
-    digest = hashlib.sha256()
+    digest = BackgroundSha256()
     offset = 0
     for chunk, size in chunks:
         try:
             data = source.read(chunk, size)
         except ReadError as e:
-            raise ReadError(f"{e} (file offset {offset})") from None
+            e.offset = offset
+            raise
         digest.update(data)
         offset += size
         yield data

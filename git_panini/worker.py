@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from . import manifest as manifest_mod
 from .index import ChunkIndex
-from .notes import Notes
+from .notes import NOTES_REF, Notes
 from .codecs import CodecError, train_zstd_dict
 from .objects import MODE_TREE, TreeEntry, encode_tree, object_id
 from .pack import PackWriter
@@ -19,10 +21,11 @@ from .reader import ChunkSource, ReadError
 from .recipe import RECIPE_FORMAT
 from .segment import WHOLE_FILE_FORMATS, Segment, SmallFile, group_small_files, plan_segments, sniff_format
 from .store import Store, chunk_path, fan
-from .sync import SyncError, fetch, prefetch_chunks, push
+from .sync import SyncError, _tracking, fetch, prefetch_chunks, push
 
 LEASE_SECONDS = 900
 MAX_ATTEMPTS = 3
+CLAIM_ATTEMPTS = 8          # compare-and-swap rounds of a claim against other workers
 BATCH_FILES = 256          # files claimed at once, so small files can share solid segments
 BATCH_BYTES = 32 << 20     # ... but not so many bytes that one worker takes everything
 SMALL_FILE = 1 << 20       # files up to this size are grouped with others
@@ -86,8 +89,29 @@ class Worker:
             push(self.repo, self.remote)
 
     def claim(self, limit: int, job: str | None = None) -> list[str]:
-        """Take up to `limit` claimable manifests (only those queued for `job`, if given) under a lease."""
-        self._sync_in()
+        """Take up to `limit` claimable manifests (only those queued for `job`, if given) under a lease.
+
+        With a remote, the claim is published by a compare-and-swap push of the notes on top of the
+        remote tip just fetched. If another worker pushed first, our claim is undone locally and made
+        again on the new tip, so two workers never both hold a live lease on a file. (A merging push
+        would let a later claim override one already published, and every worker packs everything.)"""
+        written: dict[str, dict] = {}
+        for attempt in range(CLAIM_ATTEMPTS):
+            self._sync_in()
+            before = self.notes.tip()
+            written = self._claim_locally(limit, job)
+            if not written or not self.remote or self._publish_claim():
+                break
+            # Lost the race: forget our claim (the next fetch brings the winner's), then claim again.
+            if before:
+                self.repo.update_ref(NOTES_REF, before, self.notes.tip(), "panini: claim lost a race")
+            time.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
+        # Keep only what is still ours.
+        current = self.notes.all() if written else {}
+        return [m for m in written if current.get(m, {}).get("worker") == self.id
+                and current.get(m, {}).get("status") == "processing"]
+
+    def _claim_locally(self, limit: int, job: str | None) -> dict[str, dict]:
         at = datetime.now(timezone.utc)
         notes = self.notes.all()
         # Small files first: they batch into shared segments, and finish quickly.
@@ -104,16 +128,23 @@ class Worker:
             taken.append(manifest)
             return dict(note, status="processing", worker=self.id, lease_until=lease)
 
-        written = self.notes.transition(pool, change, f"panini: {self.id} claims work")
-        if written:
-            try:
-                self._sync_out()
-            except SyncError as e:
-                self.log(f"could not publish claim: {e}")
-        # After a merge another worker's claim may have won: keep only what is still ours.
-        current = self.notes.all() if written else {}
-        return [m for m in written if current.get(m, {}).get("worker") == self.id
-                and current.get(m, {}).get("status") == "processing"]
+        return self.notes.transition(pool, change, f"panini: {self.id} claims work")
+
+    def _publish_claim(self) -> bool:
+        """Push our notes tip in place of the remote's tip we last fetched; False if someone else moved it."""
+        tracking = _tracking(self.remote, "notes")
+        expected = self.repo.ref(tracking) or ""
+        proc = self.repo.git("push", "--quiet", "--no-verify", "--porcelain", f"--force-with-lease={NOTES_REF}:{expected}",
+                             self.remote, f"{NOTES_REF}:{NOTES_REF}", check=False)
+        if proc.returncode == 0:
+            self.repo.git("update-ref", tracking, self.notes.tip())
+            return True
+        out = proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
+        if any(s in out for s in ("stale info", "rejected", "cannot lock ref", "failed to update")):
+            return False
+        lines = [line for line in proc.stderr.decode(errors="replace").splitlines() if line.strip()]
+        self.log(f"could not publish claim: {lines[-1] if lines else 'exit ' + str(proc.returncode)}")
+        return True   # unreachable remote: work on what we claimed locally, as before
 
     def run(self, max_files: int | None = None, job: str | None = None, progress=None) -> list[WorkResult]:
         results: list[WorkResult] = []

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from . import manifest as manifest_mod
 from .chunking import Chunker
+from .hashing import BackgroundSha256
+from .journal import Journal
 from .notes import Notes, new_note
 from .objects import object_id
 from .pack import PackWriter
@@ -29,27 +29,30 @@ class IngestSession:
         self._manifests: list[str] = []
         self._chunks: set[str] = set()
         self._notes: dict[str, dict] = {}
+        self.journal = Journal(repo)
 
-    def clean(self, blocks) -> bytes:
+    def clean(self, blocks, path: str = "") -> bytes:
         """Consume an iterable of byte blocks (a file's content) and return its pointer text."""
         chunker = Chunker(self.params)
-        digest = hashlib.sha256()
+        digest = BackgroundSha256()
         entries: list[tuple[str, int]] = []
         stats = {"unique_chunks": 0, "unique_bytes": 0}
         pending = bytearray()
         for block in blocks:
-            digest.update(block)
             pending += block
             if len(pending) >= FEED_BYTES:
+                digest.update(pending)
                 self._take(chunker.feed(pending), entries, stats)
                 pending = bytearray()
+        digest.update(pending)
         self._take(chunker.feed(pending) + chunker.finish(), entries, stats)
         size = sum(s for _, s in entries)
         if size == 0:
             return b""  # an empty file stays empty
         manifest_oid = self.packs.add("blob", manifest_mod.encode(entries))
         self._manifests.append(manifest_oid)
-        self._notes.setdefault(manifest_oid, new_note(size, len(entries), **stats))
+        note = self._notes.setdefault(manifest_oid, new_note(size, len(entries), **stats))
+        self.journal.add(path, manifest_oid, note)
         return Pointer(manifest_oid, digest.hexdigest(), size).encode()
 
     def _take(self, chunks, entries, stats):
@@ -72,6 +75,7 @@ class IngestSession:
             tip = self.store.record(self._manifests, sorted(self._chunks), self.params)
             Notes(self.repo).put(self._notes, f"panini: {len(self._notes)} pending", only_if_absent=True)
         self._manifests, self._chunks, self._notes = [], set(), {}
+        self.journal.close()
         return tip
 
     def close(self):

@@ -111,7 +111,7 @@ class DeflateExpand(Codec):
         if not reader.at_end():
             raise CodecError("trailing bytes after the END record")
         if declared_total != total or declared_crc != crc:
-            raise CodecError("container checksum mismatch: corrupt data")
+            raise CodecError(f"container checksum mismatch: corrupt data{_zlib_hint(encoder_zlib)}")
         return b"".join(parts)
 
 
@@ -362,11 +362,15 @@ def _redeflate(raw: bytes, params, clen: int, encoder_zlib) -> bytes:
         parts.append(comp.flush())
         total += len(parts[-1])
     if total != clen:
-        raise CodecError(
-            f"re-deflated stream is {total} bytes, expected {clen} (corrupt data, or zlib "
-            f"{zlib.ZLIB_RUNTIME_VERSION} deflates differently from the encoder's zlib {encoder_zlib})"
-        )
+        hint = _zlib_hint(encoder_zlib)
+        raise CodecError(f"re-deflated stream is {total} bytes, expected {clen}: corrupt data{hint}")
     return b"".join(parts)
+
+
+def _zlib_hint(encoder_zlib: str) -> str:
+    if encoder_zlib == zlib.ZLIB_RUNTIME_VERSION:
+        return ""
+    return f", or this zlib {zlib.ZLIB_RUNTIME_VERSION} deflates differently from the encoder's zlib {encoder_zlib}"
 
 
 def _deflate_record(params, clen: int, raw: bytes) -> bytes:

@@ -1,0 +1,89 @@
+"""The clean filter's journal: what a session stored before its single store commit, so a crash is repairable.
+
+Each filter process appends one JSON line per cleaned file to .git/panini/journal-<pid> and
+removes the file after its store commit. A journal whose process is gone means that commit
+never happened: `replay()` (run by the post-commit hook) records what is intact and names the
+files whose data was lost with the process, so they can be added again.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+
+from . import manifest as manifest_mod
+from .notes import Notes, new_note
+from .store import Store
+
+
+class Journal:
+    def __init__(self, repo):
+        os.makedirs(repo.panini_dir, exist_ok=True)
+        self.path = os.path.join(repo.panini_dir, f"journal-{os.getpid()}")
+        self._file = None
+
+    def add(self, path: str, manifest: str, note: dict):
+        if self._file is None:
+            self._file = open(self.path, "a", encoding="utf-8")
+        self._file.write(json.dumps({"path": path, "manifest": manifest, "note": note}) + "\n")
+        self._file.flush()
+
+    def close(self):
+        """Called after the store commit: the journal's work is done."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            os.remove(self.path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def replay(repo) -> tuple[list[str], list[str]]:
+    """Record the intact entries of journals left by dead processes; return (recorded, lost) paths."""
+    recorded, lost = [], []
+    store, notes = Store(repo), Notes(repo)
+    for journal in sorted(glob.glob(os.path.join(repo.panini_dir, "journal-*"))):
+        pid = journal.rsplit("-", 1)[1]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        manifests, chunks, pending = [], set(), {}
+        with open(journal, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    entry = json.loads(line)
+                    path, manifest = entry["path"], entry["manifest"]
+                except (ValueError, KeyError, TypeError):
+                    continue  # a torn last line: the process died while writing it
+                listed = _intact_chunks(repo, manifest)
+                if listed is None:
+                    lost.append(path)
+                    continue
+                manifests.append(manifest)
+                chunks.update(listed)
+                pending[manifest] = entry.get("note") or new_note(0, len(listed), 0, 0)
+                recorded.append(path)
+        if manifests:
+            store.record(manifests, sorted(chunks), store.params())
+            notes.put(pending, f"panini: {len(pending)} pending (journal replay)", only_if_absent=True)
+        os.remove(journal)
+    return recorded, lost
+
+
+def _intact_chunks(repo, manifest: str) -> list[str] | None:
+    data = repo.read_kind(manifest, "blob")
+    if data is None:
+        return None
+    try:
+        chunks = [c for c, _ in manifest_mod.parse(data, repo.hex_len)]
+    except manifest_mod.ManifestError:
+        return None
+    return chunks if all(repo.exists(c) for c in chunks) else None

@@ -1,0 +1,197 @@
+"""The command line: --json on every read command, install/uninstall and hook chaining, track, the
+pre-push refusal, and clean failures outside a repository."""
+
+import json
+import os
+import stat
+
+import pytest
+
+from conftest import git, make_bare, make_repo, pointer_of, run, sha256_file, write_random
+
+
+def panini(repo, *args, check=True):
+    return run(["git", "panini", *args], cwd=repo, check=check)
+
+
+@pytest.fixture
+def published(tmp_path):
+    """A repo with one tracked file committed and pushed to a bare file:// remote."""
+    remote, url = make_bare(tmp_path)
+    work = make_repo(tmp_path, name="work", track=("*.bin",))
+    write_random(work / "a.bin", 400_000, seed=1)
+    git(work, "add", ".gitattributes", "a.bin")
+    git(work, "commit", "-q", "-m", "a")
+    git(work, "remote", "add", "origin", url)
+    git(work, "push", "-q", "-u", "origin", "main")
+    return work, remote
+
+
+def _json(repo, *args, code=0):
+    proc = panini(repo, *args, "--json", check=False)
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    return json.loads(proc.stdout)         # the whole of stdout is one JSON document
+
+
+def test_every_read_command_prints_json(published):
+    work, remote = published
+    digest = sha256_file(work / "a.bin")
+    p = pointer_of(work, "HEAD:a.bin")
+
+    status = _json(work, "status")
+    assert [(f["path"], f["size"], f["manifest"], f["status"]) for f in status["files"]] == \
+        [("a.bin", 400_000, p.manifest, "pending")]
+
+    files = _json(work, "ls-files")["files"]
+    assert [(f["path"], f["sha256"], f["size"], f["error"]) for f in files] == [("a.bin", digest, 400_000, None)]
+
+    verify = _json(work, "verify")
+    assert verify["ok"] is True and [(f["path"], f["ok"]) for f in verify["files"]] == [("a.bin", True)]
+    assert _json(work, "verify", "--all")["ok"] is True
+
+    fsck = _json(work, "fsck")
+    assert fsck["ok"] is True and fsck["errors"] == []
+    assert fsck["counts"]["manifests"] == 1 and fsck["counts"]["notes"] == 1 and fsck["counts"]["raw_chunks"] >= 2
+    assert fsck["store"] == git(work, "rev-parse", "refs/panini/store").stdout.strip()
+
+    env = _json(work, "env")
+    assert env["object format"] == "sha1"
+    assert env["store"] == fsck["store"]
+    assert env["remote"] == "origin"
+    assert env["filter.panini.process"] == "git-panini filter-process"
+    assert all(env["hooks"].values())
+
+    push = _json(work, "push")
+    assert push["remote"] == "origin"
+    assert push["pushed"]["refs/panini/store"] == git(remote, "rev-parse", "refs/panini/store").stdout.strip()
+
+    fetch = _json(work, "fetch")
+    assert fetch["remote"] == "origin" and set(fetch["merged"]) == {"refs/panini/store", "refs/notes/panini"}
+
+
+def test_json_when_there_is_nothing(tmp_path):
+    work = make_repo(tmp_path, name="empty")
+    git(work, "commit", "-q", "--allow-empty", "-m", "nothing")
+    assert _json(work, "status") == {"files": []}
+    assert _json(work, "ls-files") == {"files": []}
+    assert _json(work, "verify") == {"ok": True, "files": []}
+    assert _json(work, "fsck")["counts"]["manifests"] == 0
+    assert _json(work, "env")["store"] is None
+    _, url = make_bare(tmp_path)
+    git(work, "remote", "add", "origin", url)
+    assert _json(work, "push") == {"remote": "origin", "pushed": {}}
+    assert _json(work, "fetch") == {"remote": "origin", "merged": {}}
+
+
+USER_HOOK = """#!/bin/sh
+echo "user hook ran for $1" >> "$(git rev-parse --git-dir)/user-hook.log"
+cat >> "$(git rev-parse --git-dir)/user-hook.log"
+{tail}
+"""
+
+
+def _write_hook(path, text):
+    path.write_text(text)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+
+
+def test_install_chains_the_user_pre_push_hook_and_uninstall_restores_it(tmp_path):
+    remote, url = make_bare(tmp_path)
+    work = make_repo(tmp_path, name="work", install=False)
+    hooks = work / ".git" / "hooks"
+    user_hook = USER_HOOK.format(tail="exit 0")
+    _write_hook(hooks / "pre-push", user_hook)
+
+    panini(work, "install")
+    panini(work, "install")                                   # twice: still one chained user hook
+    assert (hooks / "pre-push.local").read_text() == user_hook
+    assert "git-panini" in (hooks / "pre-push").read_text()
+    for name in ("post-checkout", "post-merge", "post-commit"):
+        assert os.access(hooks / name, os.X_OK)
+
+    panini(work, "track", "*.bin")
+    write_random(work / "a.bin", 300_000, seed=2)
+    git(work, "add", ".gitattributes", "a.bin")
+    git(work, "commit", "-q", "-m", "a")
+    git(work, "remote", "add", "origin", url)
+    git(work, "push", "-q", "origin", "main")
+    log = (work / ".git" / "user-hook.log").read_text()
+    assert "user hook ran for origin" in log
+    assert "refs/heads/main " + git(work, "rev-parse", "HEAD").stdout.strip() in log   # it got git's stdin
+    assert git(remote, "rev-parse", "refs/panini/store").returncode == 0                # and ours ran too
+
+    # the user's hook says no: the push is blocked, the remote is untouched
+    pushed = git(remote, "rev-parse", "main").stdout.strip()
+    _write_hook(hooks / "pre-push.local", USER_HOOK.format(tail='echo "user says no" >&2\nexit 3'))
+    git(work, "commit", "-q", "--allow-empty", "-m", "blocked")
+    proc = git(work, "push", "origin", "main", check=False)
+    assert proc.returncode != 0
+    assert "user says no" in proc.stderr
+    assert git(remote, "rev-parse", "main").stdout.strip() == pushed
+
+    panini(work, "uninstall")
+    assert (hooks / "pre-push").read_text() == USER_HOOK.format(tail='echo "user says no" >&2\nexit 3')
+    assert os.access(hooks / "pre-push", os.X_OK)
+    assert not (hooks / "pre-push.local").exists()
+    for name in ("post-checkout", "post-merge", "post-commit"):
+        assert not (hooks / name).exists()
+    assert git(work, "config", "--get", "filter.panini.process", check=False).returncode != 0
+    # with our hook gone the user's own hook is the only one and still blocks
+    assert git(work, "push", "origin", "main", check=False).returncode != 0
+
+
+def test_install_global_is_filter_only_and_uninstall_global_removes_it(tmp_path, isolated_env):
+    panini(tmp_path, "install", "--global")
+    config = (isolated_env / ".gitconfig").read_text()
+    assert "git-panini filter-process" in config and "required = true" in config
+    work = make_repo(tmp_path, name="work", install=False)
+    assert not (work / ".git" / "hooks" / "pre-push").exists()
+    panini(tmp_path, "uninstall", "--global")
+    assert "filter.panini" not in git(tmp_path, "config", "--global", "--list").stdout
+    assert "[filter" not in (isolated_env / ".gitconfig").read_text()
+    assert "user" in (isolated_env / ".gitconfig").read_text()         # the rest of the file is kept
+
+
+def test_pre_push_refuses_pointers_whose_chunks_are_missing(tmp_path):
+    remote, url = make_bare(tmp_path)
+    work = make_repo(tmp_path, name="work", track=("*.bin",))
+    write_random(work / "lost.bin", 500_000, seed=3)
+    git(work, "add", ".gitattributes", "lost.bin")
+    git(work, "commit", "-q", "-m", "lost")
+    manifest = pointer_of(work, "HEAD:lost.bin").manifest
+    git(work, "update-ref", "-d", "refs/panini/store")
+    git(work, "update-ref", "-d", "refs/notes/panini")
+    git(work, "reflog", "expire", "--expire=now", "--all")
+    git(work, "gc", "-q", "--prune=now")
+    assert git(work, "cat-file", "-e", manifest, check=False).returncode != 0     # chunks and manifest gone
+    git(work, "remote", "add", "origin", url)
+    proc = git(work, "push", "origin", "main", check=False)
+    assert proc.returncode != 0
+    assert "refusing to push" in proc.stderr and "lost.bin" in proc.stderr
+    assert git(remote, "for-each-ref").stdout == ""                                # nothing reached the remote
+
+
+def test_track_untrack_and_attributes(tmp_path):
+    work = make_repo(tmp_path, name="work")
+    panini(work, "track", "*.psd", "my dir/*.bin")
+    assert "already tracked" in panini(work, "track", "*.psd").stdout
+    listed = panini(work, "track").stdout.split()
+    assert listed == ["*.psd", "my[[:space:]]dir/*.bin"]
+    (work / "my dir").mkdir()
+    for path in ("x.psd", "my dir/y.bin", "other.bin"):
+        attr = git(work, "check-attr", "filter", "diff", "text", "--", path).stdout
+        if path == "other.bin":
+            assert "filter: unspecified" in attr
+        else:
+            assert "filter: panini" in attr and "diff: panini" in attr and "text: unset" in attr
+    panini(work, "untrack", "*.psd")
+    assert panini(work, "track").stdout.split() == ["my[[:space:]]dir/*.bin"]
+    assert "unspecified" in git(work, "check-attr", "filter", "--", "x.psd").stdout
+
+
+def test_commands_outside_a_repository_fail_cleanly(tmp_path):
+    for args in (["status"], ["verify"], ["fsck"], ["ls-files"], ["env"], ["push"], ["fetch"], ["install"]):
+        proc = panini(tmp_path, *args, check=False)
+        assert proc.returncode != 0, args
+        assert "not a git repository" in proc.stderr, args
+        assert "Traceback" not in proc.stderr, args
