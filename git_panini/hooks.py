@@ -120,6 +120,11 @@ def _refetch_missing(repo, args, stdin) -> int:
     except SyncError as e:
         _err(f"{len(paths)} file(s) lack chunks and fetching failed: {e}")
         return 0
+    # Only files the failed smudge left absent: never overwrite what is in the working tree.
+    tracked = set(repo.git("ls-files", "-z", "--", *paths).stdout.decode().split("\0"))
+    paths = [p for p in paths if p in tracked and not os.path.lexists(os.path.join(repo.work_tree, p))]
+    if not paths:
+        return 0
     proc = repo.git("checkout", "--", *paths, check=False)
     if proc.returncode != 0:
         _err(f"after fetching from {remote}, {len(paths)} file(s) still cannot be checked out: "

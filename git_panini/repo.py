@@ -22,8 +22,7 @@ class NotARepository(GitError):
 def run_git(args, cwd=None, input=None, check=True, env=None) -> subprocess.CompletedProcess:
     proc = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, env=env)
     if check and proc.returncode != 0:
-        lines = [l for l in proc.stderr.decode(errors="replace").splitlines() if l.strip()]
-        raise GitError(f"git {args[0]} failed: " + (lines[-1] if lines else f"exit {proc.returncode}"))
+        raise GitError(f"git {_subcommand(args)} failed: {first_error_line(proc.stderr, proc.returncode)}")
     return proc
 
 
@@ -31,6 +30,23 @@ def _is_partial_clone(git_dir: str) -> bool:
     out = run_git(["--git-dir", git_dir, "config", "--get-regexp", r"^(extensions\.partialclone|remote\..*\.promisor)$"],
                   check=False).stdout.decode()
     return any(line.partition(" ")[2].strip().lower() not in ("", "false", "no", "off", "0") for line in out.splitlines())
+
+
+def first_error_line(stderr: bytes, code: int) -> str:
+    """Git's own reason: its first 'fatal:'/'error:' line, else its last line."""
+    lines = [l.strip() for l in stderr.decode(errors="replace").splitlines() if l.strip()]
+    for line in lines:
+        if line.startswith(("fatal:", "error:")):
+            return line
+    return lines[-1] if lines else f"exit {code}"
+
+
+def _subcommand(args) -> str:
+    """The git subcommand among args (skipping options such as --git-dir X and -c k=v)."""
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        i += 2 if args[i] in ("--git-dir", "-c", "-C") else 1
+    return args[i] if i < len(args) else "?"
 
 
 class Pygit2Reader:

@@ -8,7 +8,7 @@ import re
 import time
 
 from .notes import NOTES_REF, Notes
-from .repo import GitError
+from .repo import GitError, first_error_line
 from .store import STORE_REF, Store
 
 
@@ -105,13 +105,24 @@ def _missing(repo, treeish: str) -> list[str]:
 
 
 def _prefetch_metadata(repo, commit: str, name: str):
-    """The notes and the manifests are small and read whole; a filtered fetch leaves their blobs behind."""
+    """The notes, manifests and pack recipes are small and read whole (merges, the chunk index);
+    a filtered fetch leaves their blobs behind. Fetch them in one request, not one by one."""
     if promisor_remote(repo) is None:
         return
     if name == "notes":
         prefetch(repo, _missing(repo, commit))
-    elif repo.git("rev-parse", "--verify", "--quiet", f"{commit}:manifests", check=False).returncode == 0:
-        prefetch(repo, _missing(repo, f"{commit}:manifests"))
+        return
+    wanted: set[str] = set()
+    for top, leaf in (("manifests", None), ("packs", "recipe")):
+        spec = f"{commit}:{top}"
+        if repo.git("rev-parse", "--verify", "--quiet", spec, check=False).returncode != 0:
+            continue
+        missing = set(_missing(repo, spec))
+        if leaf and missing:
+            listing = repo.git("ls-tree", "-r", spec).stdout.decode().splitlines()
+            missing &= {line.split()[2] for line in listing if line.endswith("/" + leaf)}
+        wanted |= missing
+    prefetch(repo, wanted)
 
 
 def prefetch_chunks(repo, manifests: list[str], is_packed) -> int:
@@ -154,7 +165,6 @@ def push(repo, remote: str, attempts: int = 8) -> dict[str, str]:
             return {ref: repo.ref(ref) for ref in refs}
         out = proc.stdout.decode() + proc.stderr.decode()
         if not any(s in out for s in ("stale info", "rejected", "cannot lock ref", "failed to update", "atomic")):
-            lines = [l for l in proc.stderr.decode().splitlines() if l.strip()]
-            raise SyncError(f"pushing to '{remote}' failed: {lines[-1] if lines else 'exit ' + str(proc.returncode)}")
+            raise SyncError(f"pushing to '{remote}' failed: {first_error_line(proc.stderr, proc.returncode)}")
         time.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
     raise SyncError(f"pushing to '{remote}' kept racing with other writers; try again")

@@ -1,0 +1,113 @@
+"""The cheap hooks: journal replay after a crashed filter (post-commit), refetch after a failed smudge (post-merge)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+from conftest import MiB, clone, git, make_bare, make_repo, run, sha256_file, write_random
+
+from git_panini.repo import Repo
+from git_panini.store import Store
+from git_panini.writer import IngestSession
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def _crashed_session(repo_path, files: dict[str, bytes], lose: set[str]) -> list[str]:
+    """Clean files as a filter would, flush their chunks, but never commit the store (the crash).
+    Files in `lose` get their chunks dropped, as if the process died before its pack was written."""
+    repo = Repo(str(repo_path))
+    session = IngestSession(repo)
+    pointers = []
+    for name, data in files.items():
+        pointers.append(session.clean([data], name))
+        if name in lose:
+            session.packs._pending.clear()   # the unwritten batch dies with the process
+        else:
+            session.packs.flush()
+    session.journal._file.close()
+    os.rename(session.journal.path, session.journal.path.rsplit("-", 1)[0] + f"-{_dead_pid()}")
+    return pointers
+
+
+def test_post_commit_replays_a_dead_filters_journal(tmp_path):
+    repo = make_repo(tmp_path, track=("*.bin",))
+    kept, lost = os.urandom(200_000), os.urandom(200_000)
+    _crashed_session(repo, {"kept.bin": kept, "lost.bin": lost}, lose={"lost.bin"})
+    assert Store(Repo(str(repo))).tip() is None       # the crash left no store commit
+    (repo / "other.txt").write_text("hello\n")
+    git(repo, "add", "other.txt")
+    proc = git(repo, "commit", "-q", "-m", "anything")   # post-commit finds the journal
+    assert "lost.bin: its data was lost with a crashed filter" in proc.stderr
+    assert not [n for n in os.listdir(repo / ".git" / "panini") if n.startswith("journal-")]
+    store = Store(Repo(str(repo)))
+    assert len(store.manifests()) == 1                  # kept.bin's manifest, recorded by the replay
+    notes = run(["git", "panini", "fsck", "--json"], cwd=repo).stdout
+    assert '"notes": 1' in notes
+
+
+def test_post_commit_is_silent_without_a_journal(tmp_path):
+    repo = make_repo(tmp_path, track=("*.bin",))
+    write_random(repo / "a.bin", MiB)
+    git(repo, "add", ".")
+    proc = git(repo, "commit", "-q", "-m", "one")
+    assert proc.stderr == ""
+
+
+def test_post_merge_fetches_what_a_failed_smudge_missed(tmp_path):
+    bare, url = make_bare(tmp_path)
+    a = make_repo(tmp_path, name="a", track=("*.bin",))
+    git(a, "remote", "add", "origin", url)
+    write_random(a / "one.bin", 300_000, seed=1)
+    git(a, "add", ".")
+    git(a, "commit", "-q", "-m", "one")
+    git(a, "push", "-q", "origin", "main")
+    run(["git", "panini", "install", "--global"])
+    b = tmp_path / "b"
+    clone(url, b)
+    run(["git", "panini", "install"], cwd=b)
+    write_random(a / "two.bin", 300_000, seed=2)
+    git(a, "add", "two.bin")
+    git(a, "commit", "-q", "-m", "two")
+    git(a, "push", "-q", "origin", "main")
+    git(b, "fetch", "-q", "origin")                    # the branch, not the store
+    moved = tmp_path / "moved.git"
+    shutil.move(bare, moved)                            # the remote vanishes mid-way
+    failed = git(b, "merge", "-q", "--ff-only", "origin/main", check=False)
+    assert failed.returncode != 0
+    assert "two.bin" in failed.stderr and "not in this repository" in failed.stderr
+    assert (b / ".git" / "panini" / "needs-fetch").read_text() == "two.bin\n"
+    shutil.move(moved, bare)
+    git(b, "panini", "fetch")
+    git(b, "merge", "-q", "--ff-only", "origin/main")   # post-merge: marker seen, nothing absent now
+    assert not (b / ".git" / "panini" / "needs-fetch").exists()
+    assert sha256_file(b / "two.bin") == sha256_file(a / "two.bin")
+    assert git(b, "status", "--porcelain").stdout == ""
+
+
+def test_post_checkout_refetches_files_left_absent(tmp_path):
+    bare, url = make_bare(tmp_path)
+    a = make_repo(tmp_path, name="a", track=("*.bin",))
+    git(a, "remote", "add", "origin", url)
+    write_random(a / "one.bin", 300_000, seed=3)
+    git(a, "add", ".")
+    git(a, "commit", "-q", "-m", "one")
+    git(a, "push", "-q", "origin", "main")
+    b = make_repo(tmp_path, name="b")
+    git(b, "remote", "add", "origin", url)
+    git(b, "fetch", "-q", "origin")
+    git(b, "checkout", "-q", "-b", "work", "origin/main", check=False)   # no store yet: smudge fetches it
+    assert sha256_file(b / "one.bin") == sha256_file(a / "one.bin")
+    # A failed earlier smudge left a marker and an absent file: the next checkout's hook repairs it.
+    (b / "one.bin").unlink()
+    (b / ".git" / "panini").mkdir(exist_ok=True)
+    (b / ".git" / "panini" / "needs-fetch").write_text("one.bin\n")
+    git(b, "checkout", "-q", "work")
+    assert sha256_file(b / "one.bin") == sha256_file(a / "one.bin")
+    assert not (b / ".git" / "panini" / "needs-fetch").exists()
