@@ -28,8 +28,12 @@ def candidates(fmt: str | None, text: bool, effort: int) -> list[list[tuple[str,
     chains: list[list[tuple[str, dict]]] = []
     if fmt == "jpeg":
         chains += [[("jpeg-lepton", {})], [("jpeg-jxl", {})]]
+    if fmt == "elf":
+        chains += [[("xz", {"preset": 9, "extreme": effort >= 2, "bcj": "x86"})]]
     if fmt in ("zip", "png", "gzip") or fmt is None and not text:
         chains += [[("deflate-expand", {}), ("xz", {"preset": 9, "extreme": effort >= 2})]]
+    if fmt == "zip" and effort >= 2:  # PNGs and archives inside ZIP members expand on a second pass
+        chains += [[("deflate-expand", {}), ("deflate-expand", {}), ("xz", {"preset": 9, "extreme": True})]]
     if text:
         chains += [[("ppmd", {"order": 8, "mem": 256 << 20})]] if effort >= 2 else []
         chains += [[("xz", {"preset": 9, "extreme": effort >= 2})]]
@@ -72,7 +76,8 @@ def choose(data: bytes, fmt: str | None, effort: int, deps: dict[str, bytes] | N
     started = time.monotonic()
     chains = candidates(fmt, is_text(data), effort) + (extra or [])
     if effort > 0 and fmt != "jpeg" and _incompressible(data):
-        chains = chains[:1] if fmt in ("zip", "png") else []   # random-looking: do not burn the budget
+        # Random-looking: only a transform that finds deflate streams inside can still win.
+        chains = [c for c in chains if c[0][0] == "deflate-expand"][:1]
     for chain in chains:
         if tried and time.monotonic() - started > BUDGET.get(effort, BUDGET[2]):
             break

@@ -23,8 +23,13 @@ class Segment:
 
 
 def sniff_format(head: bytes) -> str | None:
+    """The file's format from its first bytes: a structure scanner's name, or 'elf' for x86 code."""
     scanner = formats.scanner_for(head[: formats.SNIFF_BYTES])
-    return scanner.format_name if scanner else None
+    if scanner:
+        return scanner.format_name
+    if head[:4] == b"\x7fELF" and len(head) >= 20 and int.from_bytes(head[18:20], "little") in (3, 62):
+        return "elf"
+    return None
 
 
 def plan_segments(chunks: list[tuple[str, int]], is_packed, read_chunk) -> list[Segment]:
@@ -37,7 +42,7 @@ def plan_segments(chunks: list[tuple[str, int]], is_packed, read_chunk) -> list[
         return []
     head = read_chunk(*chunks[0])
     scanner = formats.scanner_for(head[: formats.SNIFF_BYTES])
-    fmt = scanner.format_name if scanner else None
+    fmt = sniff_format(head)
     total = sum(s for _, s in chunks)
     todo = [not is_packed(c) for c, _ in chunks]
     if fmt in WHOLE_FILE_FORMATS and total <= WHOLE_FILE_MAX and all(todo):
@@ -53,10 +58,11 @@ def plan_segments(chunks: list[tuple[str, int]], is_packed, read_chunk) -> list[
         if current.chunks and (not wanted or current.size >= SEGMENT_MAX
                                or (current.size >= SEGMENT_TARGET and (at_boundary or not boundaries))):
             segments.append(current)
-            current = Segment(format=fmt if at_boundary else None)
+            # Machine code is machine code anywhere; other formats only from a unit's start.
+            current = Segment(format=fmt if at_boundary or fmt == "elf" else None)
         if wanted:
             current.chunks.append((oid, size))
-        elif not current.chunks:
+        elif not current.chunks and fmt != "elf":
             current.format = None
         offset += size
     if current.chunks:
@@ -76,20 +82,21 @@ def group_small_files(files: list[SmallFile], is_text, device: str = "cpu") -> l
     Files in whole-file formats (JPEG, PNG, ZIP) keep a segment of their own so their codecs apply."""
     from .similarity import greedy_order, profiles
 
-    segments, groups = [], {True: [], False: []}
+    segments, groups = [], {"text": [], "elf": [], "binary": []}
     for f in files:
         fmt = sniff_format(f.head)
         if fmt in WHOLE_FILE_FORMATS:
             segments.append(Segment(list(f.chunks), fmt))
         else:
-            groups[is_text(f.head)].append(f)
-    for members in groups.values():
+            groups["elf" if fmt == "elf" else "text" if is_text(f.head) else "binary"].append(f)
+    for kind, members in groups.items():
         order = greedy_order(profiles([f.head for f in members]), device) if members else []
-        current = Segment()
+        fmt = "elf" if kind == "elf" else None
+        current = Segment(format=fmt)
         for i in order:
             if current.chunks and current.size >= SEGMENT_TARGET:
                 segments.append(current)
-                current = Segment()
+                current = Segment(format=fmt)
             current.chunks.extend(members[i].chunks)
         if current.chunks:
             segments.append(current)

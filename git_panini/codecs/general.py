@@ -135,23 +135,31 @@ def train_zstd_dict(samples: list[bytes], size: int) -> bytes:
 _XZ_PRESET_DICT = (1 << 18, 1 << 20, 1 << 21, 1 << 22, 1 << 22, 1 << 23, 1 << 23, 1 << 24, 1 << 25, 1 << 26)
 
 
+_XZ_BCJ = {"x86": lzma.FILTER_X86, "arm64": getattr(lzma, "FILTER_ARM64", lzma.FILTER_ARM)}
+
+
 class Xz(Codec):
     id = 3
     name = "xz"
 
     def _encode(self, data, params, deps):
-        check_keys(params, {"preset", "extreme"})
+        check_keys(params, {"preset", "extreme", "bcj"})
         preset = int_param(params, "preset", 0, 9, 9)
         extreme = bool_param(params, "extreme", False)
+        bcj = params.get("bcj")
+        if bcj not in (None, *_XZ_BCJ):
+            raise CodecError(f"unknown xz branch filter {str(bcj)[:20]!r}")
         flags = preset | (lzma.PRESET_EXTREME if extreme else 0)
         # Clamp the dictionary to the input so decode can bound memory by max_output.
         filters = [{"id": lzma.FILTER_LZMA2, "preset": flags,
                     "dict_size": min(_XZ_PRESET_DICT[preset], max(4096, pow2_at_least(len(data))))}]
+        if bcj:  # machine code: branch targets made absolute compress better (the xz stream records it)
+            filters.insert(0, {"id": _XZ_BCJ[bcj]})
         encoded = lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, filters=filters)
-        return encoded, {"preset": preset, "extreme": extreme}
+        return encoded, {"preset": preset, "extreme": extreme, **({"bcj": bcj} if bcj else {})}
 
     def _decode(self, data, params, deps, max_output):
-        check_keys(params, {"preset", "extreme"})
+        check_keys(params, {"preset", "extreme", "bcj"})
         memlimit = max(4096, pow2_at_least(max_output)) + (1 << 20)
         dec = lzma.LZMADecompressor(format=lzma.FORMAT_XZ, memlimit=memlimit)
         parts, total = [], 0
