@@ -1,34 +1,37 @@
-"""The embedded end-to-end demo: a repository with a local bare remote, real files, push, clone, verify."""
+"""The embedded end-to-end demo: a repository with a local bare remote, real files, work, push, clone, verify."""
 
 from __future__ import annotations
 
 import hashlib
-import io
+import glob
+import json
 import os
 import random
 import subprocess
 import sys
-import zipfile
+import sysconfig
 import zlib
 
 from rich.console import Console
 
 
 def _demo_files(rng: random.Random) -> dict[str, bytes]:
-    words = [w for w in open(__file__).read().split() if w.isalpha()] or ["panini"]
-    text = "\n".join(" ".join(rng.choice(words) for _ in range(12)) for _ in range(200_000)).encode()
-    zbuf = io.BytesIO()
-    with zipfile.ZipFile(zbuf, "w", zipfile.ZIP_DEFLATED) as z:
-        for i in range(20):
-            z.writestr(f"member{i}.txt", text[i * 40_000:(i + 1) * 40_000])
+    """Real files from this machine where it has them (Python's own sources and bundled wheel),
+    generated ones otherwise: random bytes (incompressible), a PNG."""
+    stdlib = sysconfig.get_paths()["stdlib"]
+    sources = b"".join(open(p, "rb").read() for p in sorted(glob.glob(os.path.join(stdlib, "*.py")))[:120])
+    wheels = sorted(glob.glob(os.path.join(stdlib, "ensurepip", "_bundled", "*.whl")))
+    files = {"data/random.bin": rng.randbytes(8 << 20), "data/stdlib-sources.py.txt": sources}
+    if wheels:
+        files["data/" + os.path.basename(wheels[-1])] = open(wheels[-1], "rb").read()
     pixels = bytes(rng.randrange(256) if x % 7 == 0 else x % 256 for x in range(512 * 512 * 3))
     raw = b"".join(b"\0" + pixels[y * 1536:(y + 1) * 1536] for y in range(512))
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
-    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", (512).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0]))
-           + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
-    return {"data/random.bin": rng.randbytes(24 << 20), "data/corpus.txt": text,
-            "data/archive.zip": zbuf.getvalue(), "data/image.png": png}
+    files["data/image.png"] = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", (512).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0]))
+                               + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+    return files
 
 
 def run_demo(directory: str, console: Console) -> int:
@@ -70,6 +73,12 @@ def run_demo(directory: str, console: Console) -> int:
     sh("git", "commit", "--quiet", "-m", "add demo data", cwd=work)
     sh("git", "panini", "status", cwd=work)
     sh("git", "push", "--quiet", "origin", "main", cwd=work)
+    # The embedded default worker: recompress the pending files here, push the packs.
+    sh("git", "panini", "work", "--effort", "1", cwd=work)
+    sh("git", "panini", "status", cwd=work)
+    files_status = json.loads(sh("git", "panini", "status", "--json", cwd=work, show=False))["files"]
+    raw = sum(f["size"] for f in files_status)
+    stored = sum(f["stored_bytes"] or 0 for f in files_status)
     sh("git", "panini", "install", "--global", cwd=work)
     sh("git", "clone", "--quiet", "file://" + remote, clone)
     sh("git", "panini", "verify", "--all", cwd=clone)
@@ -77,4 +86,6 @@ def run_demo(directory: str, console: Console) -> int:
                for n, d in files.items())
     console.print(f"clone is bit-identical to the original: {'yes' if same else 'NO'}",
                   style="green" if same else "red")
+    console.print(f"stored {stored:,} bytes for {raw:,} bytes of files: {1 - stored / raw:.1%} saved",
+                  style="bold", highlight=False)
     return 0 if same else 1

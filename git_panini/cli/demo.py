@@ -11,7 +11,7 @@ from .common import console
 
 
 def demo(directory: str = typer.Argument(None, help="Empty directory to work in (default: a new temp dir).")):
-    """Create a repo with a bare remote, add real files, push, clone, verify."""
+    """Create a repo with a bare remote, add real files, push, work, clone, verify."""
     directory = directory or tempfile.mkdtemp(prefix="panini-demo-")
     console.print(f"demo directory: {directory}", markup=False)
     raise typer.Exit(run_demo(directory, console))
