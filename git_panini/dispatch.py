@@ -1,6 +1,7 @@
 """The dispatcher: plans jobs from the work queue (the status notes), queues them under a lease, hands them over.
 
 A job is a set of manifests whose notes say `status: queued`, `job: <id>`, `lease_until: <time>`.
+The notes are published (pushed) after a hand-over that can fail and before the matrix outputs.
 `git panini work --job <id>` (on this machine, or on a GitHub runner) claims exactly those. A job that
 never starts loses its lease and is planned again by a later dispatch, as are expired `processing`
 leases and failures with attempts left (worker.claimable decides). Jobs whose hand-over fails go
@@ -106,6 +107,12 @@ def plan(notes: dict[str, dict], at: datetime, max_jobs: int = DEFAULT_MAX_JOBS,
 
 
 class Dispatcher:
+    """Queue, publish, release. The order matters because of how notes merge (a higher state wins):
+    once `queued` is on the remote, a `pending` written later can never replace it. So a hand-over
+    that can fail (an API dispatch, starting processes) happens before the notes are published, and
+    a failed job is released locally first; only the matrix output, which cannot fail half-way,
+    is written after publishing."""
+
     def __init__(self, repo, remote: str | None = None, lease_seconds: int = DEFAULT_LEASE_SECONDS,
                  max_attempts: int = MAX_ATTEMPTS, log=None):
         self.repo = repo
@@ -115,19 +122,15 @@ class Dispatcher:
         self.notes = Notes(repo)
         self.log = log or (lambda message: None)
 
-    def _publish(self):
-        if self.remote:
-            push(self.repo, self.remote)
-
     def queue(self, max_jobs: int = DEFAULT_MAX_JOBS, job_bytes: int = DEFAULT_JOB_BYTES,
               dry_run: bool = False) -> list[Job]:
-        """Plan jobs and mark their notes queued (job id, lease), then publish the notes.
-
-        After the push (which merges with whatever other writers did) only the manifests still queued
-        for our job ids stay in the jobs. dry_run: plan only, write nothing.
-        """
+        """Fetch the remote's notes, plan jobs and mark their notes queued (job id, lease) in this
+        repository. Nothing is published yet (see publish). dry_run: plan only, write nothing."""
         if self.remote:
-            fetch(self.repo, self.remote)
+            try:
+                fetch(self.repo, self.remote)
+            except SyncError as e:
+                raise DispatchError(str(e)) from None
         at = datetime.now(timezone.utc)
         jobs = plan(self.notes.all(), at, max_jobs, job_bytes, self.max_attempts)
         if dry_run or not jobs:
@@ -140,22 +143,31 @@ class Dispatcher:
                 return None      # someone took it since we planned
             return dict(note, status="queued", job=assigned[manifest], lease_until=lease)
 
-        self.notes.transition(sorted(assigned), change, f"panini: dispatch {len(jobs)} job(s)")
-        try:
-            self._publish()
-        except SyncError as e:
-            self.release(jobs, publish=False)
-            raise DispatchError(f"could not publish the queued jobs, left them pending: {e}") from None
-        current = self.notes.all()
+        written = self.notes.transition(sorted(assigned), change, f"panini: dispatch {len(jobs)} job(s)")
         for job in jobs:
-            kept = [m for m in job.manifests if (current.get(m) or {}).get("status") == "queued"
-                    and (current.get(m) or {}).get("job") == job.id]
-            job.bytes = sum(weight(current[m]) for m in kept)
-            job.manifests = kept
+            job.manifests = [m for m in job.manifests if m in written]
         return [job for job in jobs if job.manifests]
 
-    def release(self, jobs: list[Job], publish: bool = True) -> int:
-        """Put the files of jobs that were never handed over back to pending (only where still ours)."""
+    def publish(self, jobs: list[Job]) -> list[Job]:
+        """Push the notes; return the jobs with only the files still queued for them after the merge
+        with other writers. On failure the jobs go back to pending here and DispatchError says why."""
+        if not self.remote or not jobs:
+            return jobs
+        try:
+            push(self.repo, self.remote)
+        except SyncError as e:
+            self.release(jobs)
+            raise DispatchError(f"could not publish the queued jobs (they are pending again): {e}") from None
+        current = self.notes.all()
+        for job in jobs:
+            job.manifests = [m for m in job.manifests if (current.get(m) or {}).get("status") == "queued"
+                             and (current.get(m) or {}).get("job") == job.id]
+            job.bytes = sum(weight(current[m]) for m in job.manifests)
+        return [job for job in jobs if job.manifests]
+
+    def release(self, jobs: list[Job]) -> int:
+        """Put the files of jobs that were never handed over back to pending, in this repository
+        (where they are still queued for those jobs); publish() or the next push carries it out."""
         ids = {job.id for job in jobs}
         manifests = sorted({m for job in jobs for m in job.manifests})
         if not manifests:
@@ -166,13 +178,7 @@ class Dispatcher:
                 return None
             return dict(note, status="pending", job=None, lease_until=None)
 
-        written = self.notes.transition(manifests, change, f"panini: release {len(ids)} job(s) not handed over")
-        if publish and written:
-            try:
-                self._publish()
-            except SyncError as e:
-                self.log(f"could not publish the released jobs (their leases will expire): {e}")
-        return len(written)
+        return len(self.notes.transition(manifests, change, f"panini: release {len(ids)} job(s) not handed over"))
 
 
 # --- backends -------------------------------------------------------------------------------------
@@ -221,8 +227,8 @@ def dispatch_github(client, jobs: list[Job], workflow: str, ref: str, runner: st
                     dispatcher: Dispatcher | None = None, log=None) -> list[Job]:
     """One workflow_dispatch of the worker workflow per job (inputs: jobs, runner, device).
 
-    On the first failure, that job and every later one go back to pending and DispatchError says why;
-    the jobs dispatched before it stay queued (their runs are on the way).
+    On the first failure, that job and every later one go back to pending (here; publish afterwards)
+    and DispatchError says why; the jobs dispatched before it stay queued (their runs are on the way).
     """
     from .github import GitHubError
     log = log or (lambda message: None)

@@ -58,7 +58,7 @@ class Settings:
             raise GitHubError("no GitHub token: set GITHUB_TOKEN (in a workflow: env: GITHUB_TOKEN: "
                               "${{ github.token }}) or pass --token")
         if repository.count("/") != 1 or not all(repository.split("/")):
-            raise GitHubError(f"no GitHub repository (owner/name): set GITHUB_REPOSITORY or pass --repository"
+            raise GitHubError("no GitHub repository (owner/name): set GITHUB_REPOSITORY or pass --repository"
                               + (f" (got {repository!r})" if repository else ""))
         return cls(repository, token, api_url.rstrip("/"),
                    timeout=max(1, round(_env_number("GIT_PANINI_GITHUB_TIMEOUT", 30))),   # PyGithub: whole seconds

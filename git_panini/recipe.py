@@ -6,6 +6,11 @@ import json
 
 MAX_RECIPE_SIZE = 64 << 20
 RECIPE_FORMAT = "git-panini-recipe/1"
+# Decoded bytes of one pack. A worker's segments stay under 32 MiB (segment.WHOLE_FILE_MAX); a larger
+# claim is a decompression bomb, refused before any decoder allocates for it.
+MAX_PACK_SIZE = 64 << 20
+# A transform step may first grow a segment: deflate-expand adds at most its max_expand (256 MiB).
+MAX_STEP_SIZE = MAX_PACK_SIZE + (256 << 20)
 
 
 class RecipeError(ValueError):
@@ -25,6 +30,12 @@ def parse_recipe(data: bytes, hex_len: int) -> dict:
     size = recipe.get("size")
     if not isinstance(size, int) or size < 0 or not isinstance(chunks, list):
         raise RecipeError("recipe lacks a valid size or chunk list")
+    if size > MAX_PACK_SIZE:
+        raise RecipeError(f"recipe claims {size} bytes, more than a pack may hold ({MAX_PACK_SIZE})")
+    steps = recipe.get("steps")
+    for step in steps if isinstance(steps, list) else ():
+        if isinstance(step, dict) and isinstance(step.get("size"), int) and step["size"] > MAX_STEP_SIZE:
+            raise RecipeError(f"recipe step claims {step['size']} bytes, more than a step may produce ({MAX_STEP_SIZE})")
     for entry in chunks:
         if (not isinstance(entry, list) or len(entry) != 3 or not isinstance(entry[0], str)
                 or len(entry[0]) != hex_len or not all(isinstance(v, int) and v >= 0 for v in entry[1:])

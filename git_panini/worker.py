@@ -18,7 +18,7 @@ from .objects import MODE_TREE, TreeEntry, encode_tree, object_id
 from .pack import PackWriter
 from .planner import choose, is_text
 from .reader import ChunkSource, ReadError
-from .recipe import RECIPE_FORMAT
+from .recipe import RECIPE_FORMAT, parse_recipe
 from .segment import WHOLE_FILE_FORMATS, Segment, SmallFile, group_small_files, plan_segments, sniff_format
 from .store import Store, chunk_path, fan
 from .sync import SyncError, _tracking, fetch, prefetch_chunks, push
@@ -312,7 +312,9 @@ class _PackBuilder:
             pos += s
         recipe = {"format": RECIPE_FORMAT, "size": len(raw), "steps": choice.steps, "deps": used,
                   "data": data_oid, "encoded_size": len(choice.encoded), "chunks": offsets, "tried": choice.tried}
-        recipe_oid = self.writer.add("blob", json.dumps(recipe, sort_keys=True).encode())
+        recipe_bytes = json.dumps(recipe, sort_keys=True).encode()
+        parse_recipe(recipe_bytes, self.repo.hex_len)   # a recipe readers would refuse must never replace chunks
+        recipe_oid = self.writer.add("blob", recipe_bytes)
         tree = encode_tree([TreeEntry("data", "100644", data_oid), TreeEntry("recipe", "100644", recipe_oid)])
         self.packs[recipe_oid] = self.writer.add("tree", tree)
         self.yielded += [c for c, _ in segment.chunks]

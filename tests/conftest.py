@@ -241,11 +241,6 @@ def dir_size(path) -> int:
 
 
 @pytest.fixture
-def tmp(tmp_path) -> Path:
-    return tmp_path
-
-
-@pytest.fixture
 def repo(tmp_path) -> Path:
     """A sha1 repository with git-panini installed and *.bin tracked (.gitattributes committed)."""
     path = make_repo(tmp_path, track=("*.bin",))

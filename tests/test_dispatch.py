@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
-from conftest import git, make_bare, make_repo, run, write_random, write_text
+from conftest import git, make_bare, make_repo, run, write_text
 from github_fake import FakeGitHub
+from test_report import copy_template
+from git_panini.cli import app
 from git_panini.dispatch import Dispatcher, normalize_runner, parse_size, plan
 from git_panini.notes import Notes
 from git_panini.repo import Repo
@@ -83,18 +86,37 @@ def test_plan_takes_only_claimable_work():
 
 # --- queueing on a real repository -------------------------------------------------------------------------
 
-@pytest.fixture
-def project(tmp_path):
-    """A repository with four pending text files, pushed (with store and notes) to a bare remote."""
-    remote, url = make_bare(tmp_path)
-    repo = make_repo(tmp_path, track=("*.bin",))
+def _build_project(base: Path):
+    _, url = make_bare(base)
+    repo = make_repo(base, track=("*.bin",))
     git(repo, "remote", "add", "origin", url)
     for i, size in enumerate((40_000, 70_000, 100_000, 130_000)):
         write_text(repo / f"f{i}.bin", size, seed=i)
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "four files")
     git(repo, "push", "-q", "origin", "main")
-    return repo, remote
+
+
+@pytest.fixture
+def project(tmp_path, tmp_path_factory):
+    """A repository with four pending text files, pushed (with store and notes) to a bare remote."""
+    base = copy_template(tmp_path, tmp_path_factory, "dispatch-project", _build_project)
+    return base / "repo", base / "remote.git"
+
+
+@pytest.fixture
+def panini(monkeypatch):
+    """`git panini ARGS` in this process (the CLI module as installed, without a process start):
+    panini(cwd, *args, env={...}) -> result with exit_code, stdout, stderr."""
+    from typer.testing import CliRunner
+
+    def invoke(cwd, *args, env=None):
+        with monkeypatch.context() as m:
+            m.chdir(cwd)
+            for key, value in (env or {}).items():
+                m.setenv(key, value)
+            return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+    return invoke
 
 
 def _notes(path) -> dict[str, dict]:
@@ -141,17 +163,15 @@ def test_dispatch_local_runs_workers_to_completion(project):
     assert len(out["jobs"]) == 2 and [w["exit"] for w in out["workers"]] == [0, 0]
     assert _statuses(remote) == ["completed"] * 4
     assert _statuses(repo) == ["completed"] * 4
-    run(["git", "panini", "verify"], cwd=repo)
-    dry = json.loads(run(["git", "panini", "dispatch", "--dry-run", "--json"], cwd=repo).stdout)
-    assert dry["jobs"] == []
 
 
-def test_dispatch_matrix_writes_github_output(project, tmp_path):
+def test_dispatch_matrix_writes_github_output(project, tmp_path, panini):
     repo, remote = project
     output = tmp_path / "github_output"
-    proc = run(["git", "panini", "dispatch", "--backend", "github", "--matrix", "--max-jobs", "3",
-                "--job-bytes", "100KB"], cwd=repo, env={"GITHUB_OUTPUT": str(output)})
-    assert "matrix outputs written to" in proc.stdout
+    env = {"GITHUB_OUTPUT": str(output)}
+    result = panini(repo, "dispatch", "--backend", "github", "--matrix", "--max-jobs", "3", "--job-bytes", "100KB",
+                    env=env)
+    assert result.exit_code == 0 and "matrix outputs written to" in result.stdout
     values = dict(line.split("=", 1) for line in output.read_text().splitlines())
     ids = json.loads(values["jobs"])
     assert len(ids) == int(values["count"]) == 3
@@ -160,19 +180,20 @@ def test_dispatch_matrix_writes_github_output(project, tmp_path):
     assert queued == set(ids)
     # the remaining file is dispatched next time; then nothing: count=0, an empty matrix
     output.unlink()
-    run(["git", "panini", "dispatch", "--backend", "github", "--matrix"], cwd=repo, env={"GITHUB_OUTPUT": str(output)})
+    assert panini(repo, "dispatch", "--backend", "github", "--matrix", env=env).exit_code == 0
     assert "count=1" in output.read_text()
     output.unlink()
-    run(["git", "panini", "dispatch", "--backend", "github", "--matrix"], cwd=repo, env={"GITHUB_OUTPUT": str(output)})
+    assert panini(repo, "dispatch", "--backend", "github", "--matrix", env=env).exit_code == 0
     assert output.read_text().splitlines()[:2] == ["jobs=[]", "count=0"]
 
 
-def test_dispatch_github_creates_one_workflow_dispatch_per_job(project):
+def test_dispatch_github_creates_one_workflow_dispatch_per_job(project, panini):
     repo, remote = project
     with FakeGitHub(refs=("main",)) as fake:
-        proc = run(["git", "panini", "dispatch", "--backend", "github", "--max-jobs", "2", "--job-bytes", "200KB",
-                    "--runner", "self-hosted,gpu", "--device", "cuda", "--json"], cwd=repo, env=fake.env())
-        out = json.loads(proc.stdout)
+        result = panini(repo, "dispatch", "--backend", "github", "--max-jobs", "2", "--job-bytes", "200KB",
+                        "--runner", "self-hosted,gpu", "--device", "cuda", "--json", env=fake.env())
+        assert result.exit_code == 0, result.stderr
+        out = json.loads(result.stdout)
         assert out["workflow"] == "panini-worker.yml" and out["ref"] == "main"
         ids = [j["id"] for j in out["jobs"]]
         assert [d["inputs"] for d in fake.dispatches] == [
@@ -184,23 +205,22 @@ def test_dispatch_github_creates_one_workflow_dispatch_per_job(project):
 
 
 @pytest.mark.parametrize("failure", ["403", "timeout", "rate-limit", "401"])
-def test_failed_dispatch_leaves_the_files_pending(project, failure):
+def test_failed_dispatch_leaves_the_files_pending(project, failure, panini):
     repo, remote = project
     with FakeGitHub() as fake:
         env = fake.env()
         if failure == "403":
             fake.permissions["actions"] = "read"
         elif failure == "timeout":
-            fake.delay("POST", r"/dispatches$", 4, times=None)
+            fake.delay("POST", r"/dispatches$", 2, times=None)
         elif failure == "rate-limit":
             fake.rate_limit("POST", r"/dispatches$", "primary", wait=1800, times=None)
         else:
             env["GITHUB_TOKEN"] = "ghs_revoked"
-        proc = run(["git", "panini", "dispatch", "--backend", "github", "--max-jobs", "2"], cwd=repo, env=env,
-                   check=False)
-    assert proc.returncode == 1
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stderr
+        result = panini(repo, "dispatch", "--backend", "github", "--max-jobs", "2", env=env)
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
     assert {"403": "`actions: write`", "timeout": "did not answer within 1 s", "rate-limit": "rate limit hit",
             "401": "rejected the token"}[failure] in lines[0]
     assert "0 job(s) dispatched" in lines[0] and "back to pending" in lines[0]
@@ -210,16 +230,16 @@ def test_failed_dispatch_leaves_the_files_pending(project, failure):
         assert all(n["job"] is None and n["lease_until"] is None for n in notes.values())
 
 
-def test_partly_failed_dispatch_keeps_what_went_out(project):
+def test_partly_failed_dispatch_keeps_what_went_out(project, panini):
     repo, remote = project
     with FakeGitHub() as fake:
         fake.fail("POST", r"/dispatches$", 422, {"message": "Workflow does not have 'workflow_dispatch' trigger"},
                   skip=1)
-        proc = run(["git", "panini", "dispatch", "--backend", "github", "--max-jobs", "2", "--job-bytes", "200KB"],
-                   cwd=repo, env=fake.env(), check=False)
+        result = panini(repo, "dispatch", "--backend", "github", "--max-jobs", "2", "--job-bytes", "200KB",
+                        env=fake.env())
         [sent] = fake.dispatches
-    assert proc.returncode == 1
-    assert "does not have 'workflow_dispatch' trigger" in proc.stderr and "1 job(s) dispatched" in proc.stderr
+    assert result.exit_code == 1
+    assert "does not have 'workflow_dispatch' trigger" in result.stderr and "1 job(s) dispatched" in result.stderr
     job = json.loads(sent["inputs"]["jobs"])[0]
     notes = _notes(remote)
     queued = [n for n in notes.values() if n["status"] == "queued"]
@@ -227,19 +247,19 @@ def test_partly_failed_dispatch_keeps_what_went_out(project):
     assert sorted(n["status"] for n in notes.values() if n["status"] != "queued") == ["pending"] * (4 - len(queued))
 
 
-def test_missing_token_fails_before_anything_is_queued(project, monkeypatch):
+def test_missing_token_fails_before_anything_is_queued(project, monkeypatch, panini):
     repo, remote = project
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
-    proc = run(["git", "panini", "dispatch", "--backend", "github", "--repository", "o/r"], cwd=repo, check=False)
-    assert proc.returncode == 1 and "no GitHub token" in proc.stderr
+    result = panini(repo, "dispatch", "--backend", "github", "--repository", "o/r")
+    assert result.exit_code == 1 and "no GitHub token" in result.stderr
     assert _statuses(remote) == ["pending"] * 4
 
 
-def test_expired_lease_goes_to_a_new_job(project, tmp_path):
+def test_expired_lease_goes_to_a_new_job(project, tmp_path, panini):
     repo, remote = project
     out = tmp_path / "out"
-    run(["git", "panini", "dispatch", "--backend", "github", "--matrix", "--max-jobs", "1", "--no-remote"],
-        cwd=repo, env={"GITHUB_OUTPUT": str(out)})
+    panini(repo, "dispatch", "--backend", "github", "--matrix", "--max-jobs", "1", "--no-remote",
+           env={"GITHUB_OUTPUT": str(out)})
     [old] = json.loads(out.read_text().splitlines()[0].split("=", 1)[1])
     r = Repo(str(repo))
     notes = Notes(r)
@@ -256,24 +276,11 @@ def test_expired_lease_goes_to_a_new_job(project, tmp_path):
     assert fresh.stdout.startswith("4 file(s) worked")
 
 
-def test_bad_options_are_one_line_errors(project):
+def test_bad_options_are_one_line_errors(project, panini):
     repo, _ = project
     for args, message in ((["--backend", "cloud"], "--backend must be local or github"),
                           (["--matrix"], "--matrix goes with --backend github"),
                           (["--job-bytes", "lots"], "not a size"),
                           (["--backend", "github", "--runner", "[", "--matrix"], "not valid JSON")):
-        proc = run(["git", "panini", "dispatch", *args], cwd=repo, check=False)
-        assert proc.returncode == 1 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
-
-
-def test_random_data_and_big_files_still_pack(tmp_path):
-    """A file bigger than --job-bytes gets a job to itself and is still worked (no remote at all)."""
-    repo = make_repo(tmp_path, track=("*.bin",))
-    write_random(repo / "big.bin", 300_000, seed=3)
-    write_text(repo / "small.bin", 20_000, seed=4)
-    git(repo, "add", ".")
-    git(repo, "commit", "-q", "-m", "x")
-    out = json.loads(run(["git", "panini", "dispatch", "--job-bytes", "100KB", "--effort", "0", "--json"],
-                         cwd=repo).stdout)
-    assert sorted(j["files"] for j in out["jobs"]) == [1, 1]
-    assert _statuses(repo) == ["completed", "completed"]
+        result = panini(repo, "dispatch", *args)
+        assert result.exit_code == 1 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -6,7 +6,6 @@ for SHA-1 and SHA-256 repositories.
 
 import os
 import random
-import zlib
 from pathlib import Path
 
 import pytest
@@ -19,8 +18,9 @@ from git_panini.repo import CatFileReader, Pygit2Reader, Repo
 
 FORMATS = ["sha1", "sha256"]
 
-# blob sizes around the pack header's varint steps (4 bits, then 7 per byte) and zlib edge cases
-SIZES = [0, 1, 15, 16, 17, 127, 2047, 2048, 2049, (1 << 18) - 1, 1 << 18, (5 << 20) + 3]
+# blob sizes around the pack header's varint steps (4 bits, then 7 per byte) and around the 65535-byte
+# stored-deflate blocks the writer builds by hand
+SIZES = [0, 1, 15, 16, 17, 127, 2047, 2048, 2049, 65535, 65536, 2 * 65535, (1 << 18) - 1, 1 << 18, (5 << 20) + 3]
 
 
 def _blobs(seed=0):

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from conftest import (MiB, clone, file_url, git, make_bare, make_repo, manifest_chunks, note_manifests,
+from conftest import (MiB, clone, git, make_bare, make_repo, manifest_chunks, note_manifests,
                       pointer_of, run, sha256_file, store_entries, write_random, write_text)
 
 SIZE = 64 * MiB

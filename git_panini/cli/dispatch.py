@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from .. import dispatch as dispatch_mod
-from ..sync import SyncError, default_remote
+from ..sync import default_remote
 from .common import JsonOption, console, fail, human, open_repo, print_json
 
 
@@ -60,29 +60,43 @@ def dispatch(backend: str = typer.Option("local", "--backend", help="local: work
     dispatcher = dispatch_mod.Dispatcher(repo, remote, lease_seconds=lease, log=messages.append)
     try:
         jobs = dispatcher.queue(max_jobs, size, dry_run=dry_run)
-    except (dispatch_mod.DispatchError, SyncError) as e:
-        fail(str(e))
-    result = {"backend": backend, "dry_run": dry_run, "jobs": [j.as_dict() for j in jobs]}
-    code = 0
-    try:
-        if dry_run:
-            pass
-        elif backend == "local" and jobs:
-            result["workers"] = dispatch_mod.run_local(repo, jobs, remote, effort, wait=not no_wait,
-                                                       dispatcher=dispatcher, log=messages.append)
-            code = 1 if any(w["exit"] not in (0, None) for w in result["workers"]) else 0
-        elif backend == "github" and matrix:
-            from ..github import write_output
-            outputs = dispatch_mod.matrix_outputs(jobs)
-            result["outputs"] = outputs
-            result["github_output"] = write_output(outputs)
-        elif backend == "github" and jobs:
-            ref = ref or dispatch_mod.default_ref(repo)
-            dispatch_mod.dispatch_github(client, jobs, workflow, ref, runner, device, dispatcher, messages.append)
-            result.update(workflow=workflow, ref=ref)
     except dispatch_mod.DispatchError as e:
         fail(str(e))
-    result["messages"] = messages
+    result = {"backend": backend, "dry_run": dry_run, "jobs": [j.as_dict() for j in jobs], "messages": messages}
+    code, error = 0, None
+    if dry_run or not jobs and not matrix:
+        pass
+    elif matrix:
+        # Published first: the matrix jobs that read these outputs start only after this step.
+        try:
+            jobs = dispatcher.publish(jobs)
+        except dispatch_mod.DispatchError as e:
+            fail(str(e))
+        from ..github import write_output
+        result["jobs"] = [j.as_dict() for j in jobs]
+        result["outputs"] = dispatch_mod.matrix_outputs(jobs)
+        result["github_output"] = write_output(result["outputs"])
+    else:
+        # Handed over first, published after: a job that could not be handed over is released here,
+        # before its `queued` note reaches the remote (where no later `pending` could undo it).
+        try:
+            if backend == "local":
+                result["workers"] = dispatch_mod.run_local(repo, jobs, remote, effort, wait=not no_wait,
+                                                           dispatcher=dispatcher, log=messages.append)
+                code = 1 if any(w["exit"] not in (0, None) for w in result["workers"]) else 0
+            else:
+                ref = ref or dispatch_mod.default_ref(repo)
+                result.update(workflow=workflow, ref=ref)
+                dispatch_mod.dispatch_github(client, jobs, workflow, ref, runner, device, dispatcher,
+                                             messages.append)
+        except dispatch_mod.DispatchError as e:
+            error = str(e)
+        try:
+            dispatcher.publish(jobs)
+        except dispatch_mod.DispatchError as e:
+            error = f"{error}; {e}" if error else str(e)
+    if error:
+        fail(error)
     if json:
         print_json(result)
         raise typer.Exit(code)

@@ -1,0 +1,169 @@
+"""kill -9 of a worker at random moments: after every kill the store is consistent (`git panini fsck`) and
+every file still reconstructs bit-perfectly (`git panini verify --all`); a later `git panini work` retakes
+the leases the dead workers left behind and completes everything."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import datetime, timezone
+
+from conftest import MiB, git, make_repo, run, sha256_file, write_random, write_text
+
+TRIALS = 20
+
+# A worker exactly like `git panini work --no-remote --effort 1`, with two differences the CLI has no
+# option for: a 1-second lease (a killed worker's claim expires at once, so the next trial can retake it
+# instead of waiting out the default 15 minutes), and one file per batch (a batch commits once, so small
+# batches put commits, and so kills during commits, inside the 0.05-2 s window).
+RUNNER = """
+import sys
+from git_panini.repo import Repo
+from git_panini.worker import Worker
+worker = Worker(Repo("."), effort=1, lease_seconds=1)
+while worker.run(max_files=1):
+    pass
+"""
+
+
+def _notes(path) -> dict[str, dict]:
+    from git_panini.notes import Notes
+    from git_panini.repo import Repo
+    repo = Repo(str(path))
+    try:
+        return Notes(repo).all()
+    finally:
+        repo.close()
+
+
+def _backlog(path, rng: random.Random) -> dict[str, str]:
+    """8 files of 1-2.5 MiB, mixed: random binary (stored as is, quick) and, larger, text (packed by xz or
+    zstd -19 at effort 1, slow). Workers take small files first, so early trials finish files (and get
+    killed around commits), later ones get killed while packing text. Returns {name: sha256}."""
+    digests = {}
+    for i in range(8):
+        name = f"b{i}.bin"
+        if i % 3 == 0:
+            write_text(path / name, rng.randrange(3 * MiB // 2, 5 * MiB // 2), seed=i)
+        else:
+            write_random(path / name, rng.randrange(1 * MiB, 3 * MiB // 2), seed=i)
+        digests[name] = sha256_file(path / name)
+    return digests
+
+
+def _kill(proc: subprocess.Popen):
+    """SIGKILL the worker process (only it: git commands it started finish on their own, as after a real
+    kill -9), then wait until nothing of its process group is left."""
+    try:
+        os.kill(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.02)
+    raise AssertionError("an orphan of the killed worker is still running after 60 s")
+
+
+def _check(path, what: str):
+    """`git panini fsck` and `git panini verify --all` (run side by side): both must pass."""
+    procs = [subprocess.Popen(["git", "panini", *args], cwd=path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for args in (["fsck", "--json"], ["verify", "--all"])]
+    (fsck_out, fsck_err), (verify_out, verify_err) = [p.communicate(timeout=300) for p in procs]
+    assert procs[0].returncode == 0, f"{what}: fsck failed\n{fsck_out}\n{fsck_err}"
+    assert procs[1].returncode == 0, f"{what}: verify failed\n{verify_out}\n{verify_err}"
+    assert "Traceback" not in fsck_err + verify_err
+    return json.loads(fsck_out)["counts"]
+
+
+def _wait_out_leases(path):
+    leases = [n["lease_until"] for n in _notes(path).values() if n.get("status") == "processing"]
+    if leases:
+        until = datetime.strptime(max(leases), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        time.sleep(max(0.0, (until - datetime.now(timezone.utc)).total_seconds()) + 0.05)
+
+
+def test_kill_9_at_random_moments_loses_nothing(tmp_path, report):
+    path = make_repo(tmp_path, track=("*.bin",))
+    rng = random.Random(20261121)
+    digests = _backlog(path, rng)
+    git(path, "add", ".")
+    git(path, "commit", "-q", "-m", "backlog")
+    total = len(_notes(path))
+    assert total == len(digests)
+
+    outcomes = []
+    for trial in range(TRIALS):
+        delay = rng.uniform(0.05, 2.0)
+        proc = subprocess.Popen([sys.executable, "-c", RUNNER], cwd=path, start_new_session=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            proc.wait(timeout=delay)
+            ended = "exited"        # finished the whole backlog before the kill
+        except subprocess.TimeoutExpired:
+            ended = "killed"
+        _kill(proc)
+        stderr = proc.stderr.read().decode(errors="replace")
+        if ended == "exited":
+            assert proc.returncode == 0, stderr
+        counts = _check(path, f"trial {trial} ({ended} after {delay:.2f} s)")
+        statuses = Counter(n.get("status") for n in _notes(path).values())
+        assert statuses["failed"] == 0, f"trial {trial}: a kill must not count as a failure: {statuses}"
+        outcomes.append((trial, round(delay, 2), ended, statuses["completed"], statuses["processing"],
+                         statuses["pending"], counts["packs"], counts["raw_chunks"]))
+
+    mid_work = [o for o in outcomes if o[2] == "killed" and o[3] < total]
+    progress = [o[3] for o in outcomes]
+    report(f"kill -9: {TRIALS} trials; {len(mid_work)} killed with work left; completed after each trial "
+           f"{progress}")
+    for o in outcomes:
+        print("  trial %2d  delay %.2f s  %-6s  completed %d processing %d pending %d  packs %d raw chunks %d" % o)
+    assert len(mid_work) >= 3, "the trials never caught a worker in the middle of its work"
+    assert progress == sorted(progress), "a kill undid completed work"
+
+    # One more worker, killed right after its claim lands: its lease must be retaken below.
+    extra = write_text(path / "late.bin", 1 * MiB, seed=77)
+    digests["late.bin"] = sha256_file(extra)
+    git(path, "add", "late.bin")
+    git(path, "commit", "-q", "-m", "late")
+    proc = subprocess.Popen([sys.executable, "-c", RUNNER], cwd=path, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not [n for n in _notes(path).values() if n.get("status") == "processing"]:
+        assert proc.poll() is None and time.monotonic() < deadline, "the worker never claimed anything"
+        time.sleep(0.01)
+    _kill(proc)
+    orphaned = {m for m, n in _notes(path).items() if n.get("status") == "processing"}
+    dead_worker = {n["worker"] for m, n in _notes(path).items() if m in orphaned}
+    _check(path, "after the claim-kill")
+
+    # The real CLI, after the 1 s leases ran out: retakes them and finishes everything.
+    _wait_out_leases(path)
+    out = run(["git", "panini", "work", "--no-remote", "--effort", "1", "--json"], cwd=path).stdout
+    worked = {f["manifest"] for f in json.loads(out)["files"] if f["ok"]}
+    assert orphaned <= worked
+    notes = _notes(path)
+    assert len(notes) == len(digests)
+    assert {n["status"] for n in notes.values()} == {"completed"}
+    assert all(n["attempts"] == 0 and n["lease_until"] is None for n in notes.values())
+    assert all(notes[m]["worker"] not in dead_worker for m in orphaned)
+    counts = _check(path, "after the final work")
+    assert counts["raw_chunks"] == 0 and counts["packs"] > 0
+    git(path, "fsck", "--no-progress", "--connectivity-only")
+    for name in digests:
+        (path / name).unlink()
+    git(path, "checkout", "--", ".")
+    for name, digest in digests.items():
+        assert sha256_file(path / name) == digest, name
+    report(f"kill -9: final `git panini work` retook {len(orphaned)} expired lease(s) and worked {len(worked)} "
+           f"file(s); all {len(notes)} completed, verify and fsck pass, checkout bit-identical")
