@@ -137,3 +137,18 @@ def _replay_journal(repo, args, stdin) -> int:
     for path in lost:
         _err(f"{path}: its data was lost with a crashed filter; add it again: git add --renormalize -- '{path}'")
     return 0
+
+
+def main(name: str, args: list[str]) -> int:
+    """`git-panini hook NAME ARGS...`, as the hook scripts call it."""
+    from .repo import NotARepository, Repo
+    if name not in HOOK_NAMES:
+        _err(f"unknown hook {name!r}")
+        return 2
+    try:
+        repo = Repo(".")
+    except NotARepository as e:
+        _err(str(e))
+        return 2
+    stdin = b"" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer.read()
+    return run(repo, name, args, stdin)

@@ -1,21 +1,15 @@
-"""`git panini hook NAME`: what the installed hook scripts call."""
+"""`git panini hook NAME`: what the installed hook scripts call (entry.py runs it without the CLI)."""
 
 from __future__ import annotations
-
-import sys
 
 import typer
 
 from .. import hooks
-from .common import fail, open_repo
 
 
 def hook(name: str, args: list[str] = typer.Argument(None)):
     """Run a git-panini hook (called by .git/hooks scripts)."""
-    if name not in hooks.HOOK_NAMES:
-        fail(f"unknown hook {name!r}")
-    stdin = b"" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer.read()
-    raise typer.Exit(hooks.run(open_repo(), name, args or [], stdin))
+    raise typer.Exit(hooks.main(name, args or []))
 
 
 def register(app: typer.Typer):

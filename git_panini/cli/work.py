@@ -9,7 +9,6 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 
 from ..repo import Repo
 from ..sync import default_remote
-from ..similarity import resolve_device
 from ..worker import Worker
 from .common import JsonOption, console, err_console, fail, open_repo, print_json
 
@@ -32,6 +31,7 @@ def work(jobs: int = typer.Option(1, "-j", "--jobs", help="Worker processes on t
     repo = open_repo()
     if device not in ("auto", "cpu", "cuda"):
         fail("--device must be auto, cpu or cuda")
+    from ..similarity import resolve_device   # numpy: loaded only when working
     try:
         device = resolve_device(device)
     except RuntimeError as e:
