@@ -95,49 +95,64 @@ class Worker:
         remote tip just fetched. If another worker pushed first, our claim is undone locally and made
         again on the new tip, so two workers never both hold a live lease on a file. (A merging push
         would let a later claim override one already published, and every worker packs everything.)"""
-        written: dict[str, dict] = {}
+        claimed: dict[str, dict] = {}
         for attempt in range(CLAIM_ATTEMPTS):
             self._sync_in()
-            before = self.notes.tip()
             written = self._claim_locally(limit, job)
+            claimed.update(written)
             if not written or not self.remote or self._publish_claim():
                 break
             # Lost the race: forget our claim (the next fetch brings the winner's), then claim again.
-            if before:
-                self.repo.update_ref(NOTES_REF, before, self.notes.tip(), "panini: claim lost a race")
+            self._unclaim(written)
             time.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
-        # Keep only what is still ours.
-        current = self.notes.all() if written else {}
-        return [m for m in written if current.get(m, {}).get("worker") == self.id
-                and current.get(m, {}).get("status") == "processing"]
+        # Keep only what is still ours (a worker sharing this repository may have pushed our claim for us).
+        current = self.notes.all() if claimed else {}
+        return [m for m in claimed if current.get(m, {}).get("worker") == self.id
+                and current.get(m, {}).get("status") == "processing"][:limit]
 
     def _claim_locally(self, limit: int, job: str | None) -> dict[str, dict]:
+        """Claim in our notes ref only; returns {manifest: the note as it was before}."""
         at = datetime.now(timezone.utc)
         notes = self.notes.all()
         # Small files first: they batch into shared segments, and finish quickly.
         pool = sorted((m for m, n in notes.items() if claimable(n, at, self.max_attempts, job)
                        and (job is None or n.get("job") == job)), key=lambda m: (notes[m].get("bytes") or 0, m))
-        lease = _iso(at + timedelta(seconds=self.lease_seconds))
-        taken: list[str] = []
+        self._lease = lease = _iso(at + timedelta(seconds=self.lease_seconds))
+        taken: dict[str, dict] = {}
 
         def change(manifest, note):
+            if manifest == pool[0]:
+                taken.clear()   # transition runs this again from the start when another writer got in first
             if len(taken) >= limit or not claimable(note, at, self.max_attempts, job):
                 return None
             if taken and sum(int((notes.get(m) or {}).get("bytes") or 0) for m in taken) >= BATCH_BYTES:
                 return None
-            taken.append(manifest)
+            taken[manifest] = note
             return dict(note, status="processing", worker=self.id, lease_until=lease)
 
-        return self.notes.transition(pool, change, f"panini: {self.id} claims work")
+        written = self.notes.transition(pool, change, f"panini: {self.id} claims work")
+        return {m: taken[m] for m in written}
+
+    def _unclaim(self, previous: dict[str, dict]):
+        """Put back the notes we claimed (locally) and that are still ours under this lease."""
+        lease = self._lease
+
+        def change(manifest, note):
+            if note and note.get("worker") == self.id and note.get("lease_until") == lease:
+                return previous[manifest]
+            return None
+
+        self.notes.transition(list(previous), change, f"panini: {self.id} lost a claim race")
 
     def _publish_claim(self) -> bool:
         """Push our notes tip in place of the remote's tip we last fetched; False if someone else moved it."""
         tracking = _tracking(self.remote, "notes")
         expected = self.repo.ref(tracking) or ""
+        tip = self.notes.tip()
         proc = self.repo.git("push", "--quiet", "--no-verify", "--porcelain", f"--force-with-lease={NOTES_REF}:{expected}",
-                             self.remote, f"{NOTES_REF}:{NOTES_REF}", check=False)
+                             self.remote, f"{tip}:{NOTES_REF}", check=False)
         if proc.returncode == 0:
-            self.repo.git("update-ref", tracking, self.notes.tip())
+            self.repo.git("update-ref", tracking, tip)
             return True
         out = proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
         if any(s in out for s in ("stale info", "rejected", "cannot lock ref", "failed to update")):
@@ -237,8 +252,10 @@ class Worker:
             if result.ok:
                 return dict(note, status="completed", stored_bytes=self._stored_bytes(manifest), attempts=attempts,
                             error=None, lease_until=None, worker=self.id, codecs=result.codecs)
-            return dict(note, status="failed" if attempts >= self.max_attempts else "pending",
-                        attempts=attempts, error=result.error, lease_until=None, worker=self.id)
+            # "failed" even with attempts left (claimable() retakes those): "pending" would rank below our own
+            # published "processing" claim in the notes merge, and the failure would vanish on push.
+            return dict(note, status="failed", attempts=attempts, error=result.error, lease_until=None,
+                        worker=self.id)
         self.notes.transition(sorted(results), change, f"panini: {self.id} finished {len(results)} file(s)")
         try:
             self._sync_out()

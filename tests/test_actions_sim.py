@@ -112,10 +112,18 @@ def test_vendored_copies_are_the_workflows():
         assert (TEMPLATES / "reusable" / name).read_text() == (WORKFLOWS / name).read_text(), name
 
 
-def test_init_ci_writes_callers(tmp_path):
+def test_init_ci_writes_callers(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+    from git_panini.cli import app
+
     repo = make_repo(tmp_path, install=False)
-    run(["git", "panini", "init-ci", "--uses", PINNED, "--runner", "self-hosted, gpu", "--device", "cuda",
-         "--mode", "dispatch"], cwd=repo)
+    monkeypatch.chdir(repo)
+
+    def init_ci(*args):
+        return CliRunner().invoke(app, ["init-ci", *args], catch_exceptions=False)
+
+    args = ["--uses", PINNED, "--runner", "self-hosted, gpu", "--device", "cuda", "--mode", "dispatch"]
+    assert init_ci(*args).exit_code == 0
     wf_dir = repo / ".github" / "workflows"
     assert sorted(p.name for p in wf_dir.iterdir()) == ["panini-dispatch.yml", "panini-pr.yml", "panini-worker.yml"]
     dispatch = _load(wf_dir / "panini-dispatch.yml")
@@ -126,15 +134,14 @@ def test_init_ci_writes_callers(tmp_path):
     worker = _load(wf_dir / "panini-worker.yml")
     assert set(_on(worker)["workflow_dispatch"]["inputs"]) == {"jobs", "runner", "device"}
     # unchanged files are fine; changed ones need --force
-    run(["git", "panini", "init-ci", "--uses", PINNED, "--runner", "self-hosted, gpu", "--device", "cuda",
-         "--mode", "dispatch"], cwd=repo)
-    clash = run(["git", "panini", "init-ci"], cwd=repo, check=False)
-    assert clash.returncode == 1 and "use --force" in clash.stderr
-    run(["git", "panini", "init-ci", "--force", "--vendor"], cwd=repo)
+    assert init_ci(*args).exit_code == 0
+    clash = init_ci()
+    assert clash.exit_code == 1 and "use --force" in clash.stderr
+    assert init_ci("--force", "--vendor").exit_code == 0
     assert _load(wf_dir / "panini-pr.yml")["jobs"]["check"]["uses"] == f"./.github/workflows/{VENDOR_PREFIX}pr-check.yml"
     assert (wf_dir / f"{VENDOR_PREFIX}worker.yml").read_text() == (WORKFLOWS / "worker.yml").read_text()
-    bad = run(["git", "panini", "init-ci", "--force", "--uses", "not a repo"], cwd=repo, check=False)
-    assert bad.returncode == 1 and "--uses must be OWNER/REPO@REF" in bad.stderr
+    bad = init_ci("--force", "--uses", "not a repo")
+    assert bad.exit_code == 1 and "--uses must be OWNER/REPO@REF" in bad.stderr
 
 
 # --- a tiny evaluator for ${{ }} expressions ----------------------------------------------------------------

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import zstandard
 
-from conftest import git, make_repo, run
+from conftest import git, make_repo
 from git_panini import codecs
 from git_panini import manifest as manifest_mod
 from git_panini.chunking import ChunkParams

@@ -14,7 +14,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from conftest import MiB, git, ls_tree, make_repo, run, sha256_file, write_random, write_text
+from conftest import MiB, git, ls_tree, make_bare, make_repo, run, sha256_file, write_random, write_text
 from git_panini import codecs
 from git_panini.worker import claimable
 
@@ -116,7 +116,7 @@ def test_mixed_corpus_packs_bit_perfect_and_smaller_per_type(tmp_path, report):
     if codecs.get("jpeg-lepton").available():
         assert table["jpeg"][2] < 0.80 * table["jpeg"][1]
     assert table["wheel"][2] < 0.85 * table["wheel"][1]
-    assert stored_all < 0.7 * raw_all
+    assert stored_all < 0.75 * raw_all
 
 
 # --- the queue --------------------------------------------------------------------------------------------
@@ -158,19 +158,25 @@ def test_a_file_that_cannot_be_read_is_retried_then_failed_and_the_rest_complete
         Notes(repo).put({bad: new_note(1000, 1, 1, 1000)}, "test: pending")
     finally:
         repo.close()
+    remote, url = make_bare(tmp_path)
+    git(path, "remote", "add", "origin", url)
+    git(path, "push", "-q", "origin", "main")
 
-    proc = run(["git", "panini", "work", "--no-remote", "--effort", "0"], cwd=path, check=False)
+    # Through a remote: each failure must survive the merge with the worker's own published claim.
+    proc = run(["git", "panini", "work", "--remote", "origin", "--effort", "0"], cwd=path, check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert f"failed {bad}" in proc.stdout and lost in proc.stdout
-    notes = _notes(path)
-    assert notes[bad]["status"] == "failed" and notes[bad]["attempts"] == 3 and lost in notes[bad]["error"]
     good_manifest = _pointer_manifests(path, ["good.bin"])["good.bin"][0]
-    assert notes[good_manifest]["status"] == "completed" and notes[good_manifest]["attempts"] == 0
-    assert notes[good_manifest]["stored_bytes"] < MiB // 2
+    for where in (path, remote):
+        notes = _notes(where)
+        assert notes[bad]["status"] == "failed" and notes[bad]["attempts"] == 3 and lost in notes[bad]["error"]
+        assert notes[bad]["lease_until"] is None
+        assert notes[good_manifest]["status"] == "completed" and notes[good_manifest]["attempts"] == 0
+        assert notes[good_manifest]["stored_bytes"] < MiB // 2
 
     # Nothing is left to do: a second run changes neither the store nor the notes.
     tips = git(path, "rev-parse", "refs/panini/store", "refs/notes/panini").stdout
-    proc = run(["git", "panini", "work", "--no-remote", "--effort", "0"], cwd=path)
+    proc = run(["git", "panini", "work", "--remote", "origin", "--effort", "0"], cwd=path)
     assert proc.stdout.startswith("0 file(s) worked")
     assert git(path, "rev-parse", "refs/panini/store", "refs/notes/panini").stdout == tips
     (path / "good.bin").unlink()

@@ -9,7 +9,7 @@ import subprocess
 import threading
 from collections import defaultdict
 
-from conftest import (MiB, clone, file_url, git, ls_tree, make_bare, make_repo, pointer_of, run, sha256_file,
+from conftest import (MiB, clone, git, ls_tree, make_bare, make_repo, pointer_of, run, sha256_file,
                       write_random, write_text)
 
 WORKERS = 4

@@ -57,22 +57,32 @@ def _backlog(path, rng: random.Random) -> dict[str, str]:
     return digests
 
 
+def _group_alive(pgid: int) -> bool:
+    """Whether any live (not zombie) process is left in this process group."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                return True
+    return False
+
+
 def _kill(proc: subprocess.Popen):
     """SIGKILL the worker process (only it: git commands it started finish on their own, as after a real
-    kill -9), then wait until nothing of its process group is left."""
+    kill -9), then wait until nothing of its process group is left running."""
     try:
         os.kill(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
     proc.wait()
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            return
+    while _group_alive(proc.pid):
+        assert time.monotonic() < deadline, "an orphan of the killed worker is still running after 60 s"
         time.sleep(0.02)
-    raise AssertionError("an orphan of the killed worker is still running after 60 s")
 
 
 def _check(path, what: str):
