@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import sqlite3
 
-from .recipe import read_recipe_chunks
+from .recipe import recipe_chunks
 from .treeedit import TreeEditor
 
 SCHEMA = """
 create table if not exists meta (key text primary key, value text);
 create table if not exists packs (pack text primary key, tree text not null);
+create table if not exists unreadable (pack text primary key, reason text not null);
 create table if not exists chunks (chunk text not null, pack text not null, offset integer not null,
                                    length integer not null, primary key (chunk, pack));
 """
@@ -39,7 +40,10 @@ class ChunkIndex:
             for pack in editor.list(fan_dir.name):
                 if pack.name in known:
                     continue
-                for chunk, offset, length in read_recipe_chunks(self.store.repo, pack.oid):
+                entries, problem = recipe_chunks(self.store.repo, pack.oid)
+                if problem:
+                    self.db.execute("insert or replace into unreadable values (?,?)", (pack.name, problem))
+                for chunk, offset, length in entries:
                     self.db.execute("insert or ignore into chunks values (?,?,?,?)", (chunk, pack.name, offset, length))
                 self.db.execute("insert or ignore into packs values (?,?)", (pack.name, pack.oid))
                 added += 1
@@ -54,6 +58,10 @@ class ChunkIndex:
 
     def is_packed(self, chunk: str) -> bool:
         return self.db.execute("select 1 from chunks where chunk = ? limit 1", (chunk,)).fetchone() is not None
+
+    def unreadable_packs(self) -> int:
+        """Packs whose recipe could not be read: any chunk they hold looks missing."""
+        return self.db.execute("select count(*) from unreadable").fetchone()[0]
 
     def close(self):
         self.db.close()

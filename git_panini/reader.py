@@ -34,8 +34,10 @@ class ChunkCorrupt(ReadError):
 
 
 class ChunkMissing(MissingObject):
-    def __init__(self, chunk: str):
-        super().__init__(f"chunk {chunk} is not in this repository (try: git panini fetch)")
+    def __init__(self, chunk: str, unreadable_packs: int = 0):
+        hint = (f"{unreadable_packs} pack(s) in the store have unreadable recipes (see git panini fsck)"
+                if unreadable_packs else "try: git panini fetch")
+        super().__init__(f"chunk {chunk} is not in this repository ({hint})")
         self.chunk = chunk
 
 
@@ -77,7 +79,7 @@ class ChunkSource:
                 errors.append(e)
         if errors:
             raise errors[0]
-        raise ChunkMissing(chunk)
+        raise ChunkMissing(chunk, self.index.unreadable_packs())
 
     def _checked(self, chunk: str, size: int, data: bytes, where: str) -> bytes:
         if len(data) != size or object_id("blob", data, self.repo.algo) != chunk:

@@ -44,14 +44,19 @@ def parse_recipe(data: bytes, hex_len: int) -> dict:
     return recipe
 
 
-def read_recipe_chunks(repo, pack_tree: str) -> list[tuple[str, int, int]]:
-    """(chunk, offset, length) of a pack; an unreadable recipe yields nothing (verify reports it)."""
+def recipe_chunks(repo, pack_tree: str) -> tuple[list[tuple[str, int, int]], str | None]:
+    """(chunk, offset, length) entries of a pack, or ([], why) when its recipe is unreadable."""
     entries = {e.name: e for e in repo.read_tree(pack_tree)}
     recipe = entries.get("recipe")
     data = repo.read_kind(recipe.oid, "blob") if recipe else None
     if data is None:
-        return []
+        return [], "its recipe blob is missing"
     try:
-        return [tuple(c) for c in parse_recipe(data, repo.hex_len)["chunks"]]
-    except RecipeError:
-        return []
+        return [tuple(c) for c in parse_recipe(data, repo.hex_len)["chunks"]], None
+    except RecipeError as e:
+        return [], str(e)
+
+
+def read_recipe_chunks(repo, pack_tree: str) -> list[tuple[str, int, int]]:
+    """A pack's chunk entries; an unreadable recipe yields none (fsck and the index report it)."""
+    return recipe_chunks(repo, pack_tree)[0]

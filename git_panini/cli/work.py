@@ -9,13 +9,13 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 
 from ..repo import Repo
 from ..sync import default_remote
-from ..worker import Worker
+from ..worker import LEASE_SECONDS, Worker
 from .common import JsonOption, console, err_console, fail, open_repo, print_json
 
 
 def _run_one(args) -> list[dict]:
-    path, effort, remote, max_files, job, device = args
-    worker = Worker(Repo(path), effort=effort, remote=remote, device=device)
+    path, effort, remote, max_files, job, device, lease = args
+    worker = Worker(Repo(path), effort=effort, remote=remote, device=device, lease_seconds=lease)
     return [r.__dict__ for r in worker.run(max_files=max_files, job=job)]
 
 
@@ -25,6 +25,8 @@ def work(jobs: int = typer.Option(1, "-j", "--jobs", help="Worker processes on t
          no_remote: bool = typer.Option(False, "--no-remote", help="Work on this repository only."),
          max_files: int = typer.Option(None, "--max-files", help="Stop after this many files (per process)."),
          job: str = typer.Option(None, "--job", help="Run exactly the files `git panini dispatch` queued as this job."),
+         lease: int = typer.Option(LEASE_SECONDS, "--lease", min=1,
+                                   help="Seconds a claim holds; after a crash others may retake the files then."),
          device: str = typer.Option("auto", "--device", help="auto|cpu|cuda: where to run the similarity search that orders small files."),
          json: bool = JsonOption):
     """Take pending files from the notes, pack their chunks, verify, and commit store + notes."""
@@ -40,13 +42,13 @@ def work(jobs: int = typer.Option(1, "-j", "--jobs", help="Worker processes on t
     if jobs > 1:
         path = repo.work_tree or repo.git_dir
         with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-            batches = pool.map(_run_one, [(path, effort, remote, max_files, job, device)] * jobs)
+            batches = pool.map(_run_one, [(path, effort, remote, max_files, job, device, lease)] * jobs)
         results = [r for batch in batches for r in batch]
     else:
         with Progress("work", BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=err_console,
                       transient=True, disable=json) as progress:
             task = progress.add_task("work", total=None)
-            worker = Worker(repo, effort=effort, remote=remote, device=device,
+            worker = Worker(repo, effort=effort, remote=remote, device=device, lease_seconds=lease,
                             log=lambda m: progress.console.log(m, markup=False) if not json else None)
             results = [r.__dict__ for r in worker.run(max_files=max_files, job=job,
                                                       progress=lambda n: progress.advance(task, n))]
