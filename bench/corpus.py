@@ -78,3 +78,34 @@ def build(directory: str, scale: float = 1.0, seed: int = 7) -> dict[str, list[s
                 names.append(name)
         made[kind] = names
     return made
+
+
+def build_covering(directory: str, scale: float = 1.0, seed: int = 7) -> dict[str, list[str]]:
+    """Like build(), but every type gets at least one file: where a small scale's budget admits
+    none (a wheel is 1-2 MiB), the type's smallest candidate is taken instead."""
+    made = build(directory, scale, seed)
+    for kind, (paths, _) in _sources(scale).items():
+        if made.get(kind):
+            continue
+        sized = sorted((os.path.getsize(p), p) for p in paths if os.path.getsize(p) > 0)
+        if not sized:
+            continue
+        path = sized[0][1]
+        name = f"{kind}/0000-{os.path.basename(path)}"
+        shutil.copyfile(path, os.path.join(directory, name))
+        made[kind] = [name]
+    return made
+
+
+def source_text() -> bytes:
+    """Real text to draw synthetic text files from: this Python's standard library sources, concatenated
+    in a stable order (tens of MiB)."""
+    paths, _ = _sources(1.0)["python"]
+    parts = []
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                parts.append(f.read())
+        except OSError:
+            continue
+    return b"".join(parts)

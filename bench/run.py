@@ -1,8 +1,9 @@
-"""Benchmarks git-panini against git-lfs and plain git: `python -m bench.run [--quick|--full]`."""
+"""Benchmarks git-panini against git-lfs, plain git and xz / zstd / brotli: `python -m bench.run [--quick|--full]`."""
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import datetime
 import filecmp
 import json
@@ -18,16 +19,21 @@ import tempfile
 import time
 from importlib.metadata import version
 
+from . import corpus
+
 MiB = 1 << 20
+KiB = 1 << 10
 TOOLS = ("panini", "lfs", "git")
 GLOBAL_SETUP = {"panini": [["git", "panini", "install", "--global"]], "lfs": [["git", "lfs", "install"]], "git": []}
 REPO_SETUP = {"panini": [["git", "panini", "install"], ["git", "panini", "track", "*.bin"]],
               "lfs": [["git", "lfs", "track", "*.bin"]], "git": []}
 GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
-# Without GNU time: a fresh interpreter runs the command and reports its children's peak RSS (KiB).
+# Without GNU time: a fresh interpreter runs the command and reports its children's rusage.
 RUSAGE_WRAPPER = ("import resource, subprocess, sys; rc = subprocess.call(sys.argv[1:]); "
-                  "sys.stderr.write(f'\\nMaximum resident set size (kbytes): "
-                  "{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}\\n'); sys.exit(rc)")
+                  "r = resource.getrusage(resource.RUSAGE_CHILDREN); "
+                  "sys.stderr.write(f'\\nMaximum resident set size (kbytes): {r.ru_maxrss}\\n"
+                  "User time (seconds): {r.ru_utime}\\nSystem time (seconds): {r.ru_stime}\\n"
+                  "File system outputs: {r.ru_oublock}\\n'); sys.exit(rc)")
 SCENARIOS = {}
 
 
@@ -39,10 +45,22 @@ def scenario(name: str, issue: str):
     return register
 
 
-def row(metric: str, unit: str, values: dict) -> dict:
+def row(metric: str, unit: str, values: dict, better: str | None = None, anchors=("lfs", "git"),
+        subject: str = "panini", n: int | None = None, note: str | None = None) -> dict:
+    """One summary line. ratios[a] = subject value / anchor a's value (so above 1 is better for a
+    'higher' metric such as MiB/s, worse for a 'lower' one such as bytes or seconds)."""
     lfs = values.get("lfs")
-    return {"metric": metric, "unit": unit, "values": values,
-            "ratio_vs_lfs": {t: round(v / lfs, 3) if lfs else None for t, v in values.items()}}
+    mine = values.get(subject)
+    ratios = {a: round(mine / values[a], 3) for a in anchors
+              if mine is not None and values.get(a) not in (None, 0)}
+    out = {"metric": metric, "unit": unit, "values": values, "better": better, "subject": subject,
+           "ratios": ratios, "ratio_vs_lfs": {t: round(v / lfs, 3) if lfs and v is not None else None
+                                              for t, v in values.items()}}
+    if n is not None:
+        out["n"] = n
+    if note:
+        out["note"] = note
+    return out
 
 
 class Bench:
@@ -59,43 +77,75 @@ class Bench:
             self.run(tool, ["git", "config", "--global", "user.name", "bench"], home)
             self.run(tool, ["git", "config", "--global", "user.email", "bench@example.com"], home)
             self.run(tool, ["git", "config", "--global", "init.defaultBranch", "main"], home)
+            self.run(tool, ["git", "config", "--global", "advice.detachedHead", "false"], home)
             for args in GLOBAL_SETUP[tool]:
                 self.run(tool, args, home)
 
-    def run(self, tool: str, args: list[str], cwd: str):
+    def run(self, tool: str, args: list[str], cwd: str) -> str:
         done = subprocess.run(args, cwd=cwd, env=self.envs[tool], capture_output=True, text=True)
         if done.returncode:
             raise RuntimeError(f"[{tool}] {' '.join(args)} exited {done.returncode}: {done.stderr.strip()}")
+        return done.stdout
 
-    def timed(self, tool: str, args: list[str], cwd: str) -> dict:
-        """Wall seconds and peak RSS (KiB, the largest single process of the command tree)."""
+    def timed(self, tool: str, args: list[str], cwd: str, stdout: bool = False) -> dict:
+        """Wall seconds, CPU seconds (user + system, the whole command tree), peak RSS (KiB, the largest
+        single process of the tree) and file-system writes (bytes, the whole tree)."""
         wrapper = [GNU_TIME, "-v"] if GNU_TIME else [sys.executable, "-c", RUSAGE_WRAPPER]
         os.sync()  # earlier steps' writeback must not land inside this measurement
         start = time.perf_counter()
         done = subprocess.run(wrapper + args, cwd=cwd, env=self.envs[tool], capture_output=True, text=True)
         seconds = time.perf_counter() - start
         if done.returncode:
-            raise RuntimeError(f"[{tool}] {' '.join(args)} exited {done.returncode}: {done.stderr.strip()}")
-        rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
-        return {"seconds": round(seconds, 4), "peak_rss_kib": rss}
+            raise RuntimeError(f"[{tool}] {' '.join(args)} exited {done.returncode}: {done.stderr.strip()[-2000:]}")
+        field = lambda name: float(re.search(rf"{name}: ([\d.]+)", done.stderr).group(1))  # noqa: E731
+        out = {"seconds": round(seconds, 4), "peak_rss_kib": int(field(r"Maximum resident set size \(kbytes\)")),
+               "cpu_seconds": round(field(r"User time \(seconds\)") + field(r"System time \(seconds\)"), 3),
+               "fs_write_bytes": int(field("File system outputs")) * 512}
+        if stdout:
+            out["stdout"] = done.stdout
+        return out
 
-    def repo(self, tool: str, name: str) -> str:
+    def repo(self, tool: str, name: str, track: list[str] | None = None) -> str:
         path = os.path.join(self.root, f"{name}-{tool}")
         shutil.rmtree(path, ignore_errors=True)
         os.makedirs(path)
         self.run(tool, ["git", "init", "-q"], path)
         for args in REPO_SETUP[tool]:
+            if track is not None and args[-1] == "*.bin":
+                args = args[:-1] + track
             self.run(tool, args, path)
         if os.path.exists(os.path.join(path, ".gitattributes")):
             self.run(tool, ["git", "add", ".gitattributes"], path)
         return path
 
 
+# --- inputs --------------------------------------------------------------------------------------------
+
 def write_random(path: str, size: int, seed: int):
     rng = random.Random(seed)
     with open(path, "wb") as f:
         for done in range(0, size, 16 * MiB):
             f.write(rng.randbytes(min(16 * MiB, size - done)))
+
+
+def write_text(path: str, size: int, seed: int):
+    """Text that compresses like source code but never repeats at chunk scale: runs of 1-40 consecutive
+    lines drawn at random from this Python's standard library sources."""
+    base = corpus.source_text()
+    starts = [0] + [m.end() for m in re.finditer(b"\n", base)]
+    rng = random.Random(seed)
+    written = 0
+    with open(path, "wb") as f:
+        while written < size:
+            parts, block = [], 0
+            while block < 16 * MiB:
+                first = rng.randrange(len(starts) - 41)
+                piece = base[starts[first]:starts[first + rng.randint(1, 40)]]
+                parts.append(piece)
+                block += len(piece)
+            data = b"".join(parts)[:size - written]
+            f.write(data)
+            written += len(data)
 
 
 def preread(path: str):
@@ -119,79 +169,523 @@ def disk_usage(*paths: str) -> dict:
     return {"disk_bytes": blocks, "apparent_bytes": apparent}
 
 
+def store_dirs(repo: str) -> list[str]:
+    """Where a repository keeps file data: .git/objects (panini, git) and .git/lfs (git-lfs)."""
+    git_dir = repo if repo.endswith(".git") and not os.path.isdir(os.path.join(repo, ".git")) \
+        else os.path.join(repo, ".git")
+    return [os.path.join(git_dir, "objects"), os.path.join(git_dir, "lfs")]
+
+
 def median(values):
-    return round(statistics.median(values), 2)
+    return round(statistics.median(values), 2) if values else None
 
 
-@scenario("add-checkout", issue="#2")
-def add_checkout(bench: Bench, cfg) -> tuple[dict, list]:
-    """`git add` and checkout (smudge) throughput of one big random file, medians of cfg.runs."""
-    raw, rows = {}, []
-    for size_mib in cfg.sizes:
-        source = os.path.join(bench.root, f"random-{size_mib}.bin")
-        write_random(source, size_mib * MiB, cfg.seed)
-        runs = raw[f"{size_mib}MiB"] = {tool: [] for tool in TOOLS}
-        for n in range(cfg.runs):
-            for tool in TOOLS[n % len(TOOLS):] + TOOLS[:n % len(TOOLS)]:  # rotate, so no tool always runs first
-                repo = bench.repo(tool, "add")
-                big = os.path.join(repo, "big.bin")
-                os.link(source, big)
-                preread(big)
-                add = bench.timed(tool, ["git", "add", "big.bin"], repo)
-                bench.run(tool, ["git", "commit", "-q", "-m", "big"], repo)
-                os.remove(big)
-                checkout = bench.timed(tool, ["git", "checkout", "--", "big.bin"], repo)
-                if not filecmp.cmp(source, big, shallow=False):
-                    raise RuntimeError(f"[{tool}] checkout wrote different bytes")
-                runs[tool].append({"add": add, "checkout": checkout})
-                shutil.rmtree(repo)
-        os.remove(source)
-        for step in ("add", "checkout"):
-            rows.append(row(f"{step} {size_mib} MiB", "MiB/s",
-                            {t: median([size_mib / r[step]["seconds"] for r in runs[t]]) for t in TOOLS}))
-            rows.append(row(f"{step} {size_mib} MiB peak RSS", "MiB",
-                            {t: median([r[step]["peak_rss_kib"] / 1024 for r in runs[t]]) for t in TOOLS}))
-    return raw, rows
+def spread(values) -> float:
+    """(max - min) / median: how much the runs of one measurement disagree."""
+    if len(values) < 2:
+        return 0.0
+    mid = statistics.median(values)
+    return (max(values) - min(values)) / mid if mid else 0.0
 
 
-def edit(data: bytearray, rng: random.Random, kind: str, size: int = 4096):
-    offset = rng.randrange(len(data) - size)
+def rotation(n: int, tools=TOOLS) -> tuple:
+    """Run n's tool order: rotated, so no tool always runs first."""
+    return tools[n % len(tools):] + tools[:n % len(tools)]
+
+
+def link_tree(src: str, dst: str):
+    """Hard-link every file of src into dst (no copy dirties the page cache before timing)."""
+    for base, _, files in os.walk(src):
+        target = os.path.join(dst, os.path.relpath(base, src))
+        os.makedirs(target, exist_ok=True)
+        for name in files:
+            os.link(os.path.join(base, name), os.path.join(target, name))
+
+
+def same_tree(src: str, dst: str) -> bool:
+    for base, _, files in os.walk(src):
+        for name in files:
+            a = os.path.join(base, name)
+            if not filecmp.cmp(a, os.path.join(dst, os.path.relpath(a, src)), shallow=False):
+                return False
+    return True
+
+
+def edit_file(path: str, rng: random.Random, kind: str, size: int = 4096):
+    """A seeded 4 KiB overwrite in place, or a 4 KiB insert (the file is rewritten)."""
+    length = os.path.getsize(path)
+    offset = rng.randrange(length - size)
+    patch = rng.randbytes(size)
     if kind == "overwrite":
-        data[offset:offset + size] = rng.randbytes(size)
-    else:
-        data[offset:offset] = rng.randbytes(size)
+        with open(path, "r+b") as f:
+            f.seek(offset)
+            f.write(patch)
+        return
+    tmp = path + ".edit"
+    with open(path, "rb") as src, open(tmp, "wb") as dst:
+        done = 0
+        while done < offset:
+            block = src.read(min(16 * MiB, offset - done))
+            dst.write(block)
+            done += len(block)
+        dst.write(patch)
+        shutil.copyfileobj(src, dst, 16 * MiB)
+    os.replace(tmp, path)
 
 
-@scenario("versions", issue="#2")
-def versions(bench: Bench, cfg) -> tuple[dict, list]:
-    """On-disk size of a file committed in 10 versions, each with one seeded 4 KiB edit."""
+# --- #2, #5: one big file ----------------------------------------------------------------------------
+
+def _add_checkout_once(bench: Bench, tool: str, source: str, edits_seed: int | None) -> dict:
+    repo = bench.repo(tool, "add")
+    big = os.path.join(repo, "big.bin")
+    os.link(source, big)
+    preread(big)
+    out = {"add": bench.timed(tool, ["git", "add", "big.bin"], repo)}
+    bench.run(tool, ["git", "commit", "-q", "-m", "big"], repo)
+    os.remove(big)
+    out["checkout"] = bench.timed(tool, ["git", "checkout", "--", "big.bin"], repo)
+    if not filecmp.cmp(source, big, shallow=False):
+        raise RuntimeError(f"[{tool}] checkout wrote different bytes")
+    if edits_seed is not None:
+        # The checkout wrote a fresh file (no longer the hard link): edit it and add it again.
+        rng = random.Random(edits_seed)
+        git_dir = os.path.join(repo, ".git")
+        for kind in ("overwrite", "insert"):
+            edit_file(big, rng, kind)
+            preread(big)
+            before = disk_usage(git_dir)["disk_bytes"]
+            readd = bench.timed(tool, ["git", "add", "big.bin"], repo)
+            readd["git_growth_bytes"] = disk_usage(git_dir)["disk_bytes"] - before
+            out[f"readd_{kind}"] = readd
+            bench.run(tool, ["git", "commit", "-q", "-m", kind], repo)
+    shutil.rmtree(repo)
+    return out
+
+
+@scenario("add-checkout", issue="#2 #5")
+def add_checkout(bench: Bench, cfg) -> tuple[dict, list]:
+    """`git add` and checkout (smudge) of one big random / text file: MiB/s and peak RSS; then the
+    same file re-added after a 4 KiB overwrite and after a 4 KiB insert: seconds and .git growth."""
     raw, rows = {}, []
-    for kind in ("overwrite", "insert"):
-        sizes = raw[kind] = {}
-        for tool in TOOLS:
-            rng = random.Random(cfg.seed)
-            data = bytearray(rng.randbytes(cfg.versions_mib * MiB))
-            repo = bench.repo(tool, "versions")
-            git_dir = os.path.join(repo, ".git")
-            start = time.perf_counter()
-            for n in range(cfg.versions):
-                if n:
-                    edit(data, rng, kind)
-                with open(os.path.join(repo, "big.bin"), "wb") as f:
-                    f.write(data)
-                bench.run(tool, ["git", "add", "big.bin"], repo)
-                bench.run(tool, ["git", "commit", "-q", "-m", f"v{n}"], repo)
-            sizes[tool] = {"seconds": round(time.perf_counter() - start, 2),
-                           "store": disk_usage(os.path.join(git_dir, "objects"), os.path.join(git_dir, "lfs")),
-                           "dot_git": disk_usage(git_dir)}
-            if tool == "git":
-                gc = bench.timed(tool, ["git", "gc", "-q"], repo)
-                sizes["git+gc"] = {**gc, "store": disk_usage(os.path.join(git_dir, "objects"))}
-            shutil.rmtree(repo)
-        rows.append(row(f"{cfg.versions} x {cfg.versions_mib} MiB, 4 KiB {kind}: .git/objects+lfs", "MiB",
-                        {t: round(s["store"]["disk_bytes"] / MiB, 1) for t, s in sizes.items()}))
+    for kind in cfg.kinds:
+        for size_mib in cfg.sizes:
+            source = os.path.join(bench.root, f"{kind}-{size_mib}.bin")
+            (write_random if kind == "random" else write_text)(source, size_mib * MiB, cfg.seed)
+            runs = raw[f"{kind}-{size_mib}MiB"] = {tool: [] for tool in TOOLS}
+            edits = kind == "random"
+            for n in range(cfg.runs):
+                for tool in rotation(n):
+                    if tool == "git" and n >= cfg.git_runs:
+                        continue
+                    runs[tool].append(_add_checkout_once(bench, tool, source, cfg.seed + n if edits else None))
+            # A noisy measurement (the machine is shared) gets more runs, while the budget allows.
+            reruns = {}
+            for tool in ("panini", "lfs"):
+                while (len(runs[tool]) < cfg.runs + cfg.max_reruns and time.monotonic() < cfg.rerun_deadline
+                       and max(spread([r[s]["seconds"] for r in runs[tool]]) for s in ("add", "checkout"))
+                       > cfg.noise):
+                    reruns[tool] = reruns.get(tool, 0) + 1
+                    runs[tool].append(_add_checkout_once(bench, tool, source,
+                                                         cfg.seed + len(runs[tool]) if edits else None))
+            runs["reruns"] = reruns
+            os.remove(source)
+            n_of = {t: len(runs[t]) for t in TOOLS}
+            label = f"{size_mib} MiB {kind}"
+            for step in ("add", "checkout"):
+                rows.append(row(f"{step} {label}", "MiB/s",
+                                {t: median([size_mib / r[step]["seconds"] for r in runs[t]]) for t in TOOLS},
+                                better="higher", n=min(n_of.values()),
+                                note=f"runs {n_of}" + (f", reruns {reruns}" if reruns else "")))
+                rows.append(row(f"{step} {label}: peak RSS", "MiB",
+                                {t: median([r[step]["peak_rss_kib"] / 1024 for r in runs[t]]) for t in TOOLS},
+                                better="lower"))
+            if edits:
+                for edit in ("overwrite", "insert"):
+                    step = f"readd_{edit}"
+                    rows.append(row(f"re-add {label} after 4 KiB {edit}", "s",
+                                    {t: median([r[step]["seconds"] for r in runs[t]]) for t in TOOLS},
+                                    better="lower"))
+                    rows.append(row(f"re-add {label} after 4 KiB {edit}: .git growth", "MiB",
+                                    {t: median([r[step]["git_growth_bytes"] / MiB for r in runs[t]]) for t in TOOLS},
+                                    better="lower"))
     return raw, rows
 
+
+# --- #2, #5: a history of small edits: storage, push and clone -------------------------------------
+
+@scenario("versions", issue="#2 #5")
+def versions(bench: Bench, cfg) -> tuple[dict, list]:
+    """A random file committed in cfg.versions versions, each one seeded 4 KiB edit (overwrites and
+    inserts alternate): local storage before and after `git gc`, then push to a bare file:// remote
+    (remote's objects + lfs) and clone from it (the clone's .git)."""
+    raw = {}
+    mib = cfg.versions_mib
+    for tool in TOOLS:
+        rng = random.Random(cfg.seed)
+        data = bytearray(rng.randbytes(mib * MiB))
+        repo = bench.repo(tool, "versions")
+        big = os.path.join(repo, "big.bin")
+        adds = []
+        for n in range(cfg.versions):
+            if n:
+                offset = rng.randrange(len(data) - 4096)
+                if n % 2:
+                    data[offset:offset + 4096] = rng.randbytes(4096)
+                else:
+                    data[offset:offset] = rng.randbytes(4096)
+            with open(big, "wb") as f:
+                f.write(data)
+            adds.append(bench.timed(tool, ["git", "add", "big.bin"], repo)["seconds"])
+            bench.run(tool, ["git", "commit", "-q", "-m", f"v{n}"], repo)
+        result = raw[tool] = {"add_seconds": adds, "store": disk_usage(*store_dirs(repo))}
+        remote = os.path.join(bench.root, f"versions-{tool}-remote.git")
+        shutil.rmtree(remote, ignore_errors=True)
+        bench.run(tool, ["git", "init", "-q", "--bare", remote], bench.root)
+        bench.run(tool, ["git", "remote", "add", "origin", "file://" + remote], repo)
+        result["push"] = bench.timed(tool, ["git", "push", "-q", "origin", "main"], repo)
+        result["remote"] = disk_usage(*store_dirs(remote))
+        clone = os.path.join(bench.root, f"versions-{tool}-clone")
+        shutil.rmtree(clone, ignore_errors=True)
+        result["clone"] = bench.timed(tool, ["git", "clone", "-q", "file://" + remote, clone], bench.root)
+        with open(os.path.join(clone, "big.bin"), "rb") as f:
+            if f.read() != data:
+                raise RuntimeError(f"[{tool}] the clone's big.bin is not the last version")
+        result["clone_git"] = disk_usage(os.path.join(clone, ".git"))
+        result["clone_store"] = disk_usage(*store_dirs(clone))
+        result["gc"] = bench.timed(tool, ["git", "gc", "-q"], repo)
+        result["store_after_gc"] = disk_usage(*store_dirs(repo))
+        for path in (repo, remote, clone):
+            shutil.rmtree(path)
+    label = f"{cfg.versions} x {mib} MiB, 4 KiB edits"
+    get = lambda key, unit=MiB: {t: round(raw[t][key]["disk_bytes"] / unit, 1) for t in TOOLS}  # noqa: E731
+    rows = [
+        row(f"{label}: re-add per version (median)", "s", {t: median(raw[t]["add_seconds"][1:]) for t in TOOLS},
+            better="lower"),
+        row(f"{label}: .git/objects + .git/lfs", "MiB", get("store"), better="lower"),
+        row(f"{label}: same after git gc", "MiB", get("store_after_gc"), better="lower"),
+        row(f"{label}: push to file:// bare remote", "s", {t: round(raw[t]["push"]["seconds"], 2) for t in TOOLS},
+            better="lower"),
+        row(f"{label}: remote's objects + lfs after push", "MiB", get("remote"), better="lower"),
+        row(f"{label}: clone from it", "s", {t: round(raw[t]["clone"]["seconds"], 2) for t in TOOLS}, better="lower"),
+        row(f"{label}: clone's .git", "MiB", get("clone_git"), better="lower"),
+    ]
+    return raw, rows
+
+
+# --- #5: many small files ----------------------------------------------------------------------------
+
+@scenario("small-files", issue="#5")
+def small_files(bench: Bench, cfg) -> tuple[dict, list]:
+    """cfg.small_files random files of 1-64 KiB in 100 directories: `git add .` and, after a commit and
+    deleting them, `git checkout -- .`: seconds, peak RSS."""
+    rng = random.Random(cfg.seed)
+    src = os.path.join(bench.root, "small-src")
+    total = 0
+    for i in range(cfg.small_files):
+        directory = os.path.join(src, f"d{i % 100:02d}")
+        os.makedirs(directory, exist_ok=True)
+        size = rng.randint(KiB, 64 * KiB)
+        with open(os.path.join(directory, f"f{i:05d}.bin"), "wb") as f:
+            f.write(rng.randbytes(size))
+        total += size
+    raw = {"files": cfg.small_files, "bytes": total, "runs": {t: [] for t in TOOLS}}
+    for n in range(cfg.small_runs):
+        for tool in rotation(n):
+            repo = bench.repo(tool, "small")
+            link_tree(src, repo)
+            add = bench.timed(tool, ["git", "add", "."], repo)
+            bench.run(tool, ["git", "commit", "-q", "-m", "small"], repo)
+            for d in os.listdir(src):
+                shutil.rmtree(os.path.join(repo, d))
+            checkout = bench.timed(tool, ["git", "checkout", "--", "."], repo)
+            if not same_tree(src, repo):
+                raise RuntimeError(f"[{tool}] checkout of the small files wrote different bytes")
+            raw["runs"][tool].append({"add": add, "checkout": checkout})
+            shutil.rmtree(repo)
+    shutil.rmtree(src)
+    runs = raw["runs"]
+    label = f"{cfg.small_files} files of 1-64 KiB ({total / MiB:.0f} MiB)"
+    rows = []
+    for step in ("add", "checkout"):
+        rows.append(row(f"{step} {label}", "s", {t: median([r[step]["seconds"] for r in runs[t]]) for t in TOOLS},
+                        better="lower", n=cfg.small_runs))
+        rows.append(row(f"{step} {label}: peak RSS", "MiB",
+                        {t: median([r[step]["peak_rss_kib"] / 1024 for r in runs[t]]) for t in TOOLS}, better="lower"))
+    return raw, rows
+
+
+# --- #5: compression of real files by type, worker and verify throughput ------------------------------
+
+def _baseline_sizes(path: str) -> dict:
+    """Per-file compressed sizes and CPU seconds of the anchors (run in a worker process)."""
+    import brotli
+    import lzma
+    import zstandard
+    with open(path, "rb") as f:
+        data = f.read()
+    zstd_long = zstandard.ZstdCompressor(compression_params=zstandard.ZstdCompressionParameters.from_level(
+        19, source_size=len(data), enable_ldm=True, window_log=27))
+    out = {}
+    for name, fn in (("xz -9e", lambda d: lzma.compress(d, preset=9 | lzma.PRESET_EXTREME)),
+                     ("zstd -19 --long", zstd_long.compress),
+                     ("brotli -q 11", lambda d: brotli.compress(d, quality=11, lgwin=24))):
+        start = time.process_time()
+        out[name] = (len(fn(data)), time.process_time() - start)
+    return out
+
+
+BASELINES = ("xz -9e", "zstd -19 --long", "brotli -q 11")
+GIT_AGGRESSIVE = "git gc --aggressive"
+
+
+def _git_stored_by_path(bench: Bench, repo: str) -> dict[str, int]:
+    """Bytes each file's blob takes in the repository's packs (a delta counts for the file it rebuilds)."""
+    by_oid = {}
+    pack_dir = os.path.join(repo, ".git", "objects", "pack")
+    for idx in sorted(f for f in os.listdir(pack_dir) if f.endswith(".idx")):
+        for line in bench.run("git", ["git", "verify-pack", "-v", os.path.join(pack_dir, idx)], repo).splitlines():
+            parts = line.split()
+            if len(parts) >= 5 and parts[1] in ("blob", "tree", "commit", "tag") and parts[3].isdigit():
+                by_oid[parts[0]] = int(parts[3])
+    out = {}
+    for line in bench.run("git", ["git", "ls-files", "-s", "-z"], repo).split("\0"):
+        meta, _, path = line.partition("\t")
+        if path:
+            out[path] = by_oid.get(meta.split()[1], 0)
+    return out
+
+
+def _panini_work(bench: Bench, base_repo: str, name: str, effort: int, types: dict[str, str]) -> dict:
+    """Copy a repository holding the corpus as pending files, run `git panini work` at one effort level
+    there; return the timing, what each type stores, and the verify timing afterwards."""
+    repo = os.path.join(bench.root, f"{name}-e{effort}")
+    shutil.rmtree(repo, ignore_errors=True)
+    subprocess.run(["cp", "-a", base_repo, repo], check=True)
+    work = bench.timed("panini", ["git", "panini", "work", "--no-remote", "-j", "1", "--effort", str(effort),
+                                  "--json"], repo, stdout=True)
+    files = json.loads(work.pop("stdout"))["files"]
+    stored, raw = {}, {}
+    for f in files:
+        if not f["ok"]:
+            raise RuntimeError(f"git panini work failed on {f['manifest']}: {f['error']}")
+        kind = types[f["manifest"]]
+        stored[kind] = stored.get(kind, 0) + f["stored_bytes"]
+        raw[kind] = raw.get(kind, 0) + f["raw_bytes"]
+    verify = bench.timed("panini", ["git", "panini", "verify", "--all"], repo)
+    out = {"work": work, "packed_bytes": sum(f["packed_bytes"] for f in files), "stored": stored, "raw": raw,
+           "verify": verify, "repo": repo}
+    return out
+
+
+def _panini_types(bench: Bench, repo: str) -> dict[str, str]:
+    listing = json.loads(bench.run("panini", ["git", "panini", "ls-files", "--json"], repo))["files"]
+    return {f["manifest"]: f["path"].split("/")[0] for f in listing}
+
+
+def _corpus_repo(bench: Bench, tool: str, name: str, src: str, kinds) -> str:
+    repo = bench.repo(tool, name, track=[f"{k}/**" for k in kinds])
+    link_tree(src, repo)
+    bench.run(tool, ["git", "add", "."], repo)
+    bench.run(tool, ["git", "commit", "-q", "-m", "corpus"], repo)
+    return repo
+
+
+@scenario("compression", issue="#5")
+def compression(bench: Bench, cfg) -> tuple[dict, list]:
+    """The mixed real-file corpus (bench.corpus): what `git panini work` stores per file type at each
+    effort, against per-file xz -9e, zstd -19 --long, brotli -q 11 and plain git (add + gc --aggressive);
+    worker throughput per core (CPU seconds); `git panini verify --all` throughput before and after work,
+    beside `git lfs fsck` and `git fsck --full` on the same files."""
+    src = os.path.join(bench.root, "corpus")
+    made = corpus.build_covering(src, cfg.corpus_scale)
+    kinds = [k for k, names in made.items() if names]
+    type_of = {name: k for k, names in made.items() for name in names}
+    sizes = {name: os.path.getsize(os.path.join(src, name)) for name in type_of}
+    raw_by_type = {k: sum(sizes[n] for n in made[k]) for k in kinds}
+    total = sum(raw_by_type.values())
+    raw: dict = {"scale": cfg.corpus_scale, "files": len(sizes), "raw_by_type": raw_by_type}
+
+    # Anchors: each file compressed on its own.
+    with concurrent.futures.ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        per_file = dict(zip(sizes, pool.map(_baseline_sizes, [os.path.join(src, n) for n in sizes])))
+    base = {b: {k: sum(per_file[n][b][0] for n in made[k]) for k in kinds} for b in BASELINES}
+    base_cpu = {b: sum(per_file[n][b][1] for n in sizes) for b in BASELINES}
+
+    # Plain git: add, gc --aggressive, the packs' bytes per file.
+    git_repo = _corpus_repo(bench, "git", "corpus", src, kinds)
+    raw["git_gc_aggressive"] = bench.timed("git", ["git", "gc", "--aggressive", "-q"], git_repo)
+    by_path = _git_stored_by_path(bench, git_repo)
+    base[GIT_AGGRESSIVE] = {k: sum(by_path.get(n, 0) for n in made[k]) for k in kinds}
+    raw["git_objects_after_gc"] = disk_usage(os.path.join(git_repo, ".git", "objects"))
+    raw["git_fsck"] = bench.timed("git", ["git", "fsck", "--full", "--no-progress"], git_repo)
+    shutil.rmtree(git_repo)
+
+    lfs_repo = _corpus_repo(bench, "lfs", "corpus", src, kinds)
+    raw["lfs_fsck"] = bench.timed("lfs", ["git", "lfs", "fsck"], lfs_repo)
+    shutil.rmtree(lfs_repo)
+
+    # git-panini: add, verify the raw store, then work at each effort on a copy.
+    pan_repo = _corpus_repo(bench, "panini", "corpus", src, kinds)
+    raw["panini_verify_raw"] = bench.timed("panini", ["git", "panini", "verify", "--all"], pan_repo)
+    types = _panini_types(bench, pan_repo)
+    efforts = {}
+    for effort in cfg.efforts:
+        result = efforts[effort] = _panini_work(bench, pan_repo, "corpus-work", effort, types)
+        if effort == max(cfg.efforts):
+            work_repo = result["repo"]
+            bench.run("panini", ["git", "gc", "-q", "--prune=now"], work_repo)
+            raw["panini_objects_after_gc"] = disk_usage(os.path.join(work_repo, ".git", "objects"))
+        shutil.rmtree(result.pop("repo"))
+    raw["efforts"] = efforts
+    shutil.rmtree(pan_repo)
+
+    # Effort 3 tries everything with minutes per segment: a smaller corpus.
+    if cfg.effort3_scale:
+        mini = os.path.join(bench.root, "corpus-mini")
+        mini_made = corpus.build_covering(mini, cfg.effort3_scale)
+        mini_kinds = [k for k, names in mini_made.items() if names]
+        mini_repo = _corpus_repo(bench, "panini", "corpus-mini", mini, mini_kinds)
+        mini_types = _panini_types(bench, mini_repo)
+        raw["effort3"] = {}
+        for effort in (2, 3):
+            result = raw["effort3"][effort] = _panini_work(bench, mini_repo, "corpus-mini-work", effort, mini_types)
+            shutil.rmtree(result.pop("repo"))
+        raw["effort3"]["raw_bytes"] = sum(os.path.getsize(os.path.join(mini, n))
+                                          for names in mini_made.values() for n in names)
+        shutil.rmtree(mini_repo)
+        shutil.rmtree(mini)
+    shutil.rmtree(src)
+
+    rows = []
+    top = max(cfg.efforts)
+    pct = lambda part, whole: round(100 * part / whole, 2) if whole else None  # noqa: E731
+    anchors = BASELINES + (GIT_AGGRESSIVE,)
+    for k in kinds + ["all"]:
+        whole = total if k == "all" else raw_by_type[k]
+        pick = (lambda d: sum(d.values())) if k == "all" else (lambda d: d.get(k, 0))  # noqa: E731
+        values = {f"panini e{e}": pct(pick(efforts[e]["stored"]), whole) for e in cfg.efforts}
+        values.update({b: pct(pick(base[b]), whole) for b in anchors})
+        rows.append(row(f"stored % of raw: {k} ({whole / MiB:.2f} MiB)", "%", values, better="lower",
+                        subject=f"panini e{top}", anchors=anchors))
+    rows.append(row("whole .git/objects after gc (panini: work + gc --prune=now)", "MiB",
+                    {f"panini e{top}": round(raw["panini_objects_after_gc"]["disk_bytes"] / MiB, 2),
+                     GIT_AGGRESSIVE: round(raw["git_objects_after_gc"]["disk_bytes"] / MiB, 2)},
+                    better="lower", subject=f"panini e{top}", anchors=(GIT_AGGRESSIVE,),
+                    note=f"raw corpus {total / MiB:.2f} MiB"))
+    speed = {f"panini e{e}": round(efforts[e]["packed_bytes"] / 1e6 / efforts[e]["work"]["cpu_seconds"], 2)
+             for e in cfg.efforts}
+    speed.update({b: round(total / 1e6 / base_cpu[b], 2) for b in BASELINES if base_cpu[b]})
+    rows.append(row("compression throughput per core (input MB / CPU s)", "MB/s", speed, better="higher",
+                    subject=f"panini e{top}", anchors=BASELINES))
+    rows.append(row("worker wall throughput, -j 1", "MB/s",
+                    {f"panini e{e}": round(efforts[e]["packed_bytes"] / 1e6 / efforts[e]["work"]["seconds"], 2)
+                     for e in cfg.efforts}, better="higher", subject=f"panini e{top}", anchors=()))
+    if cfg.effort3_scale:
+        e3 = raw["effort3"]
+        whole = e3["raw_bytes"]
+        rows.append(row(f"effort 3 on a {whole / MiB:.2f} MiB corpus: stored % of raw", "%",
+                        {f"panini e{e}": pct(sum(e3[e]["stored"].values()), whole) for e in (2, 3)},
+                        better="lower", subject="panini e3", anchors=("panini e2",)))
+        rows.append(row(f"effort 3 on a {whole / MiB:.2f} MiB corpus: throughput per core", "MB/s",
+                        {f"panini e{e}": round(e3[e]["packed_bytes"] / 1e6 / e3[e]["work"]["cpu_seconds"], 3)
+                         for e in (2, 3)}, better="higher", subject="panini e3", anchors=("panini e2",)))
+    mibs = lambda t: round(total / MiB / t["seconds"], 1)  # noqa: E731
+    rows.append(row("verify every file (panini verify --all / git lfs fsck / git fsck --full)", "MiB/s",
+                    {"panini raw": mibs(raw["panini_verify_raw"]),
+                     f"panini e{top}": mibs(efforts[top]["verify"]),
+                     "lfs": mibs(raw["lfs_fsck"]), "git": mibs(raw["git_fsck"])},
+                    better="higher", subject=f"panini e{top}", anchors=("lfs", "git")))
+    return raw, rows
+
+
+# --- #5: scaling with the number of chunks -----------------------------------------------------------
+
+INDEX_PROBE = """
+import json, os, sys, time
+from git_panini.repo import Repo
+from git_panini.store import Store
+from git_panini.index import ChunkIndex
+repo = Repo(".")
+path = os.path.join(repo.panini_dir, "index.sqlite")
+if os.path.exists(path):
+    os.remove(path)
+store = Store(repo)
+t = time.perf_counter(); index = ChunkIndex(store); index.refresh(); rebuild = time.perf_counter() - t
+chunks = [c for (c,) in index.db.execute("select chunk from chunks")]
+t = time.perf_counter()
+for c in chunks:
+    index.locate(c)
+locate = time.perf_counter() - t
+t = time.perf_counter(); index.refresh(); noop = time.perf_counter() - t
+index.close()
+print(json.dumps({"rebuild_seconds": rebuild, "locate_seconds": locate, "noop_refresh_seconds": noop,
+                  "indexed_chunks": len(chunks), "db_bytes": os.path.getsize(path)}))
+"""
+
+
+@scenario("scaling", issue="#5")
+def scaling(bench: Bench, cfg) -> tuple[dict, list]:
+    """git-panini alone, files of N x 64 KiB (about N chunks) for each N in cfg.scaling: add, checkout,
+    verify, work --effort 0, then the chunk index (rebuilt from the store; every chunk looked up) and
+    the cost of adding one more 64 KiB file to a store that holds N chunks. Time per chunk should stay flat."""
+    raw = {}
+    for count in cfg.scaling:
+        size = count * 64 * KiB
+        repo = bench.repo("panini", "scale")
+        big = os.path.join(repo, "big.bin")
+        write_random(big, size, cfg.seed + count)
+        preread(big)
+        r = raw[count] = {"bytes": size}
+        r["add"] = bench.timed("panini", ["git", "add", "big.bin"], repo)
+        bench.run("panini", ["git", "commit", "-q", "-m", "big"], repo)
+        keep = os.path.join(bench.root, "scale-source.bin")
+        os.replace(big, keep)
+        r["checkout"] = bench.timed("panini", ["git", "checkout", "--", "big.bin"], repo)
+        if size <= 1 << 30 and not filecmp.cmp(keep, big, shallow=False):
+            raise RuntimeError("scaling: checkout wrote different bytes")
+        os.remove(keep)
+        verify = bench.timed("panini", ["git", "panini", "verify", "--json"], repo, stdout=True)
+        r["chunks"] = json.loads(verify.pop("stdout"))["files"][0]["chunks"]
+        r["verify"] = verify
+        r["work"] = bench.timed("panini", ["git", "panini", "work", "--no-remote", "--effort", "0"], repo)
+        r["store_tree_entries"] = len(bench.run("panini", ["git", "ls-tree", "-r", "refs/panini/store"], repo)
+                                      .splitlines())
+        probe = subprocess.run([sys.executable, "-c", INDEX_PROBE], cwd=repo, env=bench.envs["panini"],
+                               capture_output=True, text=True, check=True)
+        r["index"] = json.loads(probe.stdout)
+        small = os.path.join(repo, "small.bin")
+        write_random(small, 64 * KiB, cfg.seed - count)
+        r["add_one_more"] = bench.timed("panini", ["git", "add", "small.bin"], repo)
+        # Raw chunks stay in the object store until gc drops them (the packs replaced them): only
+        # then does verify read the packs.
+        r["gc"] = bench.timed("panini", ["git", "gc", "-q", "--prune=now"], repo)
+        r["verify_packed"] = bench.timed("panini", ["git", "panini", "verify"], repo)
+        shutil.rmtree(repo)
+    us = lambda key, c: round(1e6 * raw[c][key]["seconds"] / raw[c]["chunks"], 1)  # noqa: E731
+    cols = lambda fn: {f"N={c}": fn(c) for c in cfg.scaling}  # noqa: E731
+    anchor = (f"N={min((c for c in cfg.scaling if c >= 1000), default=cfg.scaling[-1])}",)
+    rows = [row("chunks per file (actual)", "chunks", cols(lambda c: raw[c]["chunks"]), anchors=())]
+    for key, label in (("add", "add"), ("checkout", "checkout"), ("verify", "verify, raw chunks"),
+                       ("work", "work --effort 0"), ("gc", "git gc --prune=now after work"),
+                       ("verify_packed", "verify, packed (after work + gc)")):
+        rows.append(row(f"{label}: µs per chunk", "µs", cols(lambda c, k=key: us(k, c)), better="lower",
+                        subject=f"N={cfg.scaling[-1]}", anchors=anchor))
+    rows.append(row("chunk index rebuild from the store: µs per chunk", "µs",
+                    cols(lambda c: round(1e6 * raw[c]["index"]["rebuild_seconds"] / max(1, raw[c]["chunks"]), 1)),
+                    better="lower", subject=f"N={cfg.scaling[-1]}", anchors=anchor))
+    rows.append(row("chunk index lookup: µs per chunk", "µs",
+                    cols(lambda c: round(1e6 * raw[c]["index"]["locate_seconds"]
+                                         / max(1, raw[c]["index"]["indexed_chunks"]), 1)),
+                    better="lower", subject=f"N={cfg.scaling[-1]}", anchors=anchor))
+    rows.append(row("add one more 64 KiB file to a store of N chunks", "s",
+                    cols(lambda c: round(raw[c]["add_one_more"]["seconds"], 3)), better="lower",
+                    subject=f"N={cfg.scaling[-1]}", anchors=anchor))
+    rows.append(row("add: peak RSS", "MiB", cols(lambda c: round(raw[c]["add"]["peak_rss_kib"] / 1024, 1)),
+                    better="lower", subject=f"N={cfg.scaling[-1]}", anchors=anchor))
+    return raw, rows
+
+
+# --- the run -----------------------------------------------------------------------------------------
 
 def machine() -> dict:
     cpu = re.search(r"^model name\s*:\s*(.*)$", open("/proc/cpuinfo").read(), re.M)
@@ -207,13 +701,16 @@ def machine() -> dict:
 
 
 def print_table(results: dict):
-    rows = [(f"{name}: {r['metric']}", r) for name, result in results.items() for r in result["summary"]]
-    columns = list(dict.fromkeys(t for _, r in rows for t in r["values"]))
-    width = max(len(label) for label, _ in rows) + 2
-    print(f"\n{'scenario: metric':<{width}}{'unit':>6}" + "".join(f"{c:>10}" for c in columns) + f"{'panini/lfs':>12}")
-    for label, r in rows:
-        cells = "".join(f"{r['values'].get(c, ''):>10}" for c in columns)
-        print(f"{label:<{width}}{r['unit']:>6}{cells}{r['ratio_vs_lfs'].get('panini', ''):>12}")
+    for name, result in results.items():
+        rows = result["summary"]
+        columns = list(dict.fromkeys(t for r in rows for t in r["values"]))
+        width = max(len(r["metric"]) for r in rows) + 2
+        print(f"\n{name} ({result['issue']}, {result['seconds']} s)")
+        print(f"{'metric':<{width}}{'unit':>7}" + "".join(f"{c[:14]:>15}" for c in columns) + "  ratios")
+        for r in rows:
+            cells = "".join(f"{'' if r['values'].get(c) is None else r['values'][c]!s:>15}" for c in columns)
+            ratios = ", ".join(f"÷{a} {v}" for a, v in r["ratios"].items())
+            print(f"{r['metric']:<{width}}{r['unit']:>7}{cells}  {ratios}")
 
 
 def parse_args(argv=None):
@@ -226,40 +723,66 @@ def parse_args(argv=None):
     p.add_argument("--only", nargs="+", choices=sorted(SCENARIOS), help="run only these scenarios")
     p.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
     p.add_argument("--seed", type=int, default=2)
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots (they need matplotlib)")
     cfg = p.parse_args(argv)
     cfg.mode = cfg.mode or "quick"
     full = cfg.mode == "full"
     cfg.sizes = [cfg.size] if cfg.size else ([256, 512, 1024] if full else [512])
     cfg.runs = cfg.runs or (5 if full else 3)
-    cfg.versions, cfg.versions_mib = 10, 64
+    cfg.kinds = ["random", "text"]
+    # Plain git needs 20-25 s per 512 MiB add here; in quick mode it is timed once per file.
+    cfg.git_runs = cfg.runs if full else 1
+    cfg.noise, cfg.max_reruns = 0.25, (2 if full else 1)
+    cfg.versions, cfg.versions_mib = (50 if full else 10), 64
+    cfg.small_files, cfg.small_runs = 10000, (5 if full else 1)
+    cfg.corpus_scale, cfg.efforts, cfg.effort3_scale = (1.0 if full else 0.1), [0, 1, 2], (0.1 if full else 0.02)
+    cfg.scaling = [1, 10, 100, 1000, 10000] + ([100000] if full else [])
+    cfg.rerun_budget = 3600 if full else 60
     return cfg
 
 
 def main(argv=None):
     cfg = parse_args(argv)
     results, load_before = {}, os.getloadavg()
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="panini-bench-", dir="/tmp") as root:
         bench = Bench(root)
         for name, (issue, fn) in SCENARIOS.items():
             if cfg.only and name not in cfg.only:
                 continue
             print(f"running {name} ({issue}) ...", file=sys.stderr, flush=True)
-            start = time.perf_counter()
+            start, load = time.perf_counter(), os.getloadavg()
+            cfg.rerun_deadline = time.monotonic() + cfg.rerun_budget
             raw, rows = fn(bench, cfg)
             results[name] = {"issue": issue, "doc": fn.__doc__, "seconds": round(time.perf_counter() - start, 1),
-                             "raw": raw, "summary": rows}
+                             "loadavg_before": load, "loadavg_after": os.getloadavg(), "raw": raw, "summary": rows}
+            print(f"  {name}: {results[name]['seconds']} s", file=sys.stderr, flush=True)
     print_table(results)
     os.makedirs(cfg.out, exist_ok=True)
-    path = os.path.join(cfg.out, f"{datetime.date.today():%Y-%m-%d}-{cfg.mode}.json")
+    stem = os.path.join(cfg.out, f"{datetime.date.today():%Y-%m-%d}-{cfg.mode}")
     report = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "mode": cfg.mode,
-              "config": {k: getattr(cfg, k) for k in ("sizes", "runs", "seed", "versions", "versions_mib")},
+              "seconds": round(time.monotonic() - started, 1),
+              "config": {k: getattr(cfg, k) for k in ("sizes", "runs", "git_runs", "kinds", "seed", "versions",
+                                                      "versions_mib", "small_files", "small_runs", "corpus_scale",
+                                                      "efforts", "effort3_scale", "scaling", "noise", "max_reruns")},
               "machine": {**machine(), "loadavg_before": load_before, "loadavg_after": os.getloadavg()},
               "notes": "inputs pre-read once before each timed command (page caches cannot be dropped); "
-                       "os.sync() before each; peak RSS is the largest single process of the timed command tree",
+                       "os.sync() before each; peak RSS is the largest single process of the timed command tree; "
+                       "CPU seconds and file-system writes are summed over the tree",
               "scenarios": results}
-    with open(path, "w") as f:
+    if cfg.only:
+        report["only"] = cfg.only
+    with open(stem + ".json", "w") as f:
         json.dump(report, f, indent=1)
-    print(f"\nwrote {path}")
+    from . import report as report_mod
+    with open(stem + ".md", "w") as f:
+        f.write(report_mod.markdown(report))
+    print(f"\nwrote {stem}.json and {stem}.md ({report['seconds']} s in all)")
+    if not cfg.no_plots:
+        made = report_mod.plots(report, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                                     "docs", "img"))
+        if made:
+            print("plots: " + ", ".join(made))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ from .worker import MAX_ATTEMPTS, claimable
 DEFAULT_MAX_JOBS = 4
 DEFAULT_JOB_BYTES = 256 << 20
 DEFAULT_LEASE_SECONDS = 3600      # time for a queued job to start (runners can queue for a while)
-JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1 << 10, "m": 1000 ** 2, "mb": 1000 ** 2, "mib": 1 << 20,
           "g": 1000 ** 3, "gb": 1000 ** 3, "gib": 1 << 30, "t": 1000 ** 4, "tb": 1000 ** 4, "tib": 1 << 40}

@@ -67,8 +67,8 @@ class Notes(RefChain):
 
     def put(self, notes: dict[str, dict], message: str, only_if_absent: bool = False) -> str | None:
         """Write several notes in one commit (only_if_absent: never overwrite an existing note)."""
-        blobs = {m: self.repo.write_object("blob", json.dumps(n, sort_keys=True).encode() + b"\n")
-                 for m, n in notes.items()}
+        encoded = [json.dumps(n, sort_keys=True).encode() + b"\n" for n in notes.values()]
+        blobs = dict(zip(notes, self.repo.write_blobs(encoded)))
 
         def apply(editor: TreeEditor):
             for manifest, blob in blobs.items():

@@ -9,6 +9,7 @@ import threading
 from .objects import TreeEntry, decode_tree, write_loose
 
 _KIND_BY_PYGIT2_TYPE = {1: "commit", 2: "tree", 3: "blob", 4: "tag"}
+PACK_BLOBS_FROM = 64   # write_blobs() packs this many blobs or more
 
 
 class GitError(Exception):
@@ -160,6 +161,17 @@ class Repo:
 
     def write_object(self, kind: str, data: bytes) -> str:
         return write_loose(self.objects_dir, kind, data, self.algo)
+
+    def write_blobs(self, blobs: list[bytes]) -> list[str]:
+        """Write many blobs at once: a few as loose objects, more as one packfile (a loose object
+        costs a temp file, a rename and a disk block each: 10 000 notes took 2.5 s loose)."""
+        if len(blobs) < PACK_BLOBS_FROM:
+            return [self.write_object("blob", data) for data in blobs]
+        from .pack import PackWriter
+        writer = PackWriter(self.objects_dir, self.algo, level=1)
+        oids = [writer.add("blob", data) for data in blobs]
+        writer.flush()
+        return oids
 
     # --- refs ---------------------------------------------------------------------------------
     def ref(self, name: str) -> str | None:

@@ -155,7 +155,8 @@ def build(repo, base: str, head: str, verify: bool = False, progress=None) -> Re
     old_tree = merge_base or repo.write_object("tree", b"")
     notes = Notes(repo).all()
     from . import pointers
-    known_before = {f.pointer.manifest for f in pointers.in_tree(repo, merge_base) if f.pointer} if merge_base else set()
+    known_before = ({f.pointer.manifest for f in pointers.in_tree(repo, merge_base) if f.pointer}
+                    if merge_base else set())
     blobs = _pointer_blobs(repo, _changed_blobs(repo, old_tree, head_oid))
     rows = sorted((_row(path, change, data, notes, known_before) for path, change, _, data in blobs),
                   key=lambda r: r.path)
@@ -251,15 +252,14 @@ def summary_line(report: Report) -> str:
     return "; ".join(parts)
 
 
-def verify_line(report: Report) -> str | None:
+def verify_line(report: Report, first: bool = True) -> str | None:
     v = report.verify
     if v is None:
         return None
     if v["ok"]:
         return f"{v['checked']} of {v['checked']} file(s) verified bit-perfect"
-    first = v["failed"][0]
-    return (f"{len(v['failed'])} of {v['checked']} file(s) FAILED verification; first: {first['path']}: "
-            f"{first['error']}")
+    line = f"{len(v['failed'])} of {v['checked']} file(s) FAILED verification"
+    return line + (f"; first: {v['failed'][0]['path']}: {v['failed'][0]['error']}" if first else ":")
 
 
 def render_text(report: Report) -> str:
@@ -283,7 +283,7 @@ def render_markdown(report: Report, title: str = "git-panini") -> str:
     out.append(f"Range `{report.base[:12]}`…`{report.head[:12]}` (files added or changed since the merge base).")
     if report.verify is not None:
         icon = "✅" if report.verify["ok"] else "❌"
-        out += ["", f"**Verify** {icon} {verify_line(report)}"]
+        out += ["", f"**Verify** {icon} {verify_line(report, first=False)}"]
         for failure in report.verify["failed"][:10]:
             out.append(f"- `{_clean(failure['path'])}`: {_clean(str(failure['error']))}")
     if not report.rows:

@@ -347,8 +347,8 @@ class FakeGitHub:
             return denied
         body = (r.body or {}).get("body") if isinstance(r.body, dict) else None
         if not body:
-            return 422, {"message": "Validation Failed", "errors": [{"resource": "IssueComment", "code": "missing_field",
-                                                                     "field": "body"}]}, {}
+            return 422, {"message": "Validation Failed",
+                         "errors": [{"resource": "IssueComment", "code": "missing_field", "field": "body"}]}, {}
         return 201, self._new_comment(int(number), body, self.bot), {}
 
     def _comment(self, cid: int) -> dict | None:

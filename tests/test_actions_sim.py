@@ -138,7 +138,8 @@ def test_init_ci_writes_callers(tmp_path, monkeypatch):
     clash = init_ci()
     assert clash.exit_code == 1 and "use --force" in clash.stderr
     assert init_ci("--force", "--vendor").exit_code == 0
-    assert _load(wf_dir / "panini-pr.yml")["jobs"]["check"]["uses"] == f"./.github/workflows/{VENDOR_PREFIX}pr-check.yml"
+    vendored = f"./.github/workflows/{VENDOR_PREFIX}pr-check.yml"
+    assert _load(wf_dir / "panini-pr.yml")["jobs"]["check"]["uses"] == vendored
     assert (wf_dir / f"{VENDOR_PREFIX}worker.yml").read_text() == (WORKFLOWS / "worker.yml").read_text()
     bad = init_ci("--force", "--uses", "not a repo")
     assert bad.exit_code == 1 and "--uses must be OWNER/REPO@REF" in bad.stderr
@@ -547,8 +548,8 @@ class ActionsSim:
                 proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script_file)],
                                       cwd=workspace, env=env, capture_output=True, text=True)
                 outcome = "success" if proc.returncode == 0 else "failure"
-                job.steps.append(StepRun(label, outcome, proc.stdout, proc.stderr,
-                                         {k: v for k, v in env.items() if k not in os.environ or k.startswith("GITHUB")},
+                step_env = {k: v for k, v in env.items() if k not in os.environ or k.startswith("GITHUB")}
+                job.steps.append(StepRun(label, outcome, proc.stdout, proc.stderr, step_env,
                                          _promisor_bytes(workspace) - before, time.monotonic() - started))
                 if "id" in step:
                     steps_ctx[step["id"]] = {"outputs": _read_output(output.read_text()), "outcome": outcome}
