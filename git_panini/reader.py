@@ -44,12 +44,15 @@ class ChunkMissing(MissingObject):
 class ChunkSource:
     """Finds chunk bytes: raw chunk blobs first, then packs via the local index (decoded packs cached)."""
 
-    def __init__(self, repo, cache_packs: int = 4):
+    def __init__(self, repo, cache_bytes: int = 256 << 20):
         self.repo = repo
         self.store = Store(repo)
         self._index: ChunkIndex | None = None
         self._decoded: OrderedDict[str, bytes] = OrderedDict()
-        self._cache_packs = cache_packs
+        # Small files share segments packed in similarity order, not path order: a byte budget
+        # (not a count of packs) keeps reading a directory from decoding each segment again.
+        self._cache_bytes = cache_bytes
+        self._cached = 0
 
     @property
     def index(self) -> ChunkIndex:
@@ -107,8 +110,9 @@ class ChunkSource:
         except (RecipeError, codecs.CodecError, KeyError) as e:
             raise ReadError(f"pack {pack} cannot be decoded: {e}") from None
         self._decoded[pack] = data
-        while len(self._decoded) > self._cache_packs:
-            self._decoded.popitem(last=False)
+        self._cached += len(data)
+        while self._cached > self._cache_bytes and len(self._decoded) > 1:
+            self._cached -= len(self._decoded.popitem(last=False)[1])
         return data
 
     def close(self):
