@@ -91,7 +91,10 @@ def markdown(report: dict, heading_level: int = 1) -> str:
                   f"{load(result.get('loadavg_before', [0]), result.get('loadavg_after', [0]))}", "",
                   " ".join((result.get("doc") or "").split()), ""]
         lines += scenario_table(result) + [""]
-    return "\n".join(lines)
+    lagging = behind_rows(report)
+    lines += [f"{h}# Behind an anchor (by more than {BEHIND:.0%})", ""]
+    lines += [f"- {line}" for line in lagging] or ["- nothing"]
+    return "\n".join(lines) + "\n"
 
 
 def behind_rows(report: dict) -> list[str]:
@@ -126,7 +129,8 @@ def plots(report: dict, directory: str) -> list[str]:
         for i, tool in enumerate(("panini", "lfs", "git")):
             xs = [j + (i - 1) * width for j in range(len(rows))]
             ax.bar(xs, [r["values"].get(tool) or 0 for r in rows], width, label=LABELS[tool])
-        ax.set_xticks(range(len(rows)), [r["metric"] for r in rows], fontsize=8)
+        ax.set_xticks(range(len(rows)), [r["metric"].split(" (")[0].replace(" MiB ", " MiB\n") for r in rows],
+                      fontsize=8)
         ax.set_ylabel("MiB/s (median)")
         ax.set_title(f"git add / checkout throughput ({stamp})", fontsize=10)
         ax.legend()
@@ -144,7 +148,7 @@ def plots(report: dict, directory: str) -> list[str]:
             ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=r["metric"].split(":")[0])
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("chunks in the file (N)")
+        ax.set_xlabel("file size in 64 KiB units (N); µs are per actual chunk")
         ax.set_ylabel("µs per chunk")
         ax.set_title(f"git-panini: time per chunk vs N ({stamp})", fontsize=10)
         ax.legend(fontsize=7)
@@ -183,9 +187,6 @@ def main(argv=None):
     with open(args.json) as f:
         report = json.load(f)
     print(markdown(report, args.heading_level))
-    lagging = behind_rows(report)
-    if lagging:
-        print("Behind:\n" + "\n".join(f"- {line}" for line in lagging))
     if args.plots:
         for path in plots(report, args.plots):
             print(f"plot: {path}", file=sys.stderr)

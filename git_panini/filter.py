@@ -133,9 +133,13 @@ class FilterServer:
                     warn(f"{path}: invalid pointer ({e}); writing it out unchanged")
                 self._respond(data)
                 return
-            if can_delay and not self._fetched and missing_chunks(self.source, pointer):
-                self._delayed[path] = pointer
-                self.out.text_list(["status=delayed"])
+            if can_delay and not self._fetched:
+                missing = missing_chunks(self.source, pointer)
+                if missing:
+                    self._delayed[path] = pointer
+                    self.out.text_list(["status=delayed"])
+                    return
+                self._write_file(path, pointer)   # all here: no second look (it parses the manifest again)
                 return
         if not self._fetched and missing_chunks(self.source, pointer):
             self._fetch_store()
@@ -227,6 +231,22 @@ def _progress_bar():
                     console=Console(stderr=True), transient=True)
 
 
+def _widen_pipes(size: int = 1 << 20):
+    """Git talks to us through 64 KiB pipes by default; a wider pipe lets either side run ahead by
+    many packets instead of waking the other for each one (F_SETPIPE_SZ; Linux only, best effort)."""
+    try:
+        import fcntl
+        set_size = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+    except ImportError:
+        return
+    for fd in (0, 1):
+        try:
+            fcntl.fcntl(fd, set_size, size)
+        except OSError:
+            pass   # not a pipe, or above /proc/sys/fs/pipe-max-size
+
+
 def main():
+    _widen_pipes()
     repo = Repo(".")
     FilterServer(repo, sys.stdin.buffer, sys.stdout.buffer).serve()

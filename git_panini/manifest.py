@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+_LOWER_HEX = re.compile(r"[0-9a-f]+")
 MAX_CHUNK_SIZE = 16 << 20  # far above any chunker setting: a larger claim is hostile
 
 
@@ -23,7 +26,7 @@ def parse(data: bytes, hex_len: int) -> list[tuple[str, int]]:
     chunks = []
     for n, line in enumerate(text.splitlines(), 1):
         oid, _, size = line.partition(" ")
-        if len(oid) != hex_len or not size.isdigit() or any(c not in "0123456789abcdef" for c in oid):
+        if len(oid) != hex_len or not size.isdigit() or not _LOWER_HEX.fullmatch(oid):
             raise ManifestError(f"manifest line {n} is malformed")
         size_n = int(size)
         if not 0 < size_n <= MAX_CHUNK_SIZE:
