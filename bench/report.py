@@ -121,6 +121,7 @@ def plots(report: dict, directory: str) -> list[str]:
     made = []
     scenarios = report["scenarios"]
     stamp = f"{report['mode']} {report['date'][:10]}, {report['machine']['nproc']} cores"
+    suffix = "" if report["mode"] == "quick" else f"-{report['mode']}"   # a --full run keeps its own plots
 
     if "add-checkout" in scenarios:
         rows = [r for r in scenarios["add-checkout"]["summary"] if r["unit"] == "MiB/s"]
@@ -135,7 +136,7 @@ def plots(report: dict, directory: str) -> list[str]:
         ax.set_title(f"git add / checkout throughput ({stamp})", fontsize=10)
         ax.legend()
         fig.tight_layout()
-        path = os.path.join(directory, "bench-throughput.png")
+        path = os.path.join(directory, f"bench-throughput{suffix}.png")
         fig.savefig(path, dpi=110)
         plt.close(fig)
         made.append(path)
@@ -153,7 +154,7 @@ def plots(report: dict, directory: str) -> list[str]:
         ax.set_title(f"git-panini: time per chunk vs N ({stamp})", fontsize=10)
         ax.legend(fontsize=7)
         fig.tight_layout()
-        path = os.path.join(directory, "bench-scaling.png")
+        path = os.path.join(directory, f"bench-scaling{suffix}.png")
         fig.savefig(path, dpi=110)
         plt.close(fig)
         made.append(path)
@@ -171,7 +172,7 @@ def plots(report: dict, directory: str) -> list[str]:
         ax.set_title(f"stored bytes per file type ({stamp})", fontsize=10)
         ax.legend(fontsize=7, ncol=2)
         fig.tight_layout()
-        path = os.path.join(directory, "bench-compression.png")
+        path = os.path.join(directory, f"bench-compression{suffix}.png")
         fig.savefig(path, dpi=110)
         plt.close(fig)
         made.append(path)
