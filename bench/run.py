@@ -522,7 +522,10 @@ def compression(bench: Bench, cfg) -> tuple[dict, list]:
     # Files compressed together (as a worker's solid segments do): all of one type in one xz stream.
     base[XZ_SOLID] = {}
     for k in kinds:
-        data = b"".join(open(os.path.join(src, n), "rb").read() for n in made[k])
+        data = bytearray()
+        for n in made[k]:
+            with open(os.path.join(src, n), "rb") as f:
+                data += f.read()
         base[XZ_SOLID][k] = len(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME))
     base_cpu = {b: sum(per_file[n][b][1] for n in sizes) for b in BASELINES}
 
@@ -577,7 +580,8 @@ def compression(bench: Bench, cfg) -> tuple[dict, list]:
     anchors = BASELINES + (XZ_SOLID, GIT_AGGRESSIVE)
     for k in kinds + ["all"]:
         whole = total if k == "all" else raw_by_type[k]
-        pick = (lambda d: sum(d.values())) if k == "all" else (lambda d: d.get(k, 0))  # noqa: E731
+        def pick(d: dict, k=k) -> int:
+            return sum(d.values()) if k == "all" else d.get(k, 0)
         values = {f"panini e{e}": pct(pick(efforts[e]["stored"]), whole) for e in cfg.efforts}
         values.update({b: pct(pick(base[b]), whole) for b in anchors})
         rows.append(row(f"stored % of raw: {k} ({whole / MiB:.2f} MiB)", "%", values, better="lower",
