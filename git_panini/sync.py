@@ -54,10 +54,16 @@ def fetch(repo, remote: str) -> dict[str, str]:
              if ref in available]
     if not specs:
         return {}
-    try:
-        repo.git("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, *specs)
-    except GitError as e:
-        raise SyncError(f"fetching from '{remote}' failed: {e}") from None
+    for attempt in range(6):
+        try:
+            repo.git("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, *specs)
+            break
+        except GitError as e:
+            # Another process of this repository (a second local worker) is updating the same
+            # tracking ref: its fetch is as good as ours, so wait and fetch again.
+            if "cannot lock ref" not in str(e) or attempt == 5:
+                raise SyncError(f"fetching from '{remote}' failed: {e}") from None
+            time.sleep(0.05 * 2 ** attempt * (0.5 + random.random()))
     merged = {}
     for chain, name in ((Store(repo), "store"), (Notes(repo), "notes")):
         theirs = repo.ref(_tracking(remote, name))
@@ -161,7 +167,7 @@ def push(repo, remote: str, attempts: int = 8) -> dict[str, str]:
         if proc.returncode == 0:
             for ref, name in ((STORE_REF, "store"), (NOTES_REF, "notes")):
                 if ref in refs:  # the remote now holds our tip: remember it for the next lease
-                    repo.git("update-ref", _tracking(remote, name), repo.ref(ref))
+                    repo.git("update-ref", _tracking(remote, name), repo.ref(ref), check=False)
             return {ref: repo.ref(ref) for ref in refs}
         out = proc.stdout.decode() + proc.stderr.decode()
         if not any(s in out for s in ("stale info", "rejected", "cannot lock ref", "failed to update", "atomic")):

@@ -11,14 +11,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from . import manifest as manifest_mod
+from .codecs import CodecError, train_zstd_dict
 from .index import ChunkIndex
 from .notes import NOTES_REF, Notes
-from .codecs import CodecError, train_zstd_dict
 from .objects import MODE_TREE, TreeEntry, encode_tree, object_id
 from .pack import PackWriter
 from .planner import choose, is_text
 from .reader import ChunkSource, ReadError
 from .recipe import RECIPE_FORMAT, parse_recipe
+from .repo import first_error_line
 from .segment import WHOLE_FILE_FORMATS, Segment, SmallFile, group_small_files, plan_segments, sniff_format
 from .store import Store, chunk_path, fan
 from .sync import SyncError, _tracking, fetch, prefetch_chunks, push
@@ -152,13 +153,14 @@ class Worker:
         proc = self.repo.git("push", "--quiet", "--no-verify", "--porcelain", f"--force-with-lease={NOTES_REF}:{expected}",
                              self.remote, f"{tip}:{NOTES_REF}", check=False)
         if proc.returncode == 0:
-            self.repo.git("update-ref", tracking, tip)
+            # Best effort: a sibling worker of this repository may hold the ref's lock right now,
+            # and the next fetch sets it anyway.
+            self.repo.git("update-ref", tracking, tip, check=False)
             return True
         out = proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
         if any(s in out for s in ("stale info", "rejected", "cannot lock ref", "failed to update")):
             return False
-        lines = [line for line in proc.stderr.decode(errors="replace").splitlines() if line.strip()]
-        self.log(f"could not publish claim: {lines[-1] if lines else 'exit ' + str(proc.returncode)}")
+        self.log(f"could not publish claim: {first_error_line(proc.stderr, proc.returncode)}")
         return True   # unreachable remote: work on what we claimed locally, as before
 
     def run(self, max_files: int | None = None, job: str | None = None, progress=None) -> list[WorkResult]:
