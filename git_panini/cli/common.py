@@ -41,3 +41,11 @@ def human(n: int | None) -> str:
         if abs(n) < 1024 or unit == "TiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
+
+
+def remote_or_fail(repo, remote: str | None) -> str:
+    from ..sync import default_remote
+    remote = remote or default_remote(repo)
+    if remote is None:
+        fail("no remote given and none configured")
+    return remote

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from ..sync import SyncError, default_remote, fetch as fetch_refs
-from .common import JsonOption, console, fail, open_repo, print_json
+from ..sync import SyncError, fetch as fetch_refs
+from .common import JsonOption, console, fail, open_repo, print_json, remote_or_fail
 
 
 def fetch(remote: str = typer.Argument(None, help="Remote name or URL (default: the branch's remote)."),
           json: bool = JsonOption):
     """Fetch and merge refs/panini/store and refs/notes/panini."""
     repo = open_repo()
-    remote = remote or default_remote(repo)
-    if remote is None:
-        fail("no remote given and none configured")
+    remote = remote_or_fail(repo, remote)
     try:
         merged = fetch_refs(repo, remote)
     except SyncError as e:

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from ..sync import SyncError, default_remote, push as push_refs
-from .common import JsonOption, console, fail, open_repo, print_json
+from ..sync import SyncError, push as push_refs
+from .common import JsonOption, console, fail, open_repo, print_json, remote_or_fail
 
 
 def push(remote: str = typer.Argument(None, help="Remote name or URL (default: the branch's remote)."),
          json: bool = JsonOption):
     """Push refs/panini/store and refs/notes/panini."""
     repo = open_repo()
-    remote = remote or default_remote(repo)
-    if remote is None:
-        fail("no remote given and none configured")
+    remote = remote_or_fail(repo, remote)
     try:
         pushed = push_refs(repo, remote)
     except SyncError as e:
