@@ -63,6 +63,7 @@ class WorkResult:
     stored_bytes: int = 0        # their encoded size
     codecs: dict = field(default_factory=dict)   # chain -> bytes of input
     duplicate_bytes: int = 0     # bytes packed again although another pack holds them
+    file_stored_bytes: int = 0   # the whole file's share of every pack holding its chunks, after this job
     error: str | None = None
 
 
@@ -192,6 +193,7 @@ class Worker:
         segments: list[Segment] = []
         small: list[SmallFile] = []
         seen: set[str] = set()       # a chunk shared by two files of the batch is packed once
+        file_chunks: dict[str, list[tuple[str, int]]] = {}
         for manifest in manifests:
             try:
                 chunks = self._read_manifest(manifest)
@@ -211,6 +213,7 @@ class Worker:
                 results[manifest] = WorkResult(manifest, False, error=str(e))
                 continue
             seen.update(c for c, _ in todo)
+            file_chunks[manifest] = chunks
             results[manifest] = WorkResult(manifest, True, raw_bytes=sum(s for _, s in chunks),
                                            duplicate_bytes=duplicated)
             if sum(s for _, s in chunks) <= SMALL_FILE:
@@ -220,7 +223,7 @@ class Worker:
                 pending = {c for c, _ in todo}
                 segments += plan_segments(chunks, lambda c: c not in pending, source.read)
         segments += group_small_files(small, is_text, self.device)
-        owner = {c: m for m, r in results.items() if r.ok for c, _ in self._read_manifest(m)}
+        owner = {c: m for m, chunks in file_chunks.items() for c, _ in chunks}
         packer = _PackBuilder(self.repo, self.effort, source, segments)
         for segment in segments:
             choice, raw_size = packer.add(segment)
@@ -234,8 +237,12 @@ class Worker:
             if progress:
                 progress(raw_size)
         packer.commit(self.store, self.id)
-        for r in results.values():
+        index.refresh()
+        ratios: dict[str, float] = {}
+        for manifest, chunks in file_chunks.items():
+            r = results[manifest]
             r.stored_bytes = int(round(r.stored_bytes))
+            r.file_stored_bytes = _file_share(self.repo, index, chunks, ratios)
         return results
 
     def _read_manifest(self, manifest: str) -> list[tuple[str, int]]:
@@ -252,7 +259,7 @@ class Worker:
                 return None   # another worker completed it meanwhile
             attempts = int(note.get("attempts") or 0) + (0 if result.ok else 1)
             if result.ok:
-                return dict(note, status="completed", stored_bytes=self._stored_bytes(manifest), attempts=attempts,
+                return dict(note, status="completed", stored_bytes=result.file_stored_bytes, attempts=attempts,
                             error=None, lease_until=None, worker=self.id, codecs=result.codecs)
             # "failed" even with attempts left (claimable() retakes those): "pending" would rank below our own
             # published "processing" claim in the notes merge, and the failure would vanish on push.
@@ -264,25 +271,21 @@ class Worker:
         except SyncError as e:
             self.log(f"could not publish results: {e}")
 
-    def _stored_bytes(self, manifest: str) -> int:
-        """The file's share of the packs holding its chunks (a chunk's share of its pack's encoded size)."""
-        index = ChunkIndex(self.store)
-        try:
-            index.refresh()
-            data = self.repo.read_kind(manifest, "blob") or b""
-            total, ratios = 0.0, {}
-            for chunk, size in manifest_mod.parse(data, self.repo.hex_len):
-                located = index.locate(chunk)
-                if not located:
-                    total += size
-                    continue
-                pack_tree = located[0][1]
-                if pack_tree not in ratios:
-                    ratios[pack_tree] = _pack_ratio(self.repo, pack_tree)
-                total += size * ratios[pack_tree]
-            return int(round(total))
-        finally:
-            index.close()
+
+def _file_share(repo, index: ChunkIndex, chunks: list[tuple[str, int]], ratios: dict[str, float]) -> int:
+    """A file's share of the packs holding its chunks (each chunk its share of its pack's encoded
+    size; a chunk still raw counts in full). `ratios` caches each pack's ratio across files."""
+    total = 0.0
+    for chunk, size in chunks:
+        located = index.locate(chunk)
+        if not located:
+            total += size
+            continue
+        pack_tree = located[0][1]
+        if pack_tree not in ratios:
+            ratios[pack_tree] = _pack_ratio(repo, pack_tree)
+        total += size * ratios[pack_tree]
+    return int(round(total))
 
 
 def _pack_ratio(repo, pack_tree: str) -> float:

@@ -187,6 +187,17 @@ def write_text(path, size: int, seed: int = 0) -> Path:
 # --- reading what git-panini stored ---------------------------------------------------------------
 
 
+def notes_of(path) -> dict[str, dict]:
+    """Every status note of the repository at path, by manifest id."""
+    from git_panini.notes import Notes
+    from git_panini.repo import Repo
+    repo = Repo(str(path))
+    try:
+        return Notes(repo).all()
+    finally:
+        repo.close()
+
+
 def ls_tree(repo, treeish: str, path: str = "") -> dict[str, tuple[str, str, int | None]]:
     """{path: (type, oid, size)} of every blob under `path` in `treeish` (recursive)."""
     args = ["ls-tree", "-r", "-l", "-z", "--full-tree", treeish]

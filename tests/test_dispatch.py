@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git, make_bare, make_repo, run, write_text
+from conftest import notes_of, git, make_bare, make_repo, run, write_text
 from github_fake import FakeGitHub
 from test_report import copy_template
 from git_panini.cli import app
@@ -119,16 +119,8 @@ def panini(monkeypatch):
     return invoke
 
 
-def _notes(path) -> dict[str, dict]:
-    r = Repo(str(path))
-    try:
-        return Notes(r).all()
-    finally:
-        r.close()
-
-
 def _statuses(path) -> list[str]:
-    return sorted(n["status"] for n in _notes(path).values())
+    return sorted(n["status"] for n in notes_of(path).values())
 
 
 def test_queue_marks_notes_and_publishes_them(project):
@@ -142,7 +134,7 @@ def test_queue_marks_notes_and_publishes_them(project):
     r.close()
     before = datetime.now(timezone.utc)
     for where in (repo, remote):
-        notes = _notes(where)
+        notes = notes_of(where)
         for job in jobs:
             for m in job.manifests:
                 note = notes[m]
@@ -176,7 +168,7 @@ def test_dispatch_matrix_writes_github_output(project, tmp_path, panini):
     ids = json.loads(values["jobs"])
     assert len(ids) == int(values["count"]) == 3
     assert json.loads(values["matrix"]) == {"job": ids}
-    queued = {n["job"] for n in _notes(remote).values() if n["status"] == "queued"}
+    queued = {n["job"] for n in notes_of(remote).values() if n["status"] == "queued"}
     assert queued == set(ids)
     # the remaining file is dispatched next time; then nothing: count=0, an empty matrix
     output.unlink()
@@ -199,7 +191,7 @@ def test_dispatch_github_creates_one_workflow_dispatch_per_job(project, panini):
         assert [d["inputs"] for d in fake.dispatches] == [
             {"jobs": json.dumps([i]), "runner": '["self-hosted","gpu"]', "device": "cuda"} for i in ids]
         assert all(r.auth == f"token {fake.token}" for r in fake.requests)
-    notes = _notes(remote)
+    notes = notes_of(remote)
     assert {n["job"] for n in notes.values()} == set(ids)
     assert _statuses(remote) == ["queued"] * 4
 
@@ -225,7 +217,7 @@ def test_failed_dispatch_leaves_the_files_pending(project, failure, panini):
             "401": "rejected the token"}[failure] in lines[0]
     assert "0 job(s) dispatched" in lines[0] and "back to pending" in lines[0]
     for where in (repo, remote):
-        notes = _notes(where)
+        notes = notes_of(where)
         assert [n["status"] for n in notes.values()] == ["pending"] * 4
         assert all(n["job"] is None and n["lease_until"] is None for n in notes.values())
 
@@ -241,7 +233,7 @@ def test_partly_failed_dispatch_keeps_what_went_out(project, panini):
     assert result.exit_code == 1
     assert "does not have 'workflow_dispatch' trigger" in result.stderr and "1 job(s) dispatched" in result.stderr
     job = json.loads(sent["inputs"]["jobs"])[0]
-    notes = _notes(remote)
+    notes = notes_of(remote)
     queued = [n for n in notes.values() if n["status"] == "queued"]
     assert queued and all(n["job"] == job for n in queued)
     assert sorted(n["status"] for n in notes.values() if n["status"] != "queued") == ["pending"] * (4 - len(queued))

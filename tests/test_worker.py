@@ -14,7 +14,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from conftest import MiB, git, ls_tree, make_bare, make_repo, run, sha256_file, write_random, write_text
+from conftest import notes_of, MiB, git, ls_tree, make_bare, make_repo, run, sha256_file, write_random, write_text
 from git_panini import codecs
 from git_panini.worker import claimable
 
@@ -22,16 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import corpus  # noqa: E402
 
 TYPES = ("python", "docs", "man", "wheel", "jpeg", "png", "elf")
-
-
-def _notes(path) -> dict[str, dict]:
-    from git_panini.notes import Notes
-    from git_panini.repo import Repo
-    repo = Repo(str(path))
-    try:
-        return Notes(repo).all()
-    finally:
-        repo.close()
 
 
 def _pointer_manifests(path, names) -> dict[str, tuple[str, int]]:
@@ -82,7 +72,7 @@ def test_mixed_corpus_packs_bit_perfect_and_smaller_per_type(tmp_path, report):
     assert results and all(r["ok"] for r in results)
 
     pointers = _pointer_manifests(path, names)
-    notes = _notes(path)
+    notes = notes_of(path)
     assert {m for m, _ in pointers.values()} == set(notes)
     assert {n["status"] for n in notes.values()} == {"completed"}
     verify = run(["git", "panini", "verify", "--all"], cwd=path).stdout
@@ -168,7 +158,7 @@ def test_a_file_that_cannot_be_read_is_retried_then_failed_and_the_rest_complete
     assert f"failed {bad}" in proc.stdout and lost in proc.stdout
     good_manifest = _pointer_manifests(path, ["good.bin"])["good.bin"][0]
     for where in (path, remote):
-        notes = _notes(where)
+        notes = notes_of(where)
         assert notes[bad]["status"] == "failed" and notes[bad]["attempts"] == 3 and lost in notes[bad]["error"]
         assert notes[bad]["lease_until"] is None
         assert notes[good_manifest]["status"] == "completed" and notes[good_manifest]["attempts"] == 0

@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from datetime import datetime, timezone
 
-from conftest import MiB, git, make_repo, run, sha256_file, write_random, write_text
+from conftest import notes_of, MiB, git, make_repo, run, sha256_file, write_random, write_text
 
 TRIALS = 20
 
@@ -30,16 +30,6 @@ worker = Worker(Repo("."), effort=1, lease_seconds=1)
 while worker.run(max_files=1):
     pass
 """
-
-
-def _notes(path) -> dict[str, dict]:
-    from git_panini.notes import Notes
-    from git_panini.repo import Repo
-    repo = Repo(str(path))
-    try:
-        return Notes(repo).all()
-    finally:
-        repo.close()
 
 
 def _backlog(path, rng: random.Random) -> dict[str, str]:
@@ -97,7 +87,7 @@ def _check(path, what: str):
 
 
 def _wait_out_leases(path):
-    leases = [n["lease_until"] for n in _notes(path).values() if n.get("status") == "processing"]
+    leases = [n["lease_until"] for n in notes_of(path).values() if n.get("status") == "processing"]
     if leases:
         until = datetime.strptime(max(leases), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
         time.sleep(max(0.0, (until - datetime.now(timezone.utc)).total_seconds()) + 0.05)
@@ -109,7 +99,7 @@ def test_kill_9_at_random_moments_loses_nothing(tmp_path, report):
     digests = _backlog(path, rng)
     git(path, "add", ".")
     git(path, "commit", "-q", "-m", "backlog")
-    total = len(_notes(path))
+    total = len(notes_of(path))
     assert total == len(digests)
 
     outcomes = []
@@ -127,7 +117,7 @@ def test_kill_9_at_random_moments_loses_nothing(tmp_path, report):
         if ended == "exited":
             assert proc.returncode == 0, stderr
         counts = _check(path, f"trial {trial} ({ended} after {delay:.2f} s)")
-        statuses = Counter(n.get("status") for n in _notes(path).values())
+        statuses = Counter(n.get("status") for n in notes_of(path).values())
         assert statuses["failed"] == 0, f"trial {trial}: a kill must not count as a failure: {statuses}"
         outcomes.append((trial, round(delay, 2), ended, statuses["completed"], statuses["processing"],
                          statuses["pending"], counts["packs"], counts["raw_chunks"]))
@@ -149,12 +139,12 @@ def test_kill_9_at_random_moments_loses_nothing(tmp_path, report):
     proc = subprocess.Popen([sys.executable, "-c", RUNNER], cwd=path, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while not [n for n in _notes(path).values() if n.get("status") == "processing"]:
+    while not [n for n in notes_of(path).values() if n.get("status") == "processing"]:
         assert proc.poll() is None and time.monotonic() < deadline, "the worker never claimed anything"
         time.sleep(0.01)
     _kill(proc)
-    orphaned = {m for m, n in _notes(path).items() if n.get("status") == "processing"}
-    dead_worker = {n["worker"] for m, n in _notes(path).items() if m in orphaned}
+    orphaned = {m for m, n in notes_of(path).items() if n.get("status") == "processing"}
+    dead_worker = {n["worker"] for m, n in notes_of(path).items() if m in orphaned}
     _check(path, "after the claim-kill")
 
     # The real CLI, after the 1 s leases ran out: retakes them and finishes everything.
@@ -162,7 +152,7 @@ def test_kill_9_at_random_moments_loses_nothing(tmp_path, report):
     out = run(["git", "panini", "work", "--no-remote", "--effort", "1", "--json"], cwd=path).stdout
     worked = {f["manifest"] for f in json.loads(out)["files"] if f["ok"]}
     assert orphaned <= worked
-    notes = _notes(path)
+    notes = notes_of(path)
     assert len(notes) == len(digests)
     assert {n["status"] for n in notes.values()} == {"completed"}
     assert all(n["attempts"] == 0 and n["lease_until"] is None for n in notes.values())
