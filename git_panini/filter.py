@@ -6,7 +6,8 @@ import os
 import sys
 
 from . import pointer as pointer_mod
-from .pktline import FLUSH, PktReader, PktWriter, ProtocolError
+from .pathfilter import PathFilter
+from .pktline import PktReader, PktWriter, ProtocolError
 from .reader import ChunkSource, MissingObject, ReadError, iter_file, missing_chunks
 from .repo import Repo
 from .sync import SyncError, default_remote, fetch
@@ -14,6 +15,7 @@ from .writer import IngestSession
 
 CAPABILITIES = ("clean", "smudge", "delay")
 PROGRESS_ENV = "GIT_PANINI_PROGRESS_BYTES"
+SKIP_SMUDGE_ENV = "GIT_PANINI_SKIP_SMUDGE"   # "1": check out pointers as they are (git-lfs's GIT_LFS_SKIP_SMUDGE)
 NEEDS_FETCH = "needs-fetch"   # marker for the post-checkout hook
 
 
@@ -31,6 +33,8 @@ class FilterServer:
         self._source: ChunkSource | None = None
         self._delayed: dict[str, pointer_mod.Pointer] = {}   # pathname -> pointer awaiting a fetch
         self._fetched = False
+        self._skip_all = os.environ.get(SKIP_SMUDGE_ENV, "") not in ("", "0")
+        self._paths = PathFilter.from_config(repo)
         self.on_bytes = lambda n: None
 
     @property
@@ -47,6 +51,9 @@ class FilterServer:
 
     def serve(self):
         self._handshake()
+        if not self.repo.bare:
+            from .hooks import ensure_installed   # the first run in a clone installs its hooks
+            ensure_installed(self.repo, warn)
         progress = _progress_bar()
         if progress is not None:
             progress.start()
@@ -82,7 +89,6 @@ class FilterServer:
         # The journal: one store commit for everything this git command cleaned.
         if self._ingest is not None:
             self._ingest.finish()
-            self._ingest.close()
             self._ingest = None
         if self._source is not None:
             self._source.close()
@@ -133,16 +139,15 @@ class FilterServer:
                     warn(f"{path}: invalid pointer ({e}); writing it out unchanged")
                 self._respond(data)
                 return
-            if can_delay and not self._fetched:
-                missing = missing_chunks(self.source, pointer)
-                if missing:
+            if self._skip_all or not self._paths.matches(path):
+                self._respond(data)   # asked for pointers only (skip-smudge, fetchinclude / fetchexclude)
+                return
+            if missing_chunks(self.source, pointer):
+                if can_delay and not self._fetched:
                     self._delayed[path] = pointer
                     self.out.text_list(["status=delayed"])
                     return
-                self._write_file(path, pointer)   # all here: no second look (it parses the manifest again)
-                return
-        if not self._fetched and missing_chunks(self.source, pointer):
-            self._fetch_store()
+                self._fetch([pointer])
         self._write_file(path, pointer)
 
     def _write_file(self, path: str, pointer):
@@ -178,24 +183,27 @@ class FilterServer:
             f.write(path + "\n")
 
     def _list_available(self):
-        if self._delayed and not self._fetched:
-            self._fetch_store()
+        if self._delayed:
+            self._fetch(list(self._delayed.values()))
         paths = list(self._delayed)
         self.out.text_list([f"pathname={p}" for p in paths])
         self.out.text_list(["status=success"])
 
-    def _fetch_store(self):
-        """One fetch per filter process: fetch and merge the remote's store, then re-read the index."""
-        self._fetched = True
-        remote = default_remote(self.repo)
-        if remote is None:
-            warn("chunks are missing and no remote is configured to fetch them from")
-            return
-        try:
-            fetch(self.repo, remote)
-        except SyncError as e:
-            warn(str(e))
-        self.source.refresh()
+    def _fetch(self, pointers: list):
+        """What these files lack, from the remote: its store once per process (metadata: manifests and
+        recipes), then every blob they need in one request by id."""
+        if not self._fetched:
+            self._fetched = True
+            self.source.remote = default_remote(self.repo)
+            if self.source.remote is None:
+                warn("file data is missing and no remote is configured to fetch it from")
+                return
+            try:
+                fetch(self.repo, self.source.remote)
+            except SyncError as e:
+                warn(str(e))
+            self.source.refresh()
+        self.source.prefetch([p.manifest for p in pointers])
 
     def _respond(self, data: bytes):
         self.out.text_list(["status=success"])

@@ -1,63 +1,99 @@
-"""Consistency of the store and notes: every manifest resolvable, every listed object present."""
+"""Consistency of the store by reachability: what `git gc --prune=now` would keep is all that counts.
+
+A local file (refs/panini/local lists its manifest) is intact when every chunk is reachable from a
+ref under refs/panini/, raw or through a pack whose recipe the store lists and whose data is
+reachable here. A published file that is not local is the remote's to hold: `verify` reads those.
+"""
 
 from __future__ import annotations
 
 from . import manifest as manifest_mod
+from .index import ChunkIndex
+from .local import LocalStore
 from .notes import Notes
 from .reader import ChunkSource
-from .recipe import RecipeError, parse_recipe
-from .store import Store, _leaves
+from .repo import ObjectTooLarge
+from .store import Store, StoreError
 
 
-def check_store(repo) -> dict:
-    store, errors, warnings = Store(repo), [], []
-    tip = store.tip()
-    tree = store.tree_of(tip)
-    counts = {"manifests": 0, "raw_chunks": 0, "packs": 0, "notes": 0}
-    if tip is None:
-        warnings.append("there is no refs/panini/store yet (nothing added, or not fetched)")
-    elif tree is None:
-        errors.append(f"refs/panini/store points at {tip}, which is not a readable commit")
+def reachable_objects(repo) -> set[str]:
+    """Every object a ref under refs/panini/ reaches (our private fetch refs excepted)."""
+    refs = repo.git("for-each-ref", "--format=%(refname)", "refs/panini/").stdout.decode().split()
+    refs = [r for r in refs if not r.startswith("refs/panini/fetch/")]
+    if not refs:
+        return set()
+    out = repo.git("rev-list", "--objects", "--no-object-names", *refs).stdout.decode()
+    return set(out.split())
+
+
+def check_store(repo, full: bool = False) -> dict:
+    store, local = Store(repo), LocalStore(repo)
+    errors, warnings = [], []
+    counts = {"manifests": 0, "local_manifests": 0, "packs": 0, "notes": 0}
+    for chain in (store, local):
+        tip = chain.tip()
+        if tip is not None and chain.tree_of(tip) is None:
+            errors.append(f"{chain.ref} points at {tip}, which is not a readable commit")
+    if store.tip() is None and local.tip() is None:
+        warnings.append("there is no store yet (nothing added, or not fetched)")
+    try:
+        store.params()
+    except StoreError as e:
+        errors.append(str(e))
+    reachable = reachable_objects(repo)
+    index = ChunkIndex(store)
     source = ChunkSource(repo)
-    raw = {e.name for e in _leaves(repo, tree, "chunks")}
-    counts["raw_chunks"] = len(raw)
-    for name in raw:
-        if not repo.exists(name):
-            errors.append(f"raw chunk {name} is listed in the store but its blob is missing")
-    for pack in _leaves(repo, tree, "packs"):
-        counts["packs"] += 1
-        entries = {e.name: e for e in repo.read_tree(pack.oid)}
-        if not all(k in entries and repo.exists(entries[k].oid) for k in ("data", "recipe")):
-            errors.append(f"pack {pack.name} lacks its data or recipe blob")
-            continue
-        try:
-            for chunk, _, _ in parse_recipe(repo.read_kind(entries["recipe"].oid, "blob"), repo.hex_len)["chunks"]:
-                if chunk in raw:
-                    warnings.append(f"chunk {chunk} is both raw and packed (the raw copy can go)")
-        except RecipeError as e:
-            errors.append(f"pack {pack.name}: {e}")
-    manifests = [e.name for e in _leaves(repo, tree, "manifests")]
-    counts["manifests"] = len(manifests)
-    for oid in manifests:
-        data = repo.read_kind(oid, "blob")
-        if data is None:
-            errors.append(f"manifest {oid} is listed in the store but missing")
-            continue
-        try:
-            chunks = manifest_mod.parse(data, repo.hex_len)
-        except manifest_mod.ManifestError as e:
-            errors.append(f"manifest {oid}: {e}")
-            continue
-        lost = [c for c, _ in chunks if not source.has(c)]
-        if lost:
-            errors.append(f"manifest {oid}: {len(lost)} chunk(s) have no raw blob and no pack (first {lost[0]})")
-    source.close()
+    try:
+        index.refresh()
+        packs = [e.name for e in _packs(store)]
+        counts["packs"] = len(packs)
+        for pack, reason in index.db.execute("select pack, reason from unreadable"):
+            errors.append(f"pack {pack}: {reason}")
+        published = set(store.manifests()) if store.tip() else set()
+        counts["manifests"] = len(published)
+        local_manifests = local.manifests() if local.tip() else []
+        counts["local_manifests"] = len(local_manifests)
+        for manifest in local_manifests:
+            problem = _unreachable_chunk(repo, index, reachable, manifest)
+            if problem is None:
+                continue
+            if manifest in published:
+                warnings.append(f"manifest {manifest}: {problem}; the remote holds it (published)")
+            else:
+                errors.append(f"manifest {manifest}: {problem}, and it was never pushed")
+        if full:
+            for pack in packs:
+                blobs = index.pack_blobs(pack)
+                if blobs and all(b in reachable for b in blobs):
+                    errors += source.pack_errors(pack)
+    finally:
+        source.close()
+        index.close()
     notes = Notes(repo).all()
     counts["notes"] = len(notes)
-    listed = set(manifests)
-    for manifest, note in notes.items():
-        if manifest not in listed:
+    for manifest in notes:
+        if manifest not in published:
             warnings.append(f"note for {manifest}, which the store does not list")
-        if note.get("status") not in ("pending", "queued", "processing", "completed", "failed"):
-            errors.append(f"note for {manifest} has no valid status")
-    return {"ok": not errors, "store": tip, "errors": errors, "warnings": warnings, "counts": counts}
+    return {"ok": not errors, "store": store.tip(), "local": local.tip(), "errors": errors,
+            "warnings": warnings, "counts": counts}
+
+
+def _packs(store):
+    from .store import leaves
+    return leaves(store.repo, store.tree_of(store.tip()), "packs")
+
+
+def _unreachable_chunk(repo, index, reachable: set[str], manifest: str) -> str | None:
+    """Why gc would leave this manifest unreadable here, or None."""
+    if manifest not in reachable:
+        return "its manifest blob is not reachable from refs/panini/"
+    try:
+        chunks = manifest_mod.parse(repo.read_kind(manifest, "blob", manifest_mod.MAX_MANIFEST_SIZE) or b"",
+                                    repo.hex_len)
+    except (manifest_mod.ManifestError, ObjectTooLarge) as e:
+        return f"unreadable manifest ({e})"
+    lost = [c for c, _ in chunks if c not in reachable and not any(
+        all(b in reachable for b in index.pack_blobs(p)) for p, _, _, _ in index.locate(c))]
+    if lost:
+        return f"{len(lost)} chunk(s) are not reachable raw or through a pack here (first {lost[0]})"
+    return None

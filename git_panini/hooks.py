@@ -7,9 +7,7 @@ import stat
 import sys
 from importlib import resources
 
-from . import journal, pointers
-from .filter import NEEDS_FETCH
-from .reader import ChunkSource, missing_chunks
+from . import journal
 from .sync import SyncError, default_remote, fetch, push
 
 HOOK_NAMES = ("pre-push", "post-checkout", "post-merge", "post-commit")
@@ -47,6 +45,19 @@ def install(repo) -> list[str]:
     return done
 
 
+def ensure_installed(repo, warn) -> None:
+    """Install the hooks if this repository lacks them (the filter calls this on its first run in a
+    clone made with only the global filter, as git-lfs does): without a pre-push hook, a plain
+    `git push` would publish pointers whose data never leaves this machine."""
+    directory = hooks_dir(repo)
+    if all(_is_ours(os.path.join(directory, name)) for name in HOOK_NAMES):
+        return
+    try:
+        install(repo)
+    except (OSError, FileExistsError) as e:
+        warn(f"could not install the git-panini hooks ({e}); pushes will not carry file data")
+
+
 def uninstall(repo) -> list[str]:
     directory = hooks_dir(repo)
     removed = []
@@ -71,39 +82,35 @@ def _err(message: str):
 
 
 def _pre_push(repo, args, stdin: bytes) -> int:
+    """Publish the data the pushed commits need (and only that), before Git pushes the branch."""
     remote = args[0] if args else default_remote(repo)
+    if remote is None:
+        _err("refusing to push: no remote to send the file data to")
+        return 1
     zero = "0" * repo.hex_len
-    revs = []
+    pushed, known = [], []
     for line in stdin.decode().splitlines():
         parts = line.split()
         if len(parts) == 4 and parts[1] != zero:
-            revs.append(parts[1])
+            pushed.append(parts[1])
             if parts[3] != zero and repo.exists(parts[3]):
-                revs.append("^" + parts[3])
-    if revs:
-        source = ChunkSource(repo)
-        try:
-            for found in pointers.in_revs(repo, revs):
-                if found.pointer is None:
-                    _err(f"refusing to push: {found.path} holds a malformed pointer ({found.error})")
-                    return 1
-                missing = missing_chunks(source, found.pointer)
-                if missing:
-                    _err(f"refusing to push: {found.path} needs {len(missing)} chunk(s) this repository "
-                         f"lacks (first {missing[0]}); run `git panini fetch` or re-add the file")
-                    return 1
-        finally:
-            source.close()
+                known.append(parts[3])
+    if not pushed:
+        return 0   # only deletions
+    # What the remote's branches (as last fetched) already hold needs no publishing again.
+    names = repo.git("remote").stdout.decode().split()
+    revs = pushed + ["--not", *known] + ([f"--remotes={remote}"] if remote in names else [])
     try:
-        push(repo, remote)
+        push(repo, remote, revs=revs)
     except SyncError as e:
-        _err(f"refusing to push the branch: {e}")
+        _err(f"refusing to push: {e}")
         return 1
     return 0
 
 
 def _refetch_missing(repo, args, stdin) -> int:
     """A smudge found chunks missing (the filter left a list of paths): fetch, then check them out again."""
+    from .filter import NEEDS_FETCH
     marker = os.path.join(repo.panini_dir, NEEDS_FETCH)
     try:
         with open(marker, encoding="utf-8") as f:
@@ -121,11 +128,12 @@ def _refetch_missing(repo, args, stdin) -> int:
         _err(f"{len(paths)} file(s) lack chunks and fetching failed: {e}")
         return 0
     # Only files the failed smudge left absent: never overwrite what is in the working tree.
-    tracked = set(repo.git("ls-files", "-z", "--", *paths).stdout.decode().split("\0"))
+    # Literal pathspecs: a file named ':!x' or 'a[1].bin' must name itself, never other files.
+    tracked = set(repo.git("--literal-pathspecs", "ls-files", "-z", "--", *paths).stdout.decode().split("\0"))
     paths = [p for p in paths if p in tracked and not os.path.lexists(os.path.join(repo.work_tree, p))]
     if not paths:
         return 0
-    proc = repo.git("checkout", "--", *paths, check=False)
+    proc = repo.git("--literal-pathspecs", "checkout", "--", *paths, check=False)
     if proc.returncode != 0:
         _err(f"after fetching from {remote}, {len(paths)} file(s) still cannot be checked out: "
              + proc.stderr.decode(errors="replace").strip().splitlines()[-1])

@@ -1,60 +1,100 @@
-"""The local chunk index (.git/panini/index.sqlite): chunk id -> pack and offset, rebuilt from store diffs."""
+"""The local chunk index (.git/panini/index.sqlite): chunk -> pack, and which chunks a remote already holds.
+
+Both are derived from store trees and brought up to date by walking only the fan directories
+that changed since the tree last indexed, so their cost grows with the change, not the store.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 
-from .recipe import recipe_chunks
+from . import manifest as manifest_mod
+from .recipe import MAX_RECIPE_SIZE, RecipeError, parse_recipe
+from .repo import ObjectTooLarge
 from .treeedit import TreeEditor
 
 SCHEMA = """
 create table if not exists meta (key text primary key, value text);
-create table if not exists packs (pack text primary key, tree text not null);
+create table if not exists packs (pack text primary key, data text not null, deps text not null);
 create table if not exists unreadable (pack text primary key, reason text not null);
 create table if not exists chunks (chunk text not null, pack text not null, offset integer not null,
                                    length integer not null, primary key (chunk, pack));
+create table if not exists remote_chunks (remote text not null, chunk text not null, primary key (remote, chunk));
 """
+
+
+def changed_leaves(repo, old_tree: str | None, new_tree: str | None, top: str) -> tuple[list, bool]:
+    """(entries of new_tree's 'top/<fan>/' directories that old_tree lacks, whether any of old's went away)."""
+    def fans(tree):
+        entry = TreeEditor(repo, tree).get(top) if tree else None
+        return {e.name: e.oid for e in repo.read_tree(entry.oid) if e.is_tree} if entry and entry.is_tree else {}
+    old, new = fans(old_tree), fans(new_tree)
+    added, removed = [], any(name not in new for name in old)
+    for name, oid in new.items():
+        if old.get(name) == oid:
+            continue
+        before = {e.name: e.oid for e in repo.read_tree(old[name])} if name in old else {}
+        after = repo.read_tree(oid)
+        names = {e.name for e in after}
+        removed = removed or any(n not in names for n in before)
+        added += [e for e in after if before.get(e.name) != e.oid]
+    return added, removed
 
 
 class ChunkIndex:
     def __init__(self, store):
         self.store = store
+        self.repo = store.repo
         os.makedirs(store.repo.panini_dir, exist_ok=True)
         self.db = sqlite3.connect(os.path.join(store.repo.panini_dir, "index.sqlite"), timeout=60)
         self.db.executescript(SCHEMA)
 
+    def _meta(self, key: str) -> str | None:
+        row = self.db.execute("select value from meta where key=?", (key,)).fetchone()
+        return row[0] if row else None
+
     def refresh(self) -> int:
-        """Bring the index up to the store's tip; returns how many packs were added."""
-        tip = self.store.tip()
-        row = self.db.execute("select value from meta where key='packs_tree'").fetchone()
-        tree = self.store.tree_of(tip)
-        packs_tree = TreeEditor(self.store.repo, tree).get("packs") if tree else None
-        new_oid = packs_tree.oid if packs_tree else ""
-        if row and row[0] == new_oid:
+        """Bring the pack index up to the store's tip; returns how many packs were added."""
+        tree = self.store.tree_of(self.store.tip())
+        old = self._meta("store_tree")
+        if old == (tree or ""):
             return 0
+        added, _ = changed_leaves(self.repo, old or None, tree, "packs")
         known = {name for (name,) in self.db.execute("select pack from packs")}
-        added = 0
-        editor = TreeEditor(self.store.repo, new_oid) if new_oid else None
-        for fan_dir in (editor.list("") if editor else []):
-            for pack in editor.list(fan_dir.name):
-                if pack.name in known:
-                    continue
-                entries, problem = recipe_chunks(self.store.repo, pack.oid)
-                if problem:
-                    self.db.execute("insert or replace into unreadable values (?,?)", (pack.name, problem))
-                for chunk, offset, length in entries:
-                    self.db.execute("insert or ignore into chunks values (?,?,?,?)", (chunk, pack.name, offset, length))
-                self.db.execute("insert or ignore into packs values (?,?)", (pack.name, pack.oid))
-                added += 1
-        self.db.execute("insert or replace into meta values ('packs_tree', ?)", (new_oid,))
+        n = 0
+        for entry in added:
+            if entry.name not in known:
+                self._index_pack(entry.name)
+                n += 1
+        self.db.execute("insert or replace into meta values ('store_tree', ?)", (tree or "",))
         self.db.commit()
-        return added
+        return n
+
+    def _index_pack(self, pack: str):
+        try:
+            data = self.repo.read_kind(pack, "blob", MAX_RECIPE_SIZE)
+            if data is None:
+                raise RecipeError("its recipe blob is missing")
+            recipe = parse_recipe(data, self.repo.hex_len)
+        except (RecipeError, ObjectTooLarge) as e:
+            self.db.execute("insert or replace into unreadable values (?,?)", (pack, str(e)))
+            return
+        self.db.execute("insert or ignore into packs values (?,?,?)",
+                        (pack, recipe["data"], json.dumps(recipe.get("deps", []))))
+        self.db.executemany("insert or ignore into chunks values (?,?,?,?)",
+                            [(c, pack, off, length) for c, off, length in recipe["chunks"]])
 
     def locate(self, chunk: str) -> list[tuple[str, str, int, int]]:
-        """(pack id, pack tree oid, offset, length) for every pack that yields the chunk."""
-        return self.db.execute("select c.pack, p.tree, c.offset, c.length from chunks c join packs p "
+        """(pack id, pack data blob, offset, length) for every pack that yields the chunk."""
+        return self.db.execute("select c.pack, p.data, c.offset, c.length from chunks c join packs p "
                                "on c.pack = p.pack where c.chunk = ?", (chunk,)).fetchall()
+
+    def pack_blobs(self, pack: str) -> list[str]:
+        """The blobs a reader needs to decode the pack: its data and dictionaries."""
+        row = self.db.execute("select data, deps from packs where pack = ?", (pack,)).fetchone()
+        return [row[0], *json.loads(row[1])] if row else []
 
     def is_packed(self, chunk: str) -> bool:
         return self.db.execute("select 1 from chunks where chunk = ? limit 1", (chunk,)).fetchone() is not None
@@ -62,6 +102,39 @@ class ChunkIndex:
     def unreadable_packs(self) -> int:
         """Packs whose recipe could not be read: any chunk they hold looks missing."""
         return self.db.execute("select count(*) from unreadable").fetchone()[0]
+
+    # --- what a remote already holds ----------------------------------------------------------------
+    def sync_remote(self, remote: str, commit: str | None):
+        """Index the chunks a remote's store (its tip `commit`, as fetched) already holds: those of
+        its manifests and of its packs. A honest writer publishes a manifest in the same atomic push
+        as the chunks it needs, so these never have to be sent again."""
+        tree = self.store.tree_of(commit) if commit else None
+        key = f"remote_tree:{remote}"
+        old = self._meta(key)
+        if old == (tree or ""):
+            return
+        manifests, gone = changed_leaves(self.repo, old or None, tree, "manifests")
+        packs, packs_gone = changed_leaves(self.repo, old or None, tree, "packs")
+        if gone or packs_gone:   # another remote behind the same name, or a rewritten store: start over
+            self.db.execute("delete from remote_chunks where remote = ?", (remote,))
+            manifests = [] if tree is None else changed_leaves(self.repo, None, tree, "manifests")[0]
+            packs = [] if tree is None else changed_leaves(self.repo, None, tree, "packs")[0]
+        rows = []
+        for entry in manifests:
+            try:
+                data = self.repo.read_kind(entry.name, "blob", manifest_mod.MAX_MANIFEST_SIZE)
+                rows += [(remote, c) for c, _ in manifest_mod.parse(data or b"", self.repo.hex_len)]
+            except (manifest_mod.ManifestError, ObjectTooLarge):
+                continue
+        for entry in packs:
+            rows += [(remote, c) for (c,) in self.db.execute("select chunk from chunks where pack = ?", (entry.name,))]
+        self.db.executemany("insert or ignore into remote_chunks values (?,?)", rows)
+        self.db.execute("insert or replace into meta values (?, ?)", (key, tree or ""))
+        self.db.commit()
+
+    def remote_has(self, remote: str, chunk: str) -> bool:
+        return self.db.execute("select 1 from remote_chunks where remote = ? and chunk = ?",
+                               (remote, chunk)).fetchone() is not None
 
     def close(self):
         self.db.close()

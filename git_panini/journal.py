@@ -1,7 +1,7 @@
 """The clean filter's journal: what a session stored before its single store commit, so a crash is repairable.
 
 Each filter process appends one JSON line per cleaned file to .git/panini/journal-<pid> and
-removes the file after its store commit. A journal whose process is gone means that commit
+removes the file after its local-store commit. A journal whose process is gone means that commit
 never happened: `replay()` (run by the post-commit hook) records what is intact and names the
 files whose data was lost with the process, so they can be added again.
 """
@@ -13,8 +13,7 @@ import json
 import os
 
 from . import manifest as manifest_mod
-from .notes import Notes, new_note
-from .store import Store
+from .local import LocalStore
 
 
 class Journal:
@@ -23,10 +22,10 @@ class Journal:
         self.path = os.path.join(repo.panini_dir, f"journal-{os.getpid()}")
         self._file = None
 
-    def add(self, path: str, manifest: str, note: dict):
+    def add(self, path: str, manifest: str):
         if self._file is None:
             self._file = open(self.path, "a", encoding="utf-8")
-        self._file.write(json.dumps({"path": path, "manifest": manifest, "note": note}) + "\n")
+        self._file.write(json.dumps({"path": path, "manifest": manifest}) + "\n")
         self._file.flush()
 
     def close(self):
@@ -50,12 +49,12 @@ def _alive(pid: int) -> bool:
 def replay(repo) -> tuple[list[str], list[str]]:
     """Record the intact entries of journals left by dead processes; return (recorded, lost) paths."""
     recorded, lost = [], []
-    store, notes = Store(repo), Notes(repo)
+    local = LocalStore(repo)
     for journal in sorted(glob.glob(os.path.join(repo.panini_dir, "journal-*"))):
         pid = journal.rsplit("-", 1)[1]
         if not pid.isdigit() or _alive(int(pid)):
             continue
-        manifests, chunks, pending = [], set(), {}
+        manifests, chunks = [], set()
         with open(journal, encoding="utf-8") as f:
             for line in f:
                 try:
@@ -69,11 +68,9 @@ def replay(repo) -> tuple[list[str], list[str]]:
                     continue
                 manifests.append(manifest)
                 chunks.update(listed)
-                pending[manifest] = entry.get("note") or new_note(0, len(listed), 0, 0)
                 recorded.append(path)
         if manifests:
-            store.record(manifests, sorted(chunks), store.params())
-            notes.put(pending, f"panini: {len(pending)} pending (journal replay)", only_if_absent=True)
+            local.record(manifests, sorted(chunks), f"panini: {len(manifests)} file(s) from a journal replay")
         os.remove(journal)
     return recorded, lost
 

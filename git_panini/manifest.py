@@ -6,6 +6,8 @@ import re
 
 _LOWER_HEX = re.compile(r"[0-9a-f]+")
 MAX_CHUNK_SIZE = 16 << 20  # far above any chunker setting: a larger claim is hostile
+# ~5 M chunks: files of hundreds of GiB. A larger blob named as a manifest is refused unread.
+MAX_MANIFEST_SIZE = 256 << 20
 
 
 class ManifestError(ValueError):

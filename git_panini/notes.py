@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 
-from .objects import TreeEntry
+from .objects import MODE_BLOB
 from .refchain import RefChain
-from .treeedit import TreeEditor, union_trees
+from .repo import ObjectTooLarge
+from .treeedit import TreeEditor
 
 NOTES_REF = "refs/notes/panini"
 # Merge order: a higher rank wins; ties go to the later `updated`.
 STATE_RANK = {"pending": 0, "queued": 1, "processing": 2, "failed": 3, "completed": 4}
+MAX_NOTE_SIZE = 64 << 10
+_FAN = re.compile(r"[0-9a-f]{2}")
+_HEX = re.compile(r"[0-9a-f]+")
+# Fields readers rely on, and the types they accept (None is always accepted).
+_FIELDS = {"bytes": int, "chunks": int, "unique_chunks": int, "unique_bytes": int, "stored_bytes": int,
+           "attempts": int, "updated": str, "lease_until": str, "worker": str, "job": str, "error": str,
+           "codecs": dict}
 
 
 def now() -> str:
@@ -24,16 +33,26 @@ def new_note(raw_bytes: int, chunks: int, unique_chunks: int, unique_bytes: int)
             "lease_until": None, "attempts": 0, "error": None, "updated": now()}
 
 
-def _note_key(note: dict, raw: bytes) -> tuple:
-    return (STATE_RANK.get(note.get("status"), -1), str(note.get("updated", "")), raw)
+def _note_key(note: dict, blob: str) -> tuple:
+    return (STATE_RANK.get(note.get("status"), -1), str(note.get("updated", "")), blob)
 
 
-def _parse(raw: bytes) -> dict:
+def parse_note(raw: bytes | None) -> dict | None:
+    """A note, or None when it is not one git-panini could have written (quarantined: never merged
+    in, skipped by readers): bad JSON, an unknown status, a field of the wrong type."""
+    if raw is None or len(raw) > MAX_NOTE_SIZE:
+        return None
     try:
         note = json.loads(raw)
-        return note if isinstance(note, dict) else {}
-    except ValueError:
-        return {}
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(note, dict) or note.get("status") not in STATE_RANK:
+        return None
+    for key, kind in _FIELDS.items():
+        value = note.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            return None
+    return note
 
 
 class Notes(RefChain):
@@ -49,7 +68,13 @@ class Notes(RefChain):
             return None
         editor = TreeEditor(self.repo, tree)
         entry = editor.get(self._path(manifest)) or editor.get(manifest)
-        return _parse(self.repo.read_kind(entry.oid, "blob") or b"") if entry else None
+        return self._load(entry.oid) if entry else None
+
+    def _load(self, blob: str) -> dict | None:
+        try:
+            return parse_note(self.repo.read_kind(blob, "blob", MAX_NOTE_SIZE))
+        except ObjectTooLarge:
+            return None
 
     def all(self) -> dict[str, dict]:
         tree = self.tree_of(self.tip())
@@ -60,10 +85,12 @@ class Notes(RefChain):
 
     def _walk(self, tree: str, prefix: str, out: dict):
         for e in self.repo.read_tree(tree):
-            if e.is_tree:
-                self._walk(e.oid, prefix + e.name, out)
-            else:
-                out[prefix + e.name] = _parse(self.repo.read_kind(e.oid, "blob") or b"")
+            if e.is_tree and not prefix and _FAN.fullmatch(e.name):
+                self._walk(e.oid, e.name, out)
+            elif not e.is_tree and len(prefix + e.name) == self.repo.hex_len and _HEX.fullmatch(e.name):
+                note = self._load(e.oid)
+                if note is not None:
+                    out[prefix + e.name] = note
 
     def put(self, notes: dict[str, dict], message: str, only_if_absent: bool = False) -> str | None:
         """Write several notes in one commit (only_if_absent: never overwrite an existing note)."""
@@ -81,14 +108,15 @@ class Notes(RefChain):
 
     def transition(self, manifests: list[str], change, message: str) -> dict[str, dict]:
         """Atomically rewrite notes: change(manifest, current note or None) returns the new note or None
-        (leave it). Runs again on the new tip if another writer got in first; returns what was written."""
+        (leave it). Runs again on the new tip if another writer got in first; returns what was written,
+        and leaves the commit it made (the one a compare-and-swap push must push) in self.last_tip."""
         written: dict[str, dict] = {}
 
         def apply(editor: TreeEditor):
             written.clear()
             for manifest in manifests:
                 entry = editor.get(self._path(manifest))
-                current = _parse(self.repo.read_kind(entry.oid, "blob") or b"") if entry else None
+                current = self._load(entry.oid) if entry else None
                 new = change(manifest, current)
                 if new is not None:
                     new = dict(new, updated=now())
@@ -96,13 +124,32 @@ class Notes(RefChain):
                     editor.set(self._path(manifest), blob)
                     written[manifest] = new
 
-        self.edit(apply, message)
+        self.last_tip = self.edit(apply, message)
         return dict(written)
 
     def merge_trees(self, ours: str | None, theirs: str | None) -> str | None:
-        return union_trees(self.repo, ours, theirs, resolve=self._resolve)
-
-    def _resolve(self, path: str, a: TreeEntry, b: TreeEntry) -> TreeEntry:
-        raw_a = self.repo.read_kind(a.oid, "blob") or b""
-        raw_b = self.repo.read_kind(b.oid, "blob") or b""
-        return max((a, raw_a), (b, raw_b), key=lambda p: _note_key(_parse(p[1]), p[1]))[0]
+        """Ours plus their valid notes: per note the higher state wins (ties: the later update);
+        a note that does not parse as one is never taken in."""
+        editor = TreeEditor(self.repo, ours)
+        if theirs is None or theirs == ours:
+            return editor.write() if ours else None
+        ours_root = {e.name: e for e in self.repo.read_tree(ours)} if ours else {}
+        for top in self.repo.read_tree(theirs):
+            if not top.is_tree or not _FAN.fullmatch(top.name):
+                continue
+            if top.name in ours_root and ours_root[top.name].oid == top.oid:
+                continue
+            for e in self.repo.read_tree(top.oid):
+                if e.mode != MODE_BLOB or len(e.name) != self.repo.hex_len - 2 or not _HEX.fullmatch(e.name):
+                    continue
+                path = f"{top.name}/{e.name}"
+                mine = editor.get(path)
+                if mine is not None and mine.oid == e.oid:
+                    continue
+                their_note = self._load(e.oid)
+                if their_note is None:
+                    continue
+                my_note = self._load(mine.oid) if mine else None
+                if my_note is None or _note_key(their_note, e.oid) > _note_key(my_note, mine.oid):
+                    editor.set(path, e.oid)
+        return editor.write()

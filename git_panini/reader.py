@@ -9,7 +9,9 @@ from .hashing import BackgroundSha256
 from .index import ChunkIndex
 from .objects import object_id
 from .pointer import Pointer
-from .recipe import RecipeError, parse_recipe
+from .manifest import MAX_CHUNK_SIZE, MAX_MANIFEST_SIZE
+from .recipe import MAX_RECIPE_SIZE, MAX_STEP_SIZE, RecipeError, parse_recipe
+from .repo import ObjectTooLarge
 from .store import Store
 
 
@@ -42,11 +44,17 @@ class ChunkMissing(MissingObject):
 
 
 class ChunkSource:
-    """Finds chunk bytes: raw chunk blobs first, then packs via the local index (decoded packs cached)."""
+    """Finds chunk bytes: raw chunk blobs first, then packs via the local index (decoded packs cached).
 
-    def __init__(self, repo, cache_bytes: int = 256 << 20):
+    With a remote, what is not here is fetched by object id: prefetch() asks for everything a set
+    of files needs in one request; read() fetches a straggler on its own as a last resort.
+    """
+
+    def __init__(self, repo, cache_bytes: int = 256 << 20, remote: str | None = None):
         self.repo = repo
         self.store = Store(repo)
+        self.remote = remote
+        self.fetches = 0          # object fetches made (round trips), for tests and benchmarks
         self._index: ChunkIndex | None = None
         self._decoded: OrderedDict[str, bytes] = OrderedDict()
         # Small files share segments packed in similarity order, not path order: a byte budget
@@ -66,20 +74,103 @@ class ChunkSource:
             self._index.refresh()
 
     def has(self, chunk: str) -> bool:
-        return self.repo.exists(chunk) or bool(self.index.locate(chunk))
+        """The chunk is here as a raw blob, or some pack yields it and the pack's blobs are here."""
+        if self.repo.exists(chunk):
+            return True
+        return any(all(self.repo.exists(b) for b in self.index.pack_blobs(pack))
+                   for pack, _, _, _ in self.index.locate(chunk))
+
+    def needed(self, chunks) -> set[str]:
+        """Object ids to fetch so these chunks can be read: a pack's data and dictionaries when
+        some pack yields the chunk, else the raw chunk blob."""
+        wanted: set[str] = set()
+        for chunk in chunks:
+            if self.repo.exists(chunk):
+                continue
+            located = self.index.locate(chunk)
+            if located:
+                blobs = self.index.pack_blobs(located[0][0])
+                if any(b in wanted for b in blobs):
+                    continue
+                wanted.update(b for b in blobs if not self.repo.exists(b))
+            else:
+                wanted.add(chunk)
+        return wanted
+
+    def fetch(self, oids) -> bool:
+        """Fetch these objects from the remote in one request; False without a remote or on failure."""
+        from .sync import SyncError, fetch_objects
+        oids = sorted(set(oids))
+        if not oids or self.remote is None:
+            return False
+        self.fetches += 1
+        try:
+            fetch_objects(self.repo, self.remote, oids)
+            return True
+        except SyncError:
+            return False
+
+    def prefetch(self, manifests) -> int:
+        """One fetch for every object these files lack (manifests are store metadata, here once the
+        store is fetched; a missing one is fetched in the same request). Returns how many were asked for."""
+        chunks, absent = [], []
+        for manifest in manifests:
+            try:
+                data = self.repo.read_kind(manifest, "blob", MAX_MANIFEST_SIZE)
+                if data is None:
+                    absent.append(manifest)
+                else:
+                    chunks += [c for c, _ in manifest_mod.parse(data, self.repo.hex_len)]
+            except (ObjectTooLarge, manifest_mod.ManifestError):
+                continue   # reading the file reports it
+        wanted = self.needed(chunks) | set(absent)
+        self.fetch(wanted)
+        if absent:   # their chunks could not be known before: one more request for those
+            self.fetch(self.needed(c for m in absent if (d := self.repo.read_kind(m, "blob", MAX_MANIFEST_SIZE))
+                                   for c, _ in _parse_or_empty(d, self.repo.hex_len)))
+        return len(wanted)
+
+    def verify_packed(self, chunk: str) -> bool:
+        """Some pack yields this chunk and decoding it here reproduces the chunk's id."""
+        for pack, _, offset, length in self.index.locate(chunk):
+            try:
+                self._checked(chunk, length, self._pack_data(pack)[offset:offset + length], f"pack {pack}")
+                return True
+            except ReadError:
+                continue
+        return False
+
+    def pack_errors(self, pack: str) -> list[str]:
+        """Decode a pack and re-hash every chunk it claims to yield: what is wrong with it."""
+        rows = self.index.db.execute("select chunk, offset, length from chunks where pack = ?", (pack,)).fetchall()
+        try:
+            data = self._pack_data(pack)
+        except ReadError as e:
+            return [str(e)]
+        bad = []
+        for chunk, offset, length in rows:
+            try:
+                self._checked(chunk, length, data[offset:offset + length], f"pack {pack}")
+            except ReadError:
+                bad.append(chunk)
+        return [f"pack {pack}: {len(bad)} chunk(s) do not decode to their ids (first {bad[0]})"] if bad else []
 
     def read(self, chunk: str, size: int) -> bytes:
         """The chunk's bytes, checked against its id and the manifest's size."""
-        data = self.repo.read_kind(chunk, "blob")
+        data = self.repo.read_kind(chunk, "blob", MAX_CHUNK_SIZE)
         if data is not None:
             return self._checked(chunk, size, data, "raw blob")
         errors = []
-        for pack, pack_tree, offset, length in self.index.locate(chunk):
+        for pack, _, offset, length in self.index.locate(chunk):
             try:
-                data = self._pack_data(pack, pack_tree)[offset:offset + length]
+                data = self._pack_data(pack)[offset:offset + length]
                 return self._checked(chunk, size, data, f"pack {pack}")
-            except ReadError as e:  # another pack may still hold a good copy
+            except ReadError as e:  # another pack, or the raw chunk on the remote, may still be good
                 errors.append(e)
+        if self.fetch([chunk]):
+            data = self.repo.read_kind(chunk, "blob", MAX_CHUNK_SIZE)
+            if data is not None:
+                return self._checked(chunk, size, data, "raw blob")
         if errors:
             raise errors[0]
         raise ChunkMissing(chunk, self.index.unreadable_packs())
@@ -89,25 +180,27 @@ class ChunkSource:
             raise ChunkCorrupt(chunk, where, data)
         return data
 
-    def _pack_data(self, pack: str, pack_tree: str) -> bytes:
+    def _pack_data(self, pack: str) -> bytes:
         if pack in self._decoded:
             self._decoded.move_to_end(pack)
             return self._decoded[pack]
         from . import codecs  # only packs need the codec registry
-        entries = {e.name: e for e in self.repo.read_tree(pack_tree)}
-        blobs = {name: self.repo.read_kind(e.oid, "blob") for name, e in entries.items()}
-        if blobs.get("recipe") is None or blobs.get("data") is None:
-            raise ReadError(f"pack {pack} lacks its data or recipe")
         try:
-            recipe = parse_recipe(blobs["recipe"], self.repo.hex_len)
+            recipe = parse_recipe(self.repo.read_kind(pack, "blob", MAX_RECIPE_SIZE) or b"", self.repo.hex_len)
+            blobs = [recipe["data"], *recipe.get("deps", [])]
+            if not all(self.repo.exists(b) for b in blobs):
+                self.fetch(b for b in blobs if not self.repo.exists(b))
+            encoded = self.repo.read_kind(recipe["data"], "blob", MAX_STEP_SIZE)
+            if encoded is None:
+                raise ReadError(f"pack {pack}: its data blob {recipe['data']} is missing")
             deps = {}
             for dep in recipe.get("deps", []):
-                dep_data = self.repo.read_kind(str(dep), "blob")
+                dep_data = self.repo.read_kind(dep, "blob", MAX_STEP_SIZE)
                 if dep_data is None:
                     raise ReadError(f"pack {pack} needs dictionary {dep}, which is missing")
                 deps[dep] = dep_data
-            data = codecs.decode_chain(blobs["data"], recipe["steps"], deps, recipe["size"])
-        except (RecipeError, codecs.CodecError, KeyError) as e:
+            data = codecs.decode_chain(encoded, recipe["steps"], deps, recipe["size"])
+        except (RecipeError, codecs.CodecError, KeyError, ObjectTooLarge) as e:
             raise ReadError(f"pack {pack} cannot be decoded: {e}") from None
         self._decoded[pack] = data
         self._cached += len(data)
@@ -120,10 +213,20 @@ class ChunkSource:
             self._index.close()
 
 
+def _parse_or_empty(data: bytes, hex_len: int) -> list[tuple[str, int]]:
+    try:
+        return manifest_mod.parse(data, hex_len)
+    except manifest_mod.ManifestError:
+        return []
+
+
 def read_manifest(repo, pointer: Pointer) -> list[tuple[str, int]]:
     if len(pointer.manifest) != repo.hex_len:
         raise ReadError(f"manifest id {pointer.manifest} does not fit this repository's {repo.algo} ids")
-    data = repo.read_kind(pointer.manifest, "blob")
+    try:
+        data = repo.read_kind(pointer.manifest, "blob", MAX_MANIFEST_SIZE)
+    except ObjectTooLarge as e:
+        raise ReadError(f"manifest {pointer.manifest}: {e}") from None
     if data is None:
         raise MissingObject(f"manifest {pointer.manifest} is not in this repository (try: git panini fetch)")
     try:

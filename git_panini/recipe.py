@@ -32,6 +32,9 @@ def parse_recipe(data: bytes, hex_len: int) -> dict:
         raise RecipeError("recipe lacks a valid size or chunk list")
     if size > MAX_PACK_SIZE:
         raise RecipeError(f"recipe claims {size} bytes, more than a pack may hold ({MAX_PACK_SIZE})")
+    data, deps = recipe.get("data"), recipe.get("deps", [])
+    if not _is_oid(data, hex_len) or not isinstance(deps, list) or not all(_is_oid(d, hex_len) for d in deps):
+        raise RecipeError("recipe names no valid data blob or dictionaries")
     steps = recipe.get("steps")
     for step in steps if isinstance(steps, list) else ():
         if isinstance(step, dict) and isinstance(step.get("size"), int) and step["size"] > MAX_STEP_SIZE:
@@ -44,19 +47,5 @@ def parse_recipe(data: bytes, hex_len: int) -> dict:
     return recipe
 
 
-def recipe_chunks(repo, pack_tree: str) -> tuple[list[tuple[str, int, int]], str | None]:
-    """(chunk, offset, length) entries of a pack, or ([], why) when its recipe is unreadable."""
-    entries = {e.name: e for e in repo.read_tree(pack_tree)}
-    recipe = entries.get("recipe")
-    data = repo.read_kind(recipe.oid, "blob") if recipe else None
-    if data is None:
-        return [], "its recipe blob is missing"
-    try:
-        return [tuple(c) for c in parse_recipe(data, repo.hex_len)["chunks"]], None
-    except RecipeError as e:
-        return [], str(e)
-
-
-def read_recipe_chunks(repo, pack_tree: str) -> list[tuple[str, int, int]]:
-    """A pack's chunk entries; an unreadable recipe yields none (fsck and the index report it)."""
-    return recipe_chunks(repo, pack_tree)[0]
+def _is_oid(value, hex_len: int) -> bool:
+    return isinstance(value, str) and len(value) == hex_len and all(c in "0123456789abcdef" for c in value)

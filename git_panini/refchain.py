@@ -1,8 +1,13 @@
-"""A ref that many writers update: snapshot commits, compare-and-swap updates and union merges.
+"""Refs that many writers update: chains with history (shared) and snapshots (local), both by compare-and-swap.
 
-Each update is a parentless commit (a snapshot of the whole tree). Keeping no history is what
-lets a raw chunk that a pack replaced become unreachable, so `git gc` frees its bytes; the
-trees merge as unions, so no history is needed to merge two writers' snapshots.
+A shared ref (the store's metadata, the notes) is a chain: every update is a commit whose parent
+is the tip it replaced, and a merge with a remote's tip has both tips as parents. Git excludes
+objects from a push or fetch only along commit ancestry, so this history is what keeps every
+transfer incremental; and a push of our tip is accepted only if it descends from the remote's tip
+we merged, which makes the push itself a compare-and-swap on exactly that tip.
+
+A local-only ref (refs/panini/local) is a snapshot: each update is a parentless commit, so an
+entry it drops is unreachable at once and `git gc` frees its bytes.
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ from .treeedit import TreeEditor
 
 
 class RefChain:
-    """Base for the store and the notes: subclasses say how two trees merge (a deterministic union)."""
+    """Base for the store, the notes and the local store; subclasses say how two trees merge."""
 
     ref: str = ""
+    history: bool = True     # chains keep ancestry; snapshots (history = False) do not
 
     def __init__(self, repo):
         self.repo = repo
@@ -33,6 +39,9 @@ class RefChain:
     def merge_trees(self, ours: str | None, theirs: str | None) -> str | None:
         raise NotImplementedError
 
+    def _commit(self, tree: str, parents: list[str], message: str) -> str:
+        return self.repo.write_object("commit", encode_commit(tree, parents if self.history else [], message))
+
     def edit(self, apply, message: str, attempts: int = 50) -> str | None:
         """Run apply(editor) on the tip's tree and commit the result with compare-and-swap.
 
@@ -47,22 +56,33 @@ class RefChain:
             tree = editor.write()
             if tree == old_tree:
                 return old
-            commit = self.repo.write_object("commit", encode_commit(tree, [], message))
+            commit = self._commit(tree, [old] if old else [], message)
             if self.repo.update_ref(self.ref, commit, old, message):
                 return commit
         raise RuntimeError(f"could not update {self.ref}: too many concurrent writers")
 
     def merge_from(self, other: str, message: str) -> str:
-        """Merge snapshot `other` (e.g. a remote's tip) into our ref; adopt it as is when it holds all of ours."""
+        """Merge commit `other` (a remote's tip, exactly as fetched) into our ref.
+
+        The result always descends from `other` (so pushing it is a fast-forward of that tip) and
+        never loses an entry of ours: theirs is merged through merge_trees, which validates it.
+        """
         theirs = self.tree_of(other)
         if theirs is None:
             raise ValueError(f"{other} is not a readable commit")
         while True:
             old = self.tip()
+            if old == other or (old and self._is_ancestor(other, old)):
+                return old
             ours = self.tree_of(old)
             tree = self.merge_trees(ours, theirs)
-            if tree == ours:
-                return old
-            new = other if tree == theirs else self.repo.write_object("commit", encode_commit(tree, [], message))
+            if tree == theirs and (old is None or self._is_ancestor(old, other)):
+                new = other   # fast-forward: theirs already holds everything of ours
+            else:
+                new = self._commit(tree, [p for p in (old, other) if p], message)
             if self.repo.update_ref(self.ref, new, old, message):
                 return new
+
+    def _is_ancestor(self, a: str, b: str) -> bool:
+        proc = self.repo.git("merge-base", "--is-ancestor", a, b, check=False)
+        return proc.returncode == 0

@@ -20,6 +20,10 @@ class NotARepository(GitError):
     pass
 
 
+class ObjectTooLarge(Exception):
+    """An object is larger than its format allows: refused before it is read into memory."""
+
+
 def run_git(args, cwd=None, input=None, check=True, env=None) -> subprocess.CompletedProcess:
     proc = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, env=env)
     if check and proc.returncode != 0:
@@ -71,6 +75,12 @@ class Pygit2Reader:
     def exists(self, oid: str) -> bool:
         return oid in self._odb
 
+    def size(self, oid: str) -> int | None:
+        try:
+            return self._odb.read_header(oid)[1]
+        except KeyError:
+            return None
+
     def close(self):
         pass
 
@@ -103,6 +113,11 @@ class CatFileReader:
     def exists(self, oid: str) -> bool:
         with self._lock:
             return self._ask("info", oid)[1] is not None
+
+    def size(self, oid: str) -> int | None:
+        with self._lock:
+            header, data = self._ask("info", oid)
+        return None if data is None else int(header[2])
 
     def close(self):
         if self._proc.poll() is None:
@@ -144,7 +159,15 @@ class Repo:
     def read(self, oid: str) -> tuple[str, bytes] | None:
         return self.reader.read(oid)
 
-    def read_kind(self, oid: str, kind: str) -> bytes | None:
+    def read_kind(self, oid: str, kind: str, limit: int | None = None) -> bytes | None:
+        """The object's bytes if it is here and of this kind; with a limit, a larger object raises
+        ObjectTooLarge before it is read (a 3 GiB blob named where a manifest belongs)."""
+        if limit is not None:
+            size = self.reader.size(oid)
+            if size is None:
+                return None
+            if size > limit:
+                raise ObjectTooLarge(f"object {oid} is {size} bytes, more than a {kind} here may be ({limit})")
         obj = self.reader.read(oid)
         if obj is None or obj[0] != kind:
             return None

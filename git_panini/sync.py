@@ -1,15 +1,26 @@
-"""Moves the store and the notes between a repository and its remotes: fetch-merge, and push with retries."""
+"""Moves the store and the notes between a repository and its remotes: fetch-merge, fetch by id, and push.
+
+- fetch: one `git fetch` of the remote's store and notes tips into refs private to this process,
+  so the tips merged are exactly the ones fetched (a sibling process cannot swap them), then a
+  validated merge into ours. Both refs are chains, so only what is new moves.
+- fetch_objects: blobs by id (pack data, raw chunks), all of a checkout's in one request.
+- push: publish what the pushed commits need (publish.py), then one atomic push of the store,
+  the notes and the bulk refs. The store and notes are pushed without force: the remote accepts
+  them only if they descend from the tips we merged, so a writer that got in first makes us
+  fetch, merge and try again, and nobody's entries are ever overwritten.
+"""
 
 from __future__ import annotations
 
-import hashlib
+import os
 import random
-import re
 import time
+import uuid
 
+from .index import ChunkIndex
 from .notes import NOTES_REF, Notes
 from .repo import GitError, first_error_line
-from .store import STORE_REF, Store
+from .store import PACK_REFS, RAW_REFS, STORE_REF, Store
 
 
 class SyncError(Exception):
@@ -24,7 +35,7 @@ def default_remote(repo) -> str | None:
     branch = repo.git("symbolic-ref", "--quiet", "--short", "HEAD", check=False).stdout.decode().strip()
     if branch:
         upstream = repo.config_get(f"branch.{branch}.remote")
-        if upstream:
+        if upstream and upstream != ".":
             return upstream
     remotes = repo.git("remote").stdout.decode().split()
     if "origin" in remotes:
@@ -32,145 +43,130 @@ def default_remote(repo) -> str | None:
     return remotes[0] if len(remotes) == 1 else None
 
 
-def _tracking(remote: str, what: str) -> str:
-    # A remote given as a URL (as pre-push may pass it) is no valid ref component.
-    name = remote if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", remote) else \
-        "url-" + hashlib.sha1(remote.encode()).hexdigest()[:16]
-    return f"refs/panini/remotes/{name}/{what}"
+def _private_prefix() -> str:
+    return f"refs/panini/fetch/{os.getpid()}-{uuid.uuid4().hex[:8]}/"
 
 
-def remote_refs(repo, remote: str) -> dict[str, str]:
+def fetch(repo, remote: str) -> dict[str, str | None]:
+    """Fetch the remote's store and notes, merge them into ours; return the remote's tips as fetched."""
+    prefix = _private_prefix()
+    # Glob refspecs: a ref the remote lacks is simply not fetched (a plain refspec would fail).
+    specs = [f"+refs/panini/stor*:{prefix}stor*", f"+refs/notes/panin*:{prefix}panin*"]
+    for attempt in range(6):
+        proc = repo.git("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc",
+                        "--no-recurse-submodules", remote, *specs, check=False)
+        if proc.returncode == 0:
+            break
+        message = first_error_line(proc.stderr, proc.returncode)
+        if "cannot lock ref" not in message or attempt == 5:
+            _drop_private(repo, prefix)
+            raise SyncError(f"fetching from '{remote}' failed: {message}")
+        time.sleep(0.05 * 2 ** attempt * (0.5 + random.random()))
+    tips = {STORE_REF: repo.ref(prefix + "store"), NOTES_REF: repo.ref(prefix + "panini")}
     try:
-        out = repo.git("ls-remote", remote, STORE_REF, NOTES_REF).stdout.decode()
+        store, notes = Store(repo), Notes(repo)
+        if tips[STORE_REF]:
+            store.merge_from(tips[STORE_REF], f"panini: merge store from {remote}")
+        if tips[NOTES_REF]:
+            notes.merge_from(tips[NOTES_REF], f"panini: merge notes from {remote}")
+        index = ChunkIndex(store)
+        try:
+            index.refresh()
+            index.sync_remote(remote, tips[STORE_REF])
+        finally:
+            index.close()
+    finally:
+        _drop_private(repo, prefix)
+    return tips
+
+
+def _drop_private(repo, prefix: str):
+    refs = repo.git("for-each-ref", "--format=%(refname)", prefix, check=False).stdout.decode().split()
+    if refs:
+        repo.git("update-ref", "--stdin", input="".join(f"delete {r}\n" for r in refs).encode(), check=False)
+
+
+def fetch_objects(repo, remote: str, oids) -> None:
+    """Fetch objects by id in one request. Without negotiation: blobs share no history to negotiate."""
+    wanted = "".join(f"{oid}\n" for oid in sorted(set(oids)))
+    if not wanted:
+        return
+    proc = repo.git("-c", "fetch.negotiationAlgorithm=noop", "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
+                    "--no-auto-gc", "--no-recurse-submodules", "--stdin", remote, input=wanted.encode(), check=False)
+    if proc.returncode != 0:
+        raise SyncError(f"fetching objects from '{remote}' failed: {first_error_line(proc.stderr, proc.returncode)}")
+
+
+def local_refs(repo, prefix: str) -> dict[str, str]:
+    out = repo.git("for-each-ref", "--format=%(objectname) %(refname)", prefix, check=False).stdout.decode()
+    return {ref: oid for oid, _, ref in (line.partition(" ") for line in out.splitlines())}
+
+
+def remote_refs(repo, remote: str, prefix: str) -> dict[str, str]:
+    try:
+        out = repo.git("ls-remote", remote, prefix + "*").stdout.decode()
     except GitError as e:
         raise SyncError(f"cannot reach remote '{remote}': {e}") from None
     return {ref: oid for oid, ref in (line.split("\t") for line in out.splitlines() if "\t" in line)}
 
 
-def fetch(repo, remote: str) -> dict[str, str]:
-    """Fetch the remote's store and notes and merge them into ours; return {ref: merged tip}."""
-    available = remote_refs(repo, remote)
-    specs = [f"+{ref}:{_tracking(remote, name)}" for ref, name in ((STORE_REF, "store"), (NOTES_REF, "notes"))
-             if ref in available]
-    if not specs:
-        return {}
-    for attempt in range(6):
-        try:
-            repo.git("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, *specs)
-            break
-        except GitError as e:
-            # Another process of this repository (a second local worker) is updating the same
-            # tracking ref: its fetch is as good as ours, so wait and fetch again.
-            if "cannot lock ref" not in str(e) or attempt == 5:
-                raise SyncError(f"fetching from '{remote}' failed: {e}") from None
-            time.sleep(0.05 * 2 ** attempt * (0.5 + random.random()))
-    merged = {}
-    for chain, name in ((Store(repo), "store"), (Notes(repo), "notes")):
-        theirs = repo.ref(_tracking(remote, name))
-        if chain.ref in available and theirs:
-            _prefetch_metadata(repo, theirs, name)
-            merged[chain.ref] = chain.merge_from(theirs, f"panini: merge {name} from {remote}")
-    return merged
+def push(repo, remote: str, revs: list[str] | None = None, delete: dict[str, str] | None = None,
+         attempts: int = 8) -> dict[str, str]:
+    """Publish what `revs` reference (default: HEAD's commits the remote's branches lack), then push
+    the store, notes and bulk refs atomically; on a lost race fetch, merge and try again.
 
-
-# --- partial clones (--filter=blob:none): fetch the blobs a command needs in one request -------------
-
-def promisor_remote(repo) -> str | None:
-    """The remote a partial clone fetches missing objects from; None when the repository is complete."""
-    if not getattr(repo, "partial", False):
-        return None
-    name = repo.config_get("extensions.partialclone")
-    if name:
-        return name
-    out = repo.git("config", "--get-regexp", r"^remote\..*\.promisor$", check=False).stdout.decode()
-    for line in out.splitlines():
-        key, _, value = line.partition(" ")
-        if value.strip().lower() in ("true", "yes", "on", "1"):
-            return key[len("remote."):-len(".promisor")]
-    return None
-
-
-def prefetch(repo, oids) -> int:
-    """In a partial clone, fetch these objects in one request (git would fetch each missing blob
-    lazily, one round trip apiece). Returns how many were asked for; 0 when not needed or it failed
-    (reads then still fetch lazily)."""
-    remote = promisor_remote(repo)
-    wanted = sorted(set(oids))
-    if remote is None or not wanted:
-        return 0
-    proc = repo.git("-c", "fetch.negotiationAlgorithm=noop", "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
-                    "--recurse-submodules=no", "--filter=blob:none", "--stdin", remote,
-                    input="".join(f"{oid}\n" for oid in wanted).encode(), check=False)
-    return len(wanted) if proc.returncode == 0 else 0
-
-
-def _missing(repo, treeish: str) -> list[str]:
-    """Objects under treeish this partial clone lacks (listed without fetching them)."""
-    out = repo.git("rev-list", "--objects", "--missing=print", treeish, check=False).stdout.decode()
-    return [line[1:] for line in out.splitlines() if line.startswith("?")]
-
-
-def _prefetch_metadata(repo, commit: str, name: str):
-    """The notes, manifests and pack recipes are small and read whole (merges, the chunk index);
-    a filtered fetch leaves their blobs behind. Fetch them in one request, not one by one."""
-    if promisor_remote(repo) is None:
-        return
-    if name == "notes":
-        prefetch(repo, _missing(repo, commit))
-        return
-    wanted: set[str] = set()
-    for top, leaf in (("manifests", None), ("packs", "recipe")):
-        spec = f"{commit}:{top}"
-        if repo.git("rev-parse", "--verify", "--quiet", spec, check=False).returncode != 0:
-            continue
-        missing = set(_missing(repo, spec))
-        if leaf and missing:
-            listing = repo.git("ls-tree", "-r", spec).stdout.decode().splitlines()
-            missing &= {line.split()[2] for line in listing if line.endswith("/" + leaf)}
-        wanted |= missing
-    prefetch(repo, wanted)
-
-
-def prefetch_chunks(repo, manifests: list[str], is_packed) -> int:
-    """In a partial clone, fetch the raw chunks of these manifests that no pack yields, in one request."""
-    if promisor_remote(repo) is None:
-        return 0
-    from . import manifest as manifest_mod
-    wanted = []
-    for manifest in manifests:
-        try:
-            wanted += [c for c, _ in manifest_mod.parse(repo.read_kind(manifest, "blob") or b"", repo.hex_len)
-                       if not is_packed(c)]
-        except manifest_mod.ManifestError:
-            continue   # the worker reports it
-    return prefetch(repo, wanted)
-
-
-def push(repo, remote: str, attempts: int = 8) -> dict[str, str]:
-    """Fetch and merge the remote's refs, then push ours with a lease on what we merged.
-
-    The refs are snapshots (no history), so a push replaces the remote's tip: the lease makes
-    that a compare-and-swap. If another writer got in first, fetch, merge and try again.
+    delete: {ref: expected oid} of raw batches to remove on the remote in the same push (a worker
+    whose verified packs replace them). Returns {ref: oid} pushed.
     """
+    from .publish import publish
+    if revs is None:
+        revs = ["HEAD", "--not", f"--remotes={remote}"] if repo.ref("HEAD") else []
     for attempt in range(attempts):
-        fetch(repo, remote)
-        refs = [ref for ref in (STORE_REF, NOTES_REF) if repo.ref(ref)]
-        if not refs:
-            return {}
-        leases = []
-        for ref, name in ((STORE_REF, "store"), (NOTES_REF, "notes")):
-            if ref in refs:
-                expected = repo.ref(_tracking(remote, name)) or ""
-                leases.append(f"--force-with-lease={ref}:{expected}")
-        proc = repo.git("push", "--quiet", "--no-verify", "--porcelain", "--atomic", *leases, remote,
-                        *[f"{ref}:{ref}" for ref in refs], check=False)
-        if proc.returncode == 0:
-            for ref, name in ((STORE_REF, "store"), (NOTES_REF, "notes")):
-                if ref in refs:  # the remote now holds our tip: remember it for the next lease
-                    repo.git("update-ref", _tracking(remote, name), repo.ref(ref), check=False)
-            return {ref: repo.ref(ref) for ref in refs}
-        out = proc.stdout.decode() + proc.stderr.decode()
-        if not any(s in out for s in ("stale info", "rejected", "cannot lock ref", "failed to update", "atomic")):
-            raise SyncError(f"pushing to '{remote}' failed: {first_error_line(proc.stderr, proc.returncode)}")
+        tips = fetch(repo, remote)
+        publish(repo, remote, tips[STORE_REF], revs)
+        pushed = push_once(repo, remote, delete=delete)
+        if pushed is not None:
+            return pushed
+        if delete:
+            # Maybe another worker removed those raw batches first: only delete what is still there.
+            there = remote_refs(repo, remote, RAW_REFS)
+            delete = {ref: oid for ref, oid in delete.items() if there.get(ref) == oid}
         time.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
     raise SyncError(f"pushing to '{remote}' kept racing with other writers; try again")
+
+
+def push_once(repo, remote: str, notes_tip: str | None = None, delete: dict[str, str] | None = None
+              ) -> dict[str, str] | None:
+    """One atomic push of our store and notes tips (notes_tip: this exact notes commit instead) and
+    bulk refs. None when the remote moved since we merged (a non-fast-forward or a stale lease)."""
+    tips = {STORE_REF: repo.ref(STORE_REF), NOTES_REF: notes_tip or repo.ref(NOTES_REF)}
+    tips = {ref: oid for ref, oid in tips.items() if oid}
+    bulk = local_refs(repo, RAW_REFS) | local_refs(repo, PACK_REFS)
+    if not tips and not bulk:
+        return {}
+    leases = [f"--force-with-lease={ref}:{oid}" for ref, oid in (delete or {}).items()]
+    specs = ([f"{oid}:{ref}" for ref, oid in tips.items()] + [f"{ref}:{ref}" for ref in bulk]
+             + [f":{ref}" for ref in delete or {}])
+    proc = repo.git("push", "--quiet", "--no-verify", "--porcelain", "--atomic", *leases, remote, *specs, check=False)
+    if proc.returncode != 0:
+        out = proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
+        if any(s in out for s in ("stale info", "rejected", "non-fast-forward", "fetch first", "cannot lock ref",
+                                  "failed to update", "atomic")):
+            return None
+        raise SyncError(f"pushing to '{remote}' failed: {first_error_line(proc.stderr, proc.returncode)}")
+    _pushed(repo, remote, tips.get(STORE_REF), bulk)
+    return tips | bulk
+
+
+def _pushed(repo, remote: str, store_tip: str | None, bulk: dict[str, str]):
+    """The remote now holds our store tip: index what it holds; local raw batch refs have done their job
+    (their chunks stay reachable here from refs/panini/local)."""
+    index = ChunkIndex(Store(repo))
+    try:
+        index.refresh()
+        index.sync_remote(remote, store_tip)
+    finally:
+        index.close()
+    raw = [ref for ref in bulk if ref.startswith(RAW_REFS)]
+    if raw:
+        repo.git("update-ref", "--stdin", input="".join(f"delete {r} {bulk[r]}\n" for r in raw).encode(), check=False)

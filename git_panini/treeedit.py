@@ -1,4 +1,4 @@
-"""Edits and unions of Git trees that rewrite only the subtrees that changed."""
+"""Edits of Git trees that rewrite only the subtrees that changed."""
 
 from __future__ import annotations
 
@@ -84,29 +84,3 @@ class TreeEditor:
                     node.entries.pop(name, None)  # Git has no empty trees
         node.dirty = False
         return self.repo.write_object("tree", encode_tree(node.entries.values()))
-
-
-def keep_smaller(path: str, ours: TreeEntry, theirs: TreeEntry) -> TreeEntry:
-    # Same content-addressed path, different content: only a hostile or broken writer does
-    # this; keeping the smaller id makes both sides agree.
-    return min(ours, theirs, key=lambda e: e.oid)
-
-
-def union_trees(repo, a: str | None, b: str | None, resolve=keep_smaller, path: str = "") -> str | None:
-    """Union of two trees; equal subtrees are not read at all; resolve() picks between differing blobs."""
-    if a is None or a == b:
-        return b if a is None else a
-    if b is None:
-        return a
-    ours = {e.name: e for e in repo.read_tree(a)}
-    merged = dict(ours)
-    for e in repo.read_tree(b):
-        mine = ours.get(e.name)
-        if mine is None or mine.oid == e.oid:
-            merged[e.name] = e
-        elif mine.is_tree and e.is_tree:
-            merged[e.name] = TreeEntry(e.name, MODE_TREE,
-                                       union_trees(repo, mine.oid, e.oid, resolve, path + e.name + "/"))
-        else:
-            merged[e.name] = resolve(path + e.name, mine, e)
-    return repo.write_object("tree", encode_tree(merged.values()))

@@ -13,16 +13,18 @@ from datetime import datetime, timedelta, timezone
 from . import manifest as manifest_mod
 from .codecs import CodecError, train_zstd_dict
 from .index import ChunkIndex
-from .notes import NOTES_REF, Notes
-from .objects import MODE_TREE, TreeEntry, encode_tree, object_id
+from .local import LocalStore
+from .notes import Notes
+from .objects import encode_commit, object_id
 from .pack import PackWriter
 from .planner import choose, is_text
 from .reader import ChunkSource, ReadError
-from .recipe import RECIPE_FORMAT, parse_recipe
-from .repo import first_error_line
+from .recipe import MAX_RECIPE_SIZE, RECIPE_FORMAT, RecipeError, parse_recipe
+from .repo import ObjectTooLarge
 from .segment import WHOLE_FILE_FORMATS, Segment, SmallFile, group_small_files, plan_segments, sniff_format
-from .store import Store, chunk_path, fan
-from .sync import SyncError, _tracking, fetch, prefetch_chunks, push
+from .store import MAX_LIST_SIZE, PACK_REFS, RAW_REFS, Store, fan, parse_list
+from .sync import SyncError, fetch, push, push_once, remote_refs
+from .treeedit import TreeEditor
 
 LEASE_SECONDS = 900
 MAX_ATTEMPTS = 3
@@ -86,9 +88,31 @@ class Worker:
         if self.remote:
             fetch(self.repo, self.remote)
 
-    def _sync_out(self):
+    def _sync_out(self, replaced: set[str], source: ChunkSource):
+        """Push packs and notes; with them, remove the remote's raw batches whose every chunk is
+        yielded by a pack decoded and re-hashed here (`replaced`: this run's packs, verified as they
+        were made), then drop our own raw copies of what this run packed."""
+        delete = {}
         if self.remote:
-            push(self.repo, self.remote)
+            batches = self.store.raw_batches()
+            for ref, oid in remote_refs(self.repo, self.remote, RAW_REFS).items():
+                if self._covered(batches.get(ref[len(RAW_REFS):]), set(replaced), source):
+                    delete[ref] = oid
+            push(self.repo, self.remote, revs=[], delete=delete)
+        if replaced:
+            LocalStore(self.repo).drop([], sorted(replaced), f"panini: {self.id} packed {len(replaced)} chunk(s)")
+
+    def _covered(self, listing: str | None, verified: set[str], source: ChunkSource) -> bool:
+        """Every chunk of a raw batch is yielded by a pack that this side has decoded and re-hashed."""
+        try:
+            chunks = parse_list(self.repo.read_kind(listing, "blob", MAX_LIST_SIZE), self.repo.hex_len) if listing else []
+        except ObjectTooLarge:
+            return False
+        for chunk in chunks:
+            if chunk not in verified and not source.verify_packed(chunk):
+                return False
+            verified.add(chunk)
+        return bool(chunks)
 
     def claim(self, limit: int, job: str | None = None) -> list[str]:
         """Take up to `limit` claimable manifests (only those queued for `job`, if given) under a lease.
@@ -102,7 +126,7 @@ class Worker:
             self._sync_in()
             written = self._claim_locally(limit, job)
             claimed.update(written)
-            if not written or not self.remote or self._publish_claim():
+            if not written or not self.remote or self._publish_claim(self.notes.last_tip):
                 break
             # Lost the race: forget our claim (the next fetch brings the winner's), then claim again.
             self._unclaim(written)
@@ -146,23 +170,13 @@ class Worker:
 
         self.notes.transition(list(previous), change, f"panini: {self.id} lost a claim race")
 
-    def _publish_claim(self) -> bool:
-        """Push our notes tip in place of the remote's tip we last fetched; False if someone else moved it."""
-        tracking = _tracking(self.remote, "notes")
-        expected = self.repo.ref(tracking) or ""
-        tip = self.notes.tip()
-        proc = self.repo.git("push", "--quiet", "--no-verify", "--porcelain", f"--force-with-lease={NOTES_REF}:{expected}",
-                             self.remote, f"{tip}:{NOTES_REF}", check=False)
-        if proc.returncode == 0:
-            # Best effort: a sibling worker of this repository may hold the ref's lock right now,
-            # and the next fetch sets it anyway.
-            self.repo.git("update-ref", tracking, tip, check=False)
-            return True
-        out = proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
-        if any(s in out for s in ("stale info", "rejected", "cannot lock ref", "failed to update")):
-            return False
-        self.log(f"could not publish claim: {first_error_line(proc.stderr, proc.returncode)}")
-        return True   # unreachable remote: work on what we claimed locally, as before
+    def _publish_claim(self, claim: str) -> bool:
+        """Push exactly the notes commit holding our claim; False if the remote moved since we merged."""
+        try:
+            return push_once(self.repo, self.remote, notes_tip=claim) is not None
+        except SyncError as e:
+            self.log(f"could not publish claim: {e}")
+            return True   # unreachable remote: work on what we claimed locally, as before
 
     def run(self, max_files: int | None = None, job: str | None = None, progress=None) -> list[WorkResult]:
         results: list[WorkResult] = []
@@ -177,18 +191,18 @@ class Worker:
     # --- one batch -------------------------------------------------------------------------------
     def process(self, manifests: list[str], progress=None) -> list[WorkResult]:
         """Pack the chunks of claimed manifests, commit the packs, then mark each note done or failed."""
-        source = ChunkSource(self.repo)
+        source = ChunkSource(self.repo, remote=self.remote)
         try:
-            results = self._pack_batch(manifests, source, progress)
+            results, replaced = self._pack_batch(manifests, source, progress)
+            self._finish(results, replaced, source)
         finally:
             source.close()
-        self._finish(results)
         return list(results.values())
 
-    def _pack_batch(self, manifests: list[str], source: ChunkSource, progress) -> dict[str, WorkResult]:
+    def _pack_batch(self, manifests: list[str], source: ChunkSource, progress):
         index = source.index
         index.refresh()
-        prefetch_chunks(self.repo, manifests, index.is_packed)   # partial clone: one fetch, not one per chunk
+        source.prefetch(manifests)   # everything the batch reads, in one fetch
         results: dict[str, WorkResult] = {}
         segments: list[Segment] = []
         small: list[SmallFile] = []
@@ -238,12 +252,13 @@ class Worker:
                 progress(raw_size)
         packer.commit(self.store, self.id)
         index.refresh()
+        replaced = set(packer.yielded)
         ratios: dict[str, float] = {}
         for manifest, chunks in file_chunks.items():
             r = results[manifest]
             r.stored_bytes = int(round(r.stored_bytes))
             r.file_stored_bytes = _file_share(self.repo, index, chunks, ratios)
-        return results
+        return results, replaced
 
     def _read_manifest(self, manifest: str) -> list[tuple[str, int]]:
         data = self.repo.read_kind(manifest, "blob")
@@ -251,7 +266,7 @@ class Worker:
             raise ReadError(f"manifest {manifest} is missing")
         return manifest_mod.parse(data, self.repo.hex_len)
 
-    def _finish(self, results: dict[str, WorkResult]):
+    def _finish(self, results: dict[str, WorkResult], replaced: set[str], source: ChunkSource):
         def change(manifest, note):
             result = results[manifest]
             note = dict(note or {})
@@ -267,7 +282,7 @@ class Worker:
                         worker=self.id)
         self.notes.transition(sorted(results), change, f"panini: {self.id} finished {len(results)} file(s)")
         try:
-            self._sync_out()
+            self._sync_out(replaced, source)
         except SyncError as e:
             self.log(f"could not publish results: {e}")
 
@@ -281,26 +296,31 @@ def _file_share(repo, index: ChunkIndex, chunks: list[tuple[str, int]], ratios: 
         if not located:
             total += size
             continue
-        pack_tree = located[0][1]
-        if pack_tree not in ratios:
-            ratios[pack_tree] = _pack_ratio(repo, pack_tree)
-        total += size * ratios[pack_tree]
+        pack = located[0][0]
+        if pack not in ratios:
+            ratios[pack] = _pack_ratio(repo, pack)
+        total += size * ratios[pack]
     return int(round(total))
 
 
-def _pack_ratio(repo, pack_tree: str) -> float:
-    entries = {e.name: e for e in repo.read_tree(pack_tree)}
-    recipe = json.loads(repo.read_kind(entries["recipe"].oid, "blob"))
-    return recipe["encoded_size"] / recipe["size"] if recipe["size"] else 0.0
+def _pack_ratio(repo, pack: str) -> float:
+    """Encoded / decoded size of a pack; 1.0 when its recipe cannot be read (it saves nothing then)."""
+    try:
+        recipe = parse_recipe(repo.read_kind(pack, "blob", MAX_RECIPE_SIZE) or b"", repo.hex_len)
+        return recipe["encoded_size"] / recipe["size"] if recipe["size"] else 0.0
+    except (RecipeError, ObjectTooLarge, KeyError, TypeError):
+        return 1.0
 
 
 class _PackBuilder:
-    """Encodes segments into packs (data + recipe trees) and commits them with the raw chunks' removal."""
+    """Encodes segments into packs (a data blob + its recipe) and commits them: recipes to the store,
+    data and dictionaries to a new bulk ref refs/panini/packs/<commit>."""
 
     def __init__(self, repo, effort: int, source: ChunkSource, segments: list[Segment]):
         self.repo, self.effort, self.source = repo, effort, source
         self.writer = PackWriter(repo.objects_dir, repo.algo)
-        self.packs: dict[str, str] = {}      # pack id (recipe oid) -> pack tree
+        self.recipes: list[str] = []         # pack ids (recipe oids)
+        self.bulk: list[str] = []            # data blobs and dictionaries the packs need
         self.dicts: dict[str, bytes] = {}    # dictionaries some pack uses
         self.yielded: list[str] = []
         self._dict = self._train_dict(segments) if effort >= 2 else None
@@ -336,26 +356,22 @@ class _PackBuilder:
                   "data": data_oid, "encoded_size": len(choice.encoded), "chunks": offsets, "tried": choice.tried}
         recipe_bytes = json.dumps(recipe, sort_keys=True).encode()
         parse_recipe(recipe_bytes, self.repo.hex_len)   # a recipe readers would refuse must never replace chunks
-        recipe_oid = self.writer.add("blob", recipe_bytes)
-        tree = encode_tree([TreeEntry("data", "100644", data_oid), TreeEntry("recipe", "100644", recipe_oid)])
-        self.packs[recipe_oid] = self.writer.add("tree", tree)
+        self.recipes.append(self.writer.add("blob", recipe_bytes))
+        self.bulk.append(data_oid)
         self.yielded += [c for c, _ in segment.chunks]
         return choice, len(raw)
 
     def commit(self, store: Store, worker_id: str):
+        """Bulk ref first, then the store: a recipe is never recorded before its data is reachable."""
         for data in self.dicts.values():
-            self.writer.add("blob", data)
+            self.bulk.append(self.writer.add("blob", data))
         self.writer.flush()
-        if not self.packs:
+        if not self.recipes:
             return
-
-        def apply(editor):
-            for oid in self.dicts:
-                editor.set("dicts/" + fan(oid), oid)
-            for pack_id, tree_oid in self.packs.items():
-                editor.set("packs/" + fan(pack_id), tree_oid, MODE_TREE)
-            # The raw copies go only in the same commit that adds the packs replacing them.
-            for c in self.yielded:
-                editor.remove(chunk_path(c))
-
-        store.edit(apply, f"panini: {worker_id} packs {len(self.yielded)} chunks into {len(self.packs)} packs")
+        editor = TreeEditor(self.repo, None)
+        for oid in self.bulk:
+            editor.set(fan(oid), oid)
+        commit = self.repo.write_object("commit", encode_commit(editor.write(), [], f"panini: {worker_id} pack data"))
+        self.repo.update_ref(PACK_REFS + commit, commit, None, "panini: pack data")
+        store.add_packs(self.recipes, f"panini: {worker_id} packs {len(self.yielded)} chunks into "
+                                      f"{len(self.recipes)} packs")

@@ -1,4 +1,4 @@
-"""`git panini fsck`: check the store's own consistency (every manifest's chunks reachable, packs readable)."""
+"""`git panini fsck`: check the store by reachability (what `git gc --prune=now` keeps), packs readable."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from ..fsck import check_store
 from .common import JsonOption, console, open_repo, print_json
 
 
-def fsck(json: bool = JsonOption):
-    """Check refs/panini/store and refs/notes/panini; exit 1 on any error."""
-    report = check_store(open_repo())
+def fsck(full: bool = typer.Option(False, "--full", help="Also decode every pack here and re-hash its chunks."),
+         json: bool = JsonOption):
+    """Check the store, the local store and the notes; exit 1 on any error."""
+    report = check_store(open_repo(), full=full)
     if json:
         print_json(report)
     else:
@@ -19,7 +20,7 @@ def fsck(json: bool = JsonOption):
         for problem in report["warnings"]:
             console.print(f"warning: {problem}", markup=False, highlight=False)
         c = report["counts"]
-        console.print(f"{c['manifests']} manifests, {c['raw_chunks']} raw chunks, {c['packs']} packs, "
+        console.print(f"{c['manifests']} published and {c['local_manifests']} local manifests, {c['packs']} packs, "
                       f"{c['notes']} notes: " + ("ok" if not report["errors"] else f"{len(report['errors'])} error(s)"),
                       markup=False)
     raise typer.Exit(1 if report["errors"] else 0)

@@ -21,7 +21,8 @@ def status(treeish: str = typer.Option("HEAD", "--rev", help="Commit whose files
         note = notes.get(p.manifest, {}) if p else {}
         stored = note.get("stored_bytes")
         rows.append({"path": found.path, "size": p.size if p else None, "manifest": p.manifest if p else None,
-                     "status": note.get("status", "unknown") if p else "malformed",
+                     # No note: the file was never pushed (notes exist only for published files).
+                     "status": note.get("status", "local") if p else "malformed",
                      "unique_bytes": note.get("unique_bytes"), "stored_bytes": stored,
                      "ratio": round(stored / p.size, 4) if p and stored is not None and p.size else None,
                      "error": note.get("error") if p else found.error})
