@@ -110,24 +110,30 @@ class ChunkSource:
         except SyncError:
             return False
 
-    def prefetch(self, manifests) -> int:
-        """One fetch for every object these files lack (manifests are store metadata, here once the
-        store is fetched; a missing one is fetched in the same request). Returns how many were asked for."""
-        chunks, absent = [], []
+    def wanted(self, manifests) -> set[str]:
+        """Object ids to fetch before these files can be read: absent manifests, and for each chunk
+        not here its pack's blobs, or the raw chunk."""
+        chunks, absent = [], set()
         for manifest in manifests:
             try:
                 data = self.repo.read_kind(manifest, "blob", MAX_MANIFEST_SIZE)
-                if data is None:
-                    absent.append(manifest)
-                else:
-                    chunks += [c for c, _ in manifest_mod.parse(data, self.repo.hex_len)]
-            except (ObjectTooLarge, manifest_mod.ManifestError):
+            except ObjectTooLarge:
                 continue   # reading the file reports it
-        wanted = self.needed(chunks) | set(absent)
+            if data is None:
+                absent.add(manifest)
+            else:
+                chunks += [c for c, _ in _parse_or_empty(data, self.repo.hex_len)]
+        return self.needed(chunks) | absent
+
+    def prefetch(self, manifests) -> int:
+        """Fetch what these files lack in one request (a second one only for the chunks of manifests
+        that were not here either). Returns how many objects were asked for."""
+        manifests = list(manifests)
+        wanted = self.wanted(manifests)
         self.fetch(wanted)
-        if absent:   # their chunks could not be known before: one more request for those
-            self.fetch(self.needed(c for m in absent if (d := self.repo.read_kind(m, "blob", MAX_MANIFEST_SIZE))
-                                   for c, _ in _parse_or_empty(d, self.repo.hex_len)))
+        late = [m for m in manifests if m in wanted]
+        if late:
+            self.fetch(self.wanted(late))
         return len(wanted)
 
     def verify_packed(self, chunk: str) -> bool:

@@ -617,8 +617,9 @@ def _remote_notes(remote: Path) -> dict[str, dict]:
 
 
 def _store_bytes(remote: Path) -> int:
-    """On-disk size of everything refs/panini/store reaches in the remote: the whole store."""
-    objects = git(remote, "rev-list", "--objects", "refs/panini/store").stdout
+    """On-disk size of everything the refs under refs/panini/ reach in the remote: the whole store
+    (metadata, raw batches and pack data)."""
+    objects = git(remote, "rev-list", "--objects", "--glob=refs/panini/*").stdout
     oids = "".join(line.split()[0] + "\n" for line in objects.splitlines())
     sizes = git(remote, "cat-file", "--batch-check=%(objectsize:disk)", input=oids).stdout.split()
     return sum(int(s) for s in sizes)

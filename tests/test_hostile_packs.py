@@ -18,10 +18,10 @@ from conftest import git, make_repo
 from git_panini import codecs
 from git_panini import manifest as manifest_mod
 from git_panini.chunking import ChunkParams
-from git_panini.objects import MODE_TREE, TreeEntry, encode_tree, object_id
+from git_panini.objects import object_id
 from git_panini.pointer import Pointer
 from git_panini.repo import Repo
-from git_panini.store import FORMAT_LINE, Store, fan, manifest_path
+from git_panini.store import Store, config_blob, manifest_path, pack_path
 
 RSS_LIMIT_KIB = 500 << 10
 TIMEOUT = 120
@@ -43,17 +43,16 @@ def _plant(path: Path, name: str, recipe, data: bytes, chunks: list[tuple[str, i
     no clean filter runs, so no raw chunk blob is ever written. Returns the pack id."""
     repo = Repo(str(path))
     try:
-        recipe_bytes = recipe if isinstance(recipe, bytes) else json.dumps(recipe, sort_keys=True).encode()
         data_oid = repo.write_object("blob", data)
+        recipe_bytes = recipe if isinstance(recipe, bytes) else json.dumps(dict(recipe, data=data_oid),
+                                                                           sort_keys=True).encode()
         recipe_oid = repo.write_object("blob", recipe_bytes)
-        tree = repo.write_object("tree", encode_tree([TreeEntry("data", "100644", data_oid),
-                                                      TreeEntry("recipe", "100644", recipe_oid)]))
         manifest = repo.write_object("blob", manifest_mod.encode(chunks))
 
         def apply(editor):
             if editor.get("config") is None:
-                editor.set("config", repo.write_object("blob", (FORMAT_LINE + ChunkParams().encode()).encode()))
-            editor.set("packs/" + fan(recipe_oid), tree, MODE_TREE)
+                editor.set("config", repo.write_object("blob", config_blob(ChunkParams())))
+            editor.set(pack_path(recipe_oid), recipe_oid)
             editor.set(manifest_path(manifest), manifest)
 
         Store(repo).edit(apply, f"test: plant {name}")
@@ -66,7 +65,7 @@ def _plant(path: Path, name: str, recipe, data: bytes, chunks: list[tuple[str, i
 
 
 def _recipe(raw: bytes, chunk: str, steps: list[dict], data: bytes, **changes) -> dict:
-    recipe = {"format": "git-panini-recipe/1", "size": len(raw), "steps": steps, "deps": [], "data": "",
+    recipe = {"format": "git-panini-recipe/1", "size": len(raw), "steps": steps, "deps": [],
               "encoded_size": len(data), "chunks": [[chunk, 0, len(raw)]], "tried": []}
     recipe.update(changes)
     return recipe
@@ -201,7 +200,7 @@ def test_decompression_bombs_are_refused_in_bounded_memory(tmp_path, report):
     }
     packs = {}
     for name, (data, steps, size) in bombs.items():
-        recipe = {"format": "git-panini-recipe/1", "size": size, "steps": steps, "deps": [], "data": "",
+        recipe = {"format": "git-panini-recipe/1", "size": size, "steps": steps, "deps": [],
                   "encoded_size": len(data), "chunks": [[chunk, 0, ZERO_CHUNK]], "tried": [name]}
         # The file: 1 GiB of zeros, 64 times the same 16 MiB chunk, which only the bomb pack yields.
         packs[name] = _plant(path, name, recipe, data, [(chunk, ZERO_CHUNK)] * (GiB // ZERO_CHUNK),

@@ -1,4 +1,4 @@
-"""Tree edits, the store and notes chains, and their merges (deterministic unions, the notes rule)."""
+"""Tree edits, the store and notes chains, and their merges (validated unions that never drop ours, the notes rule)."""
 
 import itertools
 import json
@@ -12,8 +12,8 @@ from git_panini.chunking import ChunkParams
 from git_panini.notes import NOTES_REF, STATE_RANK, Notes
 from git_panini.objects import MODE_TREE, object_id
 from git_panini.repo import Repo
-from git_panini.store import STORE_REF, Store, chunk_path, manifest_path
-from git_panini.treeedit import TreeEditor, union_trees
+from git_panini.store import STORE_REF, Store, config_blob, manifest_path, pack_path, raw_list_path
+from git_panini.treeedit import TreeEditor
 
 STATES = ["pending", "queued", "processing", "failed", "completed"]   # lowest to highest
 
@@ -104,48 +104,18 @@ def _loose(repo):
                 yield d + f
 
 
-def test_union_trees_equals_git_tree_of_the_union(repo):
-    rng = random.Random(1)
-    paths = [f"{rng.choice('abc')}/{rng.choice('xyz')}/{i}" for i in range(60)]
-    files = {p: _blob(repo, p.encode()) for p in paths}
-    a = {p: o for p, o in files.items() if rng.random() < 0.6}
-    b = {p: o for p, o in files.items() if p not in a or rng.random() < 0.5}
-    ta, tb = _git_tree(repo, a), _git_tree(repo, b)
-    expected = _git_tree(repo, {**a, **b})
-    assert union_trees(repo, ta, tb) == expected
-    assert union_trees(repo, tb, ta) == expected
-    assert union_trees(repo, ta, ta) == ta
-    assert union_trees(repo, None, tb) == tb and union_trees(repo, ta, None) == ta
-
-
 # --- the store --------------------------------------------------------------------------------------
 
 
-def _pack_tree(repo, chunks: list[tuple[str, int]], tag: str) -> tuple[str, str]:
-    """(pack id, pack tree) of a hand-made pack whose recipe yields `chunks`."""
-    offset, listed = 0, []
-    for oid, size in chunks:
-        listed.append([oid, offset, size])
-        offset += size
-    recipe = json.dumps({"format": "git-panini-recipe/1", "size": offset, "chunks": listed,
-                         "steps": [{"codec": "identity"}], "deps": [], "tag": tag}, sort_keys=True).encode()
-    data = _blob(repo, b"encoded " + tag.encode())
+def _store_tree(repo, manifests=(), packs=(), raw=(), config: bytes | None = None) -> str:
     editor = TreeEditor(repo, None)
-    editor.set("data", data)
-    editor.set("recipe", _blob(repo, recipe))
-    pack_id = object_id("blob", recipe, repo.algo)
-    return pack_id, editor.write()
-
-
-def _store_tree(repo, manifests=(), chunks=(), packs=()) -> str:
-    editor = TreeEditor(repo, None)
-    editor.set("config", _blob(repo, b"format git-panini-store/1\n" + ChunkParams().encode().encode()))
+    editor.set("config", _blob(repo, config or config_blob(ChunkParams())))
     for m in manifests:
         editor.set(manifest_path(m), m)
-    for c in chunks:
-        editor.set(chunk_path(c), c)
-    for pack_id, tree in packs:
-        editor.set(f"packs/{pack_id[:2]}/{pack_id}", tree, MODE_TREE)
+    for p in packs:
+        editor.set(pack_path(p), p)
+    for batch, listing in raw:
+        editor.set(raw_list_path(batch), listing)
     return editor.write()
 
 
@@ -153,66 +123,69 @@ def _paths(repo, tree, top):
     return {p.rsplit("/", 1)[1] for p in _files(repo, tree) if p.startswith(top + "/")}
 
 
-def test_store_merge_is_a_deterministic_union(repo):
-    chunks = [_blob(repo, b"chunk %d" % i) for i in range(8)]
+def test_store_merge_is_a_union_of_valid_entries(repo):
     manifests = [_blob(repo, b"manifest %d" % i) for i in range(4)]
-    size = len(b"chunk 0")
-    p_b = _pack_tree(repo, [(chunks[3], size)], "B packs chunk 3")
-    p_a5 = _pack_tree(repo, [(chunks[5], size), (chunks[6], size)], "A packs 5 and 6")
-    p_b5 = _pack_tree(repo, [(chunks[5], size)], "B packs 5 differently")
-    shared = _pack_tree(repo, [(chunks[7], size)], "both have this pack")
-    a = _store_tree(repo, manifests[:3], [chunks[0], chunks[1], chunks[2], chunks[3]], [p_a5, shared])
-    b = _store_tree(repo, manifests[1:], [chunks[1], chunks[4], chunks[5], chunks[6]], [p_b, p_b5, shared])
+    packs = [_blob(repo, b"recipe %d" % i) for i in range(3)]
+    a = _store_tree(repo, manifests[:3], packs[:2], [("a" * repo.hex_len, _blob(repo, b"list a"))])
+    b = _store_tree(repo, manifests[1:], packs[1:], [("b" * repo.hex_len, _blob(repo, b"list b"))])
     store = Store(repo)
     ab, ba = store.merge_trees(a, b), store.merge_trees(b, a)
     assert ab == ba
-    assert _paths(repo, ab, "manifests") == set(manifests)
-    # a raw chunk leaves chunks/ when the union holds a pack that yields it (3 from B's pack, 5 and 6
-    # from A's); every other chunk stays raw
-    assert _paths(repo, ab, "chunks") == {chunks[0], chunks[1], chunks[2], chunks[4]}
-    # conflicting pack choices for chunk 5 both stay; so does the pack both sides had
-    assert {p.split("/")[2] for p in _files(repo, ab) if p.startswith("packs/")} == \
-        {p_b[0], p_a5[0], p_b5[0], shared[0]}
+    assert _paths(repo, ab, "manifests") == set(manifests) and _paths(repo, ab, "packs") == set(packs)
+    assert _paths(repo, ab, "raw") == {"a" * repo.hex_len, "b" * repo.hex_len}
     assert store.merge_trees(ab, a) == ab and store.merge_trees(b, ab) == ab   # idempotent
     assert store.merge_trees(a, a) == a
 
 
-def test_store_merge_same_path_different_content_agrees_both_ways(repo):
-    m = _blob(repo, b"manifest")
-    a = TreeEditor(repo, _store_tree(repo, [m]))
-    b = TreeEditor(repo, _store_tree(repo, [m]))
-    a.set("config", _blob(repo, b"format git-panini-store/1\nchunker fastcdc-2020 min=1 avg=2 max=3\n"))
-    ta, tb = a.write(), b.write()
+def test_store_merge_never_takes_a_hostile_entry_nor_drops_ours(repo):
+    """Their tree can only add entries that are what their path says: a gitlink or a tree where a
+    blob belongs, a path naming another blob, a replaced config: none is taken, none drops ours."""
+    m = _blob(repo, b"our manifest")
+    other = _blob(repo, b"some other blob")
+    ours = _store_tree(repo, [m])
     store = Store(repo)
-    assert store.merge_trees(ta, tb) == store.merge_trees(tb, ta)
+    hostile = TreeEditor(repo, _store_tree(repo, config=b"format git-panini-store/2\nchunker fastcdc-2020 min=1 avg=2 max=3\n"))
+    hostile.set(manifest_path(m), other)                                   # our path, another blob
+    hostile.set(manifest_path(other[:2] + "0" * (repo.hex_len - 2)), other)   # name != content id
+    hostile.set("manifests/zz/" + "f" * repo.hex_len, other)               # not a fan directory
+    hostile.set(manifest_path(other), other, mode="160000")                # a gitlink
+    hostile.set(pack_path(other), _store_tree(repo), mode=MODE_TREE)       # a tree as a recipe
+    hostile.set("chunks/" + other[:2] + "/" + other, other)                # an unknown top-level directory
+    theirs = hostile.write()
+    merged = store.merge_trees(ours, theirs)
+    files = _files(repo, merged)
+    assert files[manifest_path(m)] == m
+    assert set(files) == {"config", manifest_path(m)}
+    assert Store(repo).merge_trees(None, theirs) is not None
+    # a store that had no config adopts a valid one, never an invalid one
+    bare = TreeEditor(repo, None)
+    bare.set(manifest_path(m), m)
+    assert "config" not in _files(repo, store.merge_trees(bare.write(), _store_tree(repo, config=b"format nonsense\n")))
 
 
-def test_store_record_layout_params_and_merge_from(repo):
+def test_store_publish_chain_params_and_merge_from(repo):
     store = Store(repo)
     assert store.tip() is None and store.params() == ChunkParams()
-    chunks = [_blob(repo, b"c%d" % i) for i in range(5)]
-    m1, m2 = _blob(repo, b"m1"), _blob(repo, b"m2")
-    base = store.record([m1], chunks[:2], ChunkParams())
-    assert store.tip() == base
-    assert store.manifests() == [m1] and sorted(store.raw_chunks()) == sorted(chunks[:2])
-    assert store.params() == ChunkParams()
+    m1, m2, m3 = _blob(repo, b"m1"), _blob(repo, b"m2"), _blob(repo, b"m3")
+    base = store.publish([m1], None, ChunkParams(), "one")
+    assert store.tip() == base and store.manifests() == [m1] and store.params() == ChunkParams()
     assert store.has_manifest(m1) and not store.has_manifest(m2)
-    assert store.record([m1], chunks[:2], ChunkParams()) == base           # nothing new: no commit
-    # two writers diverge from `base`; the refs hold snapshots (parentless commits)
-    ours = store.record([m2], chunks[2:4], ChunkParams())
+    assert store.publish([m1], None, ChunkParams(), "again") == base          # nothing new: no commit
+    # two writers diverge from `base`; every update is a child of the tip it replaced
+    ours = store.publish([m2], None, ChunkParams(), "ours")
+    assert git(repo.work_tree, "rev-list", "--parents", "-1", ours).stdout.split() == [ours, base]
     git(repo.work_tree, "update-ref", STORE_REF, base)
-    theirs = store.record([], [chunks[4]], ChunkParams())
+    theirs = store.publish([m3], None, ChunkParams(), "theirs")
     git(repo.work_tree, "update-ref", STORE_REF, ours)
     merged = store.merge_from(theirs, "merge")
-    assert merged not in (ours, theirs) and store.tip() == merged
-    assert git(repo.work_tree, "rev-list", "--parents", "-1", merged).stdout.split() == [merged]
-    assert store.tree_of(merged) == store.merge_trees(store.tree_of(ours), store.tree_of(theirs))
-    assert sorted(store.raw_chunks()) == sorted(chunks) and sorted(store.manifests()) == sorted([m1, m2])
+    assert store.tip() == merged
+    assert git(repo.work_tree, "rev-list", "--parents", "-1", merged).stdout.split() == [merged, ours, theirs]
+    assert sorted(store.manifests()) == sorted([m1, m2, m3])
     assert store.merge_from(theirs, "again") == merged                     # already merged: unchanged
-    assert store.merge_from(base, "older") == merged                       # a subset: unchanged
+    assert store.merge_from(base, "older") == merged                       # an ancestor: unchanged
     git(repo.work_tree, "update-ref", "-d", STORE_REF)
     assert store.merge_from(base, "adopt") == base                         # no tip yet: adopt theirs as is
-    assert store.merge_from(merged, "adopt") == merged                     # a superset: adopted, no new commit
+    assert store.merge_from(merged, "adopt") == merged                     # a descendant: fast-forward
     git(repo.work_tree, "fsck", "--strict", "--no-dangling")
 
 
@@ -303,4 +276,23 @@ def test_notes_put_get_all_and_git_notes_can_read_them(repo):
     assert json.loads(shown)["status"] == "pending"
     notes.put({m1: _note("failed", "2026-01-03T00:00:00Z", error="boom")}, "third")
     assert notes.get(m1)["error"] == "boom"
-    assert git(repo.work_tree, "rev-list", "--count", NOTES_REF).stdout.strip() == "1"   # a snapshot
+    assert git(repo.work_tree, "rev-list", "--count", NOTES_REF).stdout.strip() == "3"   # a chain: one commit per update
+
+
+def test_notes_merge_quarantines_notes_no_writer_could_have_made(repo):
+    """Malformed notes from a remote (deep nesting, wrong types, unknown status, huge) are never merged
+    in, and readers skip them instead of crashing."""
+    ids = [object_id("blob", b"n%d" % i, repo.algo) for i in range(7)]
+    good = _note("completed", "2026-01-01T00:00:00.000000Z", stored_bytes=10)
+    hostile = {ids[1]: b"[" * 100_000 + b"]" * 100_000,
+               ids[2]: json.dumps(_note("completed", "2027-01-01T00:00:00.000000Z", stored_bytes="10")).encode(),
+               ids[3]: json.dumps({"status": "done", "updated": "2027"}).encode(),
+               ids[4]: b"[1, 2, 3]",
+               ids[5]: json.dumps(_note("pending", "2027-01-01T00:00:00.000000Z", error="x" * (100 << 10))).encode(),
+               ids[0]: json.dumps(_note("completed", "2027-01-01T00:00:00.000000Z", attempts=True)).encode()}
+    ours = _notes_tree(repo, {ids[0]: good, ids[6]: good})
+    notes = Notes(repo)
+    merged = notes.merge_trees(ours, _notes_tree(repo, hostile))
+    assert merged == ours                                   # nothing of theirs taken, ours untouched
+    git(repo.work_tree, "update-ref", NOTES_REF, repo.write_object("commit", b"tree " + _notes_tree(repo, {**hostile, ids[6]: good}).encode() + b"\n\nx\n"))
+    assert set(notes.all()) == {ids[6]}                      # readers skip what does not parse

@@ -6,7 +6,9 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
 from .. import pointers
+from ..materialize import fetch_missing
 from ..reader import ChunkSource
+from ..sync import SyncError, default_remote
 from ..verify import verify_pointer
 from .common import JsonOption, console, err_console, open_repo, print_json
 
@@ -22,7 +24,12 @@ def verify(range_: str = typer.Argument(None, metavar="[RANGE]", help="e.g. orig
         found = pointers.in_revs(repo, [range_])
     else:
         found = pointers.in_tree(repo, "HEAD")
-    source = ChunkSource(repo)
+    # Files whose data is on the remote only (a lazy clone) are fetched first, in one request.
+    source = ChunkSource(repo, remote=default_remote(repo))
+    try:
+        fetch_missing(repo, source, [f.pointer.manifest for f in found if f.pointer])
+    except SyncError as e:
+        err_console.print(f"git-panini: {e}", markup=False, highlight=False)
     total = sum(f.pointer.size for f in found if f.pointer)
     results = []
     with Progress("verify", BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=err_console,

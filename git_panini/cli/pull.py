@@ -1,0 +1,48 @@
+"""`git panini pull` / `git panini checkout`: turn pointer files in the working tree into real files."""
+
+from __future__ import annotations
+
+import typer
+
+from ..materialize import check_out, fetch_data, pointer_files
+from ..pathfilter import PathFilter
+from ..repo import GitError
+from ..sync import SyncError
+from .common import console, fail, open_repo, remote_or_fail
+
+IncludeOption = typer.Option(None, "--include", "-I", help="Only paths matching these patterns (comma-separated).")
+ExcludeOption = typer.Option(None, "--exclude", "-X", help="Not paths matching these patterns (comma-separated).")
+
+
+def pull(remote: str = typer.Argument(None, help="Remote name or URL (default: the branch's remote)."),
+         include: list[str] = IncludeOption, exclude: list[str] = ExcludeOption):
+    """Download the data of pointer files in the working tree (in one request) and check them out."""
+    repo = open_repo()
+    if repo.work_tree is None:
+        fail("pull needs a working tree")
+    remote = remote_or_fail(repo, remote)
+    files = pointer_files(repo, PathFilter(include, exclude))
+    try:
+        asked = fetch_data(repo, files, remote)
+        check_out(repo, files)
+    except (SyncError, GitError) as e:
+        fail(str(e))
+    console.print(f"{len(files)} file(s) checked out ({asked} object(s) fetched from {remote})", markup=False)
+
+
+def checkout(include: list[str] = IncludeOption, exclude: list[str] = ExcludeOption):
+    """Check out pointer files in the working tree as real files (fetching what is missing)."""
+    repo = open_repo()
+    if repo.work_tree is None:
+        fail("checkout needs a working tree")
+    files = pointer_files(repo, PathFilter(include, exclude))
+    try:
+        check_out(repo, files)
+    except GitError as e:
+        fail(str(e))
+    console.print(f"{len(files)} file(s) checked out", markup=False)
+
+
+def register(app: typer.Typer):
+    app.command()(pull)
+    app.command()(checkout)
