@@ -153,7 +153,7 @@ class Dispatcher:
         if not self.remote or not jobs:
             return jobs
         try:
-            push(self.repo, self.remote)
+            push(self.repo, self.remote, revs=[])   # the notes only: no new files to publish
         except SyncError as e:
             self.release(jobs)
             raise DispatchError(f"could not publish the queued jobs (they are pending again): {e}") from None

@@ -15,6 +15,7 @@ from .recipe import MAX_RECIPE_SIZE, RecipeError, parse_recipe
 from .repo import ObjectTooLarge
 from .treeedit import TreeEditor
 
+SCHEMA_VERSION = 2    # 1: git-panini 0.1 (packs as trees); an index of another version is rebuilt
 SCHEMA = """
 create table if not exists meta (key text primary key, value text);
 create table if not exists packs (pack text primary key, data text not null, deps text not null);
@@ -49,6 +50,11 @@ class ChunkIndex:
         self.repo = store.repo
         os.makedirs(store.repo.panini_dir, exist_ok=True)
         self.db = sqlite3.connect(os.path.join(store.repo.panini_dir, "index.sqlite"), timeout=60)
+        if self.db.execute("pragma user_version").fetchone()[0] != SCHEMA_VERSION:
+            # Derived data only: rebuilt from the store trees by the next refresh.
+            for (table,) in self.db.execute("select name from sqlite_master where type='table'").fetchall():
+                self.db.execute(f"drop table {table}")
+            self.db.execute(f"pragma user_version = {SCHEMA_VERSION}")
         self.db.executescript(SCHEMA)
 
     def _meta(self, key: str) -> str | None:

@@ -77,8 +77,13 @@ def signature(name: str = "git-panini", email: str = "panini@localhost") -> str:
                                        abs(offset) % 3600 // 60)
 
 
-def encode_commit(tree: str, parents: list[str], message: str) -> bytes:
-    sig = signature()
+BULK_SIGNATURE = "git-panini <panini@localhost> 0 +0000"
+
+
+def encode_commit(tree: str, parents: list[str], message: str, content_addressed: bool = False) -> bytes:
+    """content_addressed: a fixed signature, so the same tree and message always give the same
+    commit (bulk refs: the same blobs, written twice, are one ref)."""
+    sig = BULK_SIGNATURE if content_addressed else signature()
     lines = [f"tree {tree}"] + [f"parent {p}" for p in parents]
     lines += [f"author {sig}", f"committer {sig}", "", message]
     return ("\n".join(lines) + "\n").encode()

@@ -99,6 +99,7 @@ def _raw_batch(repo, chunks: list[str]) -> tuple[str, str]:
     for chunk in chunks:
         editor.set(fan(chunk), chunk)
     tree = editor.write()
-    commit = repo.write_object("commit", encode_commit(tree, [], f"panini: {len(chunks)} raw chunk(s)"))
+    commit = repo.write_object("commit", encode_commit(tree, [], f"panini: {len(chunks)} raw chunk(s)",
+                                                       content_addressed=True))
     listing = repo.write_object("blob", "".join(f"{c}\n" for c in sorted(chunks)).encode())
     return commit, listing

@@ -64,7 +64,8 @@ def parse_config(data: bytes | None) -> ChunkParams:
         lines = data.decode().splitlines()
     except UnicodeDecodeError:
         raise StoreError("the store config is not text") from None
-    if not lines or lines[0] != f"format {FORMAT}":
+    # Format 1 (git-panini 0.1) has the same chunker line; upgrade.py converts the rest of its tree.
+    if not lines or lines[0] not in (f"format {FORMAT}", "format git-panini-store/1"):
         raise StoreError(f"the store config is not {FORMAT} (first line {lines[0][:60] if lines else ''!r})")
     for line in lines[1:]:
         if line.startswith("chunker "):
@@ -106,6 +107,18 @@ class Store(RefChain):
             for oid in recipes:
                 editor.set(pack_path(oid), oid)
         return self.edit(apply, message)
+
+    def absorb(self, tree: str, message: str) -> str | None:
+        """Merge a tree that has no commit of its own (a converted format-1 store) as a child of our tip."""
+        while True:
+            old = self.tip()
+            ours = self.tree_of(old)
+            merged = self.merge_trees(ours, tree)
+            if merged == ours:
+                return old
+            new = self._commit(merged, [old] if old else [], message)
+            if self.repo.update_ref(self.ref, new, old, message):
+                return new
 
     def merge_trees(self, ours: str | None, theirs: str | None) -> str | None:
         """Ours plus every valid entry of theirs that ours lacks; a differing entry of ours is kept."""

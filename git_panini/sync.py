@@ -21,6 +21,7 @@ from .index import ChunkIndex
 from .notes import NOTES_REF, Notes
 from .repo import GitError, first_error_line
 from .store import PACK_REFS, RAW_REFS, STORE_REF, Store
+from .upgrade import convert, is_v1, upgrade_local
 
 
 class SyncError(Exception):
@@ -47,8 +48,13 @@ def _private_prefix() -> str:
     return f"refs/panini/fetch/{os.getpid()}-{uuid.uuid4().hex[:8]}/"
 
 
+REPLACE_V1 = "replace-v1"   # in fetch()'s result: a format-1 store tip the next push must replace
+
+
 def fetch(repo, remote: str) -> dict[str, str | None]:
-    """Fetch the remote's store and notes, merge them into ours; return the remote's tips as fetched."""
+    """Fetch the remote's store and notes, merge them into ours; return the remote's tips as fetched
+    (and, under REPLACE_V1, the remote's format-1 store tip that was converted instead of merged)."""
+    upgrade_local(repo)
     prefix = _private_prefix()
     # Glob refspecs: a ref the remote lacks is simply not fetched (a plain refspec would fail).
     specs = [f"+refs/panini/stor*:{prefix}stor*", f"+refs/notes/panin*:{prefix}panin*"]
@@ -65,7 +71,11 @@ def fetch(repo, remote: str) -> dict[str, str | None]:
     tips = {STORE_REF: repo.ref(prefix + "store"), NOTES_REF: repo.ref(prefix + "panini")}
     try:
         store, notes = Store(repo), Notes(repo)
-        if tips[STORE_REF]:
+        if tips[STORE_REF] and is_v1(repo, tips[STORE_REF]):
+            tips[REPLACE_V1] = tips[STORE_REF]
+            store.absorb(convert(repo, tips[STORE_REF]), f"panini: convert the format-1 store of {remote}")
+            tips[STORE_REF] = None   # as far as publishing goes, the remote holds no format-2 store yet
+        elif tips[STORE_REF]:
             store.merge_from(tips[STORE_REF], f"panini: merge store from {remote}")
         if tips[NOTES_REF]:
             notes.merge_from(tips[NOTES_REF], f"panini: merge notes from {remote}")
@@ -124,7 +134,7 @@ def push(repo, remote: str, revs: list[str] | None = None, delete: dict[str, str
     for attempt in range(attempts):
         tips = fetch(repo, remote)
         publish(repo, remote, tips[STORE_REF], revs)
-        pushed = push_once(repo, remote, delete=delete)
+        pushed = push_once(repo, remote, delete=delete, replace_store=tips.get(REPLACE_V1))
         if pushed is not None:
             return pushed
         if delete:
@@ -135,16 +145,19 @@ def push(repo, remote: str, revs: list[str] | None = None, delete: dict[str, str
     raise SyncError(f"pushing to '{remote}' kept racing with other writers; try again")
 
 
-def push_once(repo, remote: str, notes_tip: str | None = None, delete: dict[str, str] | None = None
-              ) -> dict[str, str] | None:
+def push_once(repo, remote: str, notes_tip: str | None = None, delete: dict[str, str] | None = None,
+              replace_store: str | None = None) -> dict[str, str] | None:
     """One atomic push of our store and notes tips (notes_tip: this exact notes commit instead) and
-    bulk refs. None when the remote moved since we merged (a non-fast-forward or a stale lease)."""
+    bulk refs. None when the remote moved since we merged (a non-fast-forward or a stale lease).
+    replace_store: the remote's format-1 store tip, replaced (only if still there) by our chain."""
     tips = {STORE_REF: repo.ref(STORE_REF), NOTES_REF: notes_tip or repo.ref(NOTES_REF)}
     tips = {ref: oid for ref, oid in tips.items() if oid}
     bulk = local_refs(repo, RAW_REFS) | local_refs(repo, PACK_REFS)
     if not tips and not bulk:
         return {}
     leases = [f"--force-with-lease={ref}:{oid}" for ref, oid in (delete or {}).items()]
+    if replace_store:
+        leases.append(f"--force-with-lease={STORE_REF}:{replace_store}")
     specs = ([f"{oid}:{ref}" for ref, oid in tips.items()] + [f"{ref}:{ref}" for ref in bulk]
              + [f":{ref}" for ref in delete or {}])
     proc = repo.git("push", "--quiet", "--no-verify", "--porcelain", "--atomic", *leases, remote, *specs, check=False)

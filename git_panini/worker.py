@@ -371,7 +371,8 @@ class _PackBuilder:
         editor = TreeEditor(self.repo, None)
         for oid in self.bulk:
             editor.set(fan(oid), oid)
-        commit = self.repo.write_object("commit", encode_commit(editor.write(), [], f"panini: {worker_id} pack data"))
+        commit = self.repo.write_object("commit", encode_commit(editor.write(), [], "panini: pack data",
+                                                                 content_addressed=True))
         self.repo.update_ref(PACK_REFS + commit, commit, None, "panini: pack data")
         store.add_packs(self.recipes, f"panini: {worker_id} packs {len(self.yielded)} chunks into "
                                       f"{len(self.recipes)} packs")
