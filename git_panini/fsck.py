@@ -8,6 +8,7 @@ reachable here. A published file that is not local is the remote's to hold: `ver
 from __future__ import annotations
 
 from . import manifest as manifest_mod
+from . import pointers
 from .index import ChunkIndex
 from .local import LocalStore
 from .notes import Notes
@@ -29,7 +30,7 @@ def reachable_objects(repo) -> set[str]:
 def check_store(repo, full: bool = False) -> dict:
     store, local = Store(repo), LocalStore(repo)
     errors, warnings = [], []
-    counts = {"manifests": 0, "local_manifests": 0, "packs": 0, "notes": 0}
+    counts = {"manifests": 0, "local_manifests": 0, "raw_chunks": 0, "packs": 0, "notes": 0}
     for chain in (store, local):
         tip = chain.tip()
         if tip is not None and chain.tree_of(tip) is None:
@@ -53,6 +54,7 @@ def check_store(repo, full: bool = False) -> dict:
         counts["manifests"] = len(published)
         local_manifests = local.manifests() if local.tip() else []
         counts["local_manifests"] = len(local_manifests)
+        counts["raw_chunks"] = len(local.chunks()) if local.tip() else 0
         for manifest in local_manifests:
             problem = _unreachable_chunk(repo, index, reachable, manifest)
             if problem is None:
@@ -69,6 +71,12 @@ def check_store(repo, full: bool = False) -> dict:
     finally:
         source.close()
         index.close()
+    if not repo.bare:
+        known = published | set(local_manifests)
+        for found in pointers.in_tree(repo, "HEAD"):
+            if found.pointer and found.pointer.manifest not in known:
+                errors.append(f"{found.path} (HEAD): manifest {found.pointer.manifest} is in neither the local nor "
+                              "the published store; gc would delete its data (re-add the file, or fetch it)")
     notes = Notes(repo).all()
     counts["notes"] = len(notes)
     for manifest in notes:

@@ -23,27 +23,34 @@ class PublishError(SyncError):
     """The pushed commits need data this repository cannot supply."""
 
 
-def referenced_manifests(repo, revs: list[str]) -> list[str]:
-    """Manifests of the pointers among the objects that revs reach (e.g. the commits being pushed)."""
-    found = []
+def referenced_manifests(repo, revs: list[str]) -> dict[str, str]:
+    """{manifest: a path} of the pointers among the objects revs reach (e.g. the commits being pushed)."""
+    found = {}
     for f in pointers.in_revs(repo, revs):
         if f.pointer is None:
             raise PublishError(f"{f.path} holds a malformed pointer ({f.error})")
-        found.append(f.pointer.manifest)
+        found.setdefault(f.pointer.manifest, f.path)
     return found
 
 
-def publish(repo, remote: str, remote_tip: str | None, revs: list[str]) -> list[str]:
+def publish_local(repo) -> list[str]:
+    """Without a remote: the files committed on branches and tags become work for the local worker."""
+    store = Store(repo)
+    return publish(repo, None, store.tip(), ["--branches", "--tags"])
+
+
+def publish(repo, remote: str | None, remote_tip: str | None, revs: list[str]) -> list[str]:
     """Record in our store (and notes) what a push to `remote` must carry; returns the manifests added.
 
     Candidates: manifests that revs reference, plus any in our store the remote's store lacks (an
     earlier push that failed half-way). Each goes with every chunk the remote does not hold yet.
+    remote None: publish into our own store only (no raw batch: nothing is sent).
     """
     store = Store(repo)
     remote_tree = store.tree_of(remote_tip) if remote_tip else None
     ours = store.tree_of(store.tip())
-    candidates = set(referenced_manifests(repo, revs)) if revs else set()
-    candidates.update(e.name for e in changed_leaves(repo, remote_tree, ours, "manifests")[0])
+    paths = referenced_manifests(repo, revs) if revs else {}
+    candidates = set(paths) | {e.name for e in changed_leaves(repo, remote_tree, ours, "manifests")[0]}
     theirs = TreeEditor(repo, remote_tree)
     new = sorted(m for m in candidates if remote_tree is None or theirs.get(manifest_path(m)) is None)
     if not new:
@@ -51,10 +58,10 @@ def publish(repo, remote: str, remote_tip: str | None, revs: list[str]) -> list[
     index = ChunkIndex(store)
     try:
         index.refresh()
-        send, notes = _chunks_to_send(repo, remote, index, new)
+        send, notes = _chunks_to_send(repo, remote, index, new, paths)
     finally:
         index.close()
-    batch = _raw_batch(repo, send) if send else None
+    batch = _raw_batch(repo, send) if send and remote else None
     params = store.params()
     if batch:
         repo.update_ref(RAW_REFS + batch[0], batch[0], None, "panini: raw batch")
@@ -65,27 +72,29 @@ def publish(repo, remote: str, remote_tip: str | None, revs: list[str]) -> list[
     return new
 
 
-def _chunks_to_send(repo, remote: str, index: ChunkIndex, manifests: list[str]):
+def _chunks_to_send(repo, remote: str | None, index: ChunkIndex, manifests: list[str], paths: dict[str, str]):
     send: list[str] = []
     seen: set[str] = set()
     notes: dict[str, dict] = {}
     for manifest in manifests:
+        what = paths.get(manifest) or f"the file of manifest {manifest}"
         try:
             data = repo.read_kind(manifest, "blob", manifest_mod.MAX_MANIFEST_SIZE)
             chunks = manifest_mod.parse(data, repo.hex_len) if data is not None else None
         except (manifest_mod.ManifestError, ObjectTooLarge) as e:
-            raise PublishError(f"manifest {manifest} is unreadable: {e}") from None
+            raise PublishError(f"{what}: manifest {manifest} is unreadable: {e}") from None
         if chunks is None:
-            raise PublishError(f"manifest {manifest} is not in this repository; cannot publish the file it describes")
+            raise PublishError(f"{what}: its manifest {manifest} is not in this repository; re-add the file "
+                               "(git add --renormalize)")
         new_chunks = new_bytes = 0
         for chunk, size in chunks:
-            if chunk in seen or index.remote_has(remote, chunk):
+            if chunk in seen or (remote and index.remote_has(remote, chunk)):
                 continue
             seen.add(chunk)
             if repo.exists(chunk):
                 send.append(chunk)
             elif not any(all(repo.exists(b) for b in index.pack_blobs(p)) for p, _, _, _ in index.locate(chunk)):
-                raise PublishError(f"chunk {chunk} of manifest {manifest} is neither here nor on '{remote}'; "
+                raise PublishError(f"{what}: chunk {chunk} is neither here nor on '{remote}'; "
                                    "re-add the file (git add --renormalize)")
             new_chunks += 1
             new_bytes += size

@@ -28,7 +28,7 @@ class Row:
     path: str
     change: str                  # added | modified
     size: int
-    status: str                  # the note's status, or unknown (no note) / malformed
+    status: str                  # the note's status, or local (no note: not pushed) / malformed
     unique_bytes: int | None     # new bytes this file brought, after dedup
     stored_bytes: int | None     # its share of the packs, once completed
     pending_bytes: int           # bytes still stored raw, waiting for a worker
@@ -131,8 +131,9 @@ def _row(path: str, change: str, data: bytes, notes: dict[str, dict], known_befo
         return Row(path, change, 0, "malformed", None, None, 0, error=str(e))
     note = notes.get(pointer.manifest)
     if note is None:
-        return Row(path, change, pointer.size, "unknown", None, None, pointer.size, manifest=pointer.manifest,
-                   error="no status note (run: git panini fetch)")
+        # Notes exist for published files only: this one was never pushed (or not fetched yet).
+        return Row(path, change, pointer.size, "local", None, None, pointer.size, manifest=pointer.manifest,
+                   error="not pushed yet (or run: git panini fetch)")
     status = str(note.get("status") or "unknown")
     # A note the post-commit hook made up has no chunk counts: its new bytes are not known.
     known = bool(note.get("chunks")) or pointer.size == 0

@@ -18,6 +18,7 @@ from .notes import Notes
 from .objects import encode_commit, object_id
 from .pack import PackWriter
 from .planner import choose, is_text
+from .publish import publish_local
 from .reader import ChunkSource, ReadError
 from .recipe import MAX_RECIPE_SIZE, RECIPE_FORMAT, RecipeError, parse_recipe
 from .repo import ObjectTooLarge
@@ -87,6 +88,8 @@ class Worker:
     def _sync_in(self):
         if self.remote:
             fetch(self.repo, self.remote)
+        else:   # no remote to publish through: committed files are work as they are
+            publish_local(self.repo)
 
     def _sync_out(self, replaced: set[str], source: ChunkSource):
         """Push packs and notes; with them, remove the remote's raw batches whose every chunk is

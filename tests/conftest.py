@@ -33,8 +33,25 @@ _GIT_LEAKS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTOR
 _REPORT: list[str] = []
 
 
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true", default=False,
+                     help="also run tests marked slow, and run the long versions of scaled tests (e.g. conformance)")
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "big: a multi-GiB test the issue requires; runs in CI, kept lean")
+    config.addinivalue_line("markers", "slow: runs only with --slow")
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("slow") and not item.config.getoption("--slow"):
+        pytest.skip("slow: run with --slow")
+
+
+@pytest.fixture
+def slow(request) -> bool:
+    """True under --slow: a test scales its work (steps, seeds, sizes) up."""
+    return request.config.getoption("--slow")
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -217,8 +234,18 @@ def ls_tree(repo, treeish: str, path: str = "") -> dict[str, tuple[str, str, int
 
 
 def store_entries(repo, top: str) -> dict[str, int]:
-    """{oid: size} of the entries under `top` ('chunks', 'manifests', ...) of refs/panini/store."""
-    return {name.rsplit("/", 1)[1]: size for name, (_, _, size) in ls_tree(repo, "refs/panini/store", top).items()}
+    """{oid: size} of what this repository keeps under `top`: 'packs' of refs/panini/store, 'manifests'
+    of refs/panini/store and refs/panini/local, 'chunks' of refs/panini/local and every raw batch."""
+    def entries(ref, path):
+        return {name.rsplit("/", 1)[1]: size for name, (_, _, size) in ls_tree(repo, ref, path).items()}
+    if top == "manifests":
+        return entries("refs/panini/store", top) | entries("refs/panini/local", top)
+    if top != "chunks":
+        return entries("refs/panini/store", top)
+    out = entries("refs/panini/local", "chunks")
+    for ref in git(repo, "for-each-ref", "--format=%(refname)", "refs/panini/raw/").stdout.split():
+        out.update(entries(ref, ""))
+    return out
 
 
 def note_manifests(repo) -> set[str]:

@@ -171,8 +171,7 @@ def test_missing_store_ref_without_remote_is_a_clear_error(tmp_path, repo):
     git(repo, "add", "f.bin")
     git(repo, "commit", "-q", "-m", "f")
     p = pointer_of(repo, "HEAD:f.bin")
-    git(repo, "update-ref", "-d", "refs/panini/store")
-    git(repo, "update-ref", "-d", "refs/notes/panini")
+    git(repo, "update-ref", "-d", "refs/panini/local")        # what kept the data reachable
     # the objects are still here: nothing is lost just because the ref went away
     _recheckout(repo, "f.bin")
     assert sha256_file(repo / "f.bin") == digest
@@ -193,7 +192,7 @@ def test_missing_store_ref_without_remote_is_a_clear_error(tmp_path, repo):
     push = run(["git", "panini", "push"], cwd=repo, check=False)
     assert push.returncode == 1 and "no remote" in push.stderr
     fsck = run(["git", "panini", "fsck"], cwd=repo, check=False)
-    assert "no refs/panini/store" in fsck.stdout
+    assert fsck.returncode == 1 and "f.bin" in fsck.stdout and p.manifest in fsck.stdout
 
 
 # --- odd but valid input round-trips ------------------------------------------------------------------

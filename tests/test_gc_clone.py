@@ -10,9 +10,8 @@ from conftest import (MiB, clone, dir_size, git, ls_tree, make_bare, make_repo, 
 
 
 def _packed_chunks(repo) -> set[str]:
-    """Chunk ids that some recipe under packs/ in refs/panini/store yields."""
-    recipes = [oid for path, (_, oid, _) in ls_tree(repo, "refs/panini/store", "packs").items()
-               if path.endswith("/recipe")]
+    """Chunk ids that some recipe (packs/<fan>/<id>) in refs/panini/store yields."""
+    recipes = [oid for path, (_, oid, _) in ls_tree(repo, "refs/panini/store", "packs").items()]
     chunks = set()
     for oid in recipes:
         chunks |= {c for c, _, _ in json.loads(git(repo, "cat-file", "-p", oid).stdout)["chunks"]}

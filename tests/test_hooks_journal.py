@@ -9,7 +9,7 @@ import subprocess
 from conftest import MiB, clone, git, make_bare, make_repo, run, sha256_file, write_random
 
 from git_panini.repo import Repo
-from git_panini.store import Store
+from git_panini.local import LocalStore
 from git_panini.writer import IngestSession
 
 
@@ -40,16 +40,16 @@ def test_post_commit_replays_a_dead_filters_journal(tmp_path):
     repo = make_repo(tmp_path, track=("*.bin",))
     kept, lost = os.urandom(200_000), os.urandom(200_000)
     _crashed_session(repo, {"kept.bin": kept, "lost.bin": lost}, lose={"lost.bin"})
-    assert Store(Repo(str(repo))).tip() is None       # the crash left no store commit
+    assert LocalStore(Repo(str(repo))).tip() is None  # the crash left no local-store commit
     (repo / "other.txt").write_text("hello\n")
     git(repo, "add", "other.txt")
     proc = git(repo, "commit", "-q", "-m", "anything")   # post-commit finds the journal
     assert "lost.bin: its data was lost with a crashed filter" in proc.stderr
     assert not [n for n in os.listdir(repo / ".git" / "panini") if n.startswith("journal-")]
-    store = Store(Repo(str(repo)))
-    assert len(store.manifests()) == 1                  # kept.bin's manifest, recorded by the replay
-    notes = run(["git", "panini", "fsck", "--json"], cwd=repo).stdout
-    assert '"notes": 1' in notes
+    local = LocalStore(Repo(str(repo)))
+    assert len(local.manifests()) == 1                  # kept.bin's manifest, recorded by the replay
+    fsck = run(["git", "panini", "fsck", "--json"], cwd=repo).stdout
+    assert '"local_manifests": 1' in fsck and '"ok": true' in fsck
 
 
 def test_post_commit_is_silent_without_a_journal(tmp_path):

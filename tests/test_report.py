@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import file_url, git, make_repo, pointer_of, run, write_text
+from conftest import file_url, git, make_bare, make_repo, pointer_of, run, write_text
 from github_fake import FakeGitHub
 from git_panini import codecs
 from git_panini import manifest as manifest_mod
 from git_panini.cli import app
-from git_panini.objects import MODE_TREE, TreeEntry, encode_commit, encode_tree
+from git_panini.objects import encode_commit
 from git_panini.repo import Repo
 from git_panini.report import MARKER, build, render_markdown
-from git_panini.store import STORE_REF, Store, fan
+from git_panini.store import PACK_REFS, STORE_REF, Store, fan, leaves, pack_path
 from git_panini.treeedit import TreeEditor
 from git_panini.worker import Worker
 
@@ -55,29 +55,29 @@ def corrupt_chunk(repo_path, manifest: str) -> str:
         editor = TreeEditor(r, store.tree_of(store.tip()))
         chunks = manifest_mod.parse(r.read_kind(manifest, "blob"), r.hex_len)
         target = chunks[len(chunks) // 2][0]
-        for fan_dir in editor.list("packs"):
-            for pack in editor.list(f"packs/{fan_dir.name}"):
-                entries = {e.name: e for e in r.read_tree(pack.oid)}
-                recipe = json.loads(r.read_kind(entries["recipe"].oid, "blob"))
-                hits = [c for c in recipe["chunks"] if c[0] == target]
-                if not hits:
-                    continue
-                deps = {d: r.read_kind(d, "blob") for d in recipe.get("deps", [])}
-                raw = bytearray(codecs.decode_chain(r.read_kind(entries["data"].oid, "blob"), recipe["steps"], deps,
-                                                    recipe["size"]))
-                _, offset, length = hits[0]
-                raw[offset + length // 2] ^= 0x55
-                encoded, steps = codecs.encode_chain(bytes(raw), [("store", {})], {})
-                data = r.write_object("blob", encoded)
-                bad = dict(recipe, steps=steps, deps=[], data=data, encoded_size=len(encoded))
-                recipe_oid = r.write_object("blob", json.dumps(bad, sort_keys=True).encode())
-                tree = r.write_object("tree", encode_tree([TreeEntry("data", "100644", data),
-                                                           TreeEntry("recipe", "100644", recipe_oid)]))
-                editor.remove(f"packs/{fan_dir.name}/{pack.name}")
-                editor.set("packs/" + fan(recipe_oid), tree, MODE_TREE)
-                commit = r.write_object("commit", encode_commit(editor.write(), [], "panini: a corrupted pack"))
-                r.git("update-ref", STORE_REF, commit)
-                return target
+        for pack in leaves(r, store.tree_of(store.tip()), "packs"):
+            recipe = json.loads(r.read_kind(pack.name, "blob"))
+            hits = [c for c in recipe["chunks"] if c[0] == target]
+            if not hits:
+                continue
+            deps = {d: r.read_kind(d, "blob") for d in recipe.get("deps", [])}
+            raw = bytearray(codecs.decode_chain(r.read_kind(recipe["data"], "blob"), recipe["steps"], deps,
+                                                recipe["size"]))
+            _, offset, length = hits[0]
+            raw[offset + length // 2] ^= 0x55
+            encoded, steps = codecs.encode_chain(bytes(raw), [("store", {})], {})
+            data = r.write_object("blob", encoded)
+            bad = dict(recipe, steps=steps, deps=[], data=data, encoded_size=len(encoded))
+            recipe_oid = r.write_object("blob", json.dumps(bad, sort_keys=True).encode())
+            editor.remove(pack_path(pack.name))
+            editor.set(pack_path(recipe_oid), recipe_oid)
+            bulk = TreeEditor(r, None)
+            bulk.set(fan(data), data)
+            bulk_commit = r.write_object("commit", encode_commit(bulk.write(), [], "panini: corrupted pack data"))
+            r.git("update-ref", PACK_REFS + bulk_commit, bulk_commit)
+            commit = r.write_object("commit", encode_commit(editor.write(), [store.tip()], "panini: a corrupted pack"))
+            r.git("update-ref", STORE_REF, commit)
+            return target
         raise AssertionError(f"no pack holds chunk {target}")
     finally:
         r.close()
@@ -102,6 +102,9 @@ def _build(base: Path):
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "base")
     git(repo, "tag", "base")
+    _, url = make_bare(base)                            # pushes publish the files: notes say what was new
+    git(repo, "remote", "add", "origin", url)
+    git(repo, "push", "-q", "-u", "origin", "main")
     shutil.copy(repo / "edit.bin", repo / "copy.bin")   # added: all of it deduplicated against the base
     with open(repo / "edit.bin", "ab") as f:            # modified: mostly the same chunks
         f.write(b"appended line\n" * 2000)
@@ -109,6 +112,7 @@ def _build(base: Path):
     (repo / "README").write_text("changed plain file\n")
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "head")
+    git(repo, "push", "-q")
 
 
 @pytest.fixture
@@ -216,6 +220,7 @@ def test_verify_catches_a_corrupted_pack(repo, panini):
     work(repo)
     chunk = corrupt_chunk(repo, pointer_of(repo, "HEAD:" + WEIRD).manifest)
     forget_raw_copies(repo)
+    git(repo, "remote", "remove", "origin")   # its raw copy would heal the read: make the pack the only copy
     result = panini(repo, "report", "--base", "base", "--format", "json", "--verify")
     assert result.exit_code == 1
     assert result.stderr.count("\n") == 1 and "1 of 3 file(s) FAILED verification" in result.stderr

@@ -41,12 +41,15 @@ def test_round_trip_64mib_through_a_bare_remote(tmp_path, fmt, big_files):
         assert sum(s for _, s in manifest_chunks(work, p.manifest)) == SIZE
         manifests.add(p.manifest)
     assert set(store_entries(work, "manifests")) == manifests
-    assert note_manifests(work) == manifests
+    assert note_manifests(work) == set()                 # nothing is published before a push
 
     git(work, "remote", "add", "origin", url)
-    git(work, "push", "-q", "origin", "main")          # the pre-push hook sends the store and notes first
+    git(work, "push", "-q", "origin", "main")          # the pre-push hook publishes the data first
     remote_refs = git(remote, "for-each-ref", "--format=%(refname)").stdout.split()
     assert {"refs/heads/main", "refs/panini/store", "refs/notes/panini"} <= set(remote_refs)
+    assert [r for r in remote_refs if r.startswith("refs/panini/raw/")]
+    assert "refs/panini/local" not in remote_refs
+    assert note_manifests(work) == note_manifests(remote) == manifests
 
     # gc --prune=now at any moment after a commit must not lose a byte
     for r in (work, remote):

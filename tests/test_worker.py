@@ -38,9 +38,8 @@ def _yielders(path) -> dict[str, set[str]]:
     """chunk -> the packs whose recipe yields it (refs/panini/store)."""
     out = defaultdict(set)
     for name, (_, oid, _) in ls_tree(path, "refs/panini/store", "packs").items():
-        if name.endswith("/recipe"):
-            for chunk, _, _ in json.loads(git(path, "cat-file", "-p", oid).stdout)["chunks"]:
-                out[chunk].add(name.split("/")[2])
+        for chunk, _, _ in json.loads(git(path, "cat-file", "-p", oid).stdout)["chunks"]:
+            out[chunk].add(name.split("/")[2])
     return out
 
 
@@ -139,18 +138,19 @@ def test_a_file_that_cannot_be_read_is_retried_then_failed_and_the_rest_complete
     good = sha256_file(write_text(path / "good.bin", MiB, seed=1))
     git(path, "add", ".")
     git(path, "commit", "-q", "-m", "good")
-    # A manifest whose chunk is nowhere (as after a push that lost objects), queued as pending work.
+    remote, url = make_bare(tmp_path)
+    git(path, "remote", "add", "origin", url)
+    git(path, "push", "-q", "origin", "main")
+    # On the remote, a manifest whose chunk is nowhere (as after a push that lost objects), queued as
+    # pending work. (A push from here refuses to publish such a manifest.)
     lost = "ab" * 20
-    repo = Repo(str(path))
+    repo = Repo(str(remote))
     try:
         bad = repo.write_object("blob", manifest_mod.encode([(lost, 1000)]))
         Store(repo).edit(lambda editor: editor.set(manifest_path(bad), bad), "test: a manifest without its chunk")
         Notes(repo).put({bad: new_note(1000, 1, 1, 1000)}, "test: pending")
     finally:
         repo.close()
-    remote, url = make_bare(tmp_path)
-    git(path, "remote", "add", "origin", url)
-    git(path, "push", "-q", "origin", "main")
 
     # Through a remote: each failure must survive the merge with the worker's own published claim.
     proc = run(["git", "panini", "work", "--remote", "origin", "--effort", "0"], cwd=path, check=False)

@@ -40,8 +40,7 @@ def _pack_chunks(repo) -> tuple[dict[str, set[str]], dict[str, int]]:
     """Parse every recipe under packs/ in refs/panini/store: chunk -> packs yielding it, chunk -> size."""
     yielders: dict[str, set[str]] = defaultdict(set)
     sizes: dict[str, int] = {}
-    recipes = {path: oid for path, (_, oid, _) in ls_tree(repo, "refs/panini/store", "packs").items()
-               if path.endswith("/recipe")}
+    recipes = {path: oid for path, (_, oid, _) in ls_tree(repo, "refs/panini/store", "packs").items()}
     assert recipes, "the store holds no packs at all"
     batch = git(repo, "cat-file", "--batch", input="".join(f"{oid}\n" for oid in recipes.values()),
                 binary=True).stdout

@@ -10,13 +10,14 @@ from .common import JsonOption, console, fail, open_repo, print_json, remote_or_
 
 def fetch(remote: str = typer.Argument(None, help="Remote name or URL (default: the branch's remote)."),
           json: bool = JsonOption):
-    """Fetch and merge refs/panini/store and refs/notes/panini."""
+    """Fetch and merge the remote's store metadata and notes (file data is fetched as checkouts need it)."""
     repo = open_repo()
     remote = remote_or_fail(repo, remote)
     try:
-        merged = fetch_refs(repo, remote)
+        tips = fetch_refs(repo, remote)
     except SyncError as e:
         fail(str(e))
+    merged = {ref: oid for ref, oid in tips.items() if oid and ref.startswith("refs/")}
     if json:
         print_json({"remote": remote, "merged": merged})
     else:
