@@ -124,10 +124,11 @@ def _statuses(path) -> list[str]:
 
 
 def test_queue_marks_notes_and_publishes_them(project):
+    # 250 KB: the four files (40, 70, 100 and 130 KB, all published by one push) fit in two jobs in any order.
     repo, remote = project
     r = Repo(str(repo))
     dispatcher = Dispatcher(r, "origin", lease_seconds=600)
-    jobs = dispatcher.queue(max_jobs=2, job_bytes=parse_size("200KB"))
+    jobs = dispatcher.queue(max_jobs=2, job_bytes=parse_size("250KB"))
     assert len(jobs) == 2 and sum(len(j.manifests) for j in jobs) == 4
     assert _statuses(remote) == ["pending"] * 4            # queued here, not yet published
     assert dispatcher.publish(jobs) == jobs
@@ -149,7 +150,7 @@ def test_queue_marks_notes_and_publishes_them(project):
 
 def test_dispatch_local_runs_workers_to_completion(project):
     repo, remote = project
-    proc = run(["git", "panini", "dispatch", "--backend", "local", "--max-jobs", "2", "--job-bytes", "200KB",
+    proc = run(["git", "panini", "dispatch", "--backend", "local", "--max-jobs", "2", "--job-bytes", "250KB",
                 "--effort", "0", "--json"], cwd=repo)
     out = json.loads(proc.stdout)
     assert len(out["jobs"]) == 2 and [w["exit"] for w in out["workers"]] == [0, 0]
@@ -182,7 +183,7 @@ def test_dispatch_matrix_writes_github_output(project, tmp_path, panini):
 def test_dispatch_github_creates_one_workflow_dispatch_per_job(project, panini):
     repo, remote = project
     with FakeGitHub(refs=("main",)) as fake:
-        result = panini(repo, "dispatch", "--backend", "github", "--max-jobs", "2", "--job-bytes", "200KB",
+        result = panini(repo, "dispatch", "--backend", "github", "--max-jobs", "2", "--job-bytes", "250KB",
                         "--runner", "self-hosted,gpu", "--device", "cuda", "--json", env=fake.env())
         assert result.exit_code == 0, result.stderr
         out = json.loads(result.stdout)
@@ -227,7 +228,7 @@ def test_partly_failed_dispatch_keeps_what_went_out(project, panini):
     with FakeGitHub() as fake:
         fake.fail("POST", r"/dispatches$", 422, {"message": "Workflow does not have 'workflow_dispatch' trigger"},
                   skip=1)
-        result = panini(repo, "dispatch", "--backend", "github", "--max-jobs", "2", "--job-bytes", "200KB",
+        result = panini(repo, "dispatch", "--backend", "github", "--max-jobs", "2", "--job-bytes", "250KB",
                         env=fake.env())
         [sent] = fake.dispatches
     assert result.exit_code == 1
