@@ -35,6 +35,7 @@ class FilterServer:
         self._fetched = False
         self._skip_all = os.environ.get(SKIP_SMUDGE_ENV, "") not in ("", "0")
         self._paths = PathFilter.from_config(repo)
+        self._filtering = None    # the progress bar of a checkout's delayed files
         self.on_bytes = lambda n: None
 
     @property
@@ -83,6 +84,8 @@ class FilterServer:
                 else:
                     raise ProtocolError(f"unknown filter command {command!r}")
         finally:
+            if self._filtering is not None:
+                self._filtering.stop()
             self.close()
 
     def close(self):
@@ -175,6 +178,8 @@ class FilterServer:
             return
         self.out.flush()
         self.out.flush()  # empty list: keep status=success
+        if self._filtering is not None:
+            self._filtering.advance(pointer.size)
 
     def _note_missing(self, path: str):
         """Leave the marker the post-checkout hook looks for: these paths need a fetch and a re-checkout."""
@@ -185,6 +190,10 @@ class FilterServer:
     def _list_available(self):
         if self._delayed:
             self._fetch(list(self._delayed.values()))
+            self._filtering = _filtering_progress(len(self._delayed), sum(p.size for p in self._delayed.values()))
+        elif self._filtering is not None:   # Git asks once more when it has every file: done
+            self._filtering.stop()
+            self._filtering = None
         paths = list(self._delayed)
         self.out.text_list([f"pathname={p}" for p in paths])
         self.out.text_list(["status=success"])
@@ -237,6 +246,28 @@ def _progress_bar():
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
     return Progress("chunking", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                     console=Console(stderr=True), transient=True)
+
+
+class _FilteringProgress:
+    """What git-lfs users see during a clone: "Filtering content (8 files) ━━━ 120/479 MiB 70 MiB/s" (stderr, TTY only)."""
+
+    def __init__(self, files: int, size: int):
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+        self.bar = Progress(f"Filtering content ({files} file{'s' if files != 1 else ''})", BarColumn(),
+                            DownloadColumn(), TransferSpeedColumn(), console=Console(stderr=True), transient=True)
+        self.task = self.bar.add_task("smudge", total=size)
+        self.bar.start()
+
+    def advance(self, n: int):
+        self.bar.advance(self.task, n)
+
+    def stop(self):
+        self.bar.stop()
+
+
+def _filtering_progress(files: int, size: int):
+    return _FilteringProgress(files, size) if sys.stderr.isatty() else None
 
 
 def _widen_pipes(size: int = 1 << 20):

@@ -47,9 +47,16 @@ def fetch_data(repo, files: list[pointers.FoundPointer], remote: str | None = No
 
 
 def check_out(repo, files: list[pointers.FoundPointer]) -> None:
-    """Let Git run the smudge filter on exactly these paths (literal pathspecs, from a file)."""
+    """Let Git run the smudge filter on exactly these paths (literal pathspecs, from a file). Each file
+    is still the pointer text (pointer_files checked), so removing it first loses nothing, and makes
+    Git write it: a file whose stat matches the index would be left alone."""
     if not files:
         return
+    for f in files:
+        try:
+            os.remove(os.path.join(repo.work_tree, f.path))
+        except FileNotFoundError:
+            pass
     env = {k: v for k, v in os.environ.items() if k != "GIT_PANINI_SKIP_SMUDGE"}
     repo.git("-c", "panini.fetchinclude=", "-c", "panini.fetchexclude=", "--literal-pathspecs",
              "checkout", "--pathspec-from-file=-", "--pathspec-file-nul",

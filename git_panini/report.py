@@ -172,8 +172,7 @@ def verify_range(repo, base: str, head: str, also: list[tuple[str, str]] = (), p
     """git_panini.verify over every pointer reachable from head and not from base, and the pointers
     `also` names as (path, blob) (the report's files: one may reuse a pointer the base already had)."""
     from . import pointers
-    from .reader import ChunkSource
-    from .verify import verify_pointer
+    from .verify import verify_files
     found = pointers.in_revs(repo, [f"{base}..{head}"])
     seen = {(f.path, f.blob) for f in found}
     for path, oid in also:
@@ -184,11 +183,7 @@ def verify_range(repo, base: str, head: str, also: list[tuple[str, str]] = (), p
             except PointerError as e:
                 f.error = str(e)
             found.append(f)
-    source = ChunkSource(repo)
-    try:
-        results = [verify_pointer(source, f, None, progress) for f in found]
-    finally:
-        source.close()
+    results = verify_files(repo, found, None, progress)
     failed = [{"path": r.path, "error": r.error} for r in results if not r.ok]
     return {"ok": not failed, "checked": len(results), "bytes": sum(r.size for r in results), "failed": failed}
 

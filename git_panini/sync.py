@@ -58,9 +58,15 @@ def fetch(repo, remote: str) -> dict[str, str | None]:
     prefix = _private_prefix()
     # Glob refspecs: a ref the remote lacks is simply not fetched (a plain refspec would fail).
     specs = [f"+refs/panini/stor*:{prefix}stor*", f"+refs/notes/panin*:{prefix}panin*"]
+    # Negotiate with our own store and notes tips only (what the remote's chains may share with us):
+    # the branches have nothing in common with them and would cost round trips. With neither (a
+    # fresh clone) there is nothing to negotiate at all.
+    ours = [ref for ref in (STORE_REF, NOTES_REF) if repo.ref(ref)]
+    negotiation = [f"--negotiation-tip={ref}" for ref in ours]
+    config = [] if ours else ["-c", "fetch.negotiationAlgorithm=noop"]
     for attempt in range(6):
-        proc = repo.git("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc",
-                        "--no-recurse-submodules", remote, *specs, check=False)
+        proc = repo.git(*config, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc",
+                        "--no-recurse-submodules", *negotiation, remote, *specs, check=False)
         if proc.returncode == 0:
             break
         message = first_error_line(proc.stderr, proc.returncode)

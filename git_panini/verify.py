@@ -8,6 +8,23 @@ from dataclasses import dataclass
 
 from .pointers import FoundPointer
 from .reader import ChunkSource, ReadError, read_manifest
+from .sync import SyncError, default_remote
+
+
+def verify_files(repo, found: list[FoundPointer], work_tree: str | None, progress=None, warn=None) -> list["FileResult"]:
+    """verify_pointer over every file; what is only on the remote (a lazy clone) is fetched first,
+    in one request."""
+    from .materialize import fetch_missing
+    source = ChunkSource(repo, remote=default_remote(repo))
+    try:
+        try:
+            fetch_missing(repo, source, [f.pointer.manifest for f in found if f.pointer])
+        except SyncError as e:
+            if warn:
+                warn(str(e))
+        return [verify_pointer(source, f, work_tree, progress) for f in found]
+    finally:
+        source.close()
 
 
 @dataclass

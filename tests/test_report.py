@@ -47,8 +47,9 @@ def copy_template(tmp_path, tmp_path_factory, name: str, build_fn) -> Path:
 
 def corrupt_chunk(repo_path, manifest: str) -> str:
     """Replace the pack holding one of the manifest's chunks by a pack whose data decodes to other bytes
-    (one byte of that chunk flipped), as a buggy worker or a damaged store would. The store keeps its
-    shape (the recipe is valid, the sizes add up): only re-hashing the chunk can tell. Returns the chunk."""
+    (one byte of that chunk flipped), as a buggy worker or a damaged store would; the good pack's data
+    becomes unreachable. The store keeps its shape (the recipe is valid, the sizes add up): only
+    re-hashing the chunk can tell. Returns the chunk."""
     r = Repo(str(repo_path))
     try:
         store = Store(r)
@@ -71,16 +72,25 @@ def corrupt_chunk(repo_path, manifest: str) -> str:
             recipe_oid = r.write_object("blob", json.dumps(bad, sort_keys=True).encode())
             editor.remove(pack_path(pack.name))
             editor.set(pack_path(recipe_oid), recipe_oid)
-            bulk = TreeEditor(r, None)
+            # The good data goes: the bulk ref that held it is rewritten without it, with the bad data.
+            [(ref, tree)] = [(ref, tree) for ref, tree in _pack_bulk_trees(r) if TreeEditor(r, tree).get(fan(recipe["data"]))]
+            bulk = TreeEditor(r, tree)
+            bulk.remove(fan(recipe["data"]))
             bulk.set(fan(data), data)
             bulk_commit = r.write_object("commit", encode_commit(bulk.write(), [], "panini: corrupted pack data"))
             r.git("update-ref", PACK_REFS + bulk_commit, bulk_commit)
+            r.git("update-ref", "-d", ref)
             commit = r.write_object("commit", encode_commit(editor.write(), [store.tip()], "panini: a corrupted pack"))
             r.git("update-ref", STORE_REF, commit)
             return target
         raise AssertionError(f"no pack holds chunk {target}")
     finally:
         r.close()
+
+
+def _pack_bulk_trees(r) -> list[tuple[str, str]]:
+    refs = r.git("for-each-ref", "--format=%(refname)", PACK_REFS).stdout.decode().split()
+    return [(ref, r.git("rev-parse", ref + "^{tree}").stdout.decode().strip()) for ref in refs]
 
 
 def forget_raw_copies(repo_path):

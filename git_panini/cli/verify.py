@@ -6,10 +6,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
 from .. import pointers
-from ..materialize import fetch_missing
-from ..reader import ChunkSource
-from ..sync import SyncError, default_remote
-from ..verify import verify_pointer
+from ..verify import verify_files
 from .common import JsonOption, console, err_console, open_repo, print_json
 
 
@@ -19,25 +16,17 @@ def verify(range_: str = typer.Argument(None, metavar="[RANGE]", help="e.g. orig
     """Check manifest, every chunk's hash, and every file's sha256 and size."""
     repo = open_repo()
     if all_:
-        found = pointers.in_revs(repo, ["--all"])
+        found = pointers.in_revs(repo, ["--exclude=refs/panini/*", "--exclude=refs/notes/*", "--all"])
     elif range_:
         found = pointers.in_revs(repo, [range_])
     else:
         found = pointers.in_tree(repo, "HEAD")
-    # Files whose data is on the remote only (a lazy clone) are fetched first, in one request.
-    source = ChunkSource(repo, remote=default_remote(repo))
-    try:
-        fetch_missing(repo, source, [f.pointer.manifest for f in found if f.pointer])
-    except SyncError as e:
-        err_console.print(f"git-panini: {e}", markup=False, highlight=False)
     total = sum(f.pointer.size for f in found if f.pointer)
-    results = []
     with Progress("verify", BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=err_console,
                   transient=True, disable=json or total < (64 << 20)) as progress:
         task = progress.add_task("verify", total=total)
-        for f in found:
-            results.append(verify_pointer(source, f, repo.work_tree, lambda n: progress.advance(task, n)))
-    source.close()
+        results = verify_files(repo, found, repo.work_tree, lambda n: progress.advance(task, n),
+                               warn=lambda m: err_console.print(f"git-panini: {m}", markup=False, highlight=False))
     bad = [r for r in results if not r.ok]
     if json:
         print_json({"ok": not bad, "files": [r.as_dict() for r in results]})
