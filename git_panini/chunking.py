@@ -18,10 +18,22 @@ class ChunkParams:
     def encode(self) -> str:
         return f"chunker fastcdc-2020 min={self.min_size} avg={self.avg_size} max={self.max_size}\n"
 
+    # What a store may ask for: tiny chunks would make millions of objects, huge ones defeat dedup
+    # (a remote's config is only adopted inside these bounds).
+    LIMITS = (4 << 10, 4 << 20)
+
     @classmethod
     def parse(cls, line: str) -> "ChunkParams":
-        fields = dict(f.split("=", 1) for f in line.split()[2:])
-        return cls(int(fields["min"]), int(fields["avg"]), int(fields["max"]))
+        try:
+            fields = dict(f.split("=", 1) for f in line.split()[2:])
+            params = cls(int(fields["min"]), int(fields["avg"]), int(fields["max"]))
+        except (ValueError, KeyError):
+            raise ValueError(f"unreadable chunker line {line.strip()[:80]!r}") from None
+        low, high = cls.LIMITS
+        if not low <= params.min_size < params.avg_size < params.max_size <= high:
+            raise ValueError(f"chunk sizes min={params.min_size} avg={params.avg_size} max={params.max_size} "
+                             f"are outside {low} <= min < avg < max <= {high}")
+        return params
 
 
 class Chunker:

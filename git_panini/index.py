@@ -27,10 +27,12 @@ create table if not exists remote_chunks (remote text not null, chunk text not n
 
 
 def changed_leaves(repo, old_tree: str | None, new_tree: str | None, top: str) -> tuple[list, bool]:
-    """(entries of new_tree's 'top/<fan>/' directories that old_tree lacks, whether any of old's went away)."""
+    """([(fan, entry)] of new_tree's 'top/<fan>/' directories ('<fan>/' at the root when top is '')
+    that old_tree lacks or holds differently, whether any of old's went away)."""
     def fans(tree):
-        entry = TreeEditor(repo, tree).get(top) if tree else None
-        return {e.name: e.oid for e in repo.read_tree(entry.oid) if e.is_tree} if entry and entry.is_tree else {}
+        entry = TreeEditor(repo, tree).get(top) if tree and top else None
+        oid = tree if not top else (entry.oid if entry and entry.is_tree else None)
+        return {e.name: e.oid for e in repo.read_tree(oid) if e.is_tree} if oid else {}
     old, new = fans(old_tree), fans(new_tree)
     added, removed = [], any(name not in new for name in old)
     for name, oid in new.items():
@@ -40,7 +42,7 @@ def changed_leaves(repo, old_tree: str | None, new_tree: str | None, top: str) -
         after = repo.read_tree(oid)
         names = {e.name for e in after}
         removed = removed or any(n not in names for n in before)
-        added += [e for e in after if before.get(e.name) != e.oid]
+        added += [(name, e) for e in after if before.get(e.name) != e.oid]
     return added, removed
 
 
@@ -49,8 +51,16 @@ class ChunkIndex:
         self.store = store
         self.repo = store.repo
         os.makedirs(store.repo.panini_dir, exist_ok=True)
-        self.db = sqlite3.connect(os.path.join(store.repo.panini_dir, "index.sqlite"), timeout=60)
-        if self.db.execute("pragma user_version").fetchone()[0] != SCHEMA_VERSION:
+        path = os.path.join(store.repo.panini_dir, "index.sqlite")
+        self.db = sqlite3.connect(path, timeout=60)
+        try:
+            version = self.db.execute("pragma user_version").fetchone()[0]
+        except sqlite3.DatabaseError:   # not a database (damaged): it is derived data, start over
+            self.db.close()
+            os.remove(path)
+            self.db = sqlite3.connect(path, timeout=60)
+            version = None
+        if version != SCHEMA_VERSION:
             # Derived data only: rebuilt from the store trees by the next refresh.
             for (table,) in self.db.execute("select name from sqlite_master where type='table'").fetchall():
                 self.db.execute(f"drop table {table}")
@@ -70,7 +80,7 @@ class ChunkIndex:
         added, _ = changed_leaves(self.repo, old or None, tree, "packs")
         known = {name for (name,) in self.db.execute("select pack from packs")}
         n = 0
-        for entry in added:
+        for _, entry in added:
             if entry.name not in known:
                 self._index_pack(entry.name)
                 n += 1
@@ -126,13 +136,13 @@ class ChunkIndex:
             manifests = [] if tree is None else changed_leaves(self.repo, None, tree, "manifests")[0]
             packs = [] if tree is None else changed_leaves(self.repo, None, tree, "packs")[0]
         rows = []
-        for entry in manifests:
+        for _, entry in manifests:
             try:
                 data = self.repo.read_kind(entry.name, "blob", manifest_mod.MAX_MANIFEST_SIZE)
                 rows += [(remote, c) for c, _ in manifest_mod.parse(data or b"", self.repo.hex_len)]
             except (manifest_mod.ManifestError, ObjectTooLarge):
                 continue
-        for entry in packs:
+        for _, entry in packs:
             rows += [(remote, c) for (c,) in self.db.execute("select chunk from chunks where pack = ?", (entry.name,))]
         self.db.executemany("insert or ignore into remote_chunks values (?,?)", rows)
         self.db.execute("insert or replace into meta values (?, ?)", (key, tree or ""))

@@ -58,7 +58,7 @@ def parse_note(raw: bytes | None) -> dict | None:
 class Notes(RefChain):
     ref = NOTES_REF
 
-    def _path(self, manifest: str) -> str:
+    def path(self, manifest: str) -> str:
         # The same 2-character fanout `git notes` uses, so `git notes --ref panini show` works.
         return f"{manifest[:2]}/{manifest[2:]}"
 
@@ -67,7 +67,7 @@ class Notes(RefChain):
         if tree is None:
             return None
         editor = TreeEditor(self.repo, tree)
-        entry = editor.get(self._path(manifest)) or editor.get(manifest)
+        entry = editor.get(self.path(manifest)) or editor.get(manifest)
         return self._load(entry.oid) if entry else None
 
     def _load(self, blob: str) -> dict | None:
@@ -92,14 +92,18 @@ class Notes(RefChain):
                 if note is not None:
                     out[prefix + e.name] = note
 
+    @staticmethod
+    def encode(note: dict) -> bytes:
+        return json.dumps(note, sort_keys=True).encode() + b"\n"
+
     def put(self, notes: dict[str, dict], message: str, only_if_absent: bool = False) -> str | None:
         """Write several notes in one commit (only_if_absent: never overwrite an existing note)."""
-        encoded = [json.dumps(n, sort_keys=True).encode() + b"\n" for n in notes.values()]
+        encoded = [self.encode(n) for n in notes.values()]
         blobs = dict(zip(notes, self.repo.write_blobs(encoded)))
 
         def apply(editor: TreeEditor):
             for manifest, blob in blobs.items():
-                path = self._path(manifest)
+                path = self.path(manifest)
                 if only_if_absent and editor.get(path) is not None:
                     continue
                 editor.set(path, blob)
@@ -108,23 +112,22 @@ class Notes(RefChain):
 
     def transition(self, manifests: list[str], change, message: str) -> dict[str, dict]:
         """Atomically rewrite notes: change(manifest, current note or None) returns the new note or None
-        (leave it). Runs again on the new tip if another writer got in first; returns what was written,
-        and leaves the commit it made (the one a compare-and-swap push must push) in self.last_tip."""
+        (leave it). Runs again on the new tip if another writer got in first; returns what was written."""
         written: dict[str, dict] = {}
 
         def apply(editor: TreeEditor):
             written.clear()
             for manifest in manifests:
-                entry = editor.get(self._path(manifest))
+                entry = editor.get(self.path(manifest))
                 current = self._load(entry.oid) if entry else None
                 new = change(manifest, current)
                 if new is not None:
                     new = dict(new, updated=now())
-                    blob = self.repo.write_object("blob", json.dumps(new, sort_keys=True).encode() + b"\n")
-                    editor.set(self._path(manifest), blob)
+                    blob = self.repo.write_object("blob", self.encode(new))
+                    editor.set(self.path(manifest), blob)
                     written[manifest] = new
 
-        self.last_tip = self.edit(apply, message)
+        self.edit(apply, message)
         return dict(written)
 
     def merge_trees(self, ours: str | None, theirs: str | None) -> str | None:
@@ -139,7 +142,11 @@ class Notes(RefChain):
                 continue
             if top.name in ours_root and ours_root[top.name].oid == top.oid:
                 continue
-            for e in self.repo.read_tree(top.oid):
+            try:
+                entries = self.repo.read_tree(top.oid)
+            except ObjectTooLarge:
+                continue   # no writer makes such a tree: quarantined
+            for e in entries:
                 if e.mode != MODE_BLOB or len(e.name) != self.repo.hex_len - 2 or not _HEX.fullmatch(e.name):
                     continue
                 path = f"{top.name}/{e.name}"

@@ -1,11 +1,16 @@
-"""What a push must send: the manifests the pushed commits reference that the remote lacks, and their new chunks.
+"""What a push carries: the remote's next store and notes commits, built from its tips as fetched.
 
-Nothing else leaves the machine: data that was cleaned but never committed (or committed only on
-branches that are not being pushed) stays in refs/panini/local. The chunks go as one raw batch,
-a parentless commit under refs/panini/raw/, listed in the store so workers know what it holds.
+Only what the pushed commits reference leaves the machine. The next store commit is the remote's
+tip (its only parent) plus the manifests those commits reference that the remote lacks, the list
+of one new raw batch holding every chunk of theirs the remote does not hold yet, and a worker's
+new packs. The next notes commit is the remote's tip plus our notes for files in that store.
+Nothing else of our own store goes: not files published to another remote, not files a
+remote-less worker took from local branches, not data that was cleaned and never committed.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from . import manifest as manifest_mod
 from . import pointers
@@ -13,14 +18,23 @@ from .index import ChunkIndex, changed_leaves
 from .local import LocalStore
 from .notes import Notes, new_note
 from .objects import encode_commit
+from .reader import ChunkSource, ReadError
+from .remote import RemoteState, SyncError
 from .repo import ObjectTooLarge
-from .store import RAW_REFS, Store, fan, manifest_path
-from .sync import SyncError
+from .store import Store, config_blob, fan, manifest_path, pack_path, raw_list_path
 from .treeedit import TreeEditor
 
 
 class PublishError(SyncError):
     """The pushed commits need data this repository cannot supply."""
+
+
+@dataclass
+class Outgoing:
+    store: str | None = None       # the remote's next store commit (None: its store stays as it is)
+    notes: str | None = None       # the remote's next notes commit
+    raw_batch: str | None = None   # a new raw batch commit, pushed as refs/panini/raw/<it>
+    manifests: tuple = ()          # the manifests newly published
 
 
 def referenced_manifests(repo, revs: list[str]) -> dict[str, str]:
@@ -33,49 +47,66 @@ def referenced_manifests(repo, revs: list[str]) -> dict[str, str]:
     return found
 
 
-def publish_local(repo) -> list[str]:
-    """Without a remote: the files committed on branches and tags become work for the local worker."""
+def prepare(repo, state: RemoteState, revs: list[str], packs=()) -> Outgoing:
+    """The commits a push to state.remote must carry for revs (and a worker's new `packs`)."""
     store = Store(repo)
-    return publish(repo, None, store.tip(), ["--branches", "--tags"])
-
-
-def publish(repo, remote: str | None, remote_tip: str | None, revs: list[str]) -> list[str]:
-    """Record in our store (and notes) what a push to `remote` must carry; returns the manifests added.
-
-    Candidates: manifests that revs reference, plus any in our store the remote's store lacks (an
-    earlier push that failed half-way). Each goes with every chunk the remote does not hold yet.
-    remote None: publish into our own store only (no raw batch: nothing is sent).
-    """
-    store = Store(repo)
-    remote_tree = store.tree_of(remote_tip) if remote_tip else None
-    ours = store.tree_of(store.tip())
+    base = TreeEditor(repo, state.base_tree)
     paths = referenced_manifests(repo, revs) if revs else {}
-    candidates = set(paths) | {e.name for e in changed_leaves(repo, remote_tree, ours, "manifests")[0]}
-    theirs = TreeEditor(repo, remote_tree)
-    new = sorted(m for m in candidates if remote_tree is None or theirs.get(manifest_path(m)) is None)
+    new = sorted(m for m in paths if base.get(manifest_path(m)) is None)
+    index = ChunkIndex(store)
+    try:
+        index.refresh()
+        send, pending = _chunks_to_send(repo, state.remote, index, new, paths)
+    finally:
+        index.close()
+    batch = _raw_batch(repo, send) if send else None
+    editor = TreeEditor(repo, state.base_tree)
+    if editor.get("config") is None:
+        editor.set("config", repo.write_object("blob", config_blob(store.params())))
+    for m in new:
+        editor.set(manifest_path(m), m)
+    if batch:
+        editor.set(raw_list_path(batch[0]), batch[1])
+    for recipe in packs:
+        editor.set(pack_path(recipe), recipe)
+    tree = editor.write()
+    out = Outgoing(raw_batch=batch[0] if batch else None, manifests=tuple(new))
+    if tree != state.base_tree or state.replace:
+        message = f"panini: publish {len(new)} file(s), {len(send)} new chunk(s), {len(packs)} pack(s)"
+        out.store = repo.write_object("commit", encode_commit(tree, [state.store] if state.store else [], message))
+    out.notes = _notes_commit(repo, state, tree, pending)
+    if new:   # what we publish stays reachable here too, from the local store
+        LocalStore(repo).record(new, send, "panini: keep what was published")
+    return out
+
+
+def publish_local(repo) -> list[str]:
+    """Without a remote: the files committed on branches and tags become work for the local worker,
+    in our own store and notes (which no push sends as such)."""
+    store = Store(repo)
+    paths = referenced_manifests(repo, ["--branches", "--tags"])
+    new = sorted(m for m in paths if not store.has_manifest(m))
     if not new:
         return []
     index = ChunkIndex(store)
     try:
         index.refresh()
-        send, notes = _chunks_to_send(repo, remote, index, new, paths)
+        _, pending = _chunks_to_send(repo, None, index, new, paths)
     finally:
         index.close()
-    batch = _raw_batch(repo, send) if send and remote else None
-    params = store.params()
-    if batch:
-        repo.update_ref(RAW_REFS + batch[0], batch[0], None, "panini: raw batch")
-    store.publish(new, batch, params, f"panini: publish {len(new)} file(s), {len(send)} new chunk(s)")
-    Notes(repo).put(notes, f"panini: {len(notes)} pending", only_if_absent=True)
-    # Whatever we publish stays reachable here too, from the local store.
-    LocalStore(repo).record(new, send, "panini: keep what was published")
+    store.publish(new, None, store.params(), f"panini: {len(new)} committed file(s) to work on")
+    Notes(repo).put(pending, f"panini: {len(pending)} pending", only_if_absent=True)
     return new
 
 
 def _chunks_to_send(repo, remote: str | None, index: ChunkIndex, manifests: list[str], paths: dict[str, str]):
+    """(chunks the remote lacks, {manifest: its pending note}). A chunk that is here only inside a
+    pack is decoded (and re-hashed) back into a raw blob: a pack may hold other files' bytes, which
+    must not go along. One neither here nor there is fetched from the other remote if there is one."""
     send: list[str] = []
     seen: set[str] = set()
     notes: dict[str, dict] = {}
+    todo: list[tuple[str, str, int]] = []     # (manifest, chunk, size) not raw here
     for manifest in manifests:
         what = paths.get(manifest) or f"the file of manifest {manifest}"
         try:
@@ -93,13 +124,38 @@ def _chunks_to_send(repo, remote: str | None, index: ChunkIndex, manifests: list
             seen.add(chunk)
             if repo.exists(chunk):
                 send.append(chunk)
-            elif not any(all(repo.exists(b) for b in index.pack_blobs(p)) for p, _, _, _ in index.locate(chunk)):
-                raise PublishError(f"{what}: chunk {chunk} is neither here nor on '{remote}'; "
-                                   "re-add the file (git add --renormalize)")
+            else:
+                todo.append((manifest, chunk, size))
             new_chunks += 1
             new_bytes += size
         notes[manifest] = new_note(sum(s for _, s in chunks), len(chunks), new_chunks, new_bytes)
+    if todo:
+        send += _materialize(repo, remote, todo, paths)
     return send, notes
+
+
+def _materialize(repo, remote: str | None, todo: list[tuple[str, str, int]], paths: dict[str, str]) -> list[str]:
+    """Raw blobs for chunks that are here only packed, or only on another remote (a lazy clone pushing
+    to a fork), written here after their hash is checked."""
+    from .sync import default_remote
+    other = default_remote(repo)
+    source = ChunkSource(repo, remote=other if other and other != remote else None)
+    written = []
+    try:
+        source.fetch(source.needed(c for _, c, _ in todo))
+        for manifest, chunk, size in todo:
+            try:
+                data = source.read(chunk, size)
+            except ReadError as e:
+                what = paths.get(manifest) or f"the file of manifest {manifest}"
+                raise PublishError(f"{what}: chunk {chunk} is neither here nor on '{remote}' ({e}); "
+                                   "fetch it first (git panini pull) or re-add the file") from None
+            if not repo.exists(chunk):
+                repo.write_object("blob", data)
+            written.append(chunk)
+    finally:
+        source.close()
+    return written
 
 
 def _raw_batch(repo, chunks: list[str]) -> tuple[str, str]:
@@ -112,3 +168,30 @@ def _raw_batch(repo, chunks: list[str]) -> tuple[str, str]:
                                                        content_addressed=True))
     listing = repo.write_object("blob", "".join(f"{c}\n" for c in sorted(chunks)).encode())
     return commit, listing
+
+
+def _notes_commit(repo, state: RemoteState, store_tree: str, pending: dict[str, dict]) -> str | None:
+    """The remote's notes tip plus our notes that differ from its, for files in store_tree, plus
+    pending notes for newly published files. None when that changes nothing."""
+    notes = Notes(repo)
+    base = notes.tree_of(state.notes) if state.notes else None
+    ours = notes.tree_of(notes.tip())
+    published = TreeEditor(repo, store_tree)
+    editor = TreeEditor(repo, base)
+    for entry, manifest in _changed_notes(repo, base, ours):
+        if published.get(manifest_path(manifest)) is not None:
+            editor.set(notes.path(manifest), entry.oid)
+    fresh = {m: n for m, n in pending.items() if editor.get(notes.path(m)) is None}
+    for manifest, blob in zip(fresh, repo.write_blobs([notes.encode(n) for n in fresh.values()])):
+        editor.set(notes.path(manifest), blob)
+    tree = editor.write()
+    if tree == base:
+        return None
+    return repo.write_object("commit", encode_commit(tree, [state.notes] if state.notes else [],
+                                                     f"panini: {len(fresh)} pending, status updates"))
+
+
+def _changed_notes(repo, base: str | None, ours: str | None):
+    """(entry, manifest) of our notes whose blob differs from the base tree's (only changed fan directories)."""
+    for fan_name, entry in changed_leaves(repo, base, ours, "")[0]:
+        yield entry, fan_name + entry.name

@@ -136,9 +136,11 @@ class ChunkSource:
             self.fetch(self.wanted(late))
         return len(wanted)
 
-    def verify_packed(self, chunk: str) -> bool:
-        """Some pack yields this chunk and decoding it here reproduces the chunk's id."""
+    def verify_packed(self, chunk: str, allowed=lambda pack: True) -> bool:
+        """Some pack (of those `allowed`) yields this chunk, and decoding it here reproduces the chunk's id."""
         for pack, _, offset, length in self.index.locate(chunk):
+            if not allowed(pack):
+                continue
             try:
                 self._checked(chunk, length, self._pack_data(pack)[offset:offset + length], f"pack {pack}")
                 return True

@@ -16,6 +16,10 @@ from .objects import commit_tree_and_parents, encode_commit
 from .treeedit import TreeEditor
 
 
+class RefError(Exception):
+    """A ref of ours points at something that is not a commit: never overwritten blindly."""
+
+
 class RefChain:
     """Base for the store, the notes and the local store; subclasses say how two trees merge."""
 
@@ -26,7 +30,13 @@ class RefChain:
         self.repo = repo
 
     def tip(self) -> str | None:
-        return self.repo.ref(self.ref)
+        return self.repo.ref(self.ref, peel=False)
+
+    def _tree_of_tip(self, tip: str | None) -> str | None:
+        tree = self.tree_of(tip)
+        if tip is not None and tree is None:
+            raise RefError(f"{self.ref} points at {tip}, which is not a readable commit; see git panini fsck")
+        return tree
 
     def tree_of(self, commit: str | None) -> str | None:
         if commit is None:
@@ -50,7 +60,7 @@ class RefChain:
         """
         for _ in range(attempts):
             old = self.tip()
-            old_tree = self.tree_of(old)
+            old_tree = self._tree_of_tip(old)
             editor = TreeEditor(self.repo, old_tree)
             apply(editor)
             tree = editor.write()
@@ -70,11 +80,11 @@ class RefChain:
         theirs = self.tree_of(other)
         if theirs is None:
             raise ValueError(f"{other} is not a readable commit")
-        while True:
+        for _ in range(50):
             old = self.tip()
             if old == other or (old and self._is_ancestor(other, old)):
                 return old
-            ours = self.tree_of(old)
+            ours = self._tree_of_tip(old)
             tree = self.merge_trees(ours, theirs)
             if tree == theirs and (old is None or self._is_ancestor(old, other)):
                 new = other   # fast-forward: theirs already holds everything of ours
@@ -82,6 +92,7 @@ class RefChain:
                 new = self._commit(tree, [p for p in (old, other) if p], message)
             if self.repo.update_ref(self.ref, new, old, message):
                 return new
+        raise RuntimeError(f"could not update {self.ref}: too many concurrent writers")
 
     def _is_ancestor(self, a: str, b: str) -> bool:
         proc = self.repo.git("merge-base", "--is-ancestor", a, b, check=False)

@@ -10,6 +10,9 @@ from .objects import TreeEntry, decode_tree, write_loose
 
 _KIND_BY_PYGIT2_TYPE = {1: "commit", 2: "tree", 3: "blob", 4: "tag"}
 PACK_BLOBS_FROM = 64   # write_blobs() packs this many blobs or more
+# No tree git-panini writes comes near this (a fan directory of 350 000 entries); a larger one from a
+# remote is refused unread, so memory stays bounded.
+MAX_TREE_SIZE = 16 << 20
 
 
 class GitError(Exception):
@@ -177,7 +180,7 @@ class Repo:
         return self.reader.exists(oid)
 
     def read_tree(self, oid: str) -> list[TreeEntry]:
-        data = self.read_kind(oid, "tree")
+        data = self.read_kind(oid, "tree", MAX_TREE_SIZE)
         if data is None:
             raise GitError(f"tree {oid} is missing")
         return decode_tree(data, self.algo)
@@ -197,8 +200,9 @@ class Repo:
         return oids
 
     # --- refs ---------------------------------------------------------------------------------
-    def ref(self, name: str) -> str | None:
-        proc = self.git("rev-parse", "--verify", "--quiet", name + "^{commit}", check=False)
+    def ref(self, name: str, peel: bool = True) -> str | None:
+        """The commit `name` points at (peel=False: whatever object it points at)."""
+        proc = self.git("rev-parse", "--verify", "--quiet", name + ("^{commit}" if peel else ""), check=False)
         return proc.stdout.decode().strip() if proc.returncode == 0 else None
 
     def update_ref(self, name: str, new: str, old: str | None, message: str = "git-panini") -> bool:

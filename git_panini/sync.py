@@ -19,13 +19,11 @@ import uuid
 
 from .index import ChunkIndex
 from .notes import NOTES_REF, Notes
-from .repo import GitError, first_error_line
-from .store import PACK_REFS, RAW_REFS, STORE_REF, Store
+from .publish import Outgoing, prepare
+from .remote import RemoteState, SyncError
+from .repo import GitError, ObjectTooLarge, first_error_line
+from .store import RAW_REFS, STORE_REF, Store
 from .upgrade import convert, is_v1, upgrade_local
-
-
-class SyncError(Exception):
-    pass
 
 
 def default_remote(repo) -> str | None:
@@ -48,12 +46,8 @@ def _private_prefix() -> str:
     return f"refs/panini/fetch/{os.getpid()}-{uuid.uuid4().hex[:8]}/"
 
 
-REPLACE_V1 = "replace-v1"   # in fetch()'s result: a format-1 store tip the next push must replace
-
-
-def fetch(repo, remote: str) -> dict[str, str | None]:
-    """Fetch the remote's store and notes, merge them into ours; return the remote's tips as fetched
-    (and, under REPLACE_V1, the remote's format-1 store tip that was converted instead of merged)."""
+def fetch(repo, remote: str) -> RemoteState:
+    """Fetch the remote's store and notes, merge them into ours; return them as fetched."""
     upgrade_local(repo)
     prefix = _private_prefix()
     # Glob refspecs: a ref the remote lacks is simply not fetched (a plain refspec would fail).
@@ -74,26 +68,30 @@ def fetch(repo, remote: str) -> dict[str, str | None]:
             _drop_private(repo, prefix)
             raise SyncError(f"fetching from '{remote}' failed: {message}")
         time.sleep(0.05 * 2 ** attempt * (0.5 + random.random()))
-    tips = {STORE_REF: repo.ref(prefix + "store"), NOTES_REF: repo.ref(prefix + "panini")}
+    state = RemoteState(remote, repo.ref(prefix + "store"), repo.ref(prefix + "panini"))
     try:
         store, notes = Store(repo), Notes(repo)
-        if tips[STORE_REF] and is_v1(repo, tips[STORE_REF]):
-            tips[REPLACE_V1] = tips[STORE_REF]
-            store.absorb(convert(repo, tips[STORE_REF]), f"panini: convert the format-1 store of {remote}")
-            tips[STORE_REF] = None   # as far as publishing goes, the remote holds no format-2 store yet
-        elif tips[STORE_REF]:
-            store.merge_from(tips[STORE_REF], f"panini: merge store from {remote}")
-        if tips[NOTES_REF]:
-            notes.merge_from(tips[NOTES_REF], f"panini: merge notes from {remote}")
+        if state.store and is_v1(repo, state.store):
+            # A format-1 snapshot: converted, merged into ours, and replaced on the remote by the next push.
+            state.replace, state.store = state.store, None
+            state.base_tree, state.bulk = convert(repo, state.replace)
+            store.absorb(state.base_tree, f"panini: convert the format-1 store of {remote}")
+        elif state.store:
+            store.merge_from(state.store, f"panini: merge store from {remote}")
+            state.base_tree = store.tree_of(state.store)
+        if state.notes:
+            notes.merge_from(state.notes, f"panini: merge notes from {remote}")
         index = ChunkIndex(store)
         try:
             index.refresh()
-            index.sync_remote(remote, tips[STORE_REF])
+            index.sync_remote(remote, state.store)
         finally:
             index.close()
+    except ObjectTooLarge as e:
+        raise SyncError(f"the store of '{remote}' holds what no git-panini writes: {e}") from None
     finally:
         _drop_private(repo, prefix)
-    return tips
+    return state
 
 
 def _drop_private(repo, prefix: str):
@@ -113,11 +111,6 @@ def fetch_objects(repo, remote: str, oids) -> None:
         raise SyncError(f"fetching objects from '{remote}' failed: {first_error_line(proc.stderr, proc.returncode)}")
 
 
-def local_refs(repo, prefix: str) -> dict[str, str]:
-    out = repo.git("for-each-ref", "--format=%(objectname) %(refname)", prefix, check=False).stdout.decode()
-    return {ref: oid for oid, _, ref in (line.partition(" ") for line in out.splitlines())}
-
-
 def remote_refs(repo, remote: str, prefix: str) -> dict[str, str]:
     try:
         out = repo.git("ls-remote", remote, prefix + "*").stdout.decode()
@@ -126,21 +119,17 @@ def remote_refs(repo, remote: str, prefix: str) -> dict[str, str]:
     return {ref: oid for oid, ref in (line.split("\t") for line in out.splitlines() if "\t" in line)}
 
 
-def push(repo, remote: str, revs: list[str] | None = None, delete: dict[str, str] | None = None,
-         attempts: int = 8) -> dict[str, str]:
-    """Publish what `revs` reference (default: HEAD's commits the remote's branches lack), then push
-    the store, notes and bulk refs atomically; on a lost race fetch, merge and try again.
-
-    delete: {ref: expected oid} of raw batches to remove on the remote in the same push (a worker
-    whose verified packs replace them). Returns {ref: oid} pushed.
-    """
-    from .publish import publish
+def push(repo, remote: str, revs: list[str] | None = None, packs: list[str] = (), bulk: dict[str, str] | None = None,
+         delete: dict[str, str] | None = None, attempts: int = 8) -> dict[str, str]:
+    """Publish what `revs` reference (default: HEAD's commits the remote's branches lack) and push it;
+    on a lost race fetch, merge and try again. packs / bulk: a worker's new pack recipes and the
+    refs holding their data; delete: {ref: expected oid} of raw batches they replace.
+    Returns {ref: oid} pushed."""
     if revs is None:
         revs = ["HEAD", "--not", f"--remotes={remote}"] if repo.ref("HEAD") else []
     for attempt in range(attempts):
-        tips = fetch(repo, remote)
-        publish(repo, remote, tips[STORE_REF], revs)
-        pushed = push_once(repo, remote, delete=delete, replace_store=tips.get(REPLACE_V1))
+        state = fetch(repo, remote)
+        pushed = push_once(repo, state, prepare(repo, state, revs, packs), bulk, delete)
         if pushed is not None:
             return pushed
         if delete:
@@ -151,41 +140,45 @@ def push(repo, remote: str, revs: list[str] | None = None, delete: dict[str, str
     raise SyncError(f"pushing to '{remote}' kept racing with other writers; try again")
 
 
-def push_once(repo, remote: str, notes_tip: str | None = None, delete: dict[str, str] | None = None,
-              replace_store: str | None = None) -> dict[str, str] | None:
-    """One atomic push of our store and notes tips (notes_tip: this exact notes commit instead) and
-    bulk refs. None when the remote moved since we merged (a non-fast-forward or a stale lease).
-    replace_store: the remote's format-1 store tip, replaced (only if still there) by our chain."""
-    tips = {STORE_REF: repo.ref(STORE_REF), NOTES_REF: notes_tip or repo.ref(NOTES_REF)}
-    tips = {ref: oid for ref, oid in tips.items() if oid}
-    bulk = local_refs(repo, RAW_REFS) | local_refs(repo, PACK_REFS)
-    if not tips and not bulk:
+def push_once(repo, state: RemoteState, out: Outgoing, bulk: dict[str, str] | None = None,
+              delete: dict[str, str] | None = None) -> dict[str, str] | None:
+    """One atomic push of the remote's next store and notes commits (children of its tips as fetched,
+    so the push is a compare-and-swap on them), a new raw batch, and `bulk` refs. None when the remote
+    moved since the fetch (a non-fast-forward or a stale lease)."""
+    refs = dict(bulk or {}) | state.bulk
+    if out.raw_batch:
+        refs[RAW_REFS + out.raw_batch] = out.raw_batch
+    updates = {STORE_REF: out.store, NOTES_REF: out.notes}
+    updates = {ref: oid for ref, oid in updates.items() if oid} | refs
+    if not updates and not delete:
         return {}
     leases = [f"--force-with-lease={ref}:{oid}" for ref, oid in (delete or {}).items()]
-    if replace_store:
-        leases.append(f"--force-with-lease={STORE_REF}:{replace_store}")
-    specs = ([f"{oid}:{ref}" for ref, oid in tips.items()] + [f"{ref}:{ref}" for ref in bulk]
-             + [f":{ref}" for ref in delete or {}])
-    proc = repo.git("push", "--quiet", "--no-verify", "--porcelain", "--atomic", *leases, remote, *specs, check=False)
+    if state.replace:
+        leases.append(f"--force-with-lease={STORE_REF}:{state.replace}")
+    specs = [f"{oid}:{ref}" for ref, oid in updates.items()] + [f":{ref}" for ref in delete or {}]
+    proc = repo.git("push", "--quiet", "--no-verify", "--porcelain", "--atomic", *leases, state.remote, *specs,
+                    check=False)
     if proc.returncode != 0:
-        out = proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
-        if any(s in out for s in ("stale info", "rejected", "non-fast-forward", "fetch first", "cannot lock ref",
-                                  "failed to update", "atomic")):
+        out_text = proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
+        if any(s in out_text for s in ("stale info", "rejected", "non-fast-forward", "fetch first", "cannot lock ref",
+                                       "failed to update", "atomic")):
             return None
-        raise SyncError(f"pushing to '{remote}' failed: {first_error_line(proc.stderr, proc.returncode)}")
-    _pushed(repo, remote, tips.get(STORE_REF), bulk)
-    return tips | bulk
+        raise SyncError(f"pushing to '{state.remote}' failed: {first_error_line(proc.stderr, proc.returncode)}")
+    _pushed(repo, state, out)
+    return updates
 
 
-def _pushed(repo, remote: str, store_tip: str | None, bulk: dict[str, str]):
-    """The remote now holds our store tip: index what it holds; local raw batch refs have done their job
-    (their chunks stay reachable here from refs/panini/local)."""
-    index = ChunkIndex(Store(repo))
+def _pushed(repo, state: RemoteState, out: Outgoing):
+    """The remote now holds what we pushed: ours merges it (so the next fetch negotiates from it), and
+    the index learns what the remote holds."""
+    store = Store(repo)
+    if out.store:
+        store.merge_from(out.store, f"panini: pushed to {state.remote}")
+    if out.notes:
+        Notes(repo).merge_from(out.notes, f"panini: pushed to {state.remote}")
+    index = ChunkIndex(store)
     try:
         index.refresh()
-        index.sync_remote(remote, store_tip)
+        index.sync_remote(state.remote, out.store or state.store)
     finally:
         index.close()
-    raw = [ref for ref in bulk if ref.startswith(RAW_REFS)]
-    if raw:
-        repo.git("update-ref", "--stdin", input="".join(f"delete {r} {bulk[r]}\n" for r in raw).encode(), check=False)

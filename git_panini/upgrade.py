@@ -26,9 +26,9 @@ def is_v1(repo, commit: str | None) -> bool:
     return bool(data) and data.split(b"\n", 1)[0].decode(errors="replace") == V1_FORMAT
 
 
-def convert(repo, commit: str) -> str:
+def convert(repo, commit: str) -> tuple[str, dict[str, str]]:
     """Turn a format-1 snapshot into a format-2 store tree; its bulk blobs get refs of their own here
-    (a raw batch listed in the tree, a pack bulk ref). Returns the new tree."""
+    (a raw batch listed in the tree, a pack bulk ref). Returns the tree and {bulk ref: commit}."""
     store = Store(repo)
     tree = store.tree_of(commit)
     source = TreeEditor(repo, tree)
@@ -49,21 +49,23 @@ def convert(repo, commit: str) -> str:
             out.set(pack_path(pack.name), pack.name)
             pack_blobs.append(parts["data"])
     raw = [e.name for e in leaves(repo, tree, "chunks") if e.oid == e.name]
+    refs = {}
     if raw:
-        batch = _bulk(repo, RAW_REFS, raw, "panini: raw chunks of a format-1 store")
+        batch = _bulk(repo, RAW_REFS, raw, "panini: raw chunks of a format-1 store", refs)
         out.set(raw_list_path(batch), repo.write_object("blob", "".join(f"{c}\n" for c in sorted(raw)).encode()))
     if pack_blobs:
-        _bulk(repo, PACK_REFS, pack_blobs, "panini: pack data of a format-1 store")
+        _bulk(repo, PACK_REFS, pack_blobs, "panini: pack data of a format-1 store", refs)
     LocalStore(repo).record(manifests, raw, "panini: keep the data of a format-1 store")
-    return out.write()
+    return out.write(), refs
 
 
-def _bulk(repo, prefix: str, blobs: list[str], message: str) -> str:
+def _bulk(repo, prefix: str, blobs: list[str], message: str, refs: dict[str, str]) -> str:
     editor = TreeEditor(repo, None)
     for oid in blobs:
         editor.set(fan(oid), oid)
     commit = repo.write_object("commit", encode_commit(editor.write(), [], message, content_addressed=True))
     repo.update_ref(prefix + commit, commit, None, message)
+    refs[prefix + commit] = commit
     return commit
 
 
@@ -73,6 +75,6 @@ def upgrade_local(repo) -> bool:
     tip = store.tip()
     if not is_v1(repo, tip):
         return False
-    tree = convert(repo, tip)
+    tree, _ = convert(repo, tip)
     new = repo.write_object("commit", encode_commit(tree, [], "panini: store converted to format 2"))
     return repo.update_ref(store.ref, new, tip, "panini: store format 2")

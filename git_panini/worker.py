@@ -18,12 +18,12 @@ from .notes import Notes
 from .objects import encode_commit, object_id
 from .pack import PackWriter
 from .planner import choose, is_text
-from .publish import publish_local
+from .publish import prepare, publish_local
 from .reader import ChunkSource, ReadError
 from .recipe import MAX_RECIPE_SIZE, RECIPE_FORMAT, RecipeError, parse_recipe
 from .repo import ObjectTooLarge
 from .segment import WHOLE_FILE_FORMATS, Segment, SmallFile, group_small_files, plan_segments, sniff_format
-from .store import MAX_LIST_SIZE, PACK_REFS, RAW_REFS, Store, fan, parse_list
+from .store import MAX_LIST_SIZE, PACK_REFS, RAW_REFS, Store, fan, manifest_path, pack_path, parse_list
 from .sync import SyncError, fetch, push, push_once, remote_refs
 from .treeedit import TreeEditor
 
@@ -83,36 +83,41 @@ class Worker:
         self.store = Store(repo)
         self.notes = Notes(repo)
         self.log = log or (lambda message: None)
+        self._state = None        # the remote as the last fetch saw it
 
     # --- the queue -------------------------------------------------------------------------------
     def _sync_in(self):
         if self.remote:
-            fetch(self.repo, self.remote)
+            self._state = fetch(self.repo, self.remote)
         else:   # no remote to publish through: committed files are work as they are
             publish_local(self.repo)
 
-    def _sync_out(self, replaced: set[str], source: ChunkSource):
-        """Push packs and notes; with them, remove the remote's raw batches whose every chunk is
-        yielded by a pack decoded and re-hashed here (`replaced`: this run's packs, verified as they
-        were made), then drop our own raw copies of what this run packed."""
+    def _sync_out(self, made: "_PackBuilder", source: ChunkSource):
+        """Push the new packs (recipes, and the ref holding their data) and the notes; with them, remove
+        the remote's raw batches whose every chunk a pack yields that this side decoded and re-hashed
+        and that the remote will hold: this run's (verified as they were made) or one in its store.
+        Then drop our own raw copies of what this run packed."""
+        replaced = set(made.yielded)
         delete = {}
         if self.remote:
+            remote_store = TreeEditor(self.repo, self._state.base_tree)
+            on_remote = lambda pack: remote_store.get(pack_path(pack)) is not None   # noqa: E731
             batches = self.store.raw_batches()
+            verified = set(replaced)
             for ref, oid in remote_refs(self.repo, self.remote, RAW_REFS).items():
-                if self._covered(batches.get(ref[len(RAW_REFS):]), set(replaced), source):
+                if self._covered(batches.get(ref[len(RAW_REFS):]), verified, source, on_remote):
                     delete[ref] = oid
-            push(self.repo, self.remote, revs=[], delete=delete)
+            push(self.repo, self.remote, revs=[], packs=made.recipes, bulk=made.refs, delete=delete)
         if replaced:
             LocalStore(self.repo).drop([], sorted(replaced), f"panini: {self.id} packed {len(replaced)} chunk(s)")
 
-    def _covered(self, listing: str | None, verified: set[str], source: ChunkSource) -> bool:
-        """Every chunk of a raw batch is yielded by a pack that this side has decoded and re-hashed."""
+    def _covered(self, listing: str | None, verified: set[str], source: ChunkSource, on_remote) -> bool:
         try:
             chunks = parse_list(self.repo.read_kind(listing, "blob", MAX_LIST_SIZE), self.repo.hex_len) if listing else []
         except ObjectTooLarge:
             return False
         for chunk in chunks:
-            if chunk not in verified and not source.verify_packed(chunk):
+            if chunk not in verified and not source.verify_packed(chunk, on_remote):
                 return False
             verified.add(chunk)
         return bool(chunks)
@@ -129,7 +134,7 @@ class Worker:
             self._sync_in()
             written = self._claim_locally(limit, job)
             claimed.update(written)
-            if not written or not self.remote or self._publish_claim(self.notes.last_tip):
+            if not written or not self.remote or self._publish_claim():
                 break
             # Lost the race: forget our claim (the next fetch brings the winner's), then claim again.
             self._unclaim(written)
@@ -143,9 +148,13 @@ class Worker:
         """Claim in our notes ref only; returns {manifest: the note as it was before}."""
         at = datetime.now(timezone.utc)
         notes = self.notes.all()
+        # With a remote, only its files: a pack of anything else would carry that file's bytes there.
+        published = TreeEditor(self.repo, self._state.base_tree) if self.remote else None
         # Small files first: they batch into shared segments, and finish quickly.
         pool = sorted((m for m, n in notes.items() if claimable(n, at, self.max_attempts, job)
-                       and (job is None or n.get("job") == job)), key=lambda m: (notes[m].get("bytes") or 0, m))
+                       and (job is None or n.get("job") == job)
+                       and (published is None or published.get(manifest_path(m)) is not None)),
+                      key=lambda m: (notes[m].get("bytes") or 0, m))
         self._lease = lease = _iso(at + timedelta(seconds=self.lease_seconds))
         taken: dict[str, dict] = {}
 
@@ -173,10 +182,11 @@ class Worker:
 
         self.notes.transition(list(previous), change, f"panini: {self.id} lost a claim race")
 
-    def _publish_claim(self, claim: str) -> bool:
-        """Push exactly the notes commit holding our claim; False if the remote moved since we merged."""
+    def _publish_claim(self) -> bool:
+        """Push our claim on top of the remote's notes tip we fetched and claimed on; False if the
+        remote moved since."""
         try:
-            return push_once(self.repo, self.remote, notes_tip=claim) is not None
+            return push_once(self.repo, self._state, prepare(self.repo, self._state, [])) is not None
         except SyncError as e:
             self.log(f"could not publish claim: {e}")
             return True   # unreachable remote: work on what we claimed locally, as before
@@ -196,8 +206,8 @@ class Worker:
         """Pack the chunks of claimed manifests, commit the packs, then mark each note done or failed."""
         source = ChunkSource(self.repo, remote=self.remote)
         try:
-            results, replaced = self._pack_batch(manifests, source, progress)
-            self._finish(results, replaced, source)
+            results, made = self._pack_batch(manifests, source, progress)
+            self._finish(results, made, source)
         finally:
             source.close()
         return list(results.values())
@@ -255,13 +265,12 @@ class Worker:
                 progress(raw_size)
         packer.commit(self.store, self.id)
         index.refresh()
-        replaced = set(packer.yielded)
         ratios: dict[str, float] = {}
         for manifest, chunks in file_chunks.items():
             r = results[manifest]
             r.stored_bytes = int(round(r.stored_bytes))
             r.file_stored_bytes = _file_share(self.repo, index, chunks, ratios)
-        return results, replaced
+        return results, packer
 
     def _read_manifest(self, manifest: str) -> list[tuple[str, int]]:
         data = self.repo.read_kind(manifest, "blob")
@@ -269,7 +278,7 @@ class Worker:
             raise ReadError(f"manifest {manifest} is missing")
         return manifest_mod.parse(data, self.repo.hex_len)
 
-    def _finish(self, results: dict[str, WorkResult], replaced: set[str], source: ChunkSource):
+    def _finish(self, results: dict[str, WorkResult], made: "_PackBuilder", source: ChunkSource):
         def change(manifest, note):
             result = results[manifest]
             note = dict(note or {})
@@ -285,7 +294,7 @@ class Worker:
                         worker=self.id)
         self.notes.transition(sorted(results), change, f"panini: {self.id} finished {len(results)} file(s)")
         try:
-            self._sync_out(replaced, source)
+            self._sync_out(made, source)
         except SyncError as e:
             self.log(f"could not publish results: {e}")
 
@@ -324,6 +333,7 @@ class _PackBuilder:
         self.writer = PackWriter(repo.objects_dir, repo.algo)
         self.recipes: list[str] = []         # pack ids (recipe oids)
         self.bulk: list[str] = []            # data blobs and dictionaries the packs need
+        self.refs: dict[str, str] = {}       # the ref holding them once committed
         self.dicts: dict[str, bytes] = {}    # dictionaries some pack uses
         self.yielded: list[str] = []
         self._dict = self._train_dict(segments) if effort >= 2 else None
@@ -377,5 +387,6 @@ class _PackBuilder:
         commit = self.repo.write_object("commit", encode_commit(editor.write(), [], "panini: pack data",
                                                                  content_addressed=True))
         self.repo.update_ref(PACK_REFS + commit, commit, None, "panini: pack data")
+        self.refs = {PACK_REFS + commit: commit}
         store.add_packs(self.recipes, f"panini: {worker_id} packs {len(self.yielded)} chunks into "
                                       f"{len(self.recipes)} packs")

@@ -201,7 +201,7 @@ def _notes_tree(repo, notes: dict[str, dict | bytes]) -> str:
     editor = TreeEditor(repo, None)
     for manifest, note in notes.items():
         raw = note if isinstance(note, bytes) else json.dumps(note, sort_keys=True).encode()
-        editor.set(n._path(manifest), _blob(repo, raw))
+        editor.set(n.path(manifest), _blob(repo, raw))
     return editor.write()
 
 

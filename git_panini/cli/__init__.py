@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
 import typer
-
-from ..repo import GitError, NotARepository
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Large files in Git itself: deduplicated chunk trees, verified bit-perfect.")
@@ -38,8 +34,4 @@ _register()
 
 
 def main():
-    try:
-        app()
-    except (GitError, NotARepository) as e:
-        sys.stderr.write(f"git-panini: {e}\n")
-        sys.exit(2)
+    app()   # entry.py turns store, remote and git errors into one line
