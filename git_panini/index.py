@@ -121,20 +121,19 @@ class ChunkIndex:
 
     # --- what a remote already holds ----------------------------------------------------------------
     def sync_remote(self, remote: str, commit: str | None):
-        """Index the chunks a remote's store (its tip `commit`, as fetched) already holds: those of
-        its manifests and of its packs. A honest writer publishes a manifest in the same atomic push
-        as the chunks it needs, so these never have to be sent again."""
+        """Index the chunks a remote's store (its tip `commit`, as fetched) already holds: those of its
+        manifests (an honest writer publishes a manifest in the same atomic push as the chunks it
+        needs, so these never have to be sent again). A pack's recipe is no evidence: it only
+        claims what it yields, and every chunk a pack holds belongs to some manifest anyway."""
         tree = self.store.tree_of(commit) if commit else None
         key = f"remote_tree:{remote}"
         old = self._meta(key)
         if old == (tree or ""):
             return
         manifests, gone = changed_leaves(self.repo, old or None, tree, "manifests")
-        packs, packs_gone = changed_leaves(self.repo, old or None, tree, "packs")
-        if gone or packs_gone:   # another remote behind the same name, or a rewritten store: start over
+        if gone:   # another remote behind the same name, or a rewritten store: start over
             self.db.execute("delete from remote_chunks where remote = ?", (remote,))
-            manifests = [] if tree is None else changed_leaves(self.repo, None, tree, "manifests")[0]
-            packs = [] if tree is None else changed_leaves(self.repo, None, tree, "packs")[0]
+            manifests = changed_leaves(self.repo, None, tree, "manifests")[0] if tree else []
         rows = []
         for _, entry in manifests:
             try:
@@ -142,8 +141,6 @@ class ChunkIndex:
                 rows += [(remote, c) for c, _ in manifest_mod.parse(data or b"", self.repo.hex_len)]
             except (manifest_mod.ManifestError, ObjectTooLarge):
                 continue
-        for _, entry in packs:
-            rows += [(remote, c) for (c,) in self.db.execute("select chunk from chunks where pack = ?", (entry.name,))]
         self.db.executemany("insert or ignore into remote_chunks values (?,?)", rows)
         self.db.execute("insert or replace into meta values (?, ?)", (key, tree or ""))
         self.db.commit()

@@ -110,9 +110,9 @@ class ChunkSource:
         except SyncError:
             return False
 
-    def wanted(self, manifests) -> set[str]:
+    def wanted(self, manifests, packs: bool = True) -> set[str]:
         """Object ids to fetch before these files can be read: absent manifests, and for each chunk
-        not here its pack's blobs, or the raw chunk."""
+        not here its pack's blobs (packs=False: never), or the raw chunk."""
         chunks, absent = [], set()
         for manifest in manifests:
             try:
@@ -123,14 +123,17 @@ class ChunkSource:
                 absent.add(manifest)
             else:
                 chunks += [c for c, _ in _parse_or_empty(data, self.repo.hex_len)]
-        return self.needed(chunks) | absent
+        return (self.needed(chunks) if packs else {c for c in chunks if not self.repo.exists(c)}) | absent
 
     def prefetch(self, manifests) -> int:
         """Fetch what these files lack in one request (a second one only for the chunks of manifests
         that were not here either). Returns how many objects were asked for."""
         manifests = list(manifests)
         wanted = self.wanted(manifests)
-        self.fetch(wanted)
+        if not self.fetch(wanted) and wanted:
+            # One id the remote cannot serve fails the whole request (a pack whose data is gone, a
+            # recipe that only claims a chunk): ask for the raw chunks instead, still in one request.
+            self.fetch(self.wanted(manifests, packs=False))
         late = [m for m in manifests if m in wanted]
         if late:
             self.fetch(self.wanted(late))

@@ -92,7 +92,7 @@ class Worker:
         else:   # no remote to publish through: committed files are work as they are
             publish_local(self.repo)
 
-    def _sync_out(self, made: "_PackBuilder", source: ChunkSource):
+    def _sync_out(self, made: "_PackBuilder", source: ChunkSource, notes_changed: bool = True):
         """Push the new packs (recipes, and the ref holding their data) and the notes; with them, remove
         the remote's raw batches whose every chunk a pack yields that this side decoded and re-hashed
         and that the remote will hold: this run's (verified as they were made) or one in its store.
@@ -107,7 +107,8 @@ class Worker:
             for ref, oid in remote_refs(self.repo, self.remote, RAW_REFS).items():
                 if self._covered(batches.get(ref[len(RAW_REFS):]), verified, source, on_remote):
                     delete[ref] = oid
-            push(self.repo, self.remote, revs=[], packs=made.recipes, bulk=made.refs, delete=delete)
+            if made.recipes or delete or notes_changed:
+                push(self.repo, self.remote, revs=[], packs=made.recipes, bulk=made.refs, delete=delete)
         if replaced:
             LocalStore(self.repo).drop([], sorted(replaced), f"panini: {self.id} packed {len(replaced)} chunk(s)")
 
@@ -199,7 +200,20 @@ class Worker:
             if not claimed:
                 break
             results += self.process(claimed, progress)
+        if self.remote and self._state is not None:
+            self._clean_up()
         return results
+
+    def _clean_up(self):
+        """Raw batches can outlive the work (two workers each packed part of one): remove those whose
+        every chunk a pack in the remote's store now yields, once decoded and re-hashed here."""
+        source = ChunkSource(self.repo, remote=self.remote)
+        try:
+            self._sync_out(_PackBuilder(self.repo, 0, source, []), source, notes_changed=False)
+        except SyncError as e:
+            self.log(f"could not remove packed raw batches: {e}")
+        finally:
+            source.close()
 
     # --- one batch -------------------------------------------------------------------------------
     def process(self, manifests: list[str], progress=None) -> list[WorkResult]:
@@ -224,7 +238,7 @@ class Worker:
         for manifest in manifests:
             try:
                 chunks = self._read_manifest(manifest)
-                todo = [(c, s) for c, s in chunks if c not in seen and not index.is_packed(c)]
+                todo = [(c, s) for c, s in chunks if c not in seen and not self._packed_there(index, c)]
                 head = source.read(*chunks[0])[:SAMPLE_BYTES] if chunks else b""
                 shared = sum(s for _, s in chunks) - sum(s for _, s in todo)
                 if 0 < shared <= TINY_DUPLICATE and todo and sniff_format(head) in WHOLE_FILE_FORMATS:
@@ -271,6 +285,15 @@ class Worker:
             r.stored_bytes = int(round(r.stored_bytes))
             r.file_stored_bytes = _file_share(self.repo, index, chunks, ratios)
         return results, packer
+
+    def _packed_there(self, index: ChunkIndex, chunk: str) -> bool:
+        """Some pack yields the chunk where our results go: the remote's store (a pack only another
+        remote holds does not count), or without a remote, ours."""
+        located = index.locate(chunk)
+        if not self.remote:
+            return bool(located)
+        remote_store = TreeEditor(self.repo, self._state.base_tree)
+        return any(remote_store.get(pack_path(pack)) is not None for pack, _, _, _ in located)
 
     def _read_manifest(self, manifest: str) -> list[tuple[str, int]]:
         data = self.repo.read_kind(manifest, "blob")

@@ -740,7 +740,11 @@ def test_simulated_actions_run(tmp_path, report):
         assert "| `data/new.bin` | added |" in check.summary and comment["body"] in check.summary
         (tmp_path / "pr-check-summary.md").write_text(check.summary)
 
-        # 5. a corrupted chunk in the store: panini/verify fails, the same comment says so
+        # 5. a corrupted chunk in the store: panini/verify fails, the same comment says so. First a worker
+        # pass with nothing to claim removes the raw batches the matrix left (each worker packed part of
+        # one), so the corrupted pack is the only copy.
+        run(["git", "panini", "work", "--effort", "0"], cwd=dev)
+        assert not git(remote, "for-each-ref", "refs/panini/raw/").stdout
         corrupt_chunk(remote, pointer_of(dev, "HEAD:data/new.bin").manifest)
         git(remote, "gc", "--quiet", "--prune=now")       # the replaced pack and the raw chunks are gone
         jobs = sim.run(callers / "panini-pr.yml", "pull_request", pr_event, "refs/pull/12/merge", head)

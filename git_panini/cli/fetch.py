@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from ..notes import NOTES_REF
+from ..store import STORE_REF
 from ..sync import SyncError, fetch as fetch_refs
 from .common import JsonOption, console, fail, open_repo, print_json, remote_or_fail
 
@@ -14,10 +16,10 @@ def fetch(remote: str = typer.Argument(None, help="Remote name or URL (default: 
     repo = open_repo()
     remote = remote_or_fail(repo, remote)
     try:
-        tips = fetch_refs(repo, remote)
+        state = fetch_refs(repo, remote)
     except SyncError as e:
         fail(str(e))
-    merged = {ref: oid for ref, oid in tips.items() if oid and ref.startswith("refs/")}
+    merged = {ref: oid for ref, oid in ((STORE_REF, state.store or state.replace), (NOTES_REF, state.notes)) if oid}
     if json:
         print_json({"remote": remote, "merged": merged})
     else:
