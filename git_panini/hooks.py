@@ -10,7 +10,7 @@ from importlib import resources
 from . import journal
 from .sync import SyncError, default_remote, fetch, push
 
-HOOK_NAMES = ("pre-push", "post-checkout", "post-merge", "post-commit")
+HOOK_NAMES = ("pre-push", "post-checkout", "post-merge", "pre-commit", "post-commit")
 MARKER = b"git-panini "
 
 
@@ -74,7 +74,7 @@ def uninstall(repo) -> list[str]:
 def run(repo, name: str, args: list[str], stdin: bytes) -> int:
     """Our part of a hook (the shell script has already run the user's chained `<name>.local`)."""
     return {"pre-push": _pre_push, "post-checkout": _refetch_missing, "post-merge": _refetch_missing,
-            "post-commit": _replay_journal}[name](repo, args, stdin)
+            "pre-commit": _refuse_lost, "post-commit": _replay_journal}[name](repo, args, stdin)
 
 
 def _err(message: str):
@@ -140,11 +140,63 @@ def _refetch_missing(repo, args, stdin) -> int:
     return 0
 
 
+LOST = "lost"   # .git/panini/lost: (path, manifest) lines whose data died with a crashed filter
+
+
 def _replay_journal(repo, args, stdin) -> int:
-    recorded, lost = journal.replay(repo)
-    for path in lost:
+    """post-commit (after `git commit --no-verify` too): record what crashed filters left intact."""
+    for path, _ in _remember_lost(repo, journal.replay(repo)[1]):
         _err(f"{path}: its data was lost with a crashed filter; add it again: git add --renormalize -- '{path}'")
     return 0
+
+
+def _refuse_lost(repo, args, stdin) -> int:
+    """pre-commit: record what crashed filters left intact, and refuse to commit a staged pointer whose
+    data died with one, until the file is added again (it is still in the working tree). Remembered
+    in .git/panini/lost until then, so a second `git commit` is refused too."""
+    from .pointer import PointerError, parse
+    new = journal.replay(repo)[1]
+    lost = _remember_lost(repo, new)
+    staged = []
+    for path, manifest in lost:
+        entry = repo.git("--literal-pathspecs", "ls-files", "-s", "--", path).stdout.decode().split()
+        try:
+            if len(entry) >= 2 and parse(repo.read_kind(entry[1], "blob") or b"").manifest == manifest:
+                staged.append((path, manifest))
+                continue
+        except PointerError:
+            pass
+        if (path, manifest) in new:
+            _err(f"{path}: its data was lost with a crashed filter; add it again: git add --renormalize -- '{path}'")
+    _write_lost(repo, staged)
+    for path, _ in staged:
+        _err(f"{path}: the git add that staged it was killed before its data was kept; "
+             f"add it again: git add --renormalize -- '{path}'")
+    return 1 if staged else 0
+
+
+def _remember_lost(repo, new: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    path = os.path.join(repo.panini_dir, LOST)
+    try:
+        with open(path, encoding="utf-8") as f:
+            known = [tuple(line.rstrip("\n").rsplit("\t", 1)) for line in f if "\t" in line]
+    except FileNotFoundError:
+        known = []
+    merged = list(dict.fromkeys(known + list(new)))
+    _write_lost(repo, merged)
+    return merged
+
+
+def _write_lost(repo, entries: list[tuple[str, str]]):
+    path = os.path.join(repo.panini_dir, LOST)
+    if not entries:
+        if os.path.exists(path):
+            os.remove(path)
+        return
+    os.makedirs(repo.panini_dir, exist_ok=True)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.writelines(f"{p}\t{m}\n" for p, m in entries)
+    os.replace(path + ".tmp", path)
 
 
 def main(name: str, args: list[str]) -> int:

@@ -37,17 +37,23 @@ class Journal:
 
 
 def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie (a killed filter whose parent died is one until reaped)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
-def replay(repo) -> tuple[list[str], list[str]]:
-    """Record the intact entries of journals left by dead processes; return (recorded, lost) paths."""
+def replay(repo) -> tuple[list[str], list[tuple[str, str]]]:
+    """Record the intact entries of journals left by dead processes; return the recorded paths and
+    the (path, manifest) whose data died with the process."""
     recorded, lost = [], []
     local = LocalStore(repo)
     for journal in sorted(glob.glob(os.path.join(repo.panini_dir, "journal-*"))):
@@ -64,7 +70,7 @@ def replay(repo) -> tuple[list[str], list[str]]:
                     continue  # a torn last line: the process died while writing it
                 listed = _intact_chunks(repo, manifest)
                 if listed is None:
-                    lost.append(path)
+                    lost.append((path, manifest))
                     continue
                 manifests.append(manifest)
                 chunks.update(listed)

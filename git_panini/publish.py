@@ -71,7 +71,7 @@ def prepare(repo, state: RemoteState, revs: list[str], packs=()) -> Outgoing:
         editor.set(pack_path(recipe), recipe)
     tree = editor.write()
     out = Outgoing(raw_batch=batch[0] if batch else None, manifests=tuple(new))
-    if tree != state.base_tree or state.replace:
+    if (new or packs or state.base_tree) and (tree != state.base_tree or state.replace):
         message = f"panini: publish {len(new)} file(s), {len(send)} new chunk(s), {len(packs)} pack(s)"
         out.store = repo.write_object("commit", encode_commit(tree, [state.store] if state.store else [], message))
     out.notes = _notes_commit(repo, state, tree, pending)
@@ -185,7 +185,7 @@ def _notes_commit(repo, state: RemoteState, store_tree: str, pending: dict[str, 
     for manifest, blob in zip(fresh, repo.write_blobs([notes.encode(n) for n in fresh.values()])):
         editor.set(notes.path(manifest), blob)
     tree = editor.write()
-    if tree == base:
+    if tree == base or (base is None and not editor.list("")):
         return None
     return repo.write_object("commit", encode_commit(tree, [state.notes] if state.notes else [],
                                                      f"panini: {len(fresh)} pending, status updates"))

@@ -200,18 +200,29 @@ class Worker:
             if not claimed:
                 break
             results += self.process(claimed, progress)
-        if self.remote and self._state is not None:
+        if not self.remote or self._state is not None:
             self._clean_up()
         return results
 
     def _clean_up(self):
-        """Raw batches can outlive the work (two workers each packed part of one): remove those whose
-        every chunk a pack in the remote's store now yields, once decoded and re-hashed here."""
+        """Raw copies can outlive the work (two workers each packed part of one batch; a worker killed
+        between its store commit and dropping them): remove the remote's raw batches and our local raw
+        chunks that a pack yields, once decoded and re-hashed here. The pack must be one the remote
+        holds (in its store), or without a remote one whose data is here."""
         source = ChunkSource(self.repo, remote=self.remote)
         try:
-            self._sync_out(_PackBuilder(self.repo, 0, source, []), source, notes_changed=False)
+            if self.remote:
+                self._sync_out(_PackBuilder(self.repo, 0, source, []), source, notes_changed=False)
+                remote_store = TreeEditor(self.repo, self._state.base_tree)
+                allowed = lambda pack: remote_store.get(pack_path(pack)) is not None   # noqa: E731
+            else:
+                allowed = lambda pack: all(self.repo.exists(b) for b in source.index.pack_blobs(pack))  # noqa: E731
+            local = LocalStore(self.repo)
+            packed = [c for c in local.chunks() if source.index.locate(c) and source.verify_packed(c, allowed)]
+            if packed:
+                local.drop([], packed, f"panini: {self.id} dropped {len(packed)} packed raw chunk(s)")
         except SyncError as e:
-            self.log(f"could not remove packed raw batches: {e}")
+            self.log(f"could not remove packed raw copies: {e}")
         finally:
             source.close()
 

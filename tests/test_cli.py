@@ -62,7 +62,11 @@ def test_every_read_command_prints_json(published):
     assert all(env["hooks"].values())
 
     push = _json(work, "push")
-    assert push["remote"] == "origin"
+    assert push["remote"] == "origin" and push["pushed"] == {}            # the pre-push hook sent it all
+    write_random(work / "b.bin", 100_000, seed=9)
+    git(work, "add", "b.bin")
+    git(work, "commit", "-q", "-m", "b")
+    push = _json(work, "push")                                            # publishes b.bin, before the branch
     assert push["pushed"]["refs/panini/store"] == git(remote, "rev-parse", "refs/panini/store").stdout.strip()
 
     fetch = _json(work, "fetch")
