@@ -2,7 +2,8 @@
 
 A local file (refs/panini/local lists its manifest) is intact when every chunk is reachable from a
 ref under refs/panini/, raw or through a pack whose recipe the store lists and whose data is
-reachable here. A published file that is not local is the remote's to hold: `verify` reads those.
+reachable here, or is held by a remote (one of its manifests lists it). A published file that is
+not local is the remote's to hold: `verify` reads those.
 """
 
 from __future__ import annotations
@@ -100,8 +101,10 @@ def _unreachable_chunk(repo, index, reachable: set[str], manifest: str) -> str |
                                     repo.hex_len)
     except (manifest_mod.ManifestError, ObjectTooLarge) as e:
         return f"unreadable manifest ({e})"
-    lost = [c for c, _ in chunks if c not in reachable and not any(
+    # Held: reachable here, raw or through a pack whose data is reachable here, or held by a remote
+    # (a remote's manifest lists it: a lazy clone, or a raw copy dropped once a pack on it yields it).
+    lost = [c for c, _ in chunks if c not in reachable and not index.on_some_remote(c) and not any(
         all(b in reachable for b in index.pack_blobs(p)) for p, _, _, _ in index.locate(c))]
     if lost:
-        return f"{len(lost)} chunk(s) are not reachable raw or through a pack here (first {lost[0]})"
+        return f"{len(lost)} chunk(s) are neither reachable here (raw or through a pack) nor on a remote (first {lost[0]})"
     return None

@@ -145,6 +145,9 @@ class ChunkIndex:
         self.db.execute("insert or replace into meta values (?, ?)", (key, tree or ""))
         self.db.commit()
 
+    def on_some_remote(self, chunk: str) -> bool:
+        return self.db.execute("select 1 from remote_chunks where chunk = ? limit 1", (chunk,)).fetchone() is not None
+
     def remote_has(self, remote: str, chunk: str) -> bool:
         return self.db.execute("select 1 from remote_chunks where remote = ? and chunk = ?",
                                (remote, chunk)).fetchone() is not None
