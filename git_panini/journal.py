@@ -68,7 +68,7 @@ def replay(repo) -> tuple[list[str], list[tuple[str, str]]]:
                     path, manifest = entry["path"], entry["manifest"]
                 except (ValueError, KeyError, TypeError):
                     continue  # a torn last line: the process died while writing it
-                listed = _intact_chunks(repo, manifest)
+                listed = intact_chunks(repo, manifest)
                 if listed is None:
                     lost.append((path, manifest))
                     continue
@@ -81,7 +81,7 @@ def replay(repo) -> tuple[list[str], list[tuple[str, str]]]:
     return recorded, lost
 
 
-def _intact_chunks(repo, manifest: str) -> list[str] | None:
+def intact_chunks(repo, manifest: str) -> list[str] | None:
     data = repo.read_kind(manifest, "blob")
     if data is None:
         return None
