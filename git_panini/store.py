@@ -81,12 +81,12 @@ class Store(RefChain):
     ref = STORE_REF
 
     def params(self) -> ChunkParams:
-        """The chunking parameters recorded in the store (defaults for a store not yet written)."""
+        """The chunking parameters recorded in the store (the defaults while it records none)."""
         tree = self.tree_of(self.tip())
-        if tree is None:
+        entry = TreeEditor(self.repo, tree).get("config") if tree else None
+        if entry is None:   # not written yet (a store merged from a remote without one, say)
             return ChunkParams()
-        entry = TreeEditor(self.repo, tree).get("config")
-        return parse_config(self.repo.read_kind(entry.oid, "blob", MAX_CONFIG_SIZE) if entry else None)
+        return parse_config(self.repo.read_kind(entry.oid, "blob", MAX_CONFIG_SIZE))
 
     def publish(self, manifests: list[str], raw_batch: tuple[str, str] | None, params: ChunkParams,
                 message: str) -> str | None:

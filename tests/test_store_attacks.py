@@ -54,7 +54,7 @@ def _hostile_store_commit(bare, edit) -> str:
         tip = store.tip()
         editor = TreeEditor(r, store.tree_of(tip))
         edit(r, editor)
-        commit = r.write_object("commit", encode_commit(editor.write(), [tip], "hostile"))
+        commit = r.write_object("commit", encode_commit(editor.write(), [tip] if tip else [], "hostile"))
         r.git("update-ref", STORE_REF, commit)
         return commit
     finally:
