@@ -24,6 +24,10 @@ DESIGN_FIGURES = {
     "stored % of raw: jpeg": "Lepton −25 % (75 %), JPEG XL −19.5 %, zstd ≈ 100 %",
     "stored % of raw: wheel": "zstd -19 98.6 %; deflate expanded + xz 80.5 %",
     "stored % of raw: png": "IDAT expanded + xz 88–91 %",
+    **{f"push after adding 1 MiB to a {n} MiB store: bytes on the wire": "git-lfs 1 MB sent; git-panini (v1) 585 MB"
+       for n in (128, 512)},
+    **{f"push after adding 1 MiB to a {n} MiB store: wall time": "git-lfs 0.14 s" for n in (128, 512)},
+    "clone of 6 versions x 8 x": "git-lfs: HEAD's objects only; git-panini target ≤ 1.1× + 1 % (v1: every version)",
 }
 
 

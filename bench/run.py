@@ -708,6 +708,21 @@ def scaling(bench: Bench, cfg) -> tuple[dict, list]:
     return raw, rows
 
 
+# --- store v2 (DESIGN.md §3, §7): what push, fetch and clone move ----------------------------------
+
+@scenario("transfer", issue="§3 store v2")
+def transfer(bench: Bench, cfg) -> tuple[dict, list]:
+    """git-panini, git-lfs and plain git against bare file:// remotes (bench/transfer.py): push after adding
+    1 MiB to a big store and the fetch of it into a second clone (bytes on the wire, remote / local growth,
+    seconds, connections); a fresh clone of a history of full rewrites (bytes ÷ HEAD's bytes); a clone of many
+    small files (round trips); add + commit latency of one small file; push / fetch of one more file into
+    stores of few vs many small files. Bytes and connections are counted by relays in place of
+    git-upload-pack / git-receive-pack (GIT_EXEC_PATH), git-lfs's objects by its lfs/objects growth and its
+    batch calls by GIT_TRACE."""
+    from . import transfer as transfer_mod
+    return transfer_mod.run(bench, cfg, sys.modules[__name__])
+
+
 # --- the run -----------------------------------------------------------------------------------------
 
 def machine() -> dict:
@@ -717,7 +732,13 @@ def machine() -> dict:
         tool_versions[name] = subprocess.run(args, capture_output=True, text=True).stdout.strip()
     head = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout.strip()
-    tool_versions["git-panini"] = f"{version('git-panini')} ({head})"
+    # Where the git-panini command imports git_panini from (not this process: `python -m` puts the
+    # checkout first); PYTHONPATH may point it at another tree, e.g. an export of an older commit.
+    where = subprocess.run([sys.executable, "-c", "import os, git_panini; "
+                            "print(os.path.dirname(os.path.dirname(os.path.abspath(git_panini.__file__))))"],
+                           capture_output=True, text=True, cwd="/").stdout.strip()
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    tool_versions["git-panini"] = f"{version('git-panini')} ({head if where == here else 'from ' + where})"
     return {"nproc": os.cpu_count(), "cpu": cpu.group(1) if cpu else platform.processor(),
             "kernel": platform.release(), "python": platform.python_version(),
             "peak_rss_via": "GNU time -v" if GNU_TIME else "getrusage(RUSAGE_CHILDREN)", **tool_versions}
@@ -746,6 +767,7 @@ def parse_args(argv=None):
     p.add_argument("--only", nargs="+", choices=sorted(SCENARIOS), help="run only these scenarios")
     p.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
     p.add_argument("--seed", type=int, default=2)
+    p.add_argument("--label", help="results file name after the date (default: the mode), e.g. transfer-before")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots (they need matplotlib)")
     cfg = p.parse_args(argv)
     cfg.mode = cfg.mode or "quick"
@@ -782,7 +804,7 @@ def main(argv=None):
             print(f"  {name}: {results[name]['seconds']} s", file=sys.stderr, flush=True)
     print_table(results)
     os.makedirs(cfg.out, exist_ok=True)
-    stem = os.path.join(cfg.out, f"{datetime.date.today():%Y-%m-%d}-{cfg.mode}")
+    stem = os.path.join(cfg.out, f"{datetime.date.today():%Y-%m-%d}-{cfg.label or cfg.mode}")
     report = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "mode": cfg.mode,
               "seconds": round(time.monotonic() - started, 1),
               "config": {k: getattr(cfg, k) for k in ("sizes", "runs", "git_runs", "kinds", "seed", "versions",
