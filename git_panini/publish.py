@@ -34,7 +34,6 @@ class Outgoing:
     store: str | None = None       # the remote's next store commit (None: its store stays as it is)
     notes: str | None = None       # the remote's next notes commit
     raw_batch: str | None = None   # a new raw batch commit, pushed as refs/panini/raw/<it>
-    manifests: tuple = ()          # the manifests newly published
 
 
 def referenced_manifests(repo, revs: list[str]) -> dict[str, str]:
@@ -70,7 +69,7 @@ def prepare(repo, state: RemoteState, revs: list[str], packs=()) -> Outgoing:
     for recipe in packs:
         editor.set(pack_path(recipe), recipe)
     tree = editor.write()
-    out = Outgoing(raw_batch=batch[0] if batch else None, manifests=tuple(new))
+    out = Outgoing(raw_batch=batch[0] if batch else None)
     if (new or packs or state.base_tree) and (tree != state.base_tree or state.replace):
         message = f"panini: publish {len(new)} file(s), {len(send)} new chunk(s), {len(packs)} pack(s)"
         out.store = repo.write_object("commit", encode_commit(tree, [state.store] if state.store else [], message))
@@ -94,7 +93,7 @@ def publish_local(repo) -> list[str]:
         _, pending = _chunks_to_send(repo, None, index, new, paths)
     finally:
         index.close()
-    store.publish(new, None, store.params(), f"panini: {len(new)} committed file(s) to work on")
+    store.publish(new, store.params(), f"panini: {len(new)} committed file(s) to work on")
     Notes(repo).put(pending, f"panini: {len(pending)} pending", only_if_absent=True)
     return new
 

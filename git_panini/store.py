@@ -88,9 +88,8 @@ class Store(RefChain):
             return ChunkParams()
         return parse_config(self.repo.read_kind(entry.oid, "blob", MAX_CONFIG_SIZE))
 
-    def publish(self, manifests: list[str], raw_batch: tuple[str, str] | None, params: ChunkParams,
-                message: str) -> str | None:
-        """Add manifests (and the list of a new raw batch: (commit, list blob)) in one commit."""
+    def publish(self, manifests: list[str], params: ChunkParams, message: str) -> str | None:
+        """Add manifests (a remote-less worker's files) in one commit; the config first if there is none."""
         config = self.repo.write_object("blob", config_blob(params))
 
         def apply(editor: TreeEditor):
@@ -98,8 +97,6 @@ class Store(RefChain):
                 editor.set("config", config)
             for oid in manifests:
                 editor.set(manifest_path(oid), oid)
-            if raw_batch:
-                editor.set(raw_list_path(raw_batch[0]), raw_batch[1])
 
         return self.edit(apply, message)
 

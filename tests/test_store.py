@@ -167,15 +167,15 @@ def test_store_publish_chain_params_and_merge_from(repo):
     store = Store(repo)
     assert store.tip() is None and store.params() == ChunkParams()
     m1, m2, m3 = _blob(repo, b"m1"), _blob(repo, b"m2"), _blob(repo, b"m3")
-    base = store.publish([m1], None, ChunkParams(), "one")
+    base = store.publish([m1], ChunkParams(), "one")
     assert store.tip() == base and store.manifests() == [m1] and store.params() == ChunkParams()
     assert store.has_manifest(m1) and not store.has_manifest(m2)
-    assert store.publish([m1], None, ChunkParams(), "again") == base          # nothing new: no commit
+    assert store.publish([m1], ChunkParams(), "again") == base          # nothing new: no commit
     # two writers diverge from `base`; every update is a child of the tip it replaced
-    ours = store.publish([m2], None, ChunkParams(), "ours")
+    ours = store.publish([m2], ChunkParams(), "ours")
     assert git(repo.work_tree, "rev-list", "--parents", "-1", ours).stdout.split() == [ours, base]
     git(repo.work_tree, "update-ref", STORE_REF, base)
-    theirs = store.publish([m3], None, ChunkParams(), "theirs")
+    theirs = store.publish([m3], ChunkParams(), "theirs")
     git(repo.work_tree, "update-ref", STORE_REF, ours)
     merged = store.merge_from(theirs, "merge")
     assert store.tip() == merged
