@@ -157,23 +157,19 @@ def _refuse_lost(repo, args, stdin) -> int:
     """pre-commit: record what crashed filters left intact, and refuse to commit a staged pointer whose
     data died with one, until the file is added again (it is still in the working tree). Remembered
     in .git/panini/lost until then, so a second `git commit` is refused too."""
-    from .pointer import PointerError, parse
+    from .pointers import in_index
     new = journal.replay(repo)[1]
     lost = _remember_lost(repo, new)
     local = LocalStore(repo)
     kept = TreeEditor(repo, local.tree_of(local.tip()))
+    index = {f.pointer.manifest: f.path for f in in_index(repo) if f.pointer} if lost else {}
     staged = []
     for path, manifest in lost:
         if kept.get("manifests/" + fan(manifest)) is not None and journal.intact_chunks(repo, manifest) is not None:
             continue   # added again since (the same content makes the same manifest): resolved
-        entry = repo.git("--literal-pathspecs", "ls-files", "-s", "--", path).stdout.decode().split()
-        try:
-            if len(entry) >= 2 and parse(repo.read_kind(entry[1], "blob") or b"").manifest == manifest:
-                staged.append((path, manifest))
-                continue
-        except PointerError:
-            pass
-        if (path, manifest) in new:
+        if manifest in index:   # staged, under this path or another (git mv)
+            staged.append((index[manifest], manifest))
+        elif (path, manifest) in new:
             _err(f"{path}: its data was lost with a crashed filter; add it again: git add --renormalize -- '{path}'")
     _write_lost(repo, staged)
     for path, _ in staged:

@@ -68,16 +68,17 @@ class Notes(RefChain):
             return None
         editor = TreeEditor(self.repo, tree)
         entry = editor.get(self.path(manifest)) or editor.get(manifest)
-        return self._load(entry.oid) if entry else None
+        return self.load(entry.oid) if entry else None
 
-    def _load(self, blob: str) -> dict | None:
+    def load(self, blob: str) -> dict | None:
         try:
             return parse_note(self.repo.read_kind(blob, "blob", MAX_NOTE_SIZE))
         except ObjectTooLarge:
             return None
 
-    def all(self) -> dict[str, dict]:
-        tree = self.tree_of(self.tip())
+    def all(self, commit: str | None = None) -> dict[str, dict]:
+        """Every valid note of our tip, or of another notes commit (a remote's, as fetched)."""
+        tree = self.tree_of(commit or self.tip())
         out: dict[str, dict] = {}
         if tree is not None:
             self._walk(tree, "", out)
@@ -88,7 +89,7 @@ class Notes(RefChain):
             if e.is_tree and not prefix and _FAN.fullmatch(e.name):
                 self._walk(e.oid, e.name, out)
             elif not e.is_tree and len(prefix + e.name) == self.repo.hex_len and _HEX.fullmatch(e.name):
-                note = self._load(e.oid)
+                note = self.load(e.oid)
                 if note is not None:
                     out[prefix + e.name] = note
 
@@ -119,7 +120,7 @@ class Notes(RefChain):
             written.clear()
             for manifest in manifests:
                 entry = editor.get(self.path(manifest))
-                current = self._load(entry.oid) if entry else None
+                current = self.load(entry.oid) if entry else None
                 new = change(manifest, current)
                 if new is not None:
                     new = dict(new, updated=now())
@@ -153,10 +154,10 @@ class Notes(RefChain):
                 mine = editor.get(path)
                 if mine is not None and mine.oid == e.oid:
                     continue
-                their_note = self._load(e.oid)
+                their_note = self.load(e.oid)
                 if their_note is None:
                     continue
-                my_note = self._load(mine.oid) if mine else None
+                my_note = self.load(mine.oid) if mine else None
                 if my_note is None or _note_key(their_note, e.oid) > _note_key(my_note, mine.oid):
                     editor.set(path, e.oid)
         return editor.write()

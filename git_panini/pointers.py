@@ -51,6 +51,18 @@ def in_tree(repo, treeish: str = "HEAD") -> list[FoundPointer]:
     return [f for path, oid in _small_blobs(repo, lines) if (f := _found(repo, path, oid))]
 
 
+def in_index(repo) -> list[FoundPointer]:
+    """Pointers staged in the index, whatever their path."""
+    out = repo.git("ls-files", "-s", "-z").stdout.decode("utf-8", "surrogateescape")
+    lines = []
+    for record in out.split("\0"):
+        meta, _, path = record.partition("\t")
+        parts = meta.split()
+        if len(parts) == 3 and parts[0] != "160000":
+            lines.append(f"{parts[1]} {path}")
+    return [f for path, oid in _small_blobs(repo, lines) if (f := _found(repo, path, oid))]
+
+
 def in_revs(repo, revs: list[str]) -> list[FoundPointer]:
     """Pointers among the objects reachable from revs (e.g. ['A..B'] or ['--all']), once per blob."""
     out = repo.git("rev-list", "--objects", *revs, "--").stdout.decode("utf-8", "surrogateescape")

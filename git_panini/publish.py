@@ -56,8 +56,12 @@ def prepare(repo, state: RemoteState, revs: list[str], packs=()) -> Outgoing:
     try:
         index.refresh()
         send, pending = _chunks_to_send(repo, state.remote, index, new, paths)
+        return _outgoing(repo, state, store, index, new, send, pending, packs)
     finally:
         index.close()
+
+
+def _outgoing(repo, state: RemoteState, store: Store, index: ChunkIndex, new, send, pending, packs) -> Outgoing:
     batch = _raw_batch(repo, send) if send else None
     editor = TreeEditor(repo, state.base_tree)
     if editor.get("config") is None:
@@ -73,7 +77,7 @@ def prepare(repo, state: RemoteState, revs: list[str], packs=()) -> Outgoing:
     if (new or packs or state.base_tree) and (tree != state.base_tree or state.replace):
         message = f"panini: publish {len(new)} file(s), {len(send)} new chunk(s), {len(packs)} pack(s)"
         out.store = repo.write_object("commit", encode_commit(tree, [state.store] if state.store else [], message))
-    out.notes = _notes_commit(repo, state, tree, pending)
+    out.notes = _notes_commit(repo, state, tree, pending, index)
     if new:   # what we publish stays reachable here too, from the local store
         LocalStore(repo).record(new, send, "panini: keep what was published")
     return out
@@ -169,17 +173,22 @@ def _raw_batch(repo, chunks: list[str]) -> tuple[str, str]:
     return commit, listing
 
 
-def _notes_commit(repo, state: RemoteState, store_tree: str, pending: dict[str, dict]) -> str | None:
+def _notes_commit(repo, state: RemoteState, store_tree: str, pending: dict[str, dict], index: ChunkIndex) -> str | None:
     """The remote's notes tip plus our notes that differ from its, for files in store_tree, plus
-    pending notes for newly published files. None when that changes nothing."""
+    pending notes for newly published files. None when that changes nothing. Notes are one namespace
+    for every remote: "completed" goes only where packs yielding the whole file are in store_tree."""
     notes = Notes(repo)
     base = notes.tree_of(state.notes) if state.notes else None
     ours = notes.tree_of(notes.tip())
     published = TreeEditor(repo, store_tree)
     editor = TreeEditor(repo, base)
     for entry, manifest in _changed_notes(repo, base, ours):
-        if published.get(manifest_path(manifest)) is not None:
-            editor.set(notes.path(manifest), entry.oid)
+        if published.get(manifest_path(manifest)) is None:
+            continue
+        note = notes.load(entry.oid)
+        if note and note.get("status") == "completed" and not _packed_in(repo, index, published, manifest):
+            continue
+        editor.set(notes.path(manifest), entry.oid)
     fresh = {m: n for m, n in pending.items() if editor.get(notes.path(m)) is None}
     for manifest, blob in zip(fresh, repo.write_blobs([notes.encode(n) for n in fresh.values()])):
         editor.set(notes.path(manifest), blob)
@@ -188,6 +197,17 @@ def _notes_commit(repo, state: RemoteState, store_tree: str, pending: dict[str, 
         return None
     return repo.write_object("commit", encode_commit(tree, [state.notes] if state.notes else [],
                                                      f"panini: {len(fresh)} pending, status updates"))
+
+
+def _packed_in(repo, index: ChunkIndex, store: TreeEditor, manifest: str) -> bool:
+    """Every chunk of the file is yielded by a pack that `store` lists."""
+    try:
+        chunks = manifest_mod.parse(repo.read_kind(manifest, "blob", manifest_mod.MAX_MANIFEST_SIZE) or b"",
+                                    repo.hex_len)
+    except (manifest_mod.ManifestError, ObjectTooLarge):
+        return False
+    return bool(chunks) and all(any(store.get(pack_path(p)) is not None for p, _, _, _ in index.locate(c))
+                                for c, _ in chunks)
 
 
 def _changed_notes(repo, base: str | None, ours: str | None):

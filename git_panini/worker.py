@@ -148,7 +148,12 @@ class Worker:
     def _claim_locally(self, limit: int, job: str | None) -> dict[str, dict]:
         """Claim in our notes ref only; returns {manifest: the note as it was before}."""
         at = datetime.now(timezone.utc)
-        notes = self.notes.all()
+        # With a remote, its notes decide (the claim is pushed on top of exactly them): ours are one
+        # namespace for every remote, and may say "completed" for packs only another remote holds.
+        if self.remote:
+            notes = self.notes.all(self._state.notes) if self._state.notes else {}
+        else:
+            notes = self.notes.all()
         # With a remote, only its files: a pack of anything else would carry that file's bytes there.
         published = TreeEditor(self.repo, self._state.base_tree) if self.remote else None
         # Small files first: they batch into shared segments, and finish quickly.
@@ -162,6 +167,8 @@ class Worker:
         def change(manifest, note):
             if manifest == pool[0]:
                 taken.clear()   # transition runs this again from the start when another writer got in first
+            if self.remote:
+                note = notes.get(manifest)
             if len(taken) >= limit or not claimable(note, at, self.max_attempts, job):
                 return None
             if taken and sum(int((notes.get(m) or {}).get("bytes") or 0) for m in taken) >= BATCH_BYTES:
