@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import time
 
 from conftest import MiB, clone, git, make_bare, make_repo, run, sha256_file, write_random
 
@@ -58,6 +60,56 @@ def test_post_commit_is_silent_without_a_journal(tmp_path):
     git(repo, "add", ".")
     proc = git(repo, "commit", "-q", "-m", "one")
     assert proc.stderr == ""
+
+
+def test_a_git_add_killed_after_the_index_is_refused_at_commit_under_any_path(tmp_path):
+    """kill -9 of `git add` (git and its filter) right after Git wrote the index, then gc: the staged
+    pointer's data is gone. Every commit is refused, naming the file, until it is added again; renaming
+    it (git mv) is no way around. A kill that came too late loses nothing: the commit reads back."""
+    repo = make_repo(tmp_path, track=("*.bin",))
+    git(repo, "add", ".gitattributes")
+    git(repo, "commit", "-q", "-m", "attributes")
+    index = repo / ".git" / "index"
+    for attempt in range(6):
+        name = f"big{attempt}.bin"
+        digest = sha256_file(write_random(repo / name, 48 * MiB, seed=attempt))
+        before = index.stat().st_mtime_ns
+        proc = subprocess.Popen(["git", "add", name], cwd=repo, start_new_session=True)
+        while index.stat().st_mtime_ns == before and proc.poll() is None:
+            time.sleep(0.001)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        git(repo, "reflog", "expire", "--expire=now", "--all")
+        git(repo, "gc", "-q", "--prune=now")
+        commit = git(repo, "commit", "-q", "-m", name, check=False)
+        if commit.returncode == 0:     # the filter had kept the data before the kill
+            (repo / name).unlink()
+            git(repo, "checkout", "--", name)
+            assert sha256_file(repo / name) == digest
+            continue
+        assert f"git add --renormalize -- '{name}'" in commit.stderr, commit.stderr
+        assert git(repo, "commit", "-q", "-m", "again", check=False).returncode != 0
+        # Edited, then renamed: the staged (lost) version is no longer what the working tree holds, so
+        # Git's index refresh cannot store it again; the refusal must follow the pointer, not the path.
+        with open(repo / name, "ab") as f:
+            f.write(b"an edit after the kill\n")
+        git(repo, "mv", name, "moved.bin")
+        moved = git(repo, "commit", "-q", "-m", "moved", check=False)
+        assert moved.returncode != 0 and "git add --renormalize -- 'moved.bin'" in moved.stderr, moved.stderr
+        git(repo, "add", "--renormalize", "--", "moved.bin")
+        git(repo, "commit", "-q", "-m", "kept")
+        edited = sha256_file(repo / "moved.bin")
+        (repo / "moved.bin").unlink()
+        _gc_and_checkout(repo, "moved.bin")
+        assert sha256_file(repo / "moved.bin") == edited != digest
+        return
+    raise AssertionError("six kills never landed between the index write and the filter's end")
+
+
+def _gc_and_checkout(repo, path):
+    git(repo, "reflog", "expire", "--expire=now", "--all")
+    git(repo, "gc", "-q", "--prune=now")
+    git(repo, "checkout", "--", path)
 
 
 def test_post_merge_fetches_what_a_failed_smudge_missed(tmp_path):
