@@ -152,6 +152,8 @@ class Worker:
         # namespace for every remote, and may say "completed" for packs only another remote holds.
         if self.remote:
             notes = self.notes.all(self._state.notes) if self._state.notes else {}
+            if job is not None:   # a dispatcher of this repository queued the job here (published later)
+                notes |= {m: n for m, n in self.notes.all().items() if n.get("status") == "queued" and n.get("job") == job}
         else:
             notes = self.notes.all()
         # With a remote, only its files: a pack of anything else would carry that file's bytes there.
