@@ -80,14 +80,20 @@ class RefChain:
         theirs = self.tree_of(other)
         if theirs is None:
             raise ValueError(f"{other} is not a readable commit")
+        return self._merge(theirs, other, message)
+
+    def _merge(self, theirs: str, other: str | None, message: str) -> str | None:
+        """Merge tree `theirs` (of commit `other`, or of no commit: then it never becomes a parent)."""
         for _ in range(50):
             old = self.tip()
-            if old == other or (old and self._is_ancestor(other, old)):
+            if other and (old == other or (old and self._is_ancestor(other, old))):
                 return old
             ours = self._tree_of_tip(old)
             tree = self.merge_trees(ours, theirs)
-            if tree == theirs and (old is None or self._is_ancestor(old, other)):
+            if other and tree == theirs and (old is None or self._is_ancestor(old, other)):
                 new = other   # fast-forward: theirs already holds everything of ours
+            elif other is None and tree == ours:
+                return old   # nothing new, and no commit of theirs to descend from
             else:
                 new = self._commit(tree, [p for p in (old, other) if p], message)
             if self.repo.update_ref(self.ref, new, old, message):

@@ -108,16 +108,7 @@ class Store(RefChain):
 
     def absorb(self, tree: str, message: str) -> str | None:
         """Merge a tree that has no commit of its own (a converted format-1 store) as a child of our tip."""
-        for _ in range(50):
-            old = self.tip()
-            ours = self._tree_of_tip(old)
-            merged = self.merge_trees(ours, tree)
-            if merged == ours:
-                return old
-            new = self._commit(merged, [old] if old else [], message)
-            if self.repo.update_ref(self.ref, new, old, message):
-                return new
-        raise RuntimeError(f"could not update {self.ref}: too many concurrent writers")
+        return self._merge(tree, None, message)
 
     def merge_trees(self, ours: str | None, theirs: str | None) -> str | None:
         """Ours plus every valid entry of theirs that ours lacks; a differing entry of ours is kept."""

@@ -89,6 +89,8 @@ class Worker:
     def _sync_in(self):
         if self.remote:
             self._state = fetch(self.repo, self.remote)
+            # The remote's store as fetched, opened once: asked per chunk in the hot path.
+            self._remote_store = TreeEditor(self.repo, self._state.base_tree)
         else:   # no remote to publish through: committed files are work as they are
             publish_local(self.repo)
 
@@ -100,8 +102,7 @@ class Worker:
         replaced = set(made.yielded)
         delete = {}
         if self.remote:
-            remote_store = TreeEditor(self.repo, self._state.base_tree)
-            on_remote = lambda pack: remote_store.get(pack_path(pack)) is not None   # noqa: E731
+            on_remote = lambda pack: self._remote_store.get(pack_path(pack)) is not None   # noqa: E731
             batches = self.store.raw_batches()
             verified = set(replaced)
             for ref, oid in remote_refs(self.repo, self.remote, RAW_REFS).items():
@@ -157,7 +158,7 @@ class Worker:
         else:
             notes = self.notes.all()
         # With a remote, only its files: a pack of anything else would carry that file's bytes there.
-        published = TreeEditor(self.repo, self._state.base_tree) if self.remote else None
+        published = self._remote_store if self.remote else None
         # Small files first: they batch into shared segments, and finish quickly.
         pool = sorted((m for m, n in notes.items() if claimable(n, at, self.max_attempts, job)
                        and (job is None or n.get("job") == job)
@@ -222,8 +223,7 @@ class Worker:
         try:
             if self.remote:
                 self._sync_out(_PackBuilder(self.repo, 0, source, []), source, notes_changed=False)
-                remote_store = TreeEditor(self.repo, self._state.base_tree)
-                allowed = lambda pack: remote_store.get(pack_path(pack)) is not None   # noqa: E731
+                allowed = lambda pack: self._remote_store.get(pack_path(pack)) is not None   # noqa: E731
             else:
                 allowed = lambda pack: all(self.repo.exists(b) for b in source.index.pack_blobs(pack))  # noqa: E731
             local = LocalStore(self.repo)
@@ -312,8 +312,7 @@ class Worker:
         located = index.locate(chunk)
         if not self.remote:
             return bool(located)
-        remote_store = TreeEditor(self.repo, self._state.base_tree)
-        return any(remote_store.get(pack_path(pack)) is not None for pack, _, _, _ in located)
+        return any(self._remote_store.get(pack_path(pack)) is not None for pack, _, _, _ in located)
 
     def _read_manifest(self, manifest: str) -> list[tuple[str, int]]:
         data = self.repo.read_kind(manifest, "blob")
