@@ -1,5 +1,9 @@
 """deflate-expand: replace deflate streams that zlib re-creates bit-exactly by their content (precomp's idea)."""
 
+# Streams are re-created by the zlib 1.2.13 bundled with git-panini (_zlib_1_2_13), never by the zlib the
+# interpreter links: that one varies between hosts (zlib-ng on Fedora >= 40) and so would its output.
+# Python's zlib is used only to inflate and for crc32, whose results every implementation agrees on.
+
 # Container format, version 1 (integers are unsigned LEB128 varints unless noted):
 #
 #   magic   b"PDX" + version byte 0x01
@@ -19,13 +23,17 @@ import re
 import struct
 import zlib
 
+from . import _zlib_1_2_13
 from .base import Codec, CodecError, check_keys, int_param
 
 _MAGIC = b"PDX\x01"
 _LITERAL, _DEFLATE, _PNG, _END = 0, 1, 2, 3
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _MIN_STREAM = 32  # shorter deflate streams cost more in records and searching than they gain
-_TRIAL_STEP = 1 << 16
+# Recorded in every recipe: the deflate implementation its streams were re-created with. Recipes
+# written before it was recorded ("zlib": the encoder's host version) were made by zlib 1.2.13 too.
+_DEFLATER = "zlib-1.2.13"
+_DEFAULT, _FILTERED, _HUFFMAN_ONLY, _RLE, _FIXED = range(5)  # zlib's strategy numbers
 
 # zlib stream headers (CM=8, no preset dictionary, valid check bits) for every window size.
 _ZLIB_HEADERS = [
@@ -74,13 +82,12 @@ class DeflateExpand(Codec):
         _put_literal(out, mv[cursor:])
         out.append(_END)
         out += _varint(len(data)) + struct.pack("<I", zlib.crc32(data))
-        return bytes(out), {"streams": streams, "zlib": zlib.ZLIB_RUNTIME_VERSION}
+        return bytes(out), {"streams": streams, "deflater": _DEFLATER}
 
     def _decode(self, data, params, deps, max_output):
-        check_keys(params, {"streams", "zlib"})
-        encoder_zlib = params.get("zlib")
-        if not isinstance(encoder_zlib, str) or len(encoder_zlib) > 40:
-            encoder_zlib = "unknown"
+        check_keys(params, {"streams", "deflater", "zlib"})
+        if params.get("deflater", _DEFLATER) != _DEFLATER:
+            raise CodecError(f"streams re-created by {str(params['deflater'])[:40]!r}, which this version lacks")
         reader = _Reader(data)
         if reader.take(4) != _MAGIC:
             raise CodecError("not a deflate-expand container (version 1)")
@@ -96,9 +103,9 @@ class DeflateExpand(Codec):
                 clen = reader.varint()
                 if total + clen > max_output:
                     raise CodecError(f"output exceeds max_output {max_output}")
-                piece = _redeflate(reader.take(reader.varint()), zparams, clen, encoder_zlib)
+                piece = _redeflate(reader.take(reader.varint()), zparams, clen)
             elif tag == _PNG:
-                piece = _read_png(reader, max_output - total, encoder_zlib)
+                piece = _read_png(reader, max_output - total)
             else:
                 raise CodecError(f"unknown record type {tag}")
             total += len(piece)
@@ -111,7 +118,7 @@ class DeflateExpand(Codec):
         if not reader.at_end():
             raise CodecError("trailing bytes after the END record")
         if declared_total != total or declared_crc != crc:
-            raise CodecError(f"container checksum mismatch: corrupt data{_zlib_hint(encoder_zlib)}")
+            raise CodecError("container checksum mismatch: corrupt data")
         return b"".join(parts)
 
 
@@ -150,20 +157,20 @@ def _orders(levels, wbits: int, png: bool):
     """Candidate (level, memLevel, wbits, strategy), most likely first: the hinted levels with memLevel 8
     or 9 (Pillow) and the default or filtered strategy (libpng, Pillow use Z_FILTERED), the header's window."""
     levels = list(levels) + [lv for lv in (6, 9, 1, 5, 4, 3, 2, 8, 7) if lv not in levels]
-    first, second = zlib.Z_DEFAULT_STRATEGY, zlib.Z_FILTERED
+    first, second = _DEFAULT, _FILTERED
     if png:
         first, second = second, first
     common = ((8, first), (8, second), (9, first), (9, second))
     other_wbits = [w for w in range(15, 8, -1) if w != wbits]
     yield from ((lv, mem, wbits, s) for lv in levels for mem, s in common)
     # Huffman-only and RLE ignore the level beyond choosing their own compress function.
-    yield from ((levels[0], 8, wbits, s) for s in (zlib.Z_HUFFMAN_ONLY, zlib.Z_RLE))
-    yield from ((lv, 8, w, zlib.Z_DEFAULT_STRATEGY) for w in other_wbits for lv in levels)
-    yield from ((lv, mem, wbits, zlib.Z_DEFAULT_STRATEGY) for mem in range(7, 0, -1) for lv in levels)
-    yield from ((lv, 8, wbits, zlib.Z_FIXED) for lv in levels)
+    yield from ((levels[0], 8, wbits, s) for s in (_HUFFMAN_ONLY, _RLE))
+    yield from ((lv, 8, w, _DEFAULT) for w in other_wbits for lv in levels)
+    yield from ((lv, mem, wbits, _DEFAULT) for mem in range(7, 0, -1) for lv in levels)
+    yield from ((lv, 8, wbits, _FIXED) for lv in levels)
     yield from (
         (lv, mem, w, s)
-        for s in (zlib.Z_DEFAULT_STRATEGY, zlib.Z_FILTERED)
+        for s in (_DEFAULT, _FILTERED)
         for mem in range(9, 0, -1)
         for w in [wbits] + other_wbits
         for lv in levels
@@ -171,19 +178,8 @@ def _orders(levels, wbits: int, png: bool):
 
 
 def _recreates(raw: bytes, body: memoryview, params) -> tuple[bool, int]:
-    """Whether zlib with params turns raw into exactly body; compares output as it appears to fail early."""
-    level, mem, wbits, strategy = params
-    comp = zlib.compressobj(level, zlib.DEFLATED, -wbits, mem, strategy)
-    raw_view = memoryview(raw)
-    pos = fed = 0
-    for i in range(0, len(raw), _TRIAL_STEP):
-        chunk = comp.compress(raw_view[i:i + _TRIAL_STEP])
-        fed += min(_TRIAL_STEP, len(raw) - i)
-        if chunk:
-            if body[pos:pos + len(chunk)] != chunk:
-                return False, fed
-            pos += len(chunk)
-    return body[pos:] == comp.flush(), fed
+    """Whether the bundled zlib with params turns raw into exactly body (it stops at the first difference)."""
+    return _zlib_1_2_13.recreates(raw, body, *params)
 
 
 def _inflate(mv: memoryview, start: int, wbits: int, limit: int):
@@ -330,7 +326,7 @@ def _png_frame(stream: bytes, sizes: list[int]) -> bytes:
     return bytes(out)
 
 
-def _read_png(reader: "_Reader", room: int, encoder_zlib) -> bytes:
+def _read_png(reader: "_Reader", room: int) -> bytes:
     zparams = reader.params()
     header, adler = reader.take(2), reader.take(4)
     count = reader.varint()
@@ -344,33 +340,15 @@ def _read_png(reader: "_Reader", room: int, encoder_zlib) -> bytes:
         raise CodecError("PNG record exceeds max_output")
     if stream_len < 6:
         raise CodecError("PNG record is too short for a zlib stream")
-    body = _redeflate(reader.take(reader.varint()), zparams, stream_len - 6, encoder_zlib)
+    body = _redeflate(reader.take(reader.varint()), zparams, stream_len - 6)
     return _png_frame(header + body + adler, sizes)
 
 
-def _redeflate(raw: bytes, params, clen: int, encoder_zlib) -> bytes:
-    level, mem, wbits, strategy = params
-    comp = zlib.compressobj(level, zlib.DEFLATED, -wbits, mem, strategy)
-    parts, total = [], 0
-    raw_view = memoryview(raw)
-    for i in range(0, len(raw), 1 << 20):
-        parts.append(comp.compress(raw_view[i:i + (1 << 20)]))
-        total += len(parts[-1])
-        if total > clen:
-            break
-    else:
-        parts.append(comp.flush())
-        total += len(parts[-1])
-    if total != clen:
-        hint = _zlib_hint(encoder_zlib)
-        raise CodecError(f"re-deflated stream is {total} bytes, expected {clen}: corrupt data{hint}")
-    return b"".join(parts)
-
-
-def _zlib_hint(encoder_zlib: str) -> str:
-    if encoder_zlib == zlib.ZLIB_RUNTIME_VERSION:
-        return ""
-    return f", or this zlib {zlib.ZLIB_RUNTIME_VERSION} deflates differently from the encoder's zlib {encoder_zlib}"
+def _redeflate(raw: bytes, params, clen: int) -> bytes:
+    body = _zlib_1_2_13.deflate_raw(raw, *params)
+    if len(body) != clen:
+        raise CodecError(f"re-deflated stream is {len(body)} bytes, expected {clen}: corrupt data")
+    return body
 
 
 def _deflate_record(params, clen: int, raw: bytes) -> bytes:
