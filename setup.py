@@ -1,4 +1,5 @@
-"""Builds the one C extension: raw deflate by the bundled zlib 1.2.13 (metadata lives in pyproject.toml)."""
+"""Builds the one C extension (raw deflate by the bundled zlib 1.2.13) and installs the man page where `man`
+finds it next to the console script; all other metadata lives in pyproject.toml."""
 
 import sys
 
@@ -7,6 +8,7 @@ from setuptools import Extension, setup
 ZLIB = "git_panini/codecs/zlib_1_2_13/"
 
 setup(
+    data_files=[("share/man/man1", ["git_panini/man/git-panini.1"])],
     ext_modules=[
         Extension(
             "git_panini.codecs._zlib_1_2_13",

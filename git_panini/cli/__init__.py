@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
+try:  # typer >= 0.20 carries its own copy of click
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+except ImportError:
+    from click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
+PROG = "git panini"
+
+# Plain help (no boxed panels): it reads the same in a terminal, a pipe, a CI log and the man page.
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]},
                   help="Large files in Git itself: deduplicated chunk trees, verified bit-perfect.")
 
 
@@ -22,16 +33,32 @@ def _options(version: bool = typer.Option(False, "--version", callback=_version,
 
 
 def _register():
-    from . import (add, demo, env, fetch, filter_process, fsck, hook, install, ls_files, prune, pull, push, status,
-                   track, verify, work)
+    from . import (add, demo, env, fetch, filter_process, fsck, help, hook, install, ls_files, prune, pull, push,
+                   status, track, verify, work)
     from . import dispatch, init_ci, report
     for module in (install, track, add, status, ls_files, verify, fsck, env, push, fetch, pull, prune,
-                   work, dispatch, report, init_ci, filter_process, hook, demo):
+                   work, dispatch, report, init_ci, filter_process, hook, demo, help):
         module.register(app)
 
 
 _register()
 
 
-def main():
-    app()   # entry.py turns store, remote and git errors into one line
+def main() -> int:
+    """Run the command line; a usage error is one line and exit 2 (entry.py does the same for store, remote
+    and git errors)."""
+    try:
+        return app(prog_name=PROG, standalone_mode=False) or 0
+    except NoArgsIsHelpError as e:
+        sys.stdout.write(e.format_message() + "\n")
+        return 0
+    except UsageError as e:
+        command = e.ctx.command_path if e.ctx is not None else PROG
+        sys.stderr.write(f"git-panini: {e.format_message()} (see '{command} -h')\n")
+        return 2
+    except typer.Abort:
+        sys.stderr.write("git-panini: interrupted\n")
+        return 130
+    except ClickException as e:
+        sys.stderr.write(f"git-panini: {e.format_message()}\n")
+        return e.exit_code

@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from .. import hooks
+from .. import hooks, manual
 from ..repo import run_git
 from .common import console, fail, open_repo
 
@@ -28,6 +28,7 @@ def install(global_: bool = typer.Option(False, "--global", help="Filter config 
     if global_ and local:
         fail("choose one of --global and --local")
     repo = None if global_ else open_repo()
+    manual.ensure_installed()
     for key, value in FILTER_CONFIG.items():
         run_git(["config", *_scope(global_), key, value], cwd=repo.work_tree or repo.git_dir if repo else None)
     if repo is None:

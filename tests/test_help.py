@@ -1,0 +1,37 @@
+"""Help where a Git user looks for it (`git panini --help` through man, `-h`, `help COMMAND`), and usage
+errors as one line with exit 2."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import make_repo, run
+from git_panini.cli import manpage
+
+
+def test_the_committed_man_page_is_the_one_the_cli_renders():
+    assert manpage.PAGE.read_text() == manpage.render(), "run: python -m git_panini.cli.manpage"
+
+
+def test_git_panini_dash_dash_help_opens_the_man_page(tmp_path):
+    repo = make_repo(tmp_path)  # `git panini install` puts the page beside the console script
+    proc = run(["git", "panini", "--help"], cwd=repo, env={"MANPAGER": "cat", "PAGER": "cat", "MANWIDTH": "100"})
+    assert "GIT-PANINI(1)" in proc.stdout and "git panini verify" in proc.stdout
+
+
+@pytest.mark.parametrize("args", [["-h"], ["help"], ["help", "status"], ["status", "-h"], ["status", "--help"], []])
+def test_help_is_reachable_every_way(tmp_path, args):
+    proc = run(["git", "panini", *args], cwd=tmp_path)
+    assert proc.stdout.startswith("Usage: git panini"), proc.stdout[:200]
+    assert "<bool>" not in proc.stdout
+    assert not proc.stderr
+
+
+@pytest.mark.parametrize("args", [["statu"], ["status", "--bogus"], ["help", "nope"], ["verify", "--rev"],
+                                  ["work", "-j", "many"]])
+def test_a_usage_error_is_one_line_and_exit_2(tmp_path, args):
+    proc = run(["git", "panini", *args], cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("git-panini: "), proc.stderr
+    assert "Traceback" not in proc.stderr and not proc.stdout
