@@ -35,3 +35,20 @@ def test_a_usage_error_is_one_line_and_exit_2(tmp_path, args):
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("git-panini: "), proc.stderr
     assert "Traceback" not in proc.stderr and not proc.stdout
+
+
+@pytest.mark.parametrize("args", [["status", "--rev", "nosuch"], ["ls-files", "nosuch"], ["verify", "--all", "HEAD"],
+                                  ["verify", "nosuch..HEAD"], ["ls-files", "--", "-x"]])
+def test_a_bad_revision_is_one_line_and_exit_2(tmp_path, args):
+    repo = make_repo(tmp_path)
+    run(["git", "commit", "-q", "--allow-empty", "-m", "first"], cwd=repo)
+    proc = run(["git", "panini", *args], cwd=repo, check=False)
+    assert proc.returncode == 2, proc
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("git-panini: "), proc.stderr
+    assert not proc.stdout
+
+
+def test_a_branch_without_commits_has_no_files_not_an_error(tmp_path):
+    proc = run(["git", "panini", "status"], cwd=make_repo(tmp_path))
+    assert "no git-panini files" in proc.stdout

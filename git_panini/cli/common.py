@@ -30,6 +30,16 @@ def fail(message: str, code: int = 1):
     raise typer.Exit(code)
 
 
+def tree_or_fail(repo, treeish: str) -> str:
+    """The revision as given, once Git says it names a tree (or it is the HEAD of a branch with no commit
+    yet, which holds no files); else a usage error (exit 2)."""
+    proc = repo.git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{treeish}^{{tree}}", check=False)
+    unborn = treeish == "HEAD" and repo.git("symbolic-ref", "-q", "HEAD", check=False).returncode == 0
+    if proc.returncode != 0 and not unborn:
+        fail(f"bad revision {treeish!r}", code=2)
+    return treeish
+
+
 def print_json(data):
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import typer
 
 from .. import pointers
-from .common import JsonOption, console, human, open_repo, print_json
+from .common import JsonOption, console, human, open_repo, print_json, tree_or_fail
 
 
 def ls_files(treeish: str = typer.Argument("HEAD"), json: bool = JsonOption):
     """List pointer files with size, sha256 and manifest."""
     repo = open_repo()
-    found = pointers.in_tree(repo, treeish)
+    found = pointers.in_tree(repo, tree_or_fail(repo, treeish))
     if json:
         print_json({"files": [{"path": f.path, "size": f.pointer.size if f.pointer else None,
                                "sha256": f.pointer.sha256 if f.pointer else None,

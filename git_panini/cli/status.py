@@ -7,13 +7,14 @@ from rich.table import Table
 
 from .. import pointers
 from ..notes import Notes
-from .common import JsonOption, console, human, open_repo, print_json
+from .common import JsonOption, console, human, open_repo, print_json, tree_or_fail
 
 
 def status(treeish: str = typer.Option("HEAD", "--rev", help="Commit whose files to show."),
            json: bool = JsonOption):
     """Show pending / queued / processing / completed / failed for each file in a commit."""
     repo = open_repo()
+    tree_or_fail(repo, treeish)
     notes = Notes(repo).all()
     rows = []
     for found in pointers.in_tree(repo, treeish):

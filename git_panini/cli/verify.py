@@ -7,13 +7,15 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 
 from .. import pointers
 from ..verify import verify_files
-from .common import JsonOption, console, err_console, open_repo, print_json
+from .common import JsonOption, console, err_console, fail, open_repo, print_json
 
 
 def verify(range_: str = typer.Argument(None, metavar="[RANGE]", help="e.g. origin/main..HEAD; default: HEAD's tree"),
            all_: bool = typer.Option(False, "--all", help="Every pointer in the history of every ref."),
            json: bool = JsonOption):
     """Check manifest, every chunk's hash, and every file's sha256 and size."""
+    if all_ and range_:
+        fail("give a RANGE or --all, not both", code=2)
     repo = open_repo()
     if all_:
         found = pointers.in_revs(repo, ["--exclude=refs/panini/*", "--exclude=refs/notes/*", "--all"])
