@@ -13,8 +13,10 @@ from .common import console, fail, open_repo
 FILTER_CONFIG = {
     "filter.panini.process": "git-panini filter-process",
     "filter.panini.required": "true",
-    "diff.panini.binary": "true",
+    "diff.panini.textconv": "git-panini textconv",
 }
+# Written by earlier versions: it made every diff "Binary files differ".
+OLD_CONFIG = ("diff.panini.binary",)
 STORE_ATTRIBUTES = "# git-panini: chunk and pack blobs never delta well\nchunks/** -delta\npacks/** -delta\n"
 
 
@@ -29,8 +31,11 @@ def install(global_: bool = typer.Option(False, "--global", help="Filter config 
         fail("choose one of --global and --local")
     repo = None if global_ else open_repo()
     manual.ensure_installed()
+    cwd = repo.work_tree or repo.git_dir if repo else None
     for key, value in FILTER_CONFIG.items():
-        run_git(["config", *_scope(global_), key, value], cwd=repo.work_tree or repo.git_dir if repo else None)
+        run_git(["config", *_scope(global_), key, value], cwd=cwd)
+    for key in OLD_CONFIG:
+        run_git(["config", *_scope(global_), "--unset-all", key], cwd=cwd, check=False)
     if repo is None:
         console.print("git-panini filter configured for this user (~/.gitconfig)")
         return
