@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
 TEMPLATES = ROOT / "git_panini" / "ci_templates"
 PINNED = "git-panini/git-panini@" + "0123456789abcdef0123456789abcdef01234567"
+SPEC = "git-panini @ git+https://github.com/git-panini/git-panini@" + "0123456789abcdef0123456789abcdef01234567"
 
 
 def _on(wf: dict) -> dict:
@@ -60,7 +61,7 @@ def _rendered_callers(tmp_path) -> Path:
     out = tmp_path / "callers" / ".github" / "workflows"
     out.mkdir(parents=True)
     for mode in ("matrix", "dispatch"):
-        for name, text in render(uses=PINNED, mode=mode).items():
+        for name, text in render(uses=PINNED, mode=mode, spec=SPEC).items():
             (out / f"{mode}-{name}").write_text(text)
     return out
 
@@ -122,7 +123,7 @@ def test_init_ci_writes_callers(tmp_path, monkeypatch):
     def init_ci(*args):
         return CliRunner().invoke(app, ["init-ci", *args], catch_exceptions=False)
 
-    args = ["--uses", PINNED, "--runner", "self-hosted, gpu", "--device", "cuda", "--mode", "dispatch"]
+    args = ["--uses", PINNED, "--runner", "self-hosted, gpu", "--device", "cuda", "--mode", "dispatch", "--spec", SPEC]
     assert init_ci(*args).exit_code == 0
     wf_dir = repo / ".github" / "workflows"
     assert sorted(p.name for p in wf_dir.iterdir()) == ["panini-dispatch.yml", "panini-pr.yml", "panini-worker.yml"]
@@ -135,13 +136,13 @@ def test_init_ci_writes_callers(tmp_path, monkeypatch):
     assert set(_on(worker)["workflow_dispatch"]["inputs"]) == {"jobs", "runner", "device"}
     # unchanged files are fine; changed ones need --force
     assert init_ci(*args).exit_code == 0
-    clash = init_ci()
+    clash = init_ci("--spec", SPEC)
     assert clash.exit_code == 1 and "use --force" in clash.stderr
-    assert init_ci("--force", "--vendor").exit_code == 0
+    assert init_ci("--force", "--vendor", "--spec", SPEC).exit_code == 0
     vendored = f"./.github/workflows/{VENDOR_PREFIX}pr-check.yml"
     assert _load(wf_dir / "panini-pr.yml")["jobs"]["check"]["uses"] == vendored
     assert (wf_dir / f"{VENDOR_PREFIX}worker.yml").read_text() == (WORKFLOWS / "worker.yml").read_text()
-    bad = init_ci("--force", "--uses", "not a repo")
+    bad = init_ci("--force", "--uses", "not a repo", "--spec", SPEC)
     assert bad.exit_code == 1 and "--uses must be OWNER/REPO@REF" in bad.stderr
 
 
@@ -650,7 +651,7 @@ def test_simulated_actions_run(tmp_path, report):
     api_callers = tmp_path / "api-callers" / ".github" / "workflows"   # --mode dispatch, for the API path
     for directory, mode in ((callers, "matrix"), (api_callers, "dispatch")):
         directory.mkdir(parents=True)
-        for name, text in render(uses=PINNED, mode=mode, max_jobs=3, job_bytes="100KB").items():
+        for name, text in render(uses=PINNED, mode=mode, spec=SPEC, max_jobs=3, job_bytes="100KB").items():
             (directory / name).write_text(text)
     write_text(dev / "data" / "text.bin", 120_000, seed=1)
     write_random(dev / "data" / "noise.bin", 60_000, seed=2)
@@ -756,3 +757,36 @@ def test_simulated_actions_run(tmp_path, report):
         [comment] = fake.comments[12]
         assert "❌" in comment["body"] and "data/new.bin" in comment["body"]
         assert "1 of 3 file(s) FAILED verification" in check.steps[-1].stderr
+
+
+def test_the_default_spec_is_where_this_install_came_from():
+    from git_panini.distribution import spec_from
+
+    def no_checkout(path):
+        return None
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    assert spec_from(None, "0.1.0", no_checkout) == ("git-panini==0.1.0", "a package index")
+    vcs = {"url": "https://github.com/o/git-panini", "vcs_info": {"vcs": "git", "commit_id": commit}}
+    assert spec_from(vcs, "0.1.0", no_checkout)[0] == f"git-panini @ git+https://github.com/o/git-panini@{commit}"
+    local = {"url": "file:///src/git-panini", "dir_info": {"editable": True}}
+    assert spec_from(local, "0.1.0", no_checkout) == (None, "/src/git-panini")
+    assert spec_from(local, "0.1.0", lambda path: ("https://example.org/p.git", commit))[0] == \
+        f"git-panini @ git+https://example.org/p.git@{commit}"
+    archive = {"url": "file:///tmp/git_panini-0.1.0.tar.gz", "archive_info": {}}
+    assert spec_from(archive, "0.1.0", no_checkout)[0] is None
+
+
+def test_init_ci_refuses_to_guess_a_spec_runners_cannot_install(tmp_path, monkeypatch):
+    from git_panini import distribution
+    from git_panini.cli import main
+
+    repo = make_repo(tmp_path, install=False)
+    monkeypatch.chdir(repo)
+    monkeypatch.setattr(distribution, "_checkout_origin", lambda path: None)
+    monkeypatch.setattr("sys.argv", ["git-panini", "init-ci", "--uses", PINNED])
+    installed = distribution.install_spec()
+    if installed[0] is not None:
+        pytest.skip(f"this test run's git-panini came from {installed[1]}, which runners can reach")
+    assert main() == 1
+    assert not (repo / ".github").exists()

@@ -10,6 +10,7 @@ import typer
 
 from .. import __version__
 from ..dispatch import normalize_runner, parse_size
+from ..distribution import install_spec
 from .common import JsonOption, console, fail, open_repo, print_json
 
 UPSTREAM = "git-panini/git-panini"          # where the reusable workflows live (override with --uses)
@@ -36,6 +37,8 @@ def render(uses: str | None = None, vendor: bool = False, mode: str = "matrix", 
         raise ValueError(f"--cron needs five fields: {cron!r}")
     if max_jobs < 1:
         raise ValueError("--max-jobs must be at least 1")
+    if not spec or "\n" in spec:
+        raise ValueError("--spec must be one pip requirement")
     parse_size(job_bytes)
     runner = normalize_runner(runner)
     uses = uses or f"{UPSTREAM}@v{__version__}"
@@ -44,7 +47,7 @@ def render(uses: str | None = None, vendor: bool = False, mode: str = "matrix", 
         raise ValueError(f"--uses must be OWNER/REPO@REF (a tag, branch or commit SHA), not {uses!r}")
     values = {"VERSION": __version__, "DEVICE": device, "MAX_JOBS": str(max_jobs),
               "JOB_BYTES": _yaml_str(job_bytes), "RUNNER": _yaml_str(runner), "CRON": _yaml_str(cron.strip()),
-              "SPEC": _yaml_str(spec or f"git-panini=={__version__}"), "COMMENT": "true" if comment else "false",
+              "SPEC": _yaml_str(spec), "COMMENT": "true" if comment else "false",
               "ACTIONS_PERMISSION": "      actions: write # create workflow_dispatch events for the worker workflow\n"
               if mode == "dispatch" else "",
               "DISPATCH_API_WITH": f"      runner: {_yaml_str(runner)}\n      device: {device}\n"
@@ -83,8 +86,8 @@ def init_ci(uses: str = typer.Option(None, "--uses", help=f"OWNER/REPO@REF holdi
             runner: str = typer.Option('["ubuntu-latest"]', "--runner", help="Worker runner labels, JSON list or "
                                        "comma-separated (e.g. self-hosted,gpu)."),
             device: str = typer.Option("cpu", "--device", help="cpu | cuda | auto for the workers."),
-            spec: str = typer.Option(None, "--spec", help=f"What runners pip install (default "
-                                     f"git-panini=={__version__})."),
+            spec: str = typer.Option(None, "--spec", help="What runners pip install (default: where this "
+                                     "git-panini was installed from, as pip recorded it)."),
             max_jobs: int = typer.Option(4, "--max-jobs", help="Jobs per dispatch."),
             job_bytes: str = typer.Option("256MiB", "--job-bytes", help="New data per job."),
             cron: str = typer.Option("17,47 * * * *", "--cron", help="When to look for expired leases."),
@@ -95,6 +98,11 @@ def init_ci(uses: str = typer.Option(None, "--uses", help=f"OWNER/REPO@REF holdi
     repo = open_repo()
     if repo.work_tree is None:
         fail("init-ci needs a working tree")
+    if spec is None:
+        spec, source = install_spec()
+        if spec is None:
+            fail(f"this git-panini was installed from {source}, which runners cannot reach: pass --spec "
+                 "(e.g. 'git-panini @ git+https://github.com/OWNER/git-panini@COMMIT')")
     try:
         files = render(uses, vendor, mode, runner, device, spec, max_jobs, job_bytes, cron, comment)
     except ValueError as e:
