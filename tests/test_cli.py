@@ -55,10 +55,11 @@ def test_every_read_command_prints_json(published):
     assert fsck["store"] == git(work, "rev-parse", "refs/panini/store").stdout.strip()
 
     env = _json(work, "env")
-    assert env["object format"] == "sha1"
+    assert env["object_format"] == "sha1"
+    assert all(" " not in key and "-" not in key for key in env)
     assert env["store"] == fsck["store"]
     assert env["remote"] == "origin"
-    assert env["filter.panini.process"] == "git-panini filter-process"
+    assert env["filter_process"] == "git-panini filter-process" and env["diff_textconv"] == "git-panini textconv"
     assert all(env["hooks"].values())
 
     push = _json(work, "push")

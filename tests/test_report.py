@@ -210,6 +210,7 @@ def test_formats(repo, panini):
     chart = md.split("```text\n")[1].split("```")[0].splitlines()
     assert len(chart) == 3 and all("█" in line and line.endswith("%") for line in chart)
     data = json.loads(panini(repo, "report", "--base", "base", "--format", "json").stdout)
+    assert json.loads(panini(repo, "report", "--base", "base", "--json").stdout) == data
     assert [f["path"] for f in data["files"]] == sorted(["copy.bin", "edit.bin", WEIRD])
     assert data["totals"]["files"] == 3 and data["verify"] is None
     empty = panini(repo, "report", "--base", "HEAD", "--head", "HEAD", "--format", "markdown").stdout
@@ -292,4 +293,4 @@ def test_github_errors_are_one_line(repo, tmp_path, panini):
         result = panini(repo, "report", "--base", "base", "--github", "--comment", "--pr", "999", env=env)
         assert result.exit_code == 1 and "found nothing while commenting on #999" in result.stderr
     result = panini(repo, "report", "--base", "base", "--comment")
-    assert result.exit_code == 1 and "--comment goes with --github" in result.stderr
+    assert result.exit_code == 2 and "--comment goes with --github" in result.stderr  # a usage error

@@ -11,32 +11,51 @@ from ..notes import Notes
 from ..repo import run_git
 from ..store import Store
 from ..sync import default_remote
-from .common import JsonOption, console, open_repo, print_json
+from .common import JsonOption, console, human, open_repo, print_json
 
 
 def env(json: bool = JsonOption):
     """Show versions, filter configuration, hooks, store and notes tips."""
     repo = open_repo()
     store = Store(repo)
+    params = store.params()
+    hook_state = {name: hooks._is_ours(f"{hooks.hooks_dir(repo)}/{name}") for name in hooks.HOOK_NAMES}
     info = {
-        "git-panini": __version__,
-        "git": run_git(["--version"]).stdout.decode().strip(),
-        "git-panini on PATH": shutil.which("git-panini"),
+        "version": __version__,
+        "git": run_git(["--version"]).stdout.decode().strip().removeprefix("git version "),
+        "executable": shutil.which("git-panini"),
         "repository": repo.work_tree or repo.git_dir,
-        "object format": repo.algo,
-        "filter.panini.process": repo.config_get("filter.panini.process"),
-        "filter.panini.required": repo.config_get("filter.panini.required"),
-        "hooks": {name: hooks._is_ours(f"{hooks.hooks_dir(repo)}/{name}") for name in hooks.HOOK_NAMES},
+        "object_format": repo.algo,
+        "filter_process": repo.config_get("filter.panini.process"),
+        "filter_required": repo.config_get("filter.panini.required") == "true",
+        "diff_textconv": repo.config_get("diff.panini.textconv"),
+        "hooks": hook_state,
         "remote": default_remote(repo),
         "store": store.tip(),
         "notes": Notes(repo).tip(),
-        "chunking": store.params().encode().strip(),
+        "chunking": {"chunker": "fastcdc-2020", "min_size": params.min_size, "avg_size": params.avg_size,
+                     "max_size": params.max_size},
     }
     if json:
         print_json(info)
         return
-    for key, value in info.items():
-        console.print(f"{key}: {value}", markup=False, highlight=False)
+    missing = [name for name, ours in hook_state.items() if not ours]
+    lines = [
+        ("git-panini", f"{info['version']} ({info['executable'] or 'not on PATH'})"),
+        ("git", info["git"]),
+        ("repository", f"{info['repository']} ({info['object_format']})"),
+        ("filter", f"{info['filter_process'] or 'not configured: run git panini install'}"
+                   f"{', required' if info['filter_required'] else ''}"),
+        ("diff driver", info["diff_textconv"] or "not configured: run git panini install"),
+        ("hooks", "all installed" if not missing else f"missing {', '.join(missing)}: run git panini install"),
+        ("remote", info["remote"] or "none"),
+        ("store", info["store"] or "empty"),
+        ("notes", info["notes"] or "none"),
+        ("chunking", f"FastCDC min {human(params.min_size)}, average {human(params.avg_size)}, "
+                     f"max {human(params.max_size)}"),
+    ]
+    for key, value in lines:
+        console.print(f"{key + ':':13}{value}", markup=False, highlight=False)
 
 
 def register(app: typer.Typer):

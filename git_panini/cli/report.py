@@ -7,7 +7,7 @@ import sys
 import typer
 
 from .. import report as report_mod
-from .common import err_console, fail, open_repo, print_json
+from .common import JsonOption, err_console, fail, open_repo, print_json
 
 STATUS_RATIO = "panini/ratio"
 STATUS_VERIFY = "panini/verify"
@@ -17,6 +17,7 @@ def report(base: str = typer.Option(..., "--base", help="The range's base (e.g. 
                                     "with --head is used."),
            head: str = typer.Option("HEAD", "--head", help="The range's head."),
            format: str = typer.Option("text", "--format", help="text | markdown | json"),
+           json: bool = JsonOption,
            verify: bool = typer.Option(False, "--verify", help="Also verify every pointer in base..head "
                                        "bit-perfect (exit 1 on any failure)."),
            github: bool = typer.Option(False, "--github", help="Write the Markdown to $GITHUB_STEP_SUMMARY and "
@@ -33,9 +34,11 @@ def report(base: str = typer.Option(..., "--base", help="The range's base (e.g. 
            repository: str = typer.Option(None, "--repository", help="owner/name; default: $GITHUB_REPOSITORY.")):
     """Per file added or changed in a range: size, new bytes after dedup, stored, pending, codecs, ratio."""
     if format not in ("text", "markdown", "json"):
-        fail("--format must be text, markdown or json")
+        fail("--format must be text, markdown or json", code=2)
+    if json:
+        format = "json"
     if comment and not github:
-        fail("--comment goes with --github")
+        fail("--comment goes with --github", code=2)
     repo = open_repo()
     client = None
     if github:
