@@ -52,3 +52,21 @@ def test_a_bad_revision_is_one_line_and_exit_2(tmp_path, args):
 def test_a_branch_without_commits_has_no_files_not_an_error(tmp_path):
     proc = run(["git", "panini", "status"], cwd=make_repo(tmp_path))
     assert "no git-panini files" in proc.stdout
+
+
+def test_demo_refuses_a_directory_that_is_not_empty(tmp_path):
+    (tmp_path / "mine.txt").write_text("keep me")
+    proc = run(["git", "panini", "demo", str(tmp_path)], check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "not an empty directory" in proc.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]
+
+
+def test_install_leaves_the_configuration_alone_when_a_hook_is_in_the_way(tmp_path):
+    repo = make_repo(tmp_path, install=False)
+    hooks = repo / ".git" / "hooks"
+    for name in ("pre-push", "pre-push.local"):  # chaining would need pre-push.local, which is taken
+        (hooks / name).write_text("#!/bin/sh\nexit 0\n")
+        (hooks / name).chmod(0o755)
+    proc = run(["git", "panini", "install"], cwd=repo, check=False)
+    assert proc.returncode != 0 and proc.stderr.count("\n") == 1
+    assert run(["git", "config", "--get", "filter.panini.process"], cwd=repo, check=False).returncode == 1

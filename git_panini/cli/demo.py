@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 
 import typer
 
 from ..demo import run_demo
-from .common import console
+from .common import console, fail
 
 
 def demo(directory: str = typer.Argument(None, help="Empty directory to work in (default: a new temp dir).")):
     """Create a repo with a bare remote, add real files, push, work, clone, verify."""
+    if directory and os.path.exists(directory) and (not os.path.isdir(directory) or os.listdir(directory)):
+        fail(f"{directory} is not an empty directory: give the demo an empty or new one", code=2)
     directory = directory or tempfile.mkdtemp(prefix="panini-demo-")
     console.print(f"demo directory: {directory}", markup=False)
     raise typer.Exit(run_demo(directory, console))

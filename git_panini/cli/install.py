@@ -31,6 +31,12 @@ def install(global_: bool = typer.Option(False, "--global", help="Filter config 
         fail("choose one of --global and --local")
     repo = None if global_ else open_repo()
     manual.ensure_installed()
+    installed = []
+    if repo is not None:
+        try:  # hooks first: a conflict there leaves the configuration untouched
+            installed = hooks.install(repo)
+        except FileExistsError as e:
+            fail(str(e))
     cwd = repo.work_tree or repo.git_dir if repo else None
     for key, value in FILTER_CONFIG.items():
         run_git(["config", *_scope(global_), key, value], cwd=cwd)
@@ -39,10 +45,6 @@ def install(global_: bool = typer.Option(False, "--global", help="Filter config 
     if repo is None:
         console.print("git-panini filter configured for this user (~/.gitconfig)")
         return
-    try:
-        installed = hooks.install(repo)
-    except FileExistsError as e:
-        fail(str(e))
     attributes = os.path.join(repo.common_dir, "info", "attributes")
     os.makedirs(os.path.dirname(attributes), exist_ok=True)
     existing = open(attributes).read() if os.path.exists(attributes) else ""
