@@ -13,7 +13,7 @@ from . import pointers
 from .index import ChunkIndex
 from .local import LocalStore
 from .notes import Notes
-from .reader import ChunkSource
+from .reader import ChunkSource, missing_chunks
 from .repo import ObjectTooLarge
 from .store import Store, StoreError
 
@@ -74,10 +74,23 @@ def check_store(repo, full: bool = False) -> dict:
         index.close()
     if not repo.bare:
         known = published | set(local_manifests)
-        for found in pointers.in_tree(repo, "HEAD"):
-            if found.pointer and found.pointer.manifest not in known:
-                errors.append(f"{found.path} (HEAD): manifest {found.pointer.manifest} is in neither the local nor "
-                              "the published store; gc would delete its data (re-add the file, or fetch it)")
+        head = [f for f in pointers.in_tree(repo, "HEAD") if f.pointer]
+        not_here = []
+        source = ChunkSource(repo)
+        try:
+            for found in head:
+                if found.pointer.manifest not in known and repo.exists(found.pointer.manifest):
+                    errors.append(f"{found.path} (HEAD): manifest {found.pointer.manifest} is in neither the local "
+                                  "nor the published store; gc would delete its data (re-add the file, or fetch it)")
+                elif found.pointer.manifest not in known or missing_chunks(source, found.pointer):
+                    not_here.append(found.path)
+        finally:
+            source.close()
+        counts["head_files"], counts["head_files_not_here"] = len(head), len(not_here)
+        if not_here:
+            # A lazy clone's normal state, but never "all present": say which and how to get them.
+            warnings.append(f"{len(not_here)} of {len(head)} file(s) in HEAD have no data here, e.g. {not_here[0]}: "
+                            "only on the remote, or the store was never fetched (git panini pull downloads them)")
     notes = Notes(repo).all()
     counts["notes"] = len(notes)
     for manifest in notes:

@@ -199,3 +199,23 @@ def test_commands_outside_a_repository_fail_cleanly(tmp_path):
         assert proc.returncode != 0, args
         assert "not a git repository" in proc.stderr, args
         assert "Traceback" not in proc.stderr, args
+
+
+def test_fsck_says_which_files_data_is_not_here(tmp_path):
+    work = make_repo(tmp_path, name="work", track=("*.bin",))
+    for i in range(3):
+        write_random(work / f"f{i}.bin", 100_000, seed=i)
+    git(work, "add", ".")
+    git(work, "commit", "-q", "-m", "files")
+    _, url = make_bare(tmp_path)
+    git(work, "remote", "add", "origin", url)
+    git(work, "push", "-q", "origin", "main")
+    lazy = tmp_path / "lazy"
+    run(["git", "clone", "-q", url, str(lazy)], env={"GIT_PANINI_SKIP_SMUDGE": "1"})
+    run(["git", "panini", "install"], cwd=lazy)
+    report = _json(lazy, "fsck")
+    assert report["counts"]["head_files"] == 3 and report["counts"]["head_files_not_here"] == 3
+    assert any("have no data here" in w and "git panini pull" in w for w in report["warnings"])
+    assert "data of 0 of 3 HEAD file(s) here" in panini(lazy, "fsck").stdout
+    panini(lazy, "pull")
+    assert _json(lazy, "fsck")["counts"]["head_files_not_here"] == 0

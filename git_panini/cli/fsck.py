@@ -20,9 +20,11 @@ def fsck(full: bool = typer.Option(False, "--full", help="Also decode every pack
         for problem in report["warnings"]:
             console.print(f"warning: {problem}", markup=False, highlight=False)
         c = report["counts"]
+        here = (f", data of {c['head_files'] - c['head_files_not_here']} of {c['head_files']} HEAD file(s) here"
+                if c.get("head_files") else "")
         console.print(f"{c['manifests']} published and {c['local_manifests']} local manifests, {c['packs']} packs, "
-                      f"{c['notes']} notes: " + ("ok" if not report["errors"] else f"{len(report['errors'])} error(s)"),
-                      markup=False)
+                      f"{c['notes']} notes{here}: "
+                      + ("ok" if not report["errors"] else f"{len(report['errors'])} error(s)"), markup=False)
     raise typer.Exit(1 if report["errors"] else 0)
 
 
