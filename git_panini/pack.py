@@ -9,7 +9,7 @@ import tempfile
 import threading
 import zlib
 
-from .durability import fsync_dir
+from .durability import fsync_dir, sync_all
 from .objects import new_hasher, object_id
 
 TYPE_CODES = {"commit": 1, "tree": 2, "blob": 3}
@@ -117,10 +117,21 @@ class PackWriter:
 
     def flush(self) -> str | None:
         """Write everything pending and wait until it is on disk; return the last pack's path."""
-        if self._pending:
-            self._start_write()
         self._wait()
+        if self._pending:   # in this thread: the caller waits anyway, and a thread costs a start
+            batch, self._pending, self._pending_bytes = self._pending, [], 0
+            self._write_safely(batch)
+            self._wait()
         return self.packs_written[-1] if self.packs_written else None
+
+    def sync_written(self):
+        """fsync every pack and index this writer created, and their directory (sync=False deferred it
+        to here: once, before a ref names them)."""
+        paths = []
+        for path, created in zip(self.packs_written, self._created):
+            if created:
+                paths += [path, path[:-len(".pack")] + ".idx"]
+        sync_all(paths, self.pack_dir)
 
     def mark(self) -> int:
         """A point to discard() back to: the packs written so far stay."""

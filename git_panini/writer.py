@@ -29,7 +29,11 @@ class IngestSession:
     def __init__(self, repo):
         self.repo = repo
         self.params = Store(repo).params()
-        self.packs = PackWriter(repo.objects_dir, repo.algo, keep=True, sync=repo.fsync.wants("pack"))
+        # fsync as Git would: each file's pack before its pointer only if the index that will hold the
+        # pointer is fsynced too (core.fsync "index"); else all of them once, before the ref names them.
+        self._sync_each = repo.fsync.wants("pack") and repo.fsync.wants("index")
+        self._sync_at_end = repo.fsync.wants("pack") and not self._sync_each
+        self.packs = PackWriter(repo.objects_dir, repo.algo, keep=True, sync=self._sync_each)
         self._manifests: list[str] = []
         self._chunks: set[str] = set()
         self._kept: TreeEditor | None = None    # refs/panini/local as this session first read it
@@ -89,6 +93,8 @@ class IngestSession:
         """One local-store commit that keeps every manifest and chunk of the session reachable (safe
         from `git gc`); then the .keep files and the journal have done their work."""
         self.packs.flush()
+        if self._sync_at_end:
+            self.packs.sync_written()
         tip = None
         if self._manifests:
             # Only raw blobs that are here: a chunk a worker packed meanwhile is kept by its pack.
