@@ -14,6 +14,7 @@ from conftest import MiB, clone, git, make_bare, make_repo, manifest_chunks, run
 
 from git_panini.repo import Repo
 from git_panini.local import LocalStore
+from git_panini.pointer import Pointer
 
 
 # A clean filter session that stores files and then dies (os._exit: no store commit, no cleanup), in
@@ -25,7 +26,7 @@ from git_panini.writer import IngestSession
 session = IngestSession(Repo("."))
 for name in sys.argv[1:]:
     with open(name, "rb") as f:
-        print(session.packs.mark(), session.clean([f.read()], name).decode().split()[3], flush=True)
+        print(session.clean([f.read()], name).decode().split()[3], flush=True)
 os._exit(0)
 """
 
@@ -33,7 +34,7 @@ os._exit(0)
 def _crashed_session(repo_path, names: list[str]) -> dict[str, str]:
     """{name: manifest} of files a filter session cleaned (pointers handed out) before it died."""
     out = run([sys.executable, "-c", CRASHING_SESSION, *names], cwd=repo_path).stdout
-    return {name: line.split()[1] for name, line in zip(names, out.splitlines())}
+    return {name: line.strip() for name, line in zip(names, out.splitlines())}
 
 
 def _keeps(repo) -> list[str]:
@@ -154,25 +155,22 @@ def test_a_staged_pointer_whose_data_is_gone_is_refused_at_commit_under_any_path
     git(repo, "commit", "-q", "-m", "attributes")
     name = "big.bin"
     digest = sha256_file(write_random(repo / name, 8 * MiB, seed=7))
-    _add_killed_after_the_index_write(repo, name)
-    manifest = git(repo, "cat-file", "blob", f":{name}").stdout.split("manifest ")[1].split()[0]
+    # A filter that handed out the pointer and died; Git staged the pointer.
+    manifest = _crashed_session(repo, [name])[name]
+    pointer = Pointer(manifest, digest, (repo / name).stat().st_size).encode()
+    blob = git(repo, "hash-object", "-w", "--no-filters", "--stdin", input=pointer).stdout.strip()
+    git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{name}")
     pack = _pack_of(repo, manifest)
     for ext in (".idx", ".pack", ".keep"):
         pack.with_suffix(ext).unlink()
     _gc(repo)
-    commit = git(repo, "commit", "-q", "-m", name, check=False)
-    assert f"git add --renormalize -- '{name}'" in commit.stderr, commit.stderr
-    if git(repo, "commit", "-q", "-m", "again", check=False).returncode == 0:
-        # Git's index refresh found the entry racily clean and cleaned the file again: the data is
-        # kept again, and only then may the commit go through.
-        (repo / name).unlink()
-        _gc_and_checkout(repo, name)
-        assert sha256_file(repo / name) == digest
-        return
-    # Edited, then renamed: the staged (lost) version is no longer what the working tree holds, so
-    # Git's index refresh cannot store it again; the refusal must follow the pointer, not the path.
+    # Edited since (else Git's index refresh would clean the file again and so store it again): the staged,
+    # lost version is no longer what the working tree holds.
     with open(repo / name, "ab") as f:
         f.write(b"an edit after the kill\n")
+    commit = git(repo, "commit", "-q", "-m", name, check=False)
+    assert commit.returncode != 0 and f"git add --renormalize -- '{name}'" in commit.stderr, commit.stderr
+    # Renamed: the refusal follows the pointer, not the path.
     git(repo, "mv", name, "moved.bin")
     moved = git(repo, "commit", "-q", "-m", "moved", check=False)
     assert moved.returncode != 0 and "git add --renormalize -- 'moved.bin'" in moved.stderr, moved.stderr
