@@ -9,6 +9,7 @@ from importlib import resources
 
 from . import journal
 from .local import LocalStore
+from .reader import ChunkSource
 from .store import fan
 from .treeedit import TreeEditor
 from .sync import SyncError, default_remote, fetch, push
@@ -164,13 +165,16 @@ def _refuse_lost(repo, args, stdin) -> int:
     kept = TreeEditor(repo, local.tree_of(local.tip()))
     index = {f.pointer.manifest: f.path for f in in_index(repo) if f.pointer} if lost else {}
     staged = []
+    source = ChunkSource(repo) if lost else None
     for path, manifest in lost:
-        if kept.get("manifests/" + fan(manifest)) is not None and journal.intact_chunks(repo, manifest) is not None:
+        if kept.get("manifests/" + fan(manifest)) is not None and journal.intact_chunks(repo, manifest, source) is not None:
             continue   # added again since (the same content makes the same manifest): resolved
         if manifest in index:   # staged, under this path or another (git mv)
             staged.append((index[manifest], manifest))
         elif (path, manifest) in new:
             _err(f"{path}: its data was lost with a crashed filter; add it again: git add --renormalize -- '{path}'")
+    if source is not None:
+        source.close()
     _write_lost(repo, staged)
     for path, _ in staged:
         _err(f"{path}: the git add that staged it was killed before its data was kept; "

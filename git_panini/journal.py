@@ -1,9 +1,11 @@
-"""The clean filter's journal: what a session stored before its single store commit, so a crash is repairable.
+"""The clean filter's journal: the files a session handed pointers out for before its store commit, so a crash is repairable.
 
-Each filter process appends one JSON line per cleaned file to .git/panini/journal-<pid> and
-removes the file after its local-store commit. A journal whose process is gone means that commit
-never happened: `replay()` (run by the post-commit hook) records what is intact and names the
-files whose data was lost with the process, so they can be added again.
+Each filter process appends one JSON line per cleaned file to .git/panini/journal-<pid>, after the
+file's data is on disk in a pack with a .keep file naming the process (so `git gc --prune=now` keeps
+it), and removes the journal after its local-store commit. A journal whose process is gone means that
+commit never happened: `replay()` (run by the pre-commit and post-commit hooks) records every file
+whose data is readable here, raw or through a pack, then lets go of the dead process's .keep files,
+and names the files whose data is not, so they can be added again.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ import os
 
 from . import manifest as manifest_mod
 from .local import LocalStore
+from .pack import release_dead_keeps
+from .reader import ChunkSource
 
 
 class Journal:
     def __init__(self, repo):
         os.makedirs(repo.panini_dir, exist_ok=True)
         self.path = os.path.join(repo.panini_dir, f"journal-{os.getpid()}")
+        self.sync = repo.fsync.wants("index")   # as durable as the index that holds the pointer
         self._file = None
 
     def add(self, path: str, manifest: str):
@@ -27,6 +32,8 @@ class Journal:
             self._file = open(self.path, "a", encoding="utf-8")
         self._file.write(json.dumps({"path": path, "manifest": manifest}) + "\n")
         self._file.flush()
+        if self.sync:
+            os.fsync(self._file.fileno())
 
     def close(self):
         """Called after the store commit: the journal's work is done."""
@@ -36,7 +43,7 @@ class Journal:
             os.remove(self.path)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     """The process exists and is not a zombie (a killed filter whose parent died is one until reaped)."""
     try:
         os.kill(pid, 0)
@@ -52,36 +59,52 @@ def _alive(pid: int) -> bool:
 
 
 def replay(repo) -> tuple[list[str], list[tuple[str, str]]]:
-    """Record the intact entries of journals left by dead processes; return the recorded paths and
+    """Record the readable entries of journals left by dead processes; return the recorded paths and
     the (path, manifest) whose data died with the process."""
     recorded, lost = [], []
     local = LocalStore(repo)
+    source = None
     for journal in sorted(glob.glob(os.path.join(repo.panini_dir, "journal-*"))):
         pid = journal.rsplit("-", 1)[1]
-        if not pid.isdigit() or _alive(int(pid)):
+        if not pid.isdigit() or alive(int(pid)):
             continue
         manifests, chunks = [], set()
-        with open(journal, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    entry = json.loads(line)
-                    path, manifest = entry["path"], entry["manifest"]
-                except (ValueError, KeyError, TypeError):
-                    continue  # a torn last line: the process died while writing it
-                listed = intact_chunks(repo, manifest)
-                if listed is None:
-                    lost.append((path, manifest))
-                    continue
-                manifests.append(manifest)
-                chunks.update(listed)
-                recorded.append(path)
+        try:
+            with open(journal, encoding="utf-8") as f:
+                lines = f.readlines()
+        except FileNotFoundError:
+            continue   # another process replayed it meanwhile
+        for line in lines:
+            try:
+                entry = json.loads(line)
+                path, manifest = entry["path"], entry["manifest"]
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn last line: the process died while writing it
+            if source is None:
+                source = ChunkSource(repo)
+            listed = intact_chunks(repo, manifest, source)
+            if listed is None:
+                lost.append((path, manifest))
+                continue
+            manifests.append(manifest)
+            chunks.update(c for c in listed if repo.exists(c))   # a packed one is kept by its pack's ref
+            recorded.append(path)
         if manifests:
             local.record(manifests, sorted(chunks), f"panini: {len(manifests)} file(s) from a journal replay")
-        os.remove(journal)
+        try:
+            os.remove(journal)
+        except FileNotFoundError:
+            pass
+    # Recorded (or never named by a pointer): the dead processes' packs need no .keep any more.
+    release_dead_keeps(repo.objects_dir, alive)
+    if source is not None:
+        source.close()
     return recorded, lost
 
 
-def intact_chunks(repo, manifest: str) -> list[str] | None:
+def intact_chunks(repo, manifest: str, source: ChunkSource) -> list[str] | None:
+    """The manifest's chunks if every one is readable here (a raw blob, or a pack whose blobs are
+    here: a chunk the session deduplicated may have been packed and its raw blob gc'd since)."""
     data = repo.read_kind(manifest, "blob")
     if data is None:
         return None
@@ -89,4 +112,4 @@ def intact_chunks(repo, manifest: str) -> list[str] | None:
         chunks = [c for c, _ in manifest_mod.parse(data, repo.hex_len)]
     except manifest_mod.ManifestError:
         return None
-    return chunks if all(repo.exists(c) for c in chunks) else None
+    return chunks if all(source.has(c) for c in chunks) else None

@@ -9,6 +9,8 @@ import time
 import zlib
 from dataclasses import dataclass
 
+from .durability import fsync_dir
+
 MODE_BLOB = "100644"
 MODE_TREE = "40000"
 
@@ -104,16 +106,27 @@ def commit_tree_and_parents(data: bytes) -> tuple[str, list[str]]:
     return tree, parents
 
 
-def write_loose(objects_dir: str, kind: str, data: bytes, algo: str) -> str:
-    """Write one object as a loose file (atomically) unless it exists; return its id."""
+def write_loose(objects_dir: str, kind: str, data: bytes, algo: str, sync: bool = False) -> str:
+    """Write one object as a loose file (atomically) unless it exists; return its id. sync: fsync the
+    file and its directory before returning (core.fsync's loose-object), so a ref may name it."""
     oid = object_id(kind, data, algo)
     path = os.path.join(objects_dir, oid[:2], oid[2:])
     if os.path.exists(path):
         return oid
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix="tmp_obj_")
-    with os.fdopen(fd, "wb") as f:
-        f.write(zlib.compress(b"%s %d\0" % (kind.encode(), len(data)) + data, 1))
-    os.chmod(tmp, 0o444)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(zlib.compress(b"%s %d\0" % (kind.encode(), len(data)) + data, 1))
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)   # a full disk: never leave the temporary file behind
+        raise
+    if sync:
+        fsync_dir(os.path.dirname(path))
     return oid

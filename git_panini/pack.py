@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import struct
 import tempfile
 import threading
 import zlib
 
+from .durability import fsync_dir, sync_all
 from .objects import new_hasher, object_id
 
 TYPE_CODES = {"commit": 1, "tree": 2, "blob": 3}
@@ -40,25 +42,38 @@ def zlib_stored(data: bytes | memoryview) -> bytes:
     return b"".join(parts)
 
 
+KEEP_MARK = "git-panini "   # a .keep file we wrote says "git-panini <pid>"
+_PACK_NAME = re.compile(r"pack-[0-9a-f]{40,64}\.keep")
+
+
 class PackWriter:
     """Collects objects in memory up to `batch_bytes`, then writes them as one pack + idx.
 
     A full batch is written by a background thread (hashing a pack costs as much as hashing
     its content), so at most two batches are in memory. Objects become visible to Git and to
     readers only once flush() has returned.
+
+    keep=True: every pack gets a .keep file (naming this process) before it becomes visible, so
+    `git gc --prune=now` keeps its objects although no ref reaches them yet; release_keeps() once a
+    ref does. sync=True: pack, index and directory are fsynced before flush() returns.
     """
 
-    def __init__(self, objects_dir: str, algo: str, batch_bytes: int = 64 << 20, level: int = 0):
+    def __init__(self, objects_dir: str, algo: str, batch_bytes: int = 64 << 20, level: int = 0,
+                 keep: bool = False, sync: bool = False):
         self.pack_dir = os.path.join(objects_dir, "pack")
         self.algo = algo
         self.batch_bytes = batch_bytes
         self.level = level
+        self.keep = keep
+        self.sync = sync
         self._pending: list[tuple[str, bytes]] = []  # (oid, packed bytes)
         self._pending_bytes = 0
         self._ids: set[str] = set()                   # everything added, flushed or not
         self._writing: threading.Thread | None = None
         self._error: BaseException | None = None
         self.packs_written: list[str] = []
+        self._oids_written: list[list[str]] = []      # per pack written, the ids it holds
+        self._created: list[bool] = []                # per pack written, whether this writer created it
 
     def add(self, kind: str, data: bytes | memoryview, oid: str | None = None) -> str:
         oid = oid or object_id(kind, data, self.algo)
@@ -84,8 +99,12 @@ class PackWriter:
 
     def _write_safely(self, batch):
         try:
-            self.packs_written.append(self._write(batch))
+            path, created = self._write(batch)
+            self.packs_written.append(path)
+            self._created.append(created)
+            self._oids_written.append([oid for oid, _ in batch])
         except BaseException as e:  # re-raised in the caller's thread by _wait()
+            self._ids.difference_update(oid for oid, _ in batch)   # not written: add() may take them again
             self._error = e
 
     def _wait(self):
@@ -98,38 +117,157 @@ class PackWriter:
 
     def flush(self) -> str | None:
         """Write everything pending and wait until it is on disk; return the last pack's path."""
-        if self._pending:
-            self._start_write()
         self._wait()
+        if self._pending:   # in this thread: the caller waits anyway, and a thread costs a start
+            batch, self._pending, self._pending_bytes = self._pending, [], 0
+            self._write_safely(batch)
+            self._wait()
         return self.packs_written[-1] if self.packs_written else None
 
-    def _write(self, batch: list[tuple[str, bytes]]) -> str:
+    def sync_written(self):
+        """fsync every pack and index this writer created, and their directory (sync=False deferred it
+        to here: once, before a ref names them)."""
+        paths = []
+        for path, created in zip(self.packs_written, self._created):
+            if created:
+                paths += [path, path[:-len(".pack")] + ".idx"]
+        sync_all(paths, self.pack_dir)
+
+    def mark(self) -> int:
+        """A point to discard() back to: the packs written so far stay."""
+        return len(self.packs_written)
+
+    def discard(self, mark: int = 0):
+        """Forget what is pending and delete the packs written since `mark` (a failed file, a failed
+        batch: no ref reaches them, and on a full disk they are what fills it). The caller promises
+        that nothing handed out names their objects."""
+        try:
+            self._wait()
+        except Exception:
+            pass   # the write that failed already removed its own files
+        for oid, _ in self._pending:
+            self._ids.discard(oid)
+        self._pending, self._pending_bytes = [], 0
+        for path, oids, created in zip(self.packs_written[mark:], self._oids_written[mark:], self._created[mark:]):
+            if self._ours(path, created):
+                _remove_pack(path[:-len(".pack")])
+            self._ids.difference_update(oids)
+        del self.packs_written[mark:], self._oids_written[mark:], self._created[mark:]
+
+    def release_keeps(self):
+        """A ref reaches every object written: `git gc` may repack them as it likes from now on."""
+        if self.keep:
+            for path in self.packs_written:
+                if keep_owner(path[:-len(".pack")] + ".keep") == os.getpid():
+                    _unlink(path[:-len(".pack")] + ".keep")
+
+    def _write(self, batch: list[tuple[str, bytes]]) -> tuple[str, bool]:
+        """Write one pack + idx; return its path and whether this call created it (an identical pack,
+        same objects in the same order, may already be there: another process's, never replaced)."""
         os.makedirs(self.pack_dir, exist_ok=True)
-        pack_hash = new_hasher(self.algo)
-        entries = []  # (oid, crc32, offset)
-        fd, tmp_pack = tempfile.mkstemp(dir=self.pack_dir, prefix="tmp_pack_")
-        with os.fdopen(fd, "wb") as f:
-            header = b"PACK" + struct.pack(">II", 2, len(batch))
-            f.write(header)
-            pack_hash.update(header)
-            offset = len(header)
-            for oid, packed in batch:
-                entries.append((oid, zlib.crc32(packed), offset))
-                f.write(packed)
-                pack_hash.update(packed)
-                offset += len(packed)
-            checksum = pack_hash.digest()
-            f.write(checksum)
-        name = os.path.join(self.pack_dir, "pack-" + checksum.hex())
-        fd, tmp_idx = tempfile.mkstemp(dir=self.pack_dir, prefix="tmp_idx_")
-        with os.fdopen(fd, "wb") as f:
-            f.write(_encode_index(entries, checksum, self.algo))
-        for tmp in (tmp_pack, tmp_idx):
-            os.chmod(tmp, 0o444)
-        # The .idx is what makes a pack visible, so it lands last.
-        os.replace(tmp_pack, name + ".pack")
-        os.replace(tmp_idx, name + ".idx")
-        return name + ".pack"
+        tmp_pack = tmp_idx = name = None
+        created = False
+        try:
+            pack_hash = new_hasher(self.algo)
+            entries = []  # (oid, crc32, offset)
+            fd, tmp_pack = tempfile.mkstemp(dir=self.pack_dir, prefix="tmp_pack_")
+            with os.fdopen(fd, "wb") as f:
+                header = b"PACK" + struct.pack(">II", 2, len(batch))
+                f.write(header)
+                pack_hash.update(header)
+                offset = len(header)
+                for oid, packed in batch:
+                    entries.append((oid, zlib.crc32(packed), offset))
+                    f.write(packed)
+                    pack_hash.update(packed)
+                    offset += len(packed)
+                checksum = pack_hash.digest()
+                f.write(checksum)
+                f.flush()
+                if self.sync:
+                    os.fsync(f.fileno())
+            name = os.path.join(self.pack_dir, "pack-" + checksum.hex())
+            if self.keep:   # before the pack is visible: a gc never sees it unprotected
+                with open(name + ".keep", "w", encoding="ascii") as f:
+                    f.write(f"{KEEP_MARK}{os.getpid()}\n")
+            if os.path.exists(name + ".idx"):
+                _unlink(tmp_pack)
+                tmp_pack = None
+                return name + ".pack", False
+            fd, tmp_idx = tempfile.mkstemp(dir=self.pack_dir, prefix="tmp_idx_")
+            with os.fdopen(fd, "wb") as f:
+                f.write(_encode_index(entries, checksum, self.algo))
+                f.flush()
+                if self.sync:
+                    os.fsync(f.fileno())
+            for tmp in (tmp_pack, tmp_idx):
+                os.chmod(tmp, 0o444)
+            # The .idx is what makes a pack visible, so it lands last.
+            created = True
+            os.replace(tmp_pack, name + ".pack")
+            tmp_pack = None
+            os.replace(tmp_idx, name + ".idx")
+            tmp_idx = None
+            if self.sync:
+                fsync_dir(self.pack_dir)
+        except BaseException:
+            # A full disk must not stay full of our leftovers: nothing names this pack yet.
+            for tmp in (tmp_pack, tmp_idx):
+                if tmp is not None:
+                    _unlink(tmp)
+            if created:
+                _remove_pack(name)
+            elif name is not None and self.keep and keep_owner(name + ".keep") == os.getpid():
+                _unlink(name + ".keep")
+            raise
+        return name + ".pack", True
+
+    def _ours(self, path: str, created: bool) -> bool:
+        """A pack this writer made and still answers for (with keep: the .keep names this process)."""
+        return created and (not self.keep or keep_owner(path[:-len(".pack")] + ".keep") == os.getpid())
+
+
+def _unlink(path: str):
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def _remove_pack(base: str):
+    """The index first: without it Git no longer sees the pack, so no reader is left with half of one."""
+    for ext in (".idx", ".pack", ".keep"):
+        _unlink(base + ext)
+
+
+def keep_owner(path: str) -> int | None:
+    """The process a .keep file we wrote protects the pack for (None: not ours, or not readable)."""
+    if not _PACK_NAME.fullmatch(os.path.basename(path)):
+        return None
+    try:
+        with open(path, encoding="ascii") as f:
+            text = f.read(64).strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    pid = text[len(KEEP_MARK):]
+    return int(pid) if text.startswith(KEEP_MARK) and pid.isdigit() else None
+
+
+def release_dead_keeps(objects_dir: str, alive) -> int:
+    """Remove our .keep files whose process is gone (alive(pid) is False); return how many. The caller
+    has already recorded in a ref whatever of theirs a pointer names (journal.replay)."""
+    pack_dir = os.path.join(objects_dir, "pack")
+    try:
+        names = [n for n in os.listdir(pack_dir) if n.endswith(".keep")]
+    except FileNotFoundError:
+        return 0
+    released = 0
+    for name in names:
+        pid = keep_owner(os.path.join(pack_dir, name))
+        if pid is not None and not alive(pid):
+            _unlink(os.path.join(pack_dir, name))
+            released += 1
+    return released
 
 
 def _encode_index(entries, pack_checksum: bytes, algo: str) -> bytes:

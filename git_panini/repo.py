@@ -6,6 +6,7 @@ import os
 import subprocess
 import threading
 
+from .durability import FsyncPolicy
 from .objects import TreeEntry, decode_tree, write_loose
 
 _KIND_BY_PYGIT2_TYPE = {1: "commit", 2: "tree", 3: "blob", 4: "tag"}
@@ -148,6 +149,14 @@ class Repo:
         kind = reader or ("pygit2" if algo == "sha1" and not self.partial else "cat-file")
         self.reader = Pygit2Reader(self.git_dir) if kind == "pygit2" else CatFileReader(self.git_dir)
         self.hex_len = 40 if algo == "sha1" else 64
+        self._fsync: FsyncPolicy | None = None
+
+    @property
+    def fsync(self) -> FsyncPolicy:
+        """What Git's core.fsync says to fsync before a ref names it (read once)."""
+        if self._fsync is None:
+            self._fsync = FsyncPolicy.from_repo(self)
+        return self._fsync
 
     # --- git commands -------------------------------------------------------------------------
     def git(self, *args, input=None, check=True, env=None) -> subprocess.CompletedProcess:
@@ -186,7 +195,7 @@ class Repo:
         return decode_tree(data, self.algo)
 
     def write_object(self, kind: str, data: bytes) -> str:
-        return write_loose(self.objects_dir, kind, data, self.algo)
+        return write_loose(self.objects_dir, kind, data, self.algo, sync=self.fsync.wants("loose-object"))
 
     def write_blobs(self, blobs: list[bytes]) -> list[str]:
         """Write many blobs at once: a few as loose objects, more as one packfile (a loose object
@@ -194,7 +203,7 @@ class Repo:
         if len(blobs) < PACK_BLOBS_FROM:
             return [self.write_object("blob", data) for data in blobs]
         from .pack import PackWriter
-        writer = PackWriter(self.objects_dir, self.algo, level=1)
+        writer = PackWriter(self.objects_dir, self.algo, level=1, sync=self.fsync.wants("pack"))
         oids = [writer.add("blob", data) for data in blobs]
         writer.flush()
         return oids

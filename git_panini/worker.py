@@ -286,18 +286,22 @@ class Worker:
         segments += group_small_files(small, is_text, self.device)
         owner = {c: m for m, chunks in file_chunks.items() for c, _ in chunks}
         packer = _PackBuilder(self.repo, self.effort, source, segments)
-        for segment in segments:
-            choice, raw_size = packer.add(segment)
-            for c, s in segment.chunks:
-                r = results[owner[c]]
-                r.packed_bytes += s
-                r.stored_bytes += s * len(choice.encoded) / raw_size
-                r.codecs[choice.codec_names] = r.codecs.get(choice.codec_names, 0) + s
-            self.log(f"segment of {len(segment.chunks)} chunks: {raw_size} -> {len(choice.encoded)} bytes "
-                     f"with {choice.codec_names}")
-            if progress:
-                progress(raw_size)
-        packer.commit(self.store, self.id)
+        try:
+            for segment in segments:
+                choice, raw_size = packer.add(segment)
+                for c, s in segment.chunks:
+                    r = results[owner[c]]
+                    r.packed_bytes += s
+                    r.stored_bytes += s * len(choice.encoded) / raw_size
+                    r.codecs[choice.codec_names] = r.codecs.get(choice.codec_names, 0) + s
+                self.log(f"segment of {len(segment.chunks)} chunks: {raw_size} -> {len(choice.encoded)} bytes "
+                         f"with {choice.codec_names}")
+                if progress:
+                    progress(raw_size)
+            packer.commit(self.store, self.id)
+        except BaseException:
+            packer.discard()   # a full disk: packs no ref reaches must not keep it full
+            raise
         index.refresh()
         ratios: dict[str, float] = {}
         for manifest, chunks in file_chunks.items():
@@ -372,7 +376,7 @@ class _PackBuilder:
 
     def __init__(self, repo, effort: int, source: ChunkSource, segments: list[Segment]):
         self.repo, self.effort, self.source = repo, effort, source
-        self.writer = PackWriter(repo.objects_dir, repo.algo)
+        self.writer = PackWriter(repo.objects_dir, repo.algo, sync=repo.fsync.wants("pack"))
         self.recipes: list[str] = []         # pack ids (recipe oids)
         self.bulk: list[str] = []            # data blobs and dictionaries the packs need
         self.refs: dict[str, str] = {}       # the ref holding them once committed
@@ -429,6 +433,13 @@ class _PackBuilder:
         commit = self.repo.write_object("commit", encode_commit(editor.write(), [], "panini: pack data",
                                                                  content_addressed=True))
         self.repo.update_ref(PACK_REFS + commit, commit, None, "panini: pack data")
+        if self.repo.ref(PACK_REFS + commit, peel=False) != commit:
+            raise OSError(f"could not create {PACK_REFS + commit}")
         self.refs = {PACK_REFS + commit: commit}
         store.add_packs(self.recipes, f"panini: {worker_id} packs {len(self.yielded)} chunks into "
                                       f"{len(self.recipes)} packs")
+
+    def discard(self):
+        """Delete this batch's packs unless a ref already reaches them (then gc decides)."""
+        if not self.refs:
+            self.writer.discard()

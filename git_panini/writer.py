@@ -1,4 +1,4 @@
-"""Turns file bytes into chunks, a manifest and a pointer; one session ends in one local-store commit."""
+"""Turns file bytes into chunks, a manifest and a pointer; each pointer leaves only once its data is durable."""
 
 from __future__ import annotations
 
@@ -10,44 +10,63 @@ from .local import LocalStore
 from .objects import object_id
 from .pack import PackWriter
 from .pointer import Pointer
-from .store import Store
+from .store import Store, fan
+from .treeedit import TreeEditor
 
 FEED_BYTES = 4 << 20  # the chunker rescans its tail on every feed, so feed it big blocks
 
 
 class IngestSession:
-    """Used by the clean filter and `git panini add`: new chunks go into packfiles, and finish()
-    records every manifest and chunk of the session in one commit of the local store (never pushed
-    as such: a push publishes only what pushed commits reference)."""
+    """Used by the clean filter and `git panini add`.
+
+    A file's new chunks and its manifest are written as a pack with a .keep file (so `git gc
+    --prune=now` keeps them although no ref reaches them yet), flushed (and fsynced as core.fsync
+    says) and named in the journal before clean() returns its pointer: a kill -9 at any moment
+    leaves either no pointer or a pointer whose data is on disk and listed for journal.replay().
+    finish() then records the whole session in one commit of the local store (never pushed as
+    such: a push publishes only what pushed commits reference) and drops the .keep files."""
 
     def __init__(self, repo):
         self.repo = repo
         self.params = Store(repo).params()
-        self.packs = PackWriter(repo.objects_dir, repo.algo)
+        # fsync as Git would: each file's pack before its pointer only if the index that will hold the
+        # pointer is fsynced too (core.fsync "index"); else all of them once, before the ref names them.
+        self._sync_each = repo.fsync.wants("pack") and repo.fsync.wants("index")
+        self._sync_at_end = repo.fsync.wants("pack") and not self._sync_each
+        self.packs = PackWriter(repo.objects_dir, repo.algo, keep=True, sync=self._sync_each)
         self._manifests: list[str] = []
         self._chunks: set[str] = set()
+        self._kept: TreeEditor | None = None    # refs/panini/local as this session first read it
         self.journal = Journal(repo)
 
     def clean(self, blocks, path: str = "") -> bytes:
         """Consume an iterable of byte blocks (a file's content) and return its pointer text."""
-        chunker = Chunker(self.params)
-        digest = BackgroundSha256()
-        entries: list[tuple[str, int]] = []
-        pending = bytearray()
-        for block in blocks:
-            pending += block
-            if len(pending) >= FEED_BYTES:
-                digest.update(pending)
-                self._take(chunker.feed(pending), entries)
-                pending = bytearray()
-        digest.update(pending)
-        self._take(chunker.feed(pending) + chunker.finish(), entries)
-        size = sum(s for _, s in entries)
-        if size == 0:
-            return b""  # an empty file stays empty
-        manifest_oid = self.packs.add("blob", manifest_mod.encode(entries))
+        mark, known = self.packs.mark(), set(self._chunks)
+        try:
+            chunker = Chunker(self.params)
+            digest = BackgroundSha256()
+            entries: list[tuple[str, int]] = []
+            pending = bytearray()
+            for block in blocks:
+                pending += block
+                if len(pending) >= FEED_BYTES:
+                    digest.update(pending)
+                    self._take(chunker.feed(pending), entries)
+                    pending = bytearray()
+            digest.update(pending)
+            self._take(chunker.feed(pending) + chunker.finish(), entries)
+            size = sum(s for _, s in entries)
+            if size == 0:
+                return b""  # an empty file stays empty
+            manifest_oid = self.packs.add("blob", manifest_mod.encode(entries))
+            self.packs.flush()
+            self.journal.add(path, manifest_oid)
+        except BaseException:
+            # No pointer leaves: what this file wrote is nobody's (on a full disk, it is what fills it).
+            self.packs.discard(mark)
+            self._chunks = known
+            raise
         self._manifests.append(manifest_oid)
-        self.journal.add(path, manifest_oid)
         return Pointer(manifest_oid, digest.hexdigest(), size).encode()
 
     def _take(self, chunks, entries):
@@ -57,19 +76,32 @@ class IngestSession:
             if oid in self._chunks:
                 continue
             self._chunks.add(oid)
-            # Dedup only against a raw blob that is here (its id is its content's hash): never
-            # against a pack some store merely claims holds the chunk.
-            if oid not in self.packs and not self.repo.exists(oid):
+            if oid not in self.packs and not self._safe_here(oid):
                 self.packs.add("blob", data, oid)
 
+    def _safe_here(self, oid: str) -> bool:
+        """Dedup only against a raw blob that is here and that refs/panini/local keeps: one merely on
+        disk (fetched by id, or garbage a worker's pack replaced) may be gone at the next gc."""
+        if not self.repo.exists(oid):
+            return False
+        if self._kept is None:
+            local = LocalStore(self.repo)
+            self._kept = TreeEditor(self.repo, local.tree_of(local.tip()))
+        return self._kept.get("chunks/" + fan(oid)) is not None
+
     def finish(self) -> str | None:
-        """Make the session durable: flush packs, then one local-store commit that keeps every
-        manifest and chunk of the session reachable (safe from `git gc`)."""
+        """One local-store commit that keeps every manifest and chunk of the session reachable (safe
+        from `git gc`); then the .keep files and the journal have done their work."""
         self.packs.flush()
+        if self._sync_at_end:
+            self.packs.sync_written()
         tip = None
         if self._manifests:
-            tip = LocalStore(self.repo).record(self._manifests, sorted(self._chunks),
+            # Only raw blobs that are here: a chunk a worker packed meanwhile is kept by its pack.
+            chunks = [c for c in sorted(self._chunks) if self.repo.exists(c)]
+            tip = LocalStore(self.repo).record(self._manifests, chunks,
                                                f"panini: add {len(self._manifests)} file(s)")
+        self.packs.release_keeps()
         self._manifests, self._chunks = [], set()
         self.journal.close()
         return tip

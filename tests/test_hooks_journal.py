@@ -6,52 +6,105 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
+from pathlib import Path
 
-from conftest import MiB, clone, git, make_bare, make_repo, run, sha256_file, write_random
+from conftest import MiB, clone, git, make_bare, make_repo, manifest_chunks, run, sha256_file, write_random
 
 from git_panini.repo import Repo
 from git_panini.local import LocalStore
+from git_panini.pointer import Pointer
+
+
+# A clean filter session that stores files and then dies (os._exit: no store commit, no cleanup), in
+# its own process, so its journal and .keep files name a process that is really gone.
+CRASHING_SESSION = """
+import os, sys
+from git_panini.repo import Repo
 from git_panini.writer import IngestSession
+session = IngestSession(Repo("."))
+for name in sys.argv[1:]:
+    with open(name, "rb") as f:
+        print(session.clean([f.read()], name).decode().split()[3], flush=True)
+os._exit(0)
+"""
 
 
-def _dead_pid() -> int:
-    proc = subprocess.Popen(["true"])
-    proc.wait()
-    return proc.pid
+def _crashed_session(repo_path, names: list[str]) -> dict[str, str]:
+    """{name: manifest} of files a filter session cleaned (pointers handed out) before it died."""
+    out = run([sys.executable, "-c", CRASHING_SESSION, *names], cwd=repo_path).stdout
+    return {name: line.strip() for name, line in zip(names, out.splitlines())}
 
 
-def _crashed_session(repo_path, files: dict[str, bytes], lose: set[str]) -> list[str]:
-    """Clean files as a filter would, flush their chunks, but never commit the store (the crash).
-    Files in `lose` get their chunks dropped, as if the process died before its pack was written."""
-    repo = Repo(str(repo_path))
-    session = IngestSession(repo)
-    pointers = []
-    for name, data in files.items():
-        pointers.append(session.clean([data], name))
-        if name in lose:
-            session.packs._pending.clear()   # the unwritten batch dies with the process
-        else:
-            session.packs.flush()
-    session.journal._file.close()
-    os.rename(session.journal.path, session.journal.path.rsplit("-", 1)[0] + f"-{_dead_pid()}")
-    return pointers
+def _keeps(repo) -> list[str]:
+    return sorted(p.name for p in (repo / ".git" / "objects" / "pack").glob("*.keep"))
 
 
-def test_post_commit_replays_a_dead_filters_journal(tmp_path):
+def _pack_of(repo, oid: str) -> Path:
+    for idx in (repo / ".git" / "objects" / "pack").glob("*.idx"):
+        if oid in git(repo, "show-index", input=idx.read_bytes()).stdout:
+            return idx.with_suffix("")
+    raise AssertionError(f"{oid} is in no pack")
+
+
+def test_a_dead_filters_data_survives_gc_and_post_commit_replays_it(tmp_path):
+    """The session died after handing out both pointers: its packs carry .keep files, so gc keeps them;
+    the next commit records them and lets the .keep files go. A file whose pack is gone anyway (a
+    damaged disk) is named for re-adding, never recorded."""
     repo = make_repo(tmp_path, track=("*.bin",))
-    kept, lost = os.urandom(200_000), os.urandom(200_000)
-    _crashed_session(repo, {"kept.bin": kept, "lost.bin": lost}, lose={"lost.bin"})
+    write_random(repo / "kept.bin", 200_000, seed=1)
+    write_random(repo / "lost.bin", 200_000, seed=2)
+    manifests = _crashed_session(repo, ["kept.bin", "lost.bin"])
     assert LocalStore(Repo(str(repo))).tip() is None  # the crash left no local-store commit
+    assert len(_keeps(repo)) == 2
+    git(repo, "reflog", "expire", "--expire=now", "--all")
+    git(repo, "gc", "-q", "--prune=now")
+    assert git(repo, "cat-file", "-t", manifests["kept.bin"]).stdout.strip() == "blob"
+    lost_pack = _pack_of(repo, manifests["lost.bin"])
+    for ext in (".idx", ".pack", ".keep"):
+        lost_pack.with_suffix(ext).unlink()
     (repo / "other.txt").write_text("hello\n")
     git(repo, "add", "other.txt")
     proc = git(repo, "commit", "-q", "-m", "anything")   # post-commit finds the journal
     assert "lost.bin: its data was lost with a crashed filter" in proc.stderr
+    assert "kept.bin" not in proc.stderr
     assert not [n for n in os.listdir(repo / ".git" / "panini") if n.startswith("journal-")]
+    assert _keeps(repo) == []
     local = LocalStore(Repo(str(repo)))
-    assert len(local.manifests()) == 1                  # kept.bin's manifest, recorded by the replay
+    assert local.manifests() == [manifests["kept.bin"]]   # recorded by the replay
+    git(repo, "gc", "-q", "--prune=now")
     fsck = run(["git", "panini", "fsck", "--json"], cwd=repo).stdout
     assert '"local_manifests": 1' in fsck and '"ok": true' in fsck
+
+
+def test_replay_trusts_chunks_a_worker_packed_since(tmp_path):
+    """A session deduplicated against chunks the local store kept, then died; a worker packed those
+    chunks and gc freed their raw blobs. The journal's file is readable (through the pack): replay
+    records it, it is not reported lost, and its manifest stays."""
+    repo = make_repo(tmp_path, track=("*.bin",))
+    git(repo, "add", ".gitattributes")
+    git(repo, "commit", "-q", "-m", "attributes")
+    base = write_random(repo / "a.bin", 3 * MiB, seed=5).read_bytes()
+    git(repo, "add", "a.bin")
+    git(repo, "commit", "-q", "-m", "a")
+    (repo / "b.bin").write_bytes(base + b"a tail of its own\n")
+    manifest = _crashed_session(repo, ["b.bin"])["b.bin"]
+    run(["git", "panini", "work", "--no-remote", "--effort", "0"], cwd=repo)
+    git(repo, "reflog", "expire", "--expire=now", "--all")
+    git(repo, "gc", "-q", "--prune=now")
+    shared = [c for c, _ in manifest_chunks(repo, manifest)][:-1]
+    assert git(repo, "cat-file", "--batch-check", input="".join(c + "\n" for c in shared)).stdout.count("missing") \
+        == len(shared), "the worker left raw copies of the shared chunks"
+    git(repo, "add", "b.bin")
+    proc = git(repo, "commit", "-q", "-m", "b")
+    assert "lost" not in proc.stderr, proc.stderr
+    assert manifest in LocalStore(Repo(str(repo))).manifests()
+    git(repo, "reflog", "expire", "--expire=now", "--all")
+    git(repo, "gc", "-q", "--prune=now")
+    (repo / "b.bin").unlink()
+    git(repo, "checkout", "--", "b.bin")
+    assert (repo / "b.bin").read_bytes() == base + b"a tail of its own\n"
 
 
 def test_post_commit_is_silent_without_a_journal(tmp_path):
@@ -62,59 +115,80 @@ def test_post_commit_is_silent_without_a_journal(tmp_path):
     assert proc.stderr == ""
 
 
-def test_a_git_add_killed_after_the_index_is_refused_at_commit_under_any_path(tmp_path):
-    """kill -9 of `git add` (git and its filter) right after Git wrote the index, then gc: the staged
-    pointer's data is gone. Every commit is refused, naming the file, until it is added again; renaming
-    it (git mv) is no way around. A kill that came too late loses nothing: the commit reads back."""
+def _add_killed_after_the_index_write(repo, name: str):
+    """`git add name`, killed -9 (git and its filter) right after Git wrote the index."""
+    index = repo / ".git" / "index"
+    before = index.stat().st_mtime_ns
+    proc = subprocess.Popen(["git", "add", name], cwd=repo, start_new_session=True)
+    while index.stat().st_mtime_ns == before and proc.poll() is None:
+        time.sleep(0.001)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def test_a_git_add_killed_after_the_index_write_loses_nothing(tmp_path):
+    """kill -9 of `git add` right after Git wrote the index, then gc at once: the staged pointer's data was
+    on disk (a kept pack named in the journal) before the pointer left the filter, so the commit goes
+    through and reads back bit-identical."""
     repo = make_repo(tmp_path, track=("*.bin",))
     git(repo, "add", ".gitattributes")
     git(repo, "commit", "-q", "-m", "attributes")
-    index = repo / ".git" / "index"
-    for attempt in range(6):
+    for attempt in range(3):
         name = f"big{attempt}.bin"
-        digest = sha256_file(write_random(repo / name, 48 * MiB, seed=attempt))
-        before = index.stat().st_mtime_ns
-        proc = subprocess.Popen(["git", "add", name], cwd=repo, start_new_session=True)
-        while index.stat().st_mtime_ns == before and proc.poll() is None:
-            time.sleep(0.001)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        git(repo, "reflog", "expire", "--expire=now", "--all")
-        git(repo, "gc", "-q", "--prune=now")
+        digest = sha256_file(write_random(repo / name, 24 * MiB, seed=attempt))
+        _add_killed_after_the_index_write(repo, name)
+        _gc(repo)
         commit = git(repo, "commit", "-q", "-m", name, check=False)
-        if commit.returncode == 0:     # the filter had kept the data before the kill
-            (repo / name).unlink()
-            git(repo, "checkout", "--", name)
-            assert sha256_file(repo / name) == digest
-            continue
-        assert f"git add --renormalize -- '{name}'" in commit.stderr, commit.stderr
-        if git(repo, "commit", "-q", "-m", "again", check=False).returncode == 0:
-            # Git's index refresh found the entry racily clean and cleaned the file again: the data is
-            # kept again, and only then may the commit go through.
-            (repo / name).unlink()
-            _gc_and_checkout(repo, name)
-            assert sha256_file(repo / name) == digest
-            return
-        # Edited, then renamed: the staged (lost) version is no longer what the working tree holds, so
-        # Git's index refresh cannot store it again; the refusal must follow the pointer, not the path.
-        with open(repo / name, "ab") as f:
-            f.write(b"an edit after the kill\n")
-        git(repo, "mv", name, "moved.bin")
-        moved = git(repo, "commit", "-q", "-m", "moved", check=False)
-        assert moved.returncode != 0 and "git add --renormalize -- 'moved.bin'" in moved.stderr, moved.stderr
-        git(repo, "add", "--renormalize", "--", "moved.bin")
-        git(repo, "commit", "-q", "-m", "kept")
-        edited = sha256_file(repo / "moved.bin")
-        (repo / "moved.bin").unlink()
-        _gc_and_checkout(repo, "moved.bin")
-        assert sha256_file(repo / "moved.bin") == edited != digest
-        return
-    raise AssertionError("six kills never landed between the index write and the filter's end")
+        assert commit.returncode == 0 and "lost" not in commit.stderr, commit.stderr
+        assert not (repo / ".git" / "panini" / "lost").exists()
+        (repo / name).unlink()
+        _gc_and_checkout(repo, name)
+        assert sha256_file(repo / name) == digest
+
+
+def test_a_staged_pointer_whose_data_is_gone_is_refused_at_commit_under_any_path(tmp_path):
+    """The second line of defence: a staged pointer whose data is gone all the same (its pack deleted: a
+    damaged disk, or a crash under git-panini before 0.3) is refused at every commit, naming the file,
+    until it is added again; renaming it (git mv) is no way around."""
+    repo = make_repo(tmp_path, track=("*.bin",))
+    git(repo, "add", ".gitattributes")
+    git(repo, "commit", "-q", "-m", "attributes")
+    name = "big.bin"
+    digest = sha256_file(write_random(repo / name, 8 * MiB, seed=7))
+    # A filter that handed out the pointer and died; Git staged the pointer.
+    manifest = _crashed_session(repo, [name])[name]
+    pointer = Pointer(manifest, digest, (repo / name).stat().st_size).encode()
+    blob = git(repo, "hash-object", "-w", "--no-filters", "--stdin", input=pointer).stdout.strip()
+    git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{name}")
+    pack = _pack_of(repo, manifest)
+    for ext in (".idx", ".pack", ".keep"):
+        pack.with_suffix(ext).unlink()
+    _gc(repo)
+    # Edited since (else Git's index refresh would clean the file again and so store it again): the staged,
+    # lost version is no longer what the working tree holds.
+    with open(repo / name, "ab") as f:
+        f.write(b"an edit after the kill\n")
+    commit = git(repo, "commit", "-q", "-m", name, check=False)
+    assert commit.returncode != 0 and f"git add --renormalize -- '{name}'" in commit.stderr, commit.stderr
+    # Renamed: the refusal follows the pointer, not the path.
+    git(repo, "mv", name, "moved.bin")
+    moved = git(repo, "commit", "-q", "-m", "moved", check=False)
+    assert moved.returncode != 0 and "git add --renormalize -- 'moved.bin'" in moved.stderr, moved.stderr
+    git(repo, "add", "--renormalize", "--", "moved.bin")
+    git(repo, "commit", "-q", "-m", "kept")
+    edited = sha256_file(repo / "moved.bin")
+    (repo / "moved.bin").unlink()
+    _gc_and_checkout(repo, "moved.bin")
+    assert sha256_file(repo / "moved.bin") == edited != digest
+
+
+def _gc(repo):
+    git(repo, "reflog", "expire", "--expire=now", "--all")
+    git(repo, "gc", "-q", "--prune=now")
 
 
 def _gc_and_checkout(repo, path):
-    git(repo, "reflog", "expire", "--expire=now", "--all")
-    git(repo, "gc", "-q", "--prune=now")
+    _gc(repo)
     git(repo, "checkout", "--", path)
 
 
