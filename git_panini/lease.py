@@ -67,7 +67,16 @@ def holder_alive(note: dict) -> bool:
         return False
     except (PermissionError, OverflowError, ValueError):
         return True   # another user's process, or a PID no process can have: not ours to judge
-    return True
+    return not _zombie(note["pid"])
+
+
+def _zombie(pid: int) -> bool:
+    """A process that ended and that nobody reaped yet (in a container whose init never reaps, for ever)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
 
 
 def lapsed(note: dict, at: datetime, skew: float = CLOCK_SKEW_SECONDS) -> bool:
