@@ -173,7 +173,7 @@ def _stop(proc, sig) -> tuple[str, str]:
     return out, err
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_worker_hands_its_file_back_and_the_next_run_takes_it_at_once(tmp_path, sig):
     path, manifest, digest = _slow_repo(tmp_path, remote=False)
     proc = _start(path, "--no-remote", "--effort", "2")   # the default 15-minute lease
