@@ -14,11 +14,11 @@ from datetime import datetime, timedelta, timezone
 from . import manifest as manifest_mod
 from .codecs import CodecError, train_zstd_dict
 from .index import ChunkIndex
+from .lease import (CLOCK_SKEW_SECONDS, NO_HOLDER, Renewer, held_here, holder, holder_alive, interruptible, iso as _iso,
+                    lapsed, released, uninterrupted)
 from .local import LocalStore
 from .notes import Notes
 from .objects import encode_commit, object_id
-from .lease import (CLOCK_SKEW_SECONDS, NO_HOLDER, Renewer, held_here, holder, holder_alive, interruptible, iso as _iso,
-                    lapsed, released, uninterrupted)
 from .pack import PackWriter
 from .planner import choose, is_text
 from .publish import prepare, publish_local
@@ -287,11 +287,7 @@ class Worker:
                     results += self.process(claimed, progress)
             except KeyboardInterrupt:
                 with uninterrupted():
-                    twin = self._twin()
-                    try:
-                        self.released = twin.release()[0]
-                    finally:
-                        twin.repo.close()
+                    self._hand_back()
                 raise
         if not self.remote or self._state is not None:
             self._clean_up()
@@ -317,6 +313,18 @@ class Worker:
             self.log(f"could not remove packed raw copies: {e}")
         finally:
             source.close()
+
+    def _hand_back(self):
+        """Release this worker's leases after an interruption (through a fresh repository handle);
+        if that fails, they lapse as a dead worker's do."""
+        try:
+            twin = self._twin()
+            try:
+                self.released = twin.release()[0]
+            finally:
+                twin.repo.close()
+        except Exception as e:   # noqa: BLE001 - the interruption goes on; the leases lapse
+            self.log(f"could not hand back leases: {one_line(e)}")
 
     # --- one batch -------------------------------------------------------------------------------
     def process(self, manifests: list[str], progress=None) -> list[WorkResult]:
