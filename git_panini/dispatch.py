@@ -19,6 +19,7 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from .lease import NO_HOLDER
 from .notes import Notes
 from .sync import SyncError, fetch, push
 from .worker import MAX_ATTEMPTS, claimable
@@ -140,7 +141,7 @@ class Dispatcher:
         def change(manifest, note):
             if not claimable(note, at, self.max_attempts):
                 return None      # someone took it since we planned
-            return dict(note, status="queued", job=assigned[manifest], lease_until=lease)
+            return dict(note, status="queued", job=assigned[manifest], lease_until=lease, **NO_HOLDER)
 
         written = self.notes.transition(sorted(assigned), change, f"panini: dispatch {len(jobs)} job(s)")
         for job in jobs:

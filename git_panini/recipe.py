@@ -32,6 +32,9 @@ def parse_recipe(data: bytes, hex_len: int) -> dict:
         raise RecipeError("recipe lacks a valid size or chunk list")
     if size > MAX_PACK_SIZE:
         raise RecipeError(f"recipe claims {size} bytes, more than a pack may hold ({MAX_PACK_SIZE})")
+    encoded_size = recipe.get("encoded_size")
+    if encoded_size is not None and (type(encoded_size) is not int or encoded_size < 0):
+        raise RecipeError("recipe has an invalid encoded size")
     data, deps = recipe.get("data"), recipe.get("deps", [])
     if not _is_oid(data, hex_len) or not isinstance(deps, list) or not all(_is_oid(d, hex_len) for d in deps):
         raise RecipeError("recipe names no valid data blob or dictionaries")

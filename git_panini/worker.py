@@ -7,12 +7,15 @@ import os
 import random
 import socket
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from . import manifest as manifest_mod
 from .codecs import CodecError, train_zstd_dict
 from .index import ChunkIndex
+from .lease import (CLOCK_SKEW_SECONDS, NO_HOLDER, Renewer, held_here, holder, holder_alive, interruptible, iso as _iso,
+                    lapsed, released, uninterrupted)
 from .local import LocalStore
 from .notes import Notes
 from .objects import encode_commit, object_id
@@ -21,7 +24,7 @@ from .planner import choose, is_text
 from .publish import prepare, publish_local
 from .reader import ChunkSource, ReadError
 from .recipe import MAX_RECIPE_SIZE, RECIPE_FORMAT, RecipeError, parse_recipe
-from .repo import ObjectTooLarge
+from .repo import ObjectTooLarge, Repo
 from .segment import WHOLE_FILE_FORMATS, Segment, SmallFile, group_small_files, plan_segments, sniff_format
 from .store import MAX_LIST_SIZE, PACK_REFS, RAW_REFS, Store, fan, manifest_path, pack_path, parse_list
 from .sync import SyncError, fetch, push, push_once, remote_refs
@@ -39,12 +42,13 @@ DICT_SAMPLE = 16 << 10
 TINY_DUPLICATE = 4096      # at most this many already-packed bytes are packed again to keep a file whole
 
 
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+MAX_ERROR = 400            # characters of an error kept in a note: one line, never a traceback
 
 
-def claimable(note: dict | None, at: datetime, max_attempts: int = MAX_ATTEMPTS, job: str | None = None) -> bool:
-    """Pending work, work whose lease ran out, failures with attempts left, and the queued work of `job`."""
+def claimable(note: dict | None, at: datetime, max_attempts: int = MAX_ATTEMPTS, job: str | None = None,
+              skew: float = CLOCK_SKEW_SECONDS) -> bool:
+    """Pending work, work whose lease lapsed (lease.lapsed: its local holder is gone, or its time plus
+    the clock-skew margin passed), failures with attempts left, and the queued work of `job`."""
     if not note:
         return False
     status = note.get("status")
@@ -53,8 +57,17 @@ def claimable(note: dict | None, at: datetime, max_attempts: int = MAX_ATTEMPTS,
     if status == "pending":
         return True
     if status in ("queued", "processing"):
-        return str(note.get("lease_until") or "") < _iso(at)
+        return lapsed(note, at, skew)
     return status == "failed" and int(note.get("attempts") or 0) < max_attempts
+
+
+def one_line(error: BaseException) -> str:
+    """An exception as a note's error: our own errors as they read, anything else with its type."""
+    text = str(error).strip().splitlines()
+    text = text[0] if text else ""
+    if not isinstance(error, (ReadError, manifest_mod.ManifestError, RecipeError, CodecError)):
+        text = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return text[:MAX_ERROR]
 
 
 @dataclass
@@ -72,7 +85,8 @@ class WorkResult:
 
 class Worker:
     def __init__(self, repo, effort: int = 2, remote: str | None = None, worker_id: str | None = None,
-                 lease_seconds: int = LEASE_SECONDS, max_attempts: int = MAX_ATTEMPTS, device: str = "cpu", log=None):
+                 lease_seconds: float = LEASE_SECONDS, max_attempts: int = MAX_ATTEMPTS, device: str = "cpu", log=None,
+                 skew: float = CLOCK_SKEW_SECONDS):
         self.repo = repo
         self.effort = effort
         self.remote = remote
@@ -80,18 +94,27 @@ class Worker:
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
         self.device = device
+        self.skew = skew
         self.store = Store(repo)
         self.notes = Notes(repo)
         self.log = log or (lambda message: None)
         self._state = None        # the remote as the last fetch saw it
+        self.released: dict[str, dict] = {}   # what an interruption handed back: {manifest: note}
+
+    def _twin(self) -> "Worker":
+        """This worker on a repository handle (and remote state) of its own, for another thread, or
+        for after an interruption (a Ctrl-C also stops the git processes our handle reads through)."""
+        repo = Repo(self.repo.work_tree or self.repo.git_dir)
+        return Worker(repo, self.effort, self.remote, self.id, self.lease_seconds, self.max_attempts, self.device,
+                      self.log, self.skew)
 
     # --- the queue -------------------------------------------------------------------------------
-    def _sync_in(self):
+    def _sync_in(self, publish: bool = True):
         if self.remote:
             self._state = fetch(self.repo, self.remote)
             # The remote's store as fetched, opened once: asked per chunk in the hot path.
             self._remote_store = TreeEditor(self.repo, self._state.base_tree)
-        else:   # no remote to publish through: committed files are work as they are
+        elif publish:   # no remote to publish through: committed files are work as they are
             publish_local(self.repo)
 
     def _sync_out(self, made: "_PackBuilder", source: ChunkSource, notes_changed: bool = True):
@@ -124,30 +147,44 @@ class Worker:
             verified.add(chunk)
         return bool(chunks)
 
-    def claim(self, limit: int, job: str | None = None) -> list[str]:
-        """Take up to `limit` claimable manifests (only those queued for `job`, if given) under a lease.
-
-        With a remote, the claim is published by a compare-and-swap push of the notes on top of the
-        remote tip just fetched. If another worker pushed first, our claim is undone locally and made
+    def _cas(self, plan, message: str, publish_local_files: bool = False) -> dict[str, dict]:
+        """Rewrite notes the way claims are made: plan() (run after each fetch) gives (manifests, change);
+        the notes are rewritten locally, and with a remote published by a compare-and-swap push on top of
+        the remote tip just fetched. If another writer pushed first, ours is undone locally and done
         again on the new tip, so two workers never both hold a live lease on a file. (A merging push
-        would let a later claim override one already published, and every worker packs everything.)"""
-        claimed: dict[str, dict] = {}
+        would let a later claim override one already published, and every worker packs everything.)
+        Claims, lease renewals and releases all take this path. Returns {manifest: note written}."""
         for attempt in range(CLAIM_ATTEMPTS):
-            self._sync_in()
-            written = self._claim_locally(limit, job)
-            claimed.update(written)
-            if not written or not self.remote or self._publish_claim():
-                break
-            # Lost the race: forget our claim (the next fetch brings the winner's), then claim again.
-            self._unclaim(written)
+            self._sync_in(publish_local_files)
+            manifests, change = plan()
+            before: dict[str, dict] = {}
+
+            def recorded(manifest, note):
+                new = change(manifest, note)
+                if new is not None:
+                    before[manifest] = note
+                return new
+
+            written = self.notes.transition(manifests, recorded, message) if manifests else {}
+            if not written or not self.remote or self._publish_notes():
+                return written
+            # Lost the race: forget ours (the next fetch brings the winner's), then try again.
+            self._put_back(written, before)
             time.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
+        return {}
+
+    def claim(self, limit: int, job: str | None = None) -> list[str]:
+        """Take up to `limit` claimable manifests (only those queued for `job`, if given) under a lease
+        naming this process (lease.holder), by compare-and-swap (_cas)."""
+        claimed = self._cas(lambda: self._claim_plan(limit, job), f"panini: {self.id} claims work",
+                            publish_local_files=True)
         # Keep only what is still ours (a worker sharing this repository may have pushed our claim for us).
         current = self.notes.all() if claimed else {}
         return [m for m in claimed if current.get(m, {}).get("worker") == self.id
                 and current.get(m, {}).get("status") == "processing"][:limit]
 
-    def _claim_locally(self, limit: int, job: str | None) -> dict[str, dict]:
-        """Claim in our notes ref only; returns {manifest: the note as it was before}."""
+    def _claim_plan(self, limit: int, job: str | None):
+        """(manifests, change) of a claim on the notes just fetched."""
         at = datetime.now(timezone.utc)
         # With a remote, its notes decide (the claim is pushed on top of exactly them): ours are one
         # namespace for every remote, and may say "completed" for packs only another remote holds.
@@ -160,11 +197,11 @@ class Worker:
         # With a remote, only its files: a pack of anything else would carry that file's bytes there.
         published = self._remote_store if self.remote else None
         # Small files first: they batch into shared segments, and finish quickly.
-        pool = sorted((m for m, n in notes.items() if claimable(n, at, self.max_attempts, job)
+        pool = sorted((m for m, n in notes.items() if claimable(n, at, self.max_attempts, job, self.skew)
                        and (job is None or n.get("job") == job)
                        and (published is None or published.get(manifest_path(m)) is not None)),
                       key=lambda m: (notes[m].get("bytes") or 0, m))
-        self._lease = lease = _iso(at + timedelta(seconds=self.lease_seconds))
+        lease = _iso(at + timedelta(seconds=self.lease_seconds))
         taken: dict[str, dict] = {}
 
         def change(manifest, note):
@@ -172,29 +209,26 @@ class Worker:
                 taken.clear()   # transition runs this again from the start when another writer got in first
             if self.remote:
                 note = notes.get(manifest)
-            if len(taken) >= limit or not claimable(note, at, self.max_attempts, job):
+            if len(taken) >= limit or not claimable(note, at, self.max_attempts, job, self.skew):
                 return None
             if taken and sum(int((notes.get(m) or {}).get("bytes") or 0) for m in taken) >= BATCH_BYTES:
                 return None
             taken[manifest] = note
-            return dict(note, status="processing", worker=self.id, lease_until=lease)
+            # A lapsed lease retaken keeps the state its first holder took the file from.
+            prior = note.get("status") if note.get("status") != "processing" else note.get("prior")
+            return dict(note, status="processing", worker=self.id, lease_until=lease, prior=prior, **holder())
 
-        written = self.notes.transition(pool, change, f"panini: {self.id} claims work")
-        return {m: taken[m] for m in written}
+        return pool, change
 
-    def _unclaim(self, previous: dict[str, dict]):
-        """Put back the notes we claimed (locally) and that are still ours under this lease."""
-        lease = self._lease
-
+    def _put_back(self, written: dict[str, dict], before: dict[str, dict]):
+        """Undo (locally) notes we wrote that nobody changed since."""
         def change(manifest, note):
-            if note and note.get("worker") == self.id and note.get("lease_until") == lease:
-                return previous[manifest]
-            return None
+            return before.get(manifest) if note == written[manifest] else None
 
-        self.notes.transition(list(previous), change, f"panini: {self.id} lost a claim race")
+        self.notes.transition(list(written), change, f"panini: {self.id} lost a race")
 
-    def _publish_claim(self) -> bool:
-        """Push our claim on top of the remote's notes tip we fetched and claimed on; False if the
+    def _publish_notes(self) -> bool:
+        """Push our notes on top of the remote's notes tip we fetched and changed them on; False if the
         remote moved since."""
         try:
             return push_once(self.repo, self._state, prepare(self.repo, self._state, [])) is not None
@@ -202,14 +236,59 @@ class Worker:
             self.log(f"could not publish claim: {e}")
             return True   # unreachable remote: work on what we claimed locally, as before
 
+    def _ours(self, note: dict | None) -> bool:
+        return bool(note) and note.get("status") == "processing" and note.get("worker") == self.id
+
+    def renew(self, manifests: list[str]) -> dict[str, dict]:
+        """Extend our leases on these files (those still ours) by a full lease, by compare-and-swap."""
+        def plan():
+            until = _iso(datetime.now(timezone.utc) + timedelta(seconds=self.lease_seconds))
+            return manifests, lambda m, note: dict(note, lease_until=until) if self._ours(note) else None
+
+        return self._cas(plan, f"panini: {self.id} renews {len(manifests)} lease(s)")
+
+    def release(self, manifests: list[str] | None = None, force: bool = False) -> tuple[dict[str, dict], dict[str, dict]]:
+        """Hand leases back: each file returns to the state it was claimed from, and no attempt is counted.
+        Without force, only leases of this worker or of a process of this machine that is gone; with
+        force, any lease. manifests=None: every file under a lease. Returns (released, kept): the
+        leases as they were, {manifest: note}, of those handed back and of those left alone."""
+        kept: dict[str, dict] = {}
+        before: dict[str, dict] = {}
+
+        def plan():
+            kept.clear()
+            names = manifests if manifests is not None else sorted(
+                m for m, n in self.notes.all().items() if n.get("status") == "processing")
+            return names, change
+
+        def change(manifest, note):
+            if not note or note.get("status") != "processing":
+                return None
+            if not (force or self._ours(note) or (held_here(note) and not holder_alive(note))):
+                kept[manifest] = note
+                return None
+            before[manifest] = note
+            return released(note)
+
+        written = self._cas(plan, f"panini: {self.id} releases leases")
+        return {m: before[m] for m in written}, {m: n for m, n in kept.items() if m not in written}
+
     def run(self, max_files: int | None = None, job: str | None = None, progress=None) -> list[WorkResult]:
+        """Work until nothing is claimable (or max_files). On SIGINT or SIGTERM the leases this worker
+        holds are handed back (self.released) before the interruption goes on."""
         results: list[WorkResult] = []
-        while max_files is None or len(results) < max_files:
-            limit = BATCH_FILES if max_files is None else min(BATCH_FILES, max_files - len(results))
-            claimed = self.claim(limit, job=job)
-            if not claimed:
-                break
-            results += self.process(claimed, progress)
+        with interruptible():
+            try:
+                while max_files is None or len(results) < max_files:
+                    limit = BATCH_FILES if max_files is None else min(BATCH_FILES, max_files - len(results))
+                    claimed = self.claim(limit, job=job)
+                    if not claimed:
+                        break
+                    results += self.process(claimed, progress)
+            except KeyboardInterrupt:
+                with uninterrupted():
+                    self._hand_back()
+                raise
         if not self.remote or self._state is not None:
             self._clean_up()
         return results
@@ -235,16 +314,58 @@ class Worker:
         finally:
             source.close()
 
+    def _hand_back(self):
+        """Release this worker's leases after an interruption (through a fresh repository handle);
+        if that fails, they lapse as a dead worker's do."""
+        try:
+            twin = self._twin()
+            try:
+                self.released = twin.release()[0]
+            finally:
+                twin.repo.close()
+        except Exception as e:   # noqa: BLE001 - the interruption goes on; the leases lapse
+            self.log(f"could not hand back leases: {one_line(e)}")
+
     # --- one batch -------------------------------------------------------------------------------
     def process(self, manifests: list[str], progress=None) -> list[WorkResult]:
-        """Pack the chunks of claimed manifests, commit the packs, then mark each note done or failed."""
+        """Pack the chunks of claimed manifests, commit the packs, then mark each note done or failed.
+        Leases are renewed meanwhile. A failure is charged to the file it belongs to; one that belongs
+        to no single file (the batch's commit, say) to every file of the batch: never is a file left
+        `processing` with nothing counted."""
         source = ChunkSource(self.repo, remote=self.remote)
         try:
-            results, made = self._pack_batch(manifests, source, progress)
+            with self._renewing(manifests):
+                try:
+                    results, made = self._pack_batch(manifests, source, progress)
+                except Exception as e:   # noqa: BLE001 - whatever it was, the files are charged, not left behind
+                    self.log(f"batch of {len(manifests)} file(s) failed: {one_line(e)}")
+                    results = {m: WorkResult(m, False, error=one_line(e)) for m in manifests}
+                    made = _PackBuilder(self.repo, 0, source, [])
             self._finish(results, made, source)
         finally:
             source.close()
         return list(results.values())
+
+    @contextmanager
+    def _renewing(self, manifests: list[str]):
+        """Renew our leases on these files every third of a lease, from a thread with a repository
+        handle of its own, while the block runs."""
+        twin = None
+
+        def renew():
+            nonlocal twin
+            try:
+                twin = twin or self._twin()
+                twin.renew(manifests)
+            except Exception as e:   # noqa: BLE001 - a failed renewal is tried again at the next tick
+                self.log(f"could not renew leases: {one_line(e)}")
+
+        try:
+            with Renewer(renew, self.lease_seconds / 3):
+                yield
+        finally:
+            if twin is not None:
+                twin.repo.close()
 
     def _pack_batch(self, manifests: list[str], source: ChunkSource, progress):
         index = source.index
@@ -270,34 +391,36 @@ class Worker:
                     duplicated = 0
                 for c, s in todo:   # every chunk is read (and so verified) before anything is packed
                     source.read(c, s)
-            except (ReadError, manifest_mod.ManifestError) as e:
-                results[manifest] = WorkResult(manifest, False, error=str(e))
+                large = sum(s for _, s in chunks) > SMALL_FILE
+                if large:   # planning reads the file's other chunks too: a hostile pack may fail it here
+                    pending = {c for c, _ in todo}
+                    planned = plan_segments(chunks, lambda c: c not in pending, source.read)
+            except Exception as e:   # noqa: BLE001 - charged to this file; the rest of the batch goes on
+                results[manifest] = WorkResult(manifest, False, error=one_line(e))
                 continue
             seen.update(c for c, _ in todo)
             file_chunks[manifest] = chunks
             results[manifest] = WorkResult(manifest, True, raw_bytes=sum(s for _, s in chunks),
                                            duplicate_bytes=duplicated)
-            if sum(s for _, s in chunks) <= SMALL_FILE:
-                if todo:
-                    small.append(SmallFile(manifest, todo, head))
-            else:
-                pending = {c for c, _ in todo}
-                segments += plan_segments(chunks, lambda c: c not in pending, source.read)
+            if large:
+                segments += planned
+            elif todo:
+                small.append(SmallFile(manifest, todo, head))
         segments += group_small_files(small, is_text, self.device)
         owner = {c: m for m, chunks in file_chunks.items() for c, _ in chunks}
         packer = _PackBuilder(self.repo, self.effort, source, segments)
         try:
             for segment in segments:
-                choice, raw_size = packer.add(segment)
-                for c, s in segment.chunks:
-                    r = results[owner[c]]
-                    r.packed_bytes += s
-                    r.stored_bytes += s * len(choice.encoded) / raw_size
-                    r.codecs[choice.codec_names] = r.codecs.get(choice.codec_names, 0) + s
-                self.log(f"segment of {len(segment.chunks)} chunks: {raw_size} -> {len(choice.encoded)} bytes "
-                         f"with {choice.codec_names}")
-                if progress:
-                    progress(raw_size)
+                for part, (choice, raw_size) in self._pack_segment(packer, segment, owner, results):
+                    for c, s in part.chunks:
+                        r = results[owner[c]]
+                        r.packed_bytes += s
+                        r.stored_bytes += s * len(choice.encoded) / raw_size
+                        r.codecs[choice.codec_names] = r.codecs.get(choice.codec_names, 0) + s
+                    self.log(f"segment of {len(part.chunks)} chunks: {raw_size} -> {len(choice.encoded)} bytes "
+                             f"with {choice.codec_names}")
+                    if progress:
+                        progress(raw_size)
             packer.commit(self.store, self.id)
         except BaseException:
             packer.discard()   # a full disk: packs no ref reaches must not keep it full
@@ -309,6 +432,33 @@ class Worker:
             r.stored_bytes = int(round(r.stored_bytes))
             r.file_stored_bytes = _file_share(self.repo, index, chunks, ratios)
         return results, packer
+
+    def _pack_segment(self, packer: "_PackBuilder", segment: Segment, owner: dict[str, str],
+                      results: dict[str, WorkResult]) -> list:
+        """[(segment packed, (choice, raw size))]. A segment that fails is packed again file by file
+        (small files share segments), and a file whose own part still fails is charged with it."""
+        try:
+            return [(segment, packer.add(segment))]
+        except Exception as e:   # noqa: BLE001 - charged below, to the file(s) it belongs to
+            error = e
+        parts: dict[str, Segment] = {}
+        for c, s in segment.chunks:
+            parts.setdefault(owner[c], Segment(format=segment.format)).chunks.append((c, s))
+        if len(parts) == 1:
+            [manifest] = parts
+            self._charge(results[manifest], error)
+            return []
+        done = []
+        for manifest, part in parts.items():
+            try:
+                done.append((part, packer.add(part)))
+            except Exception as e:   # noqa: BLE001
+                self._charge(results[manifest], e)
+        return done
+
+    def _charge(self, result: WorkResult, error: BaseException):
+        result.ok, result.error = False, one_line(error)
+        self.log(f"failed {result.manifest}: {result.error}")
 
     def _packed_there(self, index: ChunkIndex, chunk: str) -> bool:
         """Some pack yields the chunk where our results go: the remote's store (a pack only another
@@ -332,12 +482,13 @@ class Worker:
                 return None   # another worker completed it meanwhile
             attempts = int(note.get("attempts") or 0) + (0 if result.ok else 1)
             if result.ok:
-                return dict(note, status="completed", stored_bytes=result.file_stored_bytes, attempts=attempts,
-                            error=None, lease_until=None, worker=self.id, codecs=result.codecs)
+                return {**note, **NO_HOLDER, "status": "completed", "stored_bytes": result.file_stored_bytes,
+                        "attempts": attempts, "error": None, "lease_until": None, "worker": self.id,
+                        "codecs": result.codecs}
             # "failed" even with attempts left (claimable() retakes those): "pending" would rank below our own
             # published "processing" claim in the notes merge, and the failure would vanish on push.
-            return dict(note, status="failed", attempts=attempts, error=result.error, lease_until=None,
-                        worker=self.id)
+            return {**note, **NO_HOLDER, "status": "failed", "attempts": attempts, "error": result.error,
+                    "lease_until": None, "worker": self.id}
         self.notes.transition(sorted(results), change, f"panini: {self.id} finished {len(results)} file(s)")
         try:
             self._sync_out(made, source)
@@ -362,12 +513,15 @@ def _file_share(repo, index: ChunkIndex, chunks: list[tuple[str, int]], ratios: 
 
 
 def _pack_ratio(repo, pack: str) -> float:
-    """Encoded / decoded size of a pack; 1.0 when its recipe cannot be read (it saves nothing then)."""
+    """Encoded / decoded size of a pack; 1.0 when its recipe cannot be read or omits its encoded size
+    (it saves nothing then)."""
     try:
         recipe = parse_recipe(repo.read_kind(pack, "blob", MAX_RECIPE_SIZE) or b"", repo.hex_len)
-        return recipe["encoded_size"] / recipe["size"] if recipe["size"] else 0.0
-    except (RecipeError, ObjectTooLarge, KeyError, TypeError):
+    except (RecipeError, ObjectTooLarge):
         return 1.0
+    if recipe.get("encoded_size") is None:
+        return 1.0
+    return recipe["encoded_size"] / recipe["size"] if recipe["size"] else 0.0
 
 
 class _PackBuilder:

@@ -119,11 +119,16 @@ def test_claimable_rules():
     assert not claimable(None, now) and not claimable({}, now)
     assert not claimable({"status": "completed"}, now)
     assert not claimable({"status": "processing", "lease_until": future}, now)
-    assert claimable({"status": "processing", "lease_until": past}, now)        # the worker died: retake
+    assert claimable({"status": "processing", "lease_until": past}, now, skew=0)        # the worker died: retake
+    # Another machine's lease is retaken only once expired by more than the clock-skew margin.
+    assert not claimable({"status": "processing", "lease_until": past}, now)
+    long_past = (now - timedelta(seconds=31)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert claimable({"status": "processing", "lease_until": long_past}, now)
+    assert claimable({"status": "processing", "lease_until": "not a time"}, now)      # protects nothing
     assert not claimable({"status": "queued", "lease_until": future, "job": "j1"}, now)
     assert claimable({"status": "queued", "lease_until": future, "job": "j1"}, now, job="j1")
     assert not claimable({"status": "queued", "lease_until": future, "job": "j1"}, now, job="j2")
-    assert claimable({"status": "queued", "lease_until": past, "job": "j1"}, now)
+    assert claimable({"status": "queued", "lease_until": past, "job": "j1"}, now, skew=0)
     assert claimable({"status": "failed", "attempts": 2}, now, max_attempts=3)
     assert not claimable({"status": "failed", "attempts": 3}, now, max_attempts=3)
 

@@ -3,23 +3,84 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
+from .. import pointers
+from ..lease import CLOCK_SKEW_SECONDS, held_here
 from ..repo import Repo
-from ..sync import default_remote
+from ..sync import SyncError, default_remote
 from ..worker import LEASE_SECONDS, Worker
 from .common import JsonOption, console, err_console, fail, open_repo, print_json
 
 
 def _run_one(args) -> list[dict]:
-    path, effort, remote, max_files, job, device, lease = args
-    worker = Worker(Repo(path), effort=effort, remote=remote, device=device, lease_seconds=lease)
+    path, effort, remote, max_files, job, device, lease, skew = args
+    worker = Worker(Repo(path), effort=effort, remote=remote, device=device, lease_seconds=lease, skew=skew)
     return [r.__dict__ for r in worker.run(max_files=max_files, job=job)]
 
 
-def work(jobs: int = typer.Option(1, "-j", "--jobs", help="Worker processes on this machine."),
+def _skew(repo) -> float:
+    """panini.leaseSkew: seconds another machine's clock may be ahead of ours."""
+    value = repo.config_get("panini.leaseSkew")
+    if value is None:
+        return CLOCK_SKEW_SECONDS
+    try:
+        skew = float(value)
+    except ValueError:
+        skew = -1.0
+    if not 0 <= skew < 1e6:
+        fail(f"panini.leaseSkew must be a number of seconds, not {value!r}")
+    return skew
+
+
+def _named(repo, paths: list[str]) -> dict[str, str]:
+    """{manifest: path} of the git-panini files of HEAD at or under these paths (relative to here)."""
+    found = [f for f in pointers.in_tree(repo, "HEAD") if f.pointer]
+    root = repo.work_tree or os.getcwd()
+    named: dict[str, str] = {}
+    for given in paths:
+        rel = os.path.relpath(os.path.abspath(given), root).replace(os.sep, "/")
+        hits = {f.pointer.manifest: f.path for f in found
+                if rel == "." or f.path == rel or f.path.startswith(rel.rstrip("/") + "/")}
+        if rel.startswith("../") or not hits:
+            fail(f"{given}: no git-panini file at this path in HEAD")
+        named |= hits
+    return named
+
+
+def _release(repo, paths: list[str], remote: str | None, force: bool, json: bool):
+    """`git panini work --release`: hand back leases (this machine's dead processes', or with --force any)."""
+    named = _named(repo, paths) if paths else None
+    worker = Worker(repo, remote=remote, skew=_skew(repo))
+    try:
+        done, kept = worker.release(list(named) if named is not None else None, force=force)
+    except SyncError as e:
+        fail(str(e))
+    where = {f.pointer.manifest: f.path for f in pointers.in_tree(repo, "HEAD") if f.pointer} | (named or {})
+    if json:
+        print_json({"released": [{"manifest": m, "path": where.get(m), "worker": n.get("worker"),
+                                  "status": n.get("prior") or "pending"} for m, n in sorted(done.items())],
+                    "kept": [{"manifest": m, "path": where.get(m), "worker": n.get("worker")}
+                             for m, n in sorted(kept.items())]})
+        return
+    for m, n in sorted(done.items(), key=lambda item: where.get(item[0], item[0])):
+        console.print(f"released {where.get(m, m)} (held by {n.get('worker')}; now {n.get('prior') or 'pending'})",
+                      markup=False, highlight=False)
+    for m, n in sorted(kept.items(), key=lambda item: where.get(item[0], item[0])):
+        holder = "a running process of this machine" if held_here(n) else "another machine"
+        console.print(f"kept {where.get(m, m)}: held by {n.get('worker')} ({holder}; --force releases it)",
+                      markup=False, highlight=False)
+    console.print(f"{len(done)} lease(s) released", markup=False)
+
+
+def work(paths: list[str] = typer.Argument(None, metavar="[PATH]...", help="With --release: only these files."),
+         release: bool = typer.Option(False, "--release", help="Hand back leases left by workers of this machine "
+                                      "that are gone (the files become claimable again at once), and stop."),
+         force: bool = typer.Option(False, "--force", help="With --release: any lease, also a live or another machine's."),
+         jobs: int = typer.Option(1, "-j", "--jobs", help="Worker processes on this machine."),
          effort: int = typer.Option(2, "--effort", min=0, max=3, help="0 fast ... 3 try everything."),
          remote: str = typer.Option(None, "--remote", help="Fetch work from / push results to this remote."),
          no_remote: bool = typer.Option(False, "--no-remote", help="Work on this repository only."),
@@ -31,6 +92,13 @@ def work(jobs: int = typer.Option(1, "-j", "--jobs", help="Worker processes on t
          json: bool = JsonOption):
     """Take pending files from the notes, pack their chunks, verify, and commit store + notes."""
     repo = open_repo()
+    if (paths or force) and not release:
+        fail("PATH arguments and --force go with --release")
+    remote = None if no_remote else (remote or default_remote(repo))
+    if release:
+        _release(repo, paths or [], remote, force, json)
+        return
+    skew = _skew(repo)
     if device not in ("auto", "cpu", "cuda"):
         fail("--device must be auto, cpu or cuda")
     from ..similarity import resolve_device   # numpy: loaded only when working
@@ -38,20 +106,26 @@ def work(jobs: int = typer.Option(1, "-j", "--jobs", help="Worker processes on t
         device = resolve_device(device)
     except RuntimeError as e:
         fail(str(e))
-    remote = None if no_remote else (remote or default_remote(repo))
     if jobs > 1:
         path = repo.work_tree or repo.git_dir
-        with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-            batches = pool.map(_run_one, [(path, effort, remote, max_files, job, device, lease)] * jobs)
+        try:
+            with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+                batches = pool.map(_run_one, [(path, effort, remote, max_files, job, device, lease, skew)] * jobs)
+        except KeyboardInterrupt:
+            fail("interrupted; each worker process handed its files back", code=130)
         results = [r for batch in batches for r in batch]
     else:
         with Progress("work", BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=err_console,
                       transient=True, disable=json) as progress:
             task = progress.add_task("work", total=None)
-            worker = Worker(repo, effort=effort, remote=remote, device=device, lease_seconds=lease,
+            worker = Worker(repo, effort=effort, remote=remote, device=device, lease_seconds=lease, skew=skew,
                             log=lambda m: progress.console.log(m, markup=False) if not json else None)
-            results = [r.__dict__ for r in worker.run(max_files=max_files, job=job,
-                                                      progress=lambda n: progress.advance(task, n))]
+            try:
+                results = [r.__dict__ for r in worker.run(max_files=max_files, job=job,
+                                                          progress=lambda n: progress.advance(task, n))]
+            except KeyboardInterrupt:
+                # The leases went back (Worker.run): those files are claimable at once, no attempt counted.
+                fail(f"interrupted; {len(worker.released)} file(s) handed back", code=130)
     failed = [r for r in results if not r["ok"]]
     if json:
         print_json({"files": results})
