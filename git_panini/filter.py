@@ -19,7 +19,10 @@ SKIP_SMUDGE_ENV = "GIT_PANINI_SKIP_SMUDGE"   # "1": check out pointers as they a
 NEEDS_FETCH = "needs-fetch"   # marker for the post-checkout hook
 
 
-def warn(message: str):
+def warn(message: str, exc: BaseException | None = None):
+    """One line for the user; the message (and traceback, if any) also in .git/panini/logs/."""
+    from . import logs
+    logs.record(message, exc)
     sys.stderr.write(f"git-panini: {message}\n")
     sys.stderr.flush()
 
@@ -121,7 +124,7 @@ class FilterServer:
         except Exception as e:  # never leave git hanging: drain, then report the error
             for _ in content:
                 pass
-            warn(f"clean {path}: {e}")
+            warn(f"clean {path}: {e}", e)
             self.out.text_list(["status=error"])
             return
         self._respond(result)

@@ -105,7 +105,7 @@ def test_one_hostile_file_in_a_batch_of_50_fails_alone(tmp_path):
     proc = run(["git", "panini", "work", "--remote", "origin", "--effort", "0"], cwd=work, check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr, proc.stderr
     # Taken again while it has attempts left (the rest of the batch is done by then), then failed for good.
-    assert proc.stdout.count(f"failed {hostile}: pack {lying} cannot be decoded") == 3, proc.stdout
+    assert proc.stdout.count(f"{hostile}: pack {lying} cannot be decoded") == 3, proc.stdout
     assert proc.stdout.startswith("52 file(s) worked, 3 failed")
 
     for where in (work, bare):

@@ -13,7 +13,7 @@ from ..lease import CLOCK_SKEW_SECONDS, held_here
 from ..repo import Repo
 from ..sync import SyncError, default_remote
 from ..worker import LEASE_SECONDS, Worker
-from .common import JsonOption, console, err_console, fail, open_repo, print_json
+from .common import JsonOption, console, err_console, fail, human, open_repo, print_json
 
 
 def _run_one(args) -> list[dict]:
@@ -116,10 +116,11 @@ def work(paths: list[str] = typer.Argument(None, metavar="[PATH]...", help="With
         results = [r for batch in batches for r in batch]
     else:
         with Progress("work", BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=err_console,
-                      transient=True, disable=json) as progress:
+                      transient=True, disable=json or not err_console.is_terminal) as progress:
             task = progress.add_task("work", total=None)
             worker = Worker(repo, effort=effort, remote=remote, device=device, lease_seconds=lease, skew=skew,
-                            log=lambda m: progress.console.log(m, markup=False) if not json else None)
+                            log=lambda m: progress.console.print(m, markup=False, highlight=False)
+                            if not json else None)
             try:
                 results = [r.__dict__ for r in worker.run(max_files=max_files, job=job,
                                                           progress=lambda n: progress.advance(task, n))]
@@ -132,10 +133,12 @@ def work(paths: list[str] = typer.Argument(None, metavar="[PATH]...", help="With
     else:
         raw = sum(r["packed_bytes"] for r in results)
         stored = sum(r["stored_bytes"] for r in results)
-        console.print(f"{len(results)} file(s) worked, {len(failed)} failed; packed {raw} bytes into {stored}"
-                      + (f" ({stored / raw:.1%})" if raw else ""), markup=False)
+        console.print(f"{len(results)} file(s) worked, {len(failed)} failed; packed {human(raw)} into "
+                      f"{human(stored)}" + (f" ({stored / raw:.1%})" if raw else ""), markup=False)
+        where = {f.pointer.manifest: f.path for f in pointers.in_tree(repo, "HEAD") if f.pointer} if failed else {}
         for r in failed:
-            console.print(f"failed {r['manifest']}: {r['error']}", markup=False, highlight=False)
+            console.print(f"failed {where.get(r['manifest'], 'manifest ' + r['manifest'])}: {r['error']}",
+                          markup=False, highlight=False)
     raise typer.Exit(1 if failed else 0)
 
 
