@@ -7,6 +7,8 @@ import os
 import random
 import socket
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -72,9 +74,11 @@ class WorkResult:
 
 class Worker:
     def __init__(self, repo, effort: int = 2, remote: str | None = None, worker_id: str | None = None,
-                 lease_seconds: int = LEASE_SECONDS, max_attempts: int = MAX_ATTEMPTS, device: str = "cpu", log=None):
+                 lease_seconds: int = LEASE_SECONDS, max_attempts: int = MAX_ATTEMPTS, device: str = "cpu", log=None,
+                 threads: int = 1):
         self.repo = repo
         self.effort = effort
+        self.threads = max(1, threads)   # segments and codec candidates encoded at once
         self.remote = remote
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.lease_seconds = lease_seconds
@@ -285,9 +289,8 @@ class Worker:
                 segments += plan_segments(chunks, lambda c: c not in pending, source.read)
         segments += group_small_files(small, is_text, self.device)
         owner = {c: m for m, chunks in file_chunks.items() for c, _ in chunks}
-        packer = _PackBuilder(self.repo, self.effort, source, segments)
-        for segment in segments:
-            choice, raw_size = packer.add(segment)
+        packer = _PackBuilder(self.repo, self.effort, source, segments, self.threads)
+        for segment, choice, raw_size in packer.add_all(segments):
             for c, s in segment.chunks:
                 r = results[owner[c]]
                 r.packed_bytes += s
@@ -370,8 +373,8 @@ class _PackBuilder:
     """Encodes segments into packs (a data blob + its recipe) and commits them: recipes to the store,
     data and dictionaries to a new bulk ref refs/panini/packs/<commit>."""
 
-    def __init__(self, repo, effort: int, source: ChunkSource, segments: list[Segment]):
-        self.repo, self.effort, self.source = repo, effort, source
+    def __init__(self, repo, effort: int, source: ChunkSource, segments: list[Segment], threads: int = 1):
+        self.repo, self.effort, self.source, self.threads = repo, effort, source, threads
         self.writer = PackWriter(repo.objects_dir, repo.algo)
         self.recipes: list[str] = []         # pack ids (recipe oids)
         self.bulk: list[str] = []            # data blobs and dictionaries the packs need
@@ -394,11 +397,37 @@ class _PackBuilder:
             return None
         return object_id("blob", data, self.repo.algo), data
 
-    def add(self, segment: Segment):
-        raw = b"".join(self.source.read(c, s) for c, s in segment.chunks)
-        deps = {self._dict[0]: self._dict[1]} if self._dict else {}
+    def add_all(self, segments: list[Segment]):
+        """Encode segments, `threads` at a time (and their candidates in as many threads), and add them
+        in order: yields (segment, choice, raw size). Chunks are read and packs written in this thread
+        only; at most `threads` segments are in memory ahead of the writer."""
+        if self.threads <= 1:
+            for segment in segments:
+                raw = self._read(segment)
+                yield segment, self._add(segment, raw, self._choose(segment, raw, None)), len(raw)
+            return
+        with ThreadPoolExecutor(self.threads) as by_segment, ThreadPoolExecutor(self.threads) as by_codec:
+            ahead: deque = deque()
+            for segment in segments + [None]:
+                if segment is not None:
+                    raw = self._read(segment)
+                    ahead.append((segment, raw, by_segment.submit(self._choose, segment, raw, by_codec)))
+                while ahead and (segment is None or len(ahead) > self.threads):
+                    done, raw, future = ahead.popleft()
+                    yield done, self._add(done, raw, future.result()), len(raw)
+
+    def _read(self, segment: Segment) -> bytes:
+        return b"".join(self.source.read(c, s) for c, s in segment.chunks)
+
+    def _deps(self) -> dict[str, bytes]:
+        return {self._dict[0]: self._dict[1]} if self._dict else {}
+
+    def _choose(self, segment: Segment, raw: bytes, pool):
         extra = [[("zstd", {"level": 19, "dict": self._dict[0]})]] if self._dict else []
-        choice = choose(raw, segment.format, self.effort, deps, extra)
+        return choose(raw, segment.format, self.effort, self._deps(), extra, pool)
+
+    def _add(self, segment: Segment, raw: bytes, choice):
+        deps = self._deps()
         used = sorted({step["params"]["dict"] for step in choice.steps if "dict" in step["params"]})
         for oid in used:
             self.dicts[oid] = deps[oid]
@@ -414,7 +443,7 @@ class _PackBuilder:
         self.recipes.append(self.writer.add("blob", recipe_bytes))
         self.bulk.append(data_oid)
         self.yielded += [c for c, _ in segment.chunks]
-        return choice, len(raw)
+        return choice
 
     def commit(self, store: Store, worker_id: str):
         """Bulk ref first, then the store: a recipe is never recorded before its data is reachable."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
@@ -14,12 +15,22 @@ from .common import JsonOption, console, err_console, fail, open_repo, print_jso
 
 
 def _run_one(args) -> list[dict]:
-    path, effort, remote, max_files, job, device, lease = args
-    worker = Worker(Repo(path), effort=effort, remote=remote, device=device, lease_seconds=lease)
+    path, effort, remote, max_files, job, device, lease, threads = args
+    worker = Worker(Repo(path), effort=effort, remote=remote, device=device, lease_seconds=lease, threads=threads)
     return [r.__dict__ for r in worker.run(max_files=max_files, job=job)]
 
 
-def work(jobs: int = typer.Option(1, "-j", "--jobs", help="Worker processes on this machine."),
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, e.g. a container's share), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def work(jobs: int = typer.Option(0, "-j", "--jobs", min=0,
+                                  help="Worker processes on this machine (0: one per usable core). Each "
+                                       "encodes in cores / jobs threads."),
          effort: int = typer.Option(2, "--effort", min=0, max=3, help="0 fast ... 3 try everything."),
          remote: str = typer.Option(None, "--remote", help="Fetch work from / push results to this remote."),
          no_remote: bool = typer.Option(False, "--no-remote", help="Work on this repository only."),
@@ -39,16 +50,19 @@ def work(jobs: int = typer.Option(1, "-j", "--jobs", help="Worker processes on t
     except RuntimeError as e:
         fail(str(e))
     remote = None if no_remote else (remote or default_remote(repo))
+    cores = usable_cores()
+    jobs = jobs or cores
+    threads = max(1, cores // jobs)   # every core busy, none oversubscribed (each thread holds a segment)
     if jobs > 1:
         path = repo.work_tree or repo.git_dir
         with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-            batches = pool.map(_run_one, [(path, effort, remote, max_files, job, device, lease)] * jobs)
+            batches = pool.map(_run_one, [(path, effort, remote, max_files, job, device, lease, threads)] * jobs)
         results = [r for batch in batches for r in batch]
     else:
         with Progress("work", BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=err_console,
                       transient=True, disable=json) as progress:
             task = progress.add_task("work", total=None)
-            worker = Worker(repo, effort=effort, remote=remote, device=device, lease_seconds=lease,
+            worker = Worker(repo, effort=effort, remote=remote, device=device, lease_seconds=lease, threads=threads,
                             log=lambda m: progress.console.log(m, markup=False) if not json else None)
             results = [r.__dict__ for r in worker.run(max_files=max_files, job=job,
                                                       progress=lambda n: progress.advance(task, n))]
