@@ -28,9 +28,9 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def work(jobs: int = typer.Option(0, "-j", "--jobs", min=0,
-                                  help="Worker processes on this machine (0: one per usable core). Each "
-                                       "encodes in cores / jobs threads."),
+def work(jobs: int = typer.Option(1, "-j", "--jobs", min=1,
+                                  help="Worker processes on this machine. Together they use every usable "
+                                       "core: each encodes segments in cores / jobs threads."),
          effort: int = typer.Option(2, "--effort", min=0, max=3, help="0 fast ... 3 try everything."),
          remote: str = typer.Option(None, "--remote", help="Fetch work from / push results to this remote."),
          no_remote: bool = typer.Option(False, "--no-remote", help="Work on this repository only."),
@@ -51,7 +51,7 @@ def work(jobs: int = typer.Option(0, "-j", "--jobs", min=0,
         fail(str(e))
     remote = None if no_remote else (remote or default_remote(repo))
     cores = usable_cores()
-    jobs = jobs or cores
+    # One process by default, in threads: processes sharing one repository and a remote race on their claims.
     threads = max(1, cores // jobs)   # every core busy, none oversubscribed (each thread holds a segment)
     if jobs > 1:
         path = repo.work_tree or repo.git_dir
