@@ -16,7 +16,7 @@ SAMPLE_BYTES = 64 << 10       # ... of this many bytes each, spread evenly over 
 # Whole-segment encodes per effort, the best-ranked first; a runner-up within CLOSE of the leader's
 # estimate is encoded whole too (effort 2), since samples cannot see long-range matches.
 FINALISTS = {0: 1, 1: 1, 2: 1, 3: 1 << 30}
-CLOSE = 0.03
+CLOSE = 0.01
 
 # Transforms rewrite the whole input (they need its structure), so they run once on the whole segment
 # and the codec after them is ranked on samples of their output.
@@ -39,9 +39,10 @@ def is_text(data: bytes) -> bool:
 def candidates(fmt: str | None, text: bool, effort: int) -> list[list[tuple[str, dict]]]:
     """Codec chains to try, most promising first.
 
-    Effort 1 picks one fast chain per kind of data that still beats per-file `xz -9e`; effort 2 keeps
-    the chains that win on real files (profiled: brotli q11, zstd -19/-22 and a second deflate-expand
-    pass never beat xz / PPMd there by more than 0.05 %); effort 3 tries everything."""
+    Effort 1 picks one fast chain per kind of data that still beats per-file `xz -9e` (PNG and gzip
+    streams cost too much to expand there); effort 2 keeps the chains that win on real files (profiled
+    on bench.corpus: brotli q11, zstd -19/-22, xz -9e and a second deflate-expand pass saved 0.05 % at
+    most, and PPMd beats xz on expanded deflate streams); effort 3 tries everything."""
     if effort <= 0:
         return [[("zstd", {"level": 3})]]
     if effort == 1:
@@ -51,8 +52,8 @@ def candidates(fmt: str | None, text: bool, effort: int) -> list[list[tuple[str,
             return [[("deflate-expand", {}), ("zstd", {"level": 12})], [("zstd", {"level": 12})]]
         if fmt == "elf":
             return [[("xz", {"preset": 3, "bcj": "x86"})]]
-        if text:
-            return [[("ppmd", {"order": 6, "mem": 16 << 20})]]
+        if text:   # PPMd would store 15 % less, but its check decodes in a child process at encode speed
+            return [[("zstd", {"level": 12})]]
         return [[("xz", {"preset": 3})]]
     extreme = effort >= 3
     chains: list[list[tuple[str, dict]]] = []
@@ -61,11 +62,16 @@ def candidates(fmt: str | None, text: bool, effort: int) -> list[list[tuple[str,
     if fmt == "elf":
         chains += [[("xz", {"preset": 9, "extreme": extreme, "bcj": "x86"})]]
     if fmt in ("zip", "png", "gzip") or fmt is None and not text:
-        chains += [[("deflate-expand", {}), ("xz", {"preset": 9, "extreme": extreme})]]
+        # What deflate streams expand to: PPMd beats xz there on sources (order 12) and on PNG rows
+        # (order 6) and runs several times faster; the samples say which order.
+        chains += [[("deflate-expand", {}), ("ppmd", {"order": 6, "mem": 64 << 20})],
+                   [("deflate-expand", {}), ("ppmd", {"order": 12, "mem": 256 << 20})]]
     if text:
         chains += [[("ppmd", {"order": 8, "mem": 256 << 20})]]
     chains += [[("xz", {"preset": 9, "extreme": extreme})]]
     if effort >= 3:
+        if fmt in ("zip", "png", "gzip") or fmt is None and not text:
+            chains += [[("deflate-expand", {}), ("xz", {"preset": 9, "extreme": True})]]
         if fmt == "zip":   # PNGs and archives inside ZIP members expand on a second pass
             chains += [[("deflate-expand", {}), ("deflate-expand", {}), ("xz", {"preset": 9, "extreme": True})]]
         chains += [[("zstd", {"level": 19})], [("brotli", {"quality": 11, "lgwin": 24})],
@@ -150,7 +156,7 @@ def choose(data: bytes, fmt: str | None, effort: int, deps: dict[str, bytes] | N
     chains = candidates(fmt, is_text(data), effort) + (extra or [])
     if effort > 0 and fmt != "jpeg" and _incompressible(data):
         # Random-looking: only a transform that finds deflate streams inside can still win.
-        chains = [c for c in chains if c[0][0] in TRANSFORMS][:1]
+        chains = [c for c in chains if c[0][0] in TRANSFORMS]
     tried: dict[int, dict] = {i: {"chain": ">".join(c for c, _ in chain), "estimate": None, "size": None,
                                   "error": None} for i, chain in enumerate(chains)}
     done: dict[int, tuple[bytes, list[dict]]] = {}     # chain index -> whole encoding
