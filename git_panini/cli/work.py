@@ -20,12 +20,25 @@ def _run_one(args) -> list[dict]:
     return [r.__dict__ for r in worker.run(max_files=max_files, job=job)]
 
 
+THREAD_MEMORY = 1 << 30   # a segment in flight at effort 2: its bytes, the expanded copy, a 256 MiB PPMd model
+
+
 def usable_cores() -> int:
     """Cores this process may run on (its CPU affinity, e.g. a container's share), at least 1."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+def threads_per_job(jobs: int) -> int:
+    """Every usable core busy across the jobs, none oversubscribed, and no more threads than memory holds."""
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        memory = 0
+    by_memory = memory // (jobs * THREAD_MEMORY) if memory > 0 else 1 << 30
+    return max(1, min(usable_cores() // jobs, by_memory))
 
 
 def work(jobs: int = typer.Option(1, "-j", "--jobs", min=1,
@@ -50,9 +63,8 @@ def work(jobs: int = typer.Option(1, "-j", "--jobs", min=1,
     except RuntimeError as e:
         fail(str(e))
     remote = None if no_remote else (remote or default_remote(repo))
-    cores = usable_cores()
     # One process by default, in threads: processes sharing one repository and a remote race on their claims.
-    threads = max(1, cores // jobs)   # every core busy, none oversubscribed (each thread holds a segment)
+    threads = threads_per_job(jobs)
     if jobs > 1:
         path = repo.work_tree or repo.git_dir
         with multiprocessing.get_context("spawn").Pool(jobs) as pool:
