@@ -39,6 +39,25 @@ SAMPLE_BYTES = 64 << 10
 DICT_SIZE = 112 << 10
 DICT_SAMPLE = 16 << 10
 TINY_DUPLICATE = 4096      # at most this many already-packed bytes are packed again to keep a file whole
+THREAD_MEMORY = 1 << 30    # a segment in flight at effort 2: its bytes, the expanded copy, a 256 MiB PPMd model
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, e.g. a container's share), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def threads_per_job(jobs: int) -> int:
+    """Every usable core busy across the jobs, none oversubscribed, and no more threads than memory holds."""
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        memory = 0
+    by_memory = memory // (jobs * THREAD_MEMORY) if memory > 0 else 1 << 30
+    return max(1, min(usable_cores() // jobs, by_memory))
 
 
 def _iso(moment: datetime) -> str:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
 from ..repo import Repo
 from ..sync import default_remote
-from ..worker import LEASE_SECONDS, Worker
+from ..worker import LEASE_SECONDS, Worker, threads_per_job
 from .common import JsonOption, console, err_console, fail, open_repo, print_json
 
 
@@ -20,30 +19,11 @@ def _run_one(args) -> list[dict]:
     return [r.__dict__ for r in worker.run(max_files=max_files, job=job)]
 
 
-THREAD_MEMORY = 1 << 30   # a segment in flight at effort 2: its bytes, the expanded copy, a 256 MiB PPMd model
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (its CPU affinity, e.g. a container's share), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-def threads_per_job(jobs: int) -> int:
-    """Every usable core busy across the jobs, none oversubscribed, and no more threads than memory holds."""
-    try:
-        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, OSError, ValueError):
-        memory = 0
-    by_memory = memory // (jobs * THREAD_MEMORY) if memory > 0 else 1 << 30
-    return max(1, min(usable_cores() // jobs, by_memory))
-
-
 def work(jobs: int = typer.Option(1, "-j", "--jobs", min=1,
                                   help="Worker processes on this machine. Together they use every usable "
                                        "core: each encodes segments in cores / jobs threads."),
+         threads: int = typer.Option(0, "--threads", min=0,
+                                     help="Encoding threads per process (0: the usable cores / jobs, as memory allows)."),
          effort: int = typer.Option(2, "--effort", min=0, max=3, help="0 fast ... 3 try everything."),
          remote: str = typer.Option(None, "--remote", help="Fetch work from / push results to this remote."),
          no_remote: bool = typer.Option(False, "--no-remote", help="Work on this repository only."),
@@ -64,7 +44,7 @@ def work(jobs: int = typer.Option(1, "-j", "--jobs", min=1,
         fail(str(e))
     remote = None if no_remote else (remote or default_remote(repo))
     # One process by default, in threads: processes sharing one repository and a remote race on their claims.
-    threads = threads_per_job(jobs)
+    threads = threads or threads_per_job(jobs)
     if jobs > 1:
         path = repo.work_tree or repo.git_dir
         with multiprocessing.get_context("spawn").Pool(jobs) as pool:
