@@ -33,6 +33,39 @@ def remote_url(request, tmp_path):
             yield served.bare, served.url
 
 
+# The remote's pre-receive hook (real git runs it after receiving a push, before updating any ref) holds
+# every push that creates a lock ref until two have arrived: so both racers have read the remote's locks
+# (none yet) and both ask it to create the ref; only its compare-and-swap can keep one out.
+BARRIER_HOOK = """#!/bin/sh
+create=
+while read old new ref; do
+    case "$ref" in {prefix}*) case "$old" in *[!0]*) ;; *) create=1 ;; esac ;; esac
+done
+[ -n "$create" ] || exit 0
+: > "{dir}/$$"
+i=0
+while [ "$(ls "{dir}" | wc -l)" -lt 2 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+exit 0
+"""
+
+
+def install_barrier(bare, directory: Path) -> Path:
+    directory.mkdir()
+    hook = Path(bare) / "hooks" / "pre-receive"
+    hook.parent.mkdir(exist_ok=True)
+    hook.write_text(BARRIER_HOOK.format(prefix=LOCK_REFS, dir=directory))
+    hook.chmod(0o755)
+    return directory
+
+
+def arrivals(barrier: Path) -> int:
+    """How many pushes reached the barrier since the last call (which empties it)."""
+    names = list(barrier.iterdir())
+    for name in names:
+        name.unlink()
+    return len(names)
+
+
 def as_user(repo, user: str):
     name, email = USERS[user]
     git(repo, "config", "user.name", name)
@@ -108,6 +141,7 @@ def test_racing_lease_pushes_cannot_both_create_a_ref(tmp_path, remote_url, slow
     """The primitive locks.py relies on: `git push --atomic --force-with-lease=<ref>:` of a new ref. Two
     clones push different commits to the same new ref at once, many rounds: exactly one succeeds."""
     bare, url = remote_url
+    barrier = install_barrier(bare, tmp_path / "barrier")
     clones = []
     for name in ("one", "two"):
         path = tmp_path / name
@@ -126,6 +160,7 @@ def test_racing_lease_pushes_cannot_both_create_a_ref(tmp_path, remote_url, slow
         for p in procs:
             p.stdout.close()
             p.stderr.close()
+        assert arrivals(barrier) == 2, f"round {i}: the two pushes did not meet at the remote"
         assert sorted(codes) == [0, 1], f"round {i}: exit codes {codes}"
         assert remote_locks(bare)[ref] == commits[codes.index(0)], f"round {i}: the ref is not the winner's commit"
 
@@ -136,6 +171,7 @@ def test_racing_lease_pushes_cannot_both_create_a_ref(tmp_path, remote_url, slow
 def test_two_clones_race_for_one_lock(tmp_path, remote_url, slow):
     bare, url = remote_url
     alice, bob = setup_team(tmp_path, url)
+    barrier = install_barrier(bare, tmp_path / "barrier")
     users = {"alice": alice, "bob": bob}
     rounds = 20 if slow else 4
     winners = []
@@ -148,6 +184,7 @@ def test_two_clones_race_for_one_lock(tmp_path, remote_url, slow):
         for p in procs.values():
             p.stdout.close()
             p.stderr.close()
+        assert arrivals(barrier) == 2, f"round {i}: the two lock pushes did not meet at the remote: {results}"
         won = [user for user, (code, _, _) in results.items() if code == 0]
         assert len(won) == 1, f"round {i}: {len(won)} winners: {results}"
         winner = won[0]
@@ -163,6 +200,8 @@ def test_two_clones_race_for_one_lock(tmp_path, remote_url, slow):
         if i < rounds - 1:
             panini(users[winner], "unlock", "art.psd")
             assert not remote_locks(bare)
+
+    (Path(bare) / "hooks" / "pre-receive").unlink()   # single pushes from here on
 
     # The loser's change to the locked file is refused, one line naming the file and the owner.
     winner = winners[-1]
@@ -186,8 +225,8 @@ def test_two_clones_race_for_one_lock(tmp_path, remote_url, slow):
     assert git(bare, "rev-parse", "main").stdout.strip() == git(users[loser], "rev-parse", "HEAD").stdout.strip()
 
 
-def test_pushes_of_own_and_unlocked_files_go_through(tmp_path, remote_url):
-    bare, url = remote_url
+def test_pushes_of_own_and_unlocked_files_go_through(tmp_path):
+    bare, url = make_bare(tmp_path)
     alice, bob = setup_team(tmp_path, url)
     panini(alice, "lock", "art.psd")
     # Bob changes files nobody else has locked: fine, the lock on art.psd does not matter.
@@ -210,8 +249,8 @@ def test_pushes_of_own_and_unlocked_files_go_through(tmp_path, remote_url):
     assert "refs/heads/feature" not in git(bare, "for-each-ref").stdout
 
 
-def test_force_unlock_by_another_user(tmp_path, remote_url):
-    bare, url = remote_url
+def test_force_unlock_by_another_user(tmp_path):
+    bare, url = make_bare(tmp_path)
     alice, bob = setup_team(tmp_path, url)
     panini(alice, "lock", "art.psd")
     line = one_line_error(panini(bob, "unlock", "art.psd", check=False), 1)
