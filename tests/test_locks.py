@@ -228,7 +228,14 @@ def test_two_clones_race_for_one_lock(tmp_path, remote_url, slow):
 def test_pushes_of_own_and_unlocked_files_go_through(tmp_path):
     bare, url = make_bare(tmp_path)
     alice, bob = setup_team(tmp_path, url)
+    # With no locks on the remote the pre-push hook asks about them once (one ls-remote), fetches nothing.
+    edit_and_commit(bob, "notes.txt", "before any lock\n")
+    trace = tmp_path / "trace"
+    run(["git", "push", "-q", "origin", "HEAD:main"], cwd=bob, env={"GIT_TRACE": str(trace)})
+    asked = [line for line in trace.read_text().splitlines() if "built-in: git" in line and LOCK_REFS in line]
+    assert len(asked) == 1 and "ls-remote" in asked[0], asked
     panini(alice, "lock", "art.psd")
+    git(alice, "pull", "-q", "--no-rebase")
     # Bob changes files nobody else has locked: fine, the lock on art.psd does not matter.
     edit_and_commit(bob, "other.psd", "bob's other\n")
     edit_and_commit(bob, "notes.txt", "bob's notes\n")
@@ -318,6 +325,16 @@ def test_locks_json_and_bad_input(tmp_path):
     for lock in listed["locks"]:
         assert lock["ref"] in remote_locks(bare) and remote_locks(bare)[lock["ref"]] == lock["commit"]
     assert "art.psd" in panini(bob, "locks").stdout
+    # A ref under refs/panini/locks/ that holds no lock git-panini wrote (here: a record whose path does not
+    # hash to the ref's name) is listed as malformed, never as a lock on some file.
+    record = git(bare, "cat-file", "blob", f"{listed['locks'][0]['commit']}:lock.json").stdout
+    blob = git(bob, "hash-object", "-w", "--stdin", input=record).stdout.strip()
+    tree = git(bob, "mktree", input=f"100644 blob {blob}\tlock.json\n").stdout.strip()
+    forged, forged_ref = git(bob, "commit-tree", "-m", "forged", tree).stdout.strip(), LOCK_REFS + "0" * 64
+    git(bob, "push", "-q", "--no-verify", "origin", f"{forged}:{forged_ref}")
+    listed = json.loads(panini(bob, "locks", "--json").stdout)
+    assert len(listed["locks"]) == 2 and listed["malformed_refs"] == [forged_ref]
+    git(bob, "push", "-q", "--no-verify", "origin", f":{forged_ref}")
 
     # Locking several files is all or none: Bob gets neither when one is Alice's.
     line = one_line_error(panini(bob, "lock", "other.psd", "art.psd", check=False), 1)
