@@ -32,7 +32,7 @@ from .sync import _drop_private, _private_prefix, remote_refs
 LOCK_REFS = "refs/panini/locks/"
 RECORD = "lock.json"
 MAX_OBJECT = 64 << 10     # a lock commit, tree or record is a few hundred bytes; a larger one is not ours
-HELD = "locks-held.json"  # .git/panini/: {path: {"remote": ..., "commit": ...}} for the locks we hold
+HELD = "locks-held.json"  # .git/panini/: {path: {"remote", "commit", "owner"}} for the locks we hold
 # What a push says when the remote refused an update because the ref is not as expected (someone else's
 # lock got there first, or the lock changed since we read it), as opposed to an unreachable remote.
 _LOST_RACE = ("stale info", "rejected", "already exists", "fetch first", "cannot lock ref", "failed to update",
@@ -247,7 +247,7 @@ def list_locks(repo, remote: str) -> tuple[list[Lock], list[str]]:
     current, malformed = remote_locks(repo, remote)
     me = identity(repo)
     held = {path: entry for path, entry in _held(repo).items() if entry.get("remote") != remote}
-    held |= {l.path: {"remote": remote, "commit": l.commit} for l in current.values() if l.owner == me}
+    held |= {l.path: _entry(remote, l) for l in current.values() if l.owner == me}
     _write_held(repo, held)
     return list(current.values()), malformed
 
@@ -311,8 +311,15 @@ def protect_lockable(repo) -> None:
     """After a checkout or merge: lockable files we hold no lock on are read-only (Git wrote them writable)."""
     if repo.work_tree is None:
         return
-    held = _held(repo)
-    for path in lockable_paths(repo):
+    paths = lockable_paths(repo)
+    if not paths:
+        return
+    try:
+        me = identity(repo)
+    except LockError:
+        me = None
+    held = {path for path, entry in _held(repo).items() if entry.get("owner") == me}
+    for path in paths:
         if path not in held:
             set_writable(repo, path, False)
 
@@ -342,8 +349,12 @@ def _write_held(repo, held: dict[str, dict]) -> None:
     os.replace(temporary, path)
 
 
+def _entry(remote: str, lock: Lock) -> dict:
+    return {"remote": remote, "commit": lock.commit, "owner": lock.owner}
+
+
 def _remember(repo, remote: str, locks: list[Lock]) -> None:
-    _write_held(repo, _held(repo) | {l.path: {"remote": remote, "commit": l.commit} for l in locks})
+    _write_held(repo, _held(repo) | {l.path: _entry(remote, l) for l in locks})
 
 
 def _forget(repo, remote: str, paths: list[str]) -> None:
