@@ -135,7 +135,8 @@ def _fetch_lock_refs(repo, remote: str) -> dict[str, str]:
                         "--no-write-fetch-head", "--no-auto-gc", "--no-recurse-submodules", remote,
                         f"+{LOCK_REFS}*:{prefix}*", check=False)
         if proc.returncode != 0:
-            raise LockError(f"fetching the locks of '{remote}' failed: {first_error_line(proc.stderr, proc.returncode)}")
+            reason = first_error_line(proc.stderr, proc.returncode)
+            raise LockError(f"fetching the locks of '{remote}' failed: {reason}")
         out = repo.git("for-each-ref", "--format=%(objectname) %(refname)", prefix).stdout.decode()
         return {LOCK_REFS + ref[len(prefix):]: oid for oid, ref in (line.split(" ", 1) for line in out.splitlines())}
     finally:
@@ -163,15 +164,18 @@ def remote_locks(repo, remote: str) -> tuple[dict[str, Lock], list[str]]:
     return locks, malformed
 
 
-def _push(repo, remote: str, leases: list[str], specs: list[str]) -> bool:
-    """One atomic push of lock refs, every one under a lease; False when the remote's refs were not as
-    expected (a lost race), LockError when the push failed otherwise."""
+def _push(repo, remote: str, leases: list[str], specs: list[str]) -> str | None:
+    """One atomic push of lock refs, every one under a lease. None when it went through; the remote's
+    reason when it refused an update (the ref was not as expected: a lost race); LockError when the push
+    failed otherwise."""
     proc = repo.git("push", "--quiet", "--porcelain", "--no-verify", "--atomic", *leases, remote, *specs, check=False)
     if proc.returncode == 0:
-        return True
+        return None
     said = proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
     if any(s in said for s in _LOST_RACE):
-        return False
+        # Porcelain: "!<TAB>from:to<TAB>[rejected] (reason)" for each refused ref.
+        refused = [line.split("\t")[-1] for line in said.splitlines() if line.startswith("!") and "\t" in line]
+        return refused[0] if refused else "rejected"
     raise LockError(f"pushing to '{remote}' failed: {first_error_line(proc.stderr, proc.returncode)}")
 
 
@@ -202,17 +206,22 @@ def lock(repo, remote: str, paths: list[str]) -> tuple[list[Lock], list[Lock]]:
     """Take the locks on these repository paths, all or none. Returns (taken now, already ours)."""
     me = identity(repo)
     paths = list(dict.fromkeys(paths))
-    current, _ = remote_locks(repo, remote)
+    current, malformed = remote_locks(repo, remote)
     theirs = [current[p] for p in paths if p in current and current[p].owner != me]
     if theirs:
         raise LockError(_others(theirs))
+    blocked = [p for p in paths if lock_ref(p) in malformed]
+    if blocked:
+        raise LockError(f"{blocked[0]}: {lock_ref(blocked[0])} on '{remote}' holds no readable lock; "
+                        f"delete it first: git push {remote} :{lock_ref(blocked[0])}")
     ours = [current[p] for p in paths if p in current]
     new = [_new_lock_commit(repo, p, me) for p in paths if p not in current]
-    if new and not _push(repo, remote, [f"--force-with-lease={l.ref}:" for l in new],
-                         [f"{l.commit}:{l.ref}" for l in new]):
+    refused = new and _push(repo, remote, [f"--force-with-lease={l.ref}:" for l in new],
+                            [f"{l.commit}:{l.ref}" for l in new])
+    if refused:
         current, _ = remote_locks(repo, remote)
         theirs = [current[l.path] for l in new if l.path in current and current[l.path].owner != me]
-        raise LockError(_others(theirs) if theirs else "the remote's locks changed meanwhile; try again")
+        raise LockError(_others(theirs) if theirs else f"the remote refused the lock: {refused}; try again")
     _remember(repo, remote, new + ours)
     for held in new + ours:
         set_writable(repo, held.path, True)
@@ -232,8 +241,11 @@ def unlock(repo, remote: str, paths: list[str], force: bool = False) -> list[Loc
     theirs = [l for l in locks if l.owner != me]
     if theirs and not force:
         raise LockError(f"{_held_by(theirs[0])}; only --force releases another user's lock")
-    if not _push(repo, remote, [f"--force-with-lease={l.ref}:{l.commit}" for l in locks], [f":{l.ref}" for l in locks]):
-        raise LockError("the lock changed since it was read (unlocked or taken again); see `git panini locks`")
+    refused = _push(repo, remote, [f"--force-with-lease={l.ref}:{l.commit}" for l in locks],
+                    [f":{l.ref}" for l in locks])
+    if refused:
+        raise LockError(f"the remote refused the unlock: {refused} (the lock changed since it was read: "
+                        "see `git panini locks`)")
     _forget(repo, remote, paths)
     lockable = set(lockable_paths(repo, paths))
     for path in paths:

@@ -7,6 +7,7 @@ identity). Races start both `git panini lock` processes at once; whatever the ti
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -150,8 +151,8 @@ def test_racing_lease_pushes_cannot_both_create_a_ref(tmp_path, remote_url, slow
     rounds = 40 if slow else 8
     for i in range(rounds):
         ref = f"{LOCK_REFS}race{i}"
-        commits = [git(c, "commit-tree", "-m", f"{c.name} {i}", git(c, "mktree", input="").stdout.strip()).stdout.strip()
-                   for c in clones]
+        empty_trees = [git(c, "mktree", input="").stdout.strip() for c in clones]
+        commits = [git(c, "commit-tree", "-m", f"{c.name} {i}", tree).stdout.strip() for c, tree in zip(clones, empty_trees)]
         procs = [subprocess.Popen(["git", "push", "--quiet", "--porcelain", "--no-verify", "--atomic",
                                    f"--force-with-lease={ref}:", url, f"{commit}:{ref}"], cwd=c,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -334,7 +335,19 @@ def test_locks_json_and_bad_input(tmp_path):
     git(bob, "push", "-q", "--no-verify", "origin", f"{forged}:{forged_ref}")
     listed = json.loads(panini(bob, "locks", "--json").stdout)
     assert len(listed["locks"]) == 2 and listed["malformed_refs"] == [forged_ref]
-    git(bob, "push", "-q", "--no-verify", "origin", f":{forged_ref}")
+    # One sitting where other.psd's lock belongs blocks locking it, and says how to clear it.
+    other_ref = LOCK_REFS + hashlib.sha256(b"other.psd").hexdigest()
+    git(bob, "push", "-q", "--no-verify", "origin", f":{forged_ref}", f"{forged}:{other_ref}")
+    line = one_line_error(panini(bob, "lock", "other.psd", check=False), 1)
+    assert "holds no readable lock" in line and f":{other_ref}" in line, line
+    git(bob, "push", "-q", "--no-verify", "origin", f":{other_ref}")
+    # A remote that refuses the push for its own reasons: that reason, not "locked by".
+    hook = Path(bare) / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'locks are frozen' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    line = one_line_error(panini(bob, "lock", "other.psd", check=False), 1)
+    assert "the remote refused the lock" in line and "pre-receive hook declined" in line, line
+    hook.unlink()
 
     # Locking several files is all or none: Bob gets neither when one is Alice's.
     line = one_line_error(panini(bob, "lock", "other.psd", "art.psd", check=False), 1)
