@@ -241,6 +241,9 @@ def unlock(repo, remote: str, paths: list[str], force: bool = False) -> list[Loc
     theirs = [l for l in locks if l.owner != me]
     if theirs and not force:
         raise LockError(f"{_held_by(theirs[0])}; only --force releases another user's lock")
+    dirty = [] if force else _uncommitted(repo, paths)
+    if dirty:   # as git-lfs: releasing it now would let someone else change it under your edit
+        raise LockError(f"{dirty[0]} has uncommitted changes; commit (and push) them first, or unlock --force")
     refused = _push(repo, remote, [f"--force-with-lease={l.ref}:{l.commit}" for l in locks],
                     [f":{l.ref}" for l in locks])
     if refused:
@@ -252,6 +255,12 @@ def unlock(repo, remote: str, paths: list[str], force: bool = False) -> list[Loc
         if path in lockable:
             set_writable(repo, path, False)
     return locks
+
+
+def _uncommitted(repo, paths: list[str]) -> list[str]:
+    out = repo.git("--literal-pathspecs", "status", "--porcelain", "-z", "--untracked-files=no", "--no-renames",
+                   "--", *paths).stdout.decode("utf-8", "surrogateescape")
+    return [entry[3:] for entry in out.split("\0") if len(entry) > 3]
 
 
 def list_locks(repo, remote: str) -> tuple[list[Lock], list[str]]:
