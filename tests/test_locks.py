@@ -272,6 +272,9 @@ def test_force_unlock_by_another_user(tmp_path):
     panini(bob, "lock", "art.psd")
     listed = json.loads(panini(alice, "locks", "--json").stdout)
     assert [(l["path"], l["owner"], l["mine"]) for l in listed["locks"]] == [("art.psd", owner("bob"), False)]
+    released = json.loads(panini(bob, "unlock", "--json", "art.psd").stdout)
+    assert [(l["path"], l["owner"], l["mine"]) for l in released["unlocked"]] == [("art.psd", owner("bob"), True)]
+    assert not remote_locks(bare)
 
 
 # --- read-only lockable files ----------------------------------------------------------------------------

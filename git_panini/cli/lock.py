@@ -41,7 +41,7 @@ def lock(paths: list[str] = typer.Argument(..., help="Files to lock (all or none
 
 
 def unlock(paths: list[str] = typer.Argument(..., help="Files to unlock (all or none)."),
-           force: bool = typer.Option(False, "--force", help="Also release another user's lock (admins)."),
+           force: bool = typer.Option(False, "--force", help="Also another user's lock (admins), or a file with uncommitted changes."),
            remote: str = RemoteOption, json: bool = JsonOption):
     """Release locks on the remote; lockable files become read-only here again."""
     repo, names, remote = _setup(paths, remote, must_exist=False)
