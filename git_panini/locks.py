@@ -325,7 +325,10 @@ def set_writable(repo, path: str, writable: bool) -> None:
         return
     new = mode | stat.S_IWUSR if writable else mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
     if new != mode:
-        os.chmod(full, stat.S_IMODE(new))
+        try:
+            os.chmod(full, stat.S_IMODE(new))
+        except PermissionError:
+            pass   # another user's file in a shared checkout: its mode is theirs to set
 
 
 def protect_lockable(repo) -> None:
