@@ -2,7 +2,9 @@
 HTTP: clones racing for one lock, pushes of locked files refused, --force, read-only lockable files, JSON.
 
 Two users are two clones with different `user.name`/`user.email` (the lock owner is the committer
-identity). Races start both `git panini lock` processes at once; whatever the timing, exactly one may win.
+identity). Races start both `git panini lock` processes at once, and a pre-receive hook on the remote holds
+each lock push until both have arrived, so every round is decided by the remote's compare-and-swap on the
+ref (not by one racer seeing the other's lock first): exactly one may win.
 """
 
 from __future__ import annotations
