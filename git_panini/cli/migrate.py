@@ -70,7 +70,8 @@ def migrate_command(
         return
     what = "into pointers" if mode is Mode.import_ else "back into files"
     console.print(f"migrate {mode.value}: {counts.commits} commit(s) read, {counts.converted} blob(s) "
-                  f"({human(counts.bytes)}) turned {what}, {len(result.changed)} ref(s) rewritten", markup=False)
+                  f"({human(counts.bytes)}) turned {what}, {len(result.changed)} ref(s) rewritten",
+                  markup=False, highlight=False)
     if result.backup:
         console.print(f"old tips kept under {result.backup} (undo: git update-ref <ref> {result.backup}<ref>)",
                       markup=False)
@@ -81,7 +82,7 @@ def _print_info(rows, json: bool):
         print_json({"patterns": [r.as_dict() for r in rows]})
         return
     if not rows:
-        console.print("nothing to convert", markup=False)
+        console.print("nothing to convert", markup=False, highlight=False)
         return
     width = max(len(r.pattern) for r in rows)
     for r in rows:
