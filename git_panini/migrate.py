@@ -30,6 +30,9 @@ LFS_VERSION = b"version https://git-lfs.github.com/spec/v1\n"
 LFS_MAX_POINTER = 1024
 MARK_BASE = 1 << 40       # our blobs' marks, far above the commit marks fast-export hands out
 BLOCK = 4 << 20
+# Git maps up to 8 GiB of packs at once by default: reading a whole history's blobs once would keep
+# all of it mapped (resident: 2 GiB for a 2 GiB history). Small windows under a small limit bound it.
+PACK_WINDOWS = ("-c", "core.packedGitWindowSize=16m", "-c", "core.packedGitLimit=64m")
 _LFS_OID = re.compile(rb"^oid sha256:([0-9a-f]{64})$", re.M)
 _LFS_SIZE = re.compile(rb"^size (\d+)$", re.M)
 
@@ -115,7 +118,7 @@ class BlobStream:
     3 GiB blob is never in memory)."""
 
     def __init__(self, repo):
-        self._proc = subprocess.Popen(["git", "--git-dir", repo.git_dir, "cat-file", "--batch-command"],
+        self._proc = subprocess.Popen(["git", "--git-dir", repo.git_dir, *PACK_WINDOWS, "cat-file", "--batch-command"],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
     def _ask(self, command: str, oid: str) -> int:
@@ -548,7 +551,7 @@ def migrate(repo, mode: str, include: list[str], exclude: list[str], refs: list[
     checked_out = repo.work_tree is not None and head in changed
     if checked_out:
         # The tree was clean: the new HEAD's files are the same bytes, now through (or out of) the filter.
-        repo.git("reset", "--hard", "-q")
+        repo.git(*PACK_WINDOWS, "reset", "--hard", "-q")
     return MigrateResult(names, changed, prefix if changed else None, counts, checked_out)
 
 

@@ -190,7 +190,7 @@ def _lfs_history(tmp_path) -> tuple[Path, dict[str, bytes]]:
     data = {}
     for n in range(3):
         for name in ("a.bin", f"n{n}.bin"):
-            write_random(repo / name, (100 + 10 * n) * KiB, seed=20 + n * 2 + len(name))
+            write_random(repo / name, (100 + 10 * n) * KiB, seed=20 + 10 * n + (name == "a.bin"))
             data[name, n] = (repo / name).read_bytes()
         (repo / "notes.txt").write_text(f"version {n}\n")
         _commit(repo, f"lfs {n}")
@@ -224,7 +224,9 @@ def test_import_of_a_git_lfs_history(tmp_path):
 def test_a_missing_git_lfs_object_is_named_and_nothing_is_rewritten(tmp_path):
     repo, data = _lfs_history(tmp_path)
     run(["git", "panini", "install"], cwd=repo)
-    missing = hashlib.sha256(data["n1.bin", 1]).hexdigest()
+    # An old version: one in the working tree would be cleaned back into .git/lfs by git-lfs's own
+    # filter as soon as `git status` looks at it.
+    missing = hashlib.sha256(data["a.bin", 1]).hexdigest()
     os.remove(repo / ".git" / "lfs" / "objects" / missing[:2] / missing[2:4] / missing)
     refs = _refs(repo)
     proc = run(["git", "panini", "migrate", "import", "-I", "*.bin"], cwd=repo, check=False)
@@ -265,3 +267,36 @@ def test_import_without_include_uses_the_tracked_patterns(tmp_path):
     for rev in ("HEAD", "HEAD~1"):
         parse(git(repo, "cat-file", "blob", f"{rev}:big.psd", binary=True).stdout)
     assert git(repo, "cat-file", "blob", "HEAD:.gitattributes").stdout == "*.psd filter=panini diff=panini -text\n"
+
+
+def test_sha256_repository_round_trip(tmp_path):
+    repo = make_repo(tmp_path, object_format="sha256", install=False)
+    for n in range(3):
+        write_random(repo / "data.bin", (200 + n) * KiB, seed=40 + n)
+        _commit(repo, f"v{n}")
+    trees = _trees_by_commit(repo)
+    run(["git", "panini", "install"], cwd=repo)
+    run(["git", "panini", "migrate", "import", "-I", "*.bin"], cwd=repo)
+    assert parse(git(repo, "cat-file", "blob", "HEAD~2:data.bin", binary=True).stdout).size == 200 * KiB
+    run(["git", "panini", "verify", "--all"], cwd=repo)
+    run(["git", "panini", "migrate", "export"], cwd=repo)
+    assert _trees_by_commit(repo) == trees
+
+
+def test_export_whose_data_is_gone_fails_in_one_line_and_rewrites_nothing(tmp_path):
+    repo = make_repo(tmp_path, install=False)
+    for n in range(2):   # the old version is gone for good; the working tree's could be cleaned again
+        write_random(repo / "data.bin", 300 * KiB, seed=50 + n)
+        _commit(repo, f"v{n}")
+    run(["git", "panini", "install"], cwd=repo)
+    run(["git", "panini", "migrate", "import", "-I", "*.bin"], cwd=repo)
+    # Drop every way back to the chunks: the local store, the old history, then gc.
+    for ref in git(repo, "for-each-ref", "--format=%(refname)", "refs/panini/", "refs/panini-migrate/").stdout.split():
+        git(repo, "update-ref", "-d", ref)
+    git(repo, "reflog", "expire", "--expire=now", "--all")
+    git(repo, "gc", "-q", "--prune=now")
+    refs = _refs(repo)
+    proc = run(["git", "panini", "migrate", "export"], cwd=repo, check=False)
+    assert "not in this repository" in _one_line_error(proc, 1)
+    # (`git status` re-cleaned the working tree's file into refs/panini/local: not a rewrite)
+    assert [l for l in _refs(repo).splitlines() if "refs/panini/" not in l] == refs.splitlines()
