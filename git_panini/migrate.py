@@ -16,7 +16,6 @@ import re
 import subprocess
 import tempfile
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from . import pointer as pointer_mod
@@ -173,7 +172,6 @@ class Counts:
     commits: int = 0
     converted: int = 0          # distinct blobs converted
     bytes: int = 0              # their file bytes
-    by_pattern: dict = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
 
 
 class ImportConversion:
@@ -408,9 +406,6 @@ class HistoryRewriter:
             mark = self._emit(size, blocks)
             self.counts.converted += 1
             self.counts.bytes += converted[1]
-            pattern = self.matcher.include[self.matcher.match(path)] if self.matcher else "*"
-            self.counts.by_pattern[pattern][0] += 1
-            self.counts.by_pattern[pattern][1] += converted[1]
         self._marks[oid] = mark
         return mark
 
