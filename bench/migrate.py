@@ -8,8 +8,8 @@ seeded 4 KiB overwrite (a new blob of the whole size each time, as an edited ass
 store. Each tool converts every branch and tag (`--include '*.bin' --everything`); timed with the
 bench's wrapper (wall, CPU of the whole command tree, peak RSS). git-lfs 3.3 leaves pointer files in
 the working tree after its rewrite, so its figures include the `git lfs checkout` that makes them real
-files (git-panini's migrate checks out real files itself); both are kept apart in the raw results. Then: the working tree must be the
-source's byte for byte, and the repository's size is measured as the tool left it (old objects
+files (git-panini's migrate checks out real files itself); both are kept apart in the raw results.
+Then: the working tree must be the source's byte for byte, and the repository's size is measured as the tool left it (old objects
 still referenced by the reflog / backup refs) and after dropping the old history (backup refs and
 reflogs expired, `git gc --prune=now`).
 """

@@ -34,8 +34,9 @@ def _progress(verb: str):
 
 
 def migrate_command(
-        mode: Mode = typer.Argument(..., metavar="import|export|info", help="import: files become pointers; export: pointers become files; "
-                                              "info: what import would convert."),
+        mode: Mode = typer.Argument(..., metavar="import|export|info",
+                                    help="import: files become pointers; export: pointers become files; "
+                                         "info: what import would convert."),
         refs: list[str] = typer.Argument(None, metavar="REF",
                                          help="Branches and tags to rewrite (default: the current branch)."),
         include: list[str] = typer.Option(None, "--include", "-I", metavar="PATTERN",
