@@ -816,6 +816,18 @@ def transfer(bench: Bench, cfg) -> tuple[dict, list]:
     return transfer_mod.run(bench, cfg, sys.modules[__name__])
 
 
+# --- issue 10: bringing an existing history in -----------------------------------------------------
+
+@scenario("migrate", issue="#10")
+def migrate(bench: Bench, cfg) -> tuple[dict, list]:
+    """`git panini migrate import` vs `git lfs migrate import` (bench/migrate.py) of one generated history (quick:
+    100 commits with 100 MiB of binaries; full: 1,000 commits with 2 GiB), each commit adding a random binary or
+    rewriting one with a 4 KiB edit: seconds, CPU seconds of the whole command tree, peak RSS, .git growth, and
+    .git once the old history is dropped (gc --prune=now). The working tree is checked against the source."""
+    from . import migrate as migrate_mod
+    return migrate_mod.run(bench, cfg, sys.modules[__name__])
+
+
 # --- the run -----------------------------------------------------------------------------------------
 
 def machine() -> dict:
@@ -877,6 +889,7 @@ def parse_args(argv=None):
     cfg.small_files, cfg.small_runs = 10000, (5 if full else 1)
     cfg.corpus_scale, cfg.efforts, cfg.effort3_scale = (1.0 if full else 0.1), [0, 1, 2], (0.1 if full else 0.02)
     cfg.scaling = [1, 10, 100, 1000, 10000] + ([100000] if full else [])
+    cfg.migrate_commits, cfg.migrate_mib = (1000, 2048) if full else (100, 100)
     cfg.rerun_budget = 3600 if full else 60
     return cfg
 
@@ -905,7 +918,7 @@ def main(argv=None):
               "config": {k: getattr(cfg, k) for k in ("sizes", "runs", "git_runs", "kinds", "seed", "versions",
                                                       "versions_mib", "small_files", "small_runs", "corpus_scale",
                                                       "efforts", "effort3_scale", "scaling", "noise", "max_reruns",
-                                                      "baseline")},
+                                                      "baseline", "migrate_commits", "migrate_mib")},
               "machine": {**machine(), "loadavg_before": load_before, "loadavg_after": os.getloadavg()},
               "notes": "inputs pre-read once before each timed command (page caches cannot be dropped); "
                        "os.sync() before each; peak RSS is the largest single process of the timed command tree; "
