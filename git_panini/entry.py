@@ -28,7 +28,8 @@ def _filter_process():
 
 
 def one_line_errors(run) -> int:
-    """Run a command; what goes wrong in the store, a remote or git is one line and exit 1, no traceback.
+    """Run a command; what goes wrong in the store, a remote or git is one line and exit 1, no traceback
+    (a bad revision or path is exit 2, but the commands check those before Git sees them).
     The whole story (traceback, command line) goes to .git/panini/logs/ for `git panini logs last`."""
     import sqlite3
 
@@ -44,7 +45,7 @@ def one_line_errors(run) -> int:
             RuntimeError) as e:
         logs.record(str(e), e)
         sys.stderr.write(f"git-panini: {e}\n")
-        return 2 if isinstance(e, GitError) else 1
+        return 1
     except KeyboardInterrupt:
         sys.stderr.write("git-panini: interrupted\n")
         return 130

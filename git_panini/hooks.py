@@ -227,6 +227,6 @@ def main(name: str, args: list[str]) -> int:
         repo = Repo(".")
     except NotARepository as e:
         _err(str(e))
-        return 2
+        return 1
     stdin = b"" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer.read()
     return run(repo, name, args, stdin)

@@ -143,7 +143,7 @@ def test_init_ci_writes_callers(tmp_path, monkeypatch):
     assert _load(wf_dir / "panini-pr.yml")["jobs"]["check"]["uses"] == vendored
     assert (wf_dir / f"{VENDOR_PREFIX}worker.yml").read_text() == (WORKFLOWS / "worker.yml").read_text()
     bad = init_ci("--force", "--uses", "not a repo", "--spec", SPEC)
-    assert bad.exit_code == 1 and "--uses must be OWNER/REPO@REF" in bad.stderr
+    assert bad.exit_code == 2 and "--uses must be OWNER/REPO@REF" in bad.stderr
 
 
 # --- a tiny evaluator for ${{ }} expressions ----------------------------------------------------------------

@@ -276,4 +276,4 @@ def test_bad_options_are_one_line_errors(project, panini):
                           (["--job-bytes", "lots"], "not a size"),
                           (["--backend", "github", "--runner", "[", "--matrix"], "not valid JSON")):
         result = panini(repo, "dispatch", *args)
-        assert result.exit_code == 1 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        assert result.exit_code == 2 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1

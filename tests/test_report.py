@@ -216,7 +216,7 @@ def test_formats(repo, panini):
     empty = panini(repo, "report", "--base", "HEAD", "--head", "HEAD", "--format", "markdown").stdout
     assert "no git-panini files added or changed" in empty and "|---|" not in empty
     bad = panini(repo, "report", "--base", "nope")
-    assert bad.exit_code == 1 and bad.stderr.strip() == "git-panini: not a commit: nope"
+    assert bad.exit_code == 2 and bad.stderr.strip() == "git-panini: bad revision 'nope'"
 
 
 def test_pending_chart_shows_raw_and_saved(repo):

@@ -279,11 +279,11 @@ def test_bad_input_to_release_is_a_one_line_error(tmp_path):
     git(path, "commit", "-q", "-m", "a")
     for args, message in ((["--release", "nosuch.bin"], "nosuch.bin: no git-panini file at this path in HEAD"),
                           (["--release", "plain.txt"], "plain.txt: no git-panini file at this path in HEAD"),
-                          (["--release", "../outside"], "../outside: no git-panini file at this path in HEAD"),
+                          (["--release", "../outside"], "../outside: outside the repository"),
                           (["a.bin"], "PATH arguments and --force go with --release"),
                           (["--force"], "PATH arguments and --force go with --release")):
         proc = run(["git", "panini", "work", "--no-remote", *args], cwd=path, check=False)
-        assert proc.returncode == 1 and proc.stderr.strip() == f"git-panini: {message}", (args, proc.stderr)
+        assert proc.returncode == 2 and proc.stderr.strip() == f"git-panini: {message}", (args, proc.stderr)
     git(path, "config", "panini.leaseSkew", "soon")
     proc = run(["git", "panini", "work", "--no-remote"], cwd=path, check=False)
     assert proc.returncode == 1 and proc.stderr.strip() == "git-panini: panini.leaseSkew must be a number of seconds, not 'soon'"

@@ -54,11 +54,16 @@ def main() -> int:
         return 0
     except UsageError as e:
         command = e.ctx.command_path if e.ctx is not None else PROG
-        sys.stderr.write(f"git-panini: {e.format_message()} (see '{command} -h')\n")
+        sys.stderr.write(f"git-panini: {_one_line(e.format_message())} (see '{command} -h')\n")
         return 2
     except typer.Abort:
         sys.stderr.write("git-panini: interrupted\n")
         return 130
     except ClickException as e:
-        sys.stderr.write(f"git-panini: {e.format_message()}\n")
+        sys.stderr.write(f"git-panini: {_one_line(e.format_message())}\n")
         return e.exit_code
+
+
+def _one_line(message: str) -> str:
+    """Click spreads some messages over lines (the choices of an argument): one line, for grep and CI logs."""
+    return " ".join(message.split())

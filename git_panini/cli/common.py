@@ -27,6 +27,8 @@ def open_repo() -> Repo:
 
 
 def fail(message: str, code: int = 1):
+    """One line on stderr and the exit code: 1 the operation or check failed, 2 the command line is wrong
+    (usage, a bad revision, a path that is not there or not in the repository)."""
     err_console.print(f"git-panini: {message}", style="red", markup=False, highlight=False)
     raise typer.Exit(code)
 
@@ -41,13 +43,37 @@ def tree_or_fail(repo, treeish: str) -> str:
     return treeish
 
 
+def commit_or_fail(repo, rev: str) -> str:
+    """The revision as given, once Git says it names a commit; else a usage error (exit 2)."""
+    proc = repo.git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}", check=False)
+    if proc.returncode != 0:
+        fail(f"bad revision {rev!r}", code=2)
+    return rev
+
+
+def range_or_fail(repo, range_: str) -> str:
+    """A revision or range (A, A..B, A...B, ^A, A^!) as git rev-list takes it, once Git resolves every part
+    of it; else a usage error (exit 2). --end-of-options: a leading '-' is a bad revision, not an option."""
+    if repo.git("rev-parse", "--end-of-options", range_, "--", check=False).returncode != 0:
+        fail(f"bad revision {range_!r}", code=2)
+    return range_
+
+
 def print_json(data):
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def remote_or_fail(repo, remote: str | None) -> str:
     from ..sync import default_remote
-    remote = remote or default_remote(repo)
+    remote = remote_name_or_fail(remote) or default_remote(repo)
     if remote is None:
         fail("no remote given and none configured")
+    return remote
+
+
+def remote_name_or_fail(remote: str | None) -> str | None:
+    """A remote as given (name or URL): one starting with '-' would reach Git as an option (e.g.
+    --upload-pack=COMMAND), so it is a usage error (exit 2)."""
+    if remote is not None and (not remote or remote.startswith("-")):
+        fail(f"bad remote {remote!r}", code=2)
     return remote

@@ -6,7 +6,7 @@ import typer
 
 from .. import dispatch as dispatch_mod
 from ..sync import default_remote
-from .common import JsonOption, console, fail, human, open_repo, print_json
+from .common import JsonOption, console, fail, human, open_repo, print_json, remote_name_or_fail
 
 
 def dispatch(backend: str = typer.Option("local", "--backend", help="local: worker processes here; "
@@ -37,18 +37,18 @@ def dispatch(backend: str = typer.Option("local", "--backend", help="local: work
              json: bool = JsonOption):
     """Queue pending work as jobs (bin-packed by bytes, small and recent first) and hand them to workers."""
     if backend not in ("local", "github"):
-        fail("--backend must be local or github")
+        fail("--backend must be local or github", code=2)
     if matrix and backend != "github":
-        fail("--matrix goes with --backend github")
+        fail("--matrix goes with --backend github", code=2)
     if device not in ("auto", "cpu", "cuda"):
-        fail("--device must be auto, cpu or cuda")
+        fail("--device must be auto, cpu or cuda", code=2)
     try:
         size = dispatch_mod.parse_size(job_bytes)
         runner = dispatch_mod.normalize_runner(runner)
     except ValueError as e:
-        fail(str(e))
+        fail(str(e), code=2)
     repo = open_repo()
-    remote = None if no_remote else (remote or default_remote(repo))
+    remote = None if no_remote else (remote_name_or_fail(remote) or default_remote(repo))
     client = None
     if backend == "github" and not matrix and not dry_run:
         from ..github import Client, GitHubError

@@ -106,7 +106,7 @@ def init_ci(uses: str = typer.Option(None, "--uses", help=f"OWNER/REPO@REF holdi
     try:
         files = render(uses, vendor, mode, runner, device, spec, max_jobs, job_bytes, cron, comment)
     except ValueError as e:
-        fail(str(e))
+        fail(str(e), code=2)
     directory = os.path.join(repo.work_tree, ".github", "workflows")
     clashes = []
     for name, text in files.items():

@@ -28,7 +28,7 @@ def install(global_: bool = typer.Option(False, "--global", help="Filter config 
             local: bool = typer.Option(False, "--local", help="This repository (the default).")):
     """Configure the panini filter and install the hooks."""
     if global_ and local:
-        fail("choose one of --global and --local")
+        fail("choose one of --global and --local", code=2)
     repo = None if global_ else open_repo()
     manual.ensure_installed()
     installed = []

@@ -7,7 +7,7 @@ import typer
 from ..materialize import check_out, fetch_data, pointer_files
 from ..pathfilter import PathFilter
 from ..repo import GitError
-from ..sync import SyncError
+from ..sync import SyncError, remote_refs
 from .common import console, fail, open_repo, remote_or_fail
 
 IncludeOption = typer.Option(None, "--include", "-I", help="Only paths matching these patterns (comma-separated).")
@@ -24,6 +24,8 @@ def pull(remote: str = typer.Argument(None, help="Remote name or URL (default: t
     files = pointer_files(repo, PathFilter(include, exclude))
     try:
         asked = fetch_data(repo, files, remote)
+        if not asked:   # nothing was missing, so the remote was not asked: a wrong one must still say so
+            remote_refs(repo, remote, "refs/panini/")
         check_out(repo, files)
     except (SyncError, GitError) as e:
         fail(str(e))

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from .. import report as report_mod
-from .common import JsonOption, err_console, fail, open_repo, print_json
+from .common import JsonOption, commit_or_fail, err_console, fail, open_repo, print_json
 
 STATUS_RATIO = "panini/ratio"
 STATUS_VERIFY = "panini/verify"
@@ -40,6 +40,8 @@ def report(base: str = typer.Option(..., "--base", help="The range's base (e.g. 
     if comment and not github:
         fail("--comment goes with --github", code=2)
     repo = open_repo()
+    commit_or_fail(repo, base)
+    commit_or_fail(repo, head)
     client = None
     if github:
         from ..github import Client, GitHubError

@@ -15,6 +15,8 @@ def textconv(path: str = typer.Argument(..., help="The file Git wants to diff (a
     repo = open_repo()
     try:
         textconv_mod.convert(repo, path, sys.stdout.buffer)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as e:
+        fail(f"cannot read {path}: {e.strerror}", code=2)
     except OSError as e:
         fail(f"cannot read {path}: {e.strerror}")
 

@@ -7,7 +7,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 
 from .. import pointers
 from ..verify import verify_files
-from .common import JsonOption, console, err_console, fail, open_repo, print_json
+from .common import JsonOption, console, err_console, fail, open_repo, print_json, range_or_fail
 
 
 def verify(range_: str = typer.Argument(None, metavar="[RANGE]", help="e.g. origin/main..HEAD; default: HEAD's tree"),
@@ -20,7 +20,7 @@ def verify(range_: str = typer.Argument(None, metavar="[RANGE]", help="e.g. orig
     if all_:
         found = pointers.in_revs(repo, ["--exclude=refs/panini/*", "--exclude=refs/notes/*", "--all"])
     elif range_:
-        found = pointers.in_revs(repo, [range_])
+        found = pointers.in_revs(repo, [range_or_fail(repo, range_)])
     else:
         found = pointers.in_tree(repo, "HEAD")
     total = sum(f.pointer.size for f in found if f.pointer)

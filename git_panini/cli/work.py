@@ -13,7 +13,7 @@ from ..lease import CLOCK_SKEW_SECONDS, held_here
 from ..repo import Repo
 from ..sync import SyncError, default_remote
 from ..worker import LEASE_SECONDS, Worker, threads_per_job
-from .common import JsonOption, console, err_console, fail, human, open_repo, print_json
+from .common import JsonOption, console, err_console, fail, human, open_repo, print_json, remote_name_or_fail
 
 
 def _run_one(args) -> list[dict]:
@@ -46,8 +46,10 @@ def _named(repo, paths: list[str]) -> dict[str, str]:
         rel = os.path.relpath(os.path.abspath(given), root).replace(os.sep, "/")
         hits = {f.pointer.manifest: f.path for f in found
                 if rel == "." or f.path == rel or f.path.startswith(rel.rstrip("/") + "/")}
-        if rel.startswith("../") or not hits:
-            fail(f"{given}: no git-panini file at this path in HEAD")
+        if rel == ".." or rel.startswith("../"):
+            fail(f"{given}: outside the repository", code=2)
+        if not hits:
+            fail(f"{given}: no git-panini file at this path in HEAD", code=2)
         named |= hits
     return named
 
@@ -89,7 +91,7 @@ def work(paths: list[str] = typer.Argument(None, metavar="[PATH]...", help="With
          effort: int = typer.Option(2, "--effort", min=0, max=3, help="0 fast ... 3 try everything."),
          remote: str = typer.Option(None, "--remote", help="Fetch work from / push results to this remote."),
          no_remote: bool = typer.Option(False, "--no-remote", help="Work on this repository only."),
-         max_files: int = typer.Option(None, "--max-files", help="Stop after this many files (per process)."),
+         max_files: int = typer.Option(None, "--max-files", min=1, help="Stop after this many files (per process)."),
          job: str = typer.Option(None, "--job", help="Run exactly the files `git panini dispatch` queued as this job."),
          lease: int = typer.Option(LEASE_SECONDS, "--lease", min=1,
                                    help="Seconds a claim holds; after a crash others may retake the files then."),
@@ -98,14 +100,14 @@ def work(paths: list[str] = typer.Argument(None, metavar="[PATH]...", help="With
     """Take pending files from the notes, pack their chunks, verify, and commit store + notes."""
     repo = open_repo()
     if (paths or force) and not release:
-        fail("PATH arguments and --force go with --release")
-    remote = None if no_remote else (remote or default_remote(repo))
+        fail("PATH arguments and --force go with --release", code=2)
+    if device not in ("auto", "cpu", "cuda"):
+        fail("--device must be auto, cpu or cuda", code=2)
+    remote = None if no_remote else (remote_name_or_fail(remote) or default_remote(repo))
     if release:
         _release(repo, paths or [], remote, force, json)
         return
     skew = _skew(repo)
-    if device not in ("auto", "cpu", "cuda"):
-        fail("--device must be auto, cpu or cuda")
     from ..similarity import resolve_device   # numpy: loaded only when working
     try:
         device = resolve_device(device)
