@@ -76,7 +76,12 @@ def report():
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path_factory, monkeypatch) -> Path:
     """A fresh HOME for every test (the only global config git sees), no system config."""
-    home = tmp_path_factory.mktemp("home")
+    return isolate(monkeypatch, tmp_path_factory.mktemp("home"))
+
+
+def isolate(monkeypatch, home: Path) -> Path:
+    """HOME (with a .gitconfig) and the environment as every test sees it; a module-scoped fixture uses
+    it with its own pytest.MonkeyPatch.context()."""
     for name in _GIT_LEAKS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(home))

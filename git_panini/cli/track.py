@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from .common import console, fail, open_repo
+from .common import JsonOption, console, fail, open_repo, print_json
 
 ATTRS = "filter=panini diff=panini -text"
 LOCKABLE = "lockable"   # as git-lfs writes it: read-only in the working tree unless you hold its lock
@@ -30,16 +30,21 @@ def _read(path: str) -> list[str]:
 
 def track(patterns: list[str] = typer.Argument(None, help='Patterns such as "*.psd" or "data/**".'),
           lockable: bool = typer.Option(False, "--lockable",
-                                        help="Also mark them lockable: read-only unless you hold their lock.")):
+                                        help="Also mark them lockable: read-only unless you hold their lock."),
+          json: bool = JsonOption):
     """Track patterns with git-panini (or list the tracked ones)."""
     path = _attributes_path()
     lines = _read(path)
+    if json and patterns:
+        fail("--json goes with listing the tracked patterns (no PATTERN)", code=2)
     if not patterns:
-        for line in lines:
-            if "filter=panini" in line:
-                fields = line.split()
-                console.print(fields[0] + (" (lockable)" if LOCKABLE in fields[1:] else ""), markup=False,
-                              highlight=False)
+        tracked = [(fields[0], LOCKABLE in fields[1:]) for fields in (line.split() for line in lines)
+                   if "filter=panini" in fields[1:]]
+        if json:
+            print_json({"patterns": [{"pattern": p, "lockable": l} for p, l in tracked]})
+            return
+        for pattern, is_lockable in tracked:
+            console.print(pattern + (" (lockable)" if is_lockable else ""), markup=False, highlight=False)
         return
     for pattern in patterns:
         plain, locked = f"{_quote(pattern)} {ATTRS}", f"{_quote(pattern)} {ATTRS} {LOCKABLE}"
