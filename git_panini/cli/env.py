@@ -6,7 +6,7 @@ import shutil
 
 import typer
 
-from .. import __version__, hooks
+from .. import __version__
 from ..notes import Notes
 from ..repo import run_git
 from ..store import Store
@@ -16,6 +16,7 @@ from .common import JsonOption, console, human, open_repo, print_json
 
 def env(json: bool = JsonOption):
     """Show versions, filter configuration, hooks, store and notes tips."""
+    from .. import hooks
     repo = open_repo()
     store = Store(repo)
     params = store.params()

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from .. import hooks
-
 
 def hook(name: str, args: list[str] = typer.Argument(None)):
     """Run a git-panini hook (called by .git/hooks scripts)."""
+    from .. import hooks
     raise typer.Exit(hooks.main(name, args or []))
 
 

@@ -9,8 +9,6 @@ from importlib import resources
 import typer
 
 from .. import __version__
-from ..dispatch import normalize_runner, parse_size
-from ..distribution import install_spec
 from .common import JsonOption, console, fail, open_repo, print_json
 
 UPSTREAM = "git-panini/git-panini"          # where the reusable workflows live (override with --uses)
@@ -29,6 +27,7 @@ def render(uses: str | None = None, vendor: bool = False, mode: str = "matrix", 
            device: str = "cpu", spec: str | None = None, max_jobs: int = 4, job_bytes: str = "256MiB",
            cron: str = "17,47 * * * *", comment: bool = True) -> dict[str, str]:
     """{file name: text} of the workflows to write under .github/workflows/ (ValueError on bad input)."""
+    from ..dispatch import normalize_runner, parse_size
     if mode not in ("matrix", "dispatch"):
         raise ValueError("--mode must be matrix or dispatch")
     if device not in ("cpu", "cuda", "auto"):
@@ -99,6 +98,7 @@ def init_ci(uses: str = typer.Option(None, "--uses", help=f"OWNER/REPO@REF holdi
     if repo.work_tree is None:
         fail("init-ci needs a working tree")
     if spec is None:
+        from ..distribution import install_spec
         spec, source = install_spec()
         if spec is None:
             fail(f"this git-panini was installed from {source}, which runners cannot reach: pass --spec "

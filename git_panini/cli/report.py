@@ -6,7 +6,6 @@ import sys
 
 import typer
 
-from .. import report as report_mod
 from .common import JsonOption, commit_or_fail, err_console, fail, open_repo, print_json
 
 STATUS_RATIO = "panini/ratio"
@@ -33,6 +32,7 @@ def report(base: str = typer.Option(..., "--base", help="The range's base (e.g. 
            token: str = typer.Option(None, "--token", help="Default: $GITHUB_TOKEN (prefer the variable)."),
            repository: str = typer.Option(None, "--repository", help="owner/name; default: $GITHUB_REPOSITORY.")):
     """Per file added or changed in a range: size, new bytes after dedup, stored, pending, codecs, ratio."""
+    from .. import report as report_mod
     if format not in ("text", "markdown", "json"):
         fail("--format must be text, markdown or json", code=2)
     if json:
@@ -68,6 +68,7 @@ def report(base: str = typer.Option(..., "--base", help="The range's base (e.g. 
 
 
 def _post(client, result, sha: str, comment: bool, pr: int | None, comment_author: str | None):
+    from .. import report as report_mod
     from ..github import GitHubError, append_summary, event_pr_number, run_url
     markdown = report_mod.render_markdown(result)
     append_summary(markdown)
