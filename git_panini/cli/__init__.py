@@ -53,7 +53,7 @@ def main() -> int:
         sys.stdout.write(e.format_message() + "\n")
         return 0
     except UsageError as e:
-        command = e.ctx.command_path if e.ctx is not None else PROG
+        command = e.ctx.command_path if e.ctx is not None else _command_path(sys.argv[1:])
         sys.stderr.write(f"git-panini: {_one_line(e.format_message())} (see '{command} -h')\n")
         return 2
     except typer.Abort:
@@ -62,6 +62,14 @@ def main() -> int:
     except ClickException as e:
         sys.stderr.write(f"git-panini: {_one_line(e.format_message())}\n")
         return e.exit_code
+
+
+def _command_path(args: list[str]) -> str:
+    """`git panini COMMAND` for an error click raised without its context (an option given a value)."""
+    from typer.main import get_command
+    commands = get_command(app).commands
+    name = next((a for a in args if not a.startswith("-")), None)
+    return f"{PROG} {name}" if name in commands else PROG
 
 
 def _one_line(message: str) -> str:
