@@ -61,6 +61,9 @@ class ChunkSource:
         # (not a count of packs) keeps reading a directory from decoding each segment again.
         self._cache_bytes = cache_bytes
         self._cached = 0
+        # Chunks of each cached pack not yet read: a pack is dropped once all were, so streaming a big
+        # file holds one segment, not the budget (a pack is decoded again only after yielding its size).
+        self._unread: dict[str, set[str]] = {}
 
     @property
     def index(self) -> ChunkIndex:
@@ -174,10 +177,12 @@ class ChunkSource:
         errors = []
         for pack, _, offset, length in self.index.locate(chunk):
             try:
-                data = self._pack_data(pack)[offset:offset + length]
-                return self._checked(chunk, size, data, f"pack {pack}")
+                data = self._checked(chunk, size, self._pack_data(pack)[offset:offset + length], f"pack {pack}")
             except ReadError as e:  # another pack, or the raw chunk on the remote, may still be good
                 errors.append(e)
+                continue
+            self._served(pack, chunk)
+            return data
         if self.fetch([chunk]):
             data = self.repo.read_kind(chunk, "blob", MAX_CHUNK_SIZE)
             if data is not None:
@@ -215,9 +220,21 @@ class ChunkSource:
             raise ReadError(f"pack {pack} cannot be decoded: {e}") from None
         self._decoded[pack] = data
         self._cached += len(data)
+        self._unread[pack] = {c for (c,) in self.index.db.execute("select chunk from chunks where pack = ?", (pack,))}
         while self._cached > self._cache_bytes and len(self._decoded) > 1:
-            self._cached -= len(self._decoded.popitem(last=False)[1])
+            self._drop(next(iter(self._decoded)))
         return data
+
+    def _served(self, pack: str, chunk: str):
+        unread = self._unread.get(pack)
+        if unread is not None:
+            unread.discard(chunk)
+            if not unread:
+                self._drop(pack)
+
+    def _drop(self, pack: str):
+        self._cached -= len(self._decoded.pop(pack))
+        self._unread.pop(pack, None)
 
     def close(self):
         if self._index is not None:
