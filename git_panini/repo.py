@@ -57,8 +57,8 @@ def _subcommand(args) -> str:
     return args[i] if i < len(args) else "?"
 
 
-MWINDOW_SIZE = 16 << 20          # bytes of a pack file libgit2 maps at once
-MWINDOW_MAPPED_LIMIT = 64 << 20  # bytes of pack files it keeps mapped before unmapping the least used
+MWINDOW_SIZE = 8 << 20          # bytes of a pack file libgit2 maps at once
+MWINDOW_MAPPED_LIMIT = 32 << 20  # bytes of pack files it keeps mapped before unmapping the least used
 
 
 class Pygit2Reader:

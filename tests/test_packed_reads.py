@@ -181,7 +181,7 @@ def test_a_file_committed_before_it_was_tracked_checks_out_unchanged(tmp_path):
 
 
 def test_smudge_of_a_packed_file_stays_bounded(tmp_path):
-    size = 96 * MiB
+    size = 160 * MiB
     path = make_repo(tmp_path, track=("*.bin",))
     with open(path / "big.bin", "wb") as f:
         for block in big_blob(7, size):
@@ -194,4 +194,4 @@ def test_smudge_of_a_packed_file_stays_bounded(tmp_path):
     assert json.loads(run(["git", "panini", "fsck", "--json"], cwd=path).stdout)["counts"]["raw_chunks"] == 0
     pointer = git(path, "cat-file", "blob", "HEAD:big.bin").stdout
     rss = _filter_peak_rss(path, "pointer", size, seed=7, pointer=pointer)
-    assert rss < 90 * 1024, f"the filter held {rss // 1024} MiB to smudge a packed {size // MiB} MiB file"
+    assert rss < 120 * 1024, f"the filter held {rss // 1024} MiB to smudge a packed {size // MiB} MiB file"
