@@ -6,7 +6,10 @@
    `git panini fsck` counts 0 raw chunks). Then `git panini verify --all` and `rm && git checkout -- .`
    (the smudge filter) read the packs: MB/s per core = input bytes / CPU seconds of the whole command
    tree, less the CPU seconds of the same command on a repository holding one 1-byte file (start-up:
-   interpreter, imports, git). The codec chain the worker chose is reported beside each type.
+   interpreter, imports, git); wall MB/s in the note (reads decode ahead on up to 4 cores, so wall can
+   beat CPU). Beside them, the decoders alone: `python -m bench.reads decode REPO` runs decode_chain once
+   over every pack in one process (CPU of it and its children) — the ceiling reads can reach per core.
+   The codec chain the worker chose is reported beside each type.
 2. Peak RSS (resident set of the largest single process) of the filter's smudge of one big file (quick:
    256 MiB; full: 1 GiB), driven through the long-running filter protocol by `python -m bench.reads
    smudge ...`, which spawns `git panini filter-process` as its only child and reads
@@ -150,6 +153,7 @@ def _per_type(bench, h, cfg, p) -> dict:
         bench.run("panini", ["git", "add", "."], repo)
         bench.run("panini", ["git", "commit", "-q", "-m", kind], repo)
         out = raw[kind] = {"bytes": size, "files": len(names), **_pack_and_gc(bench, repo, p["effort"])}
+        out["decoders"] = json.loads(_helper(bench, ["decode", repo]))
         out.update(_reads(bench, repo, names))
         if any(_sha256(os.path.join(repo, name)) != digest for name, digest in digests.items()):
             raise RuntimeError(f"[{kind}] checkout from packs wrote different bytes")
@@ -166,18 +170,20 @@ def big_blob(seed: int, size: int):
         yield rng.randbytes(min(BLOCK, size - done))
 
 
-def _smudge_rss(bench, repo: str, what: str, size: int, seed: int, pointer: str | None = None) -> dict:
-    args = [sys.executable, "-m", "bench.reads", "smudge", repo, what, str(size), str(seed)]
-    if pointer:
-        args.append(pointer)
+def _helper(bench, args: list[str]) -> str:
+    """`python -m bench.reads ARGS` in a fresh interpreter: its stdout."""
     # bench/ must be importable; a PYTHONPATH already set (an older git_panini, for a before run) stays first.
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = bench.envs["panini"]
     env = {**env, "PYTHONPATH": os.pathsep.join(p for p in (env.get("PYTHONPATH"), here) if p)}
-    done = subprocess.run(args, env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "bench.reads", *args], env=env, capture_output=True, text=True)
     if done.returncode:
-        raise RuntimeError(f"smudge of {what}: {done.stderr.strip()[-2000:]}")
-    return json.loads(done.stdout)
+        raise RuntimeError(f"bench.reads {args[0]}: {done.stderr.strip()[-2000:]}")
+    return done.stdout
+
+
+def _smudge_rss(bench, repo: str, what: str, size: int, seed: int, pointer: str | None = None) -> dict:
+    return json.loads(_helper(bench, ["smudge", repo, what, str(size), str(seed)] + ([pointer] if pointer else [])))
 
 
 def _memory(bench, h, cfg, p) -> dict:
@@ -216,7 +222,12 @@ def _rows(h, p, raw: dict) -> list:
             cpu = max(t[step]["cpu_seconds"] - startup[step], 1e-3)
             rows.append(h.row(f"packed {label}, {kind} ({t['bytes'] / MiB:.1f} MiB, {chain})", "MB/s per core",
                               {"panini": round(t["bytes"] / 1e6 / cpu, 1)}, better="higher", anchors=(),
-                              note=f"effort {p['effort']}, CPU less start-up ({startup[step]:.2f} s)"))
+                              note=f"effort {p['effort']}, CPU less start-up ({startup[step]:.2f} s); wall "
+                                   f"{t['bytes'] / 1e6 / t[step]['seconds']:.1f} MB/s"))
+        d = t["decoders"]
+        rows.append(h.row(f"the decoders alone, {kind} (every pack once, in process)", "MB/s per core",
+                          {"panini": round(d["bytes"] / 1e6 / max(d["cpu_seconds"], 1e-3), 1)}, better="higher",
+                          anchors=()))
     m = raw["memory"]
     label = f"{m['bytes'] / MiB:.0f} MiB"
     for key, what in (("pointer_raw", "pointer, raw chunks"), ("pointer_packed", "pointer, packed chunks"),
@@ -308,8 +319,38 @@ def _drive(repo: str, what: str, size: int, seed: int, pointer: str | None) -> d
     return {"peak_rss_kib": usage.ru_maxrss, "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3)}
 
 
+def _decode_all(repo_path: str) -> dict:
+    """CPU seconds (this process and its children: ppmd decodes in one) of decode_chain over every pack."""
+    from git_panini import codecs
+    from git_panini.recipe import parse_recipe
+    from git_panini.repo import Repo
+    from git_panini.store import Store
+    repo = Repo(repo_path)
+    tree = Store(repo).tree_of(Store(repo).tip())
+    packs = [line.split()[-1].rsplit("/", 1)[-1] for line in
+             subprocess.run(["git", "ls-tree", "-r", tree, "packs"], cwd=repo_path, capture_output=True,
+                            text=True, check=True).stdout.splitlines()]
+    total = cpu = 0.0
+    for pack in packs:
+        recipe = parse_recipe(repo.read_kind(pack, "blob"), repo.hex_len)
+        encoded = repo.read_kind(recipe["data"], "blob")
+        deps = {d: repo.read_kind(d, "blob") for d in recipe.get("deps", [])}
+        before = _cpu()
+        total += len(codecs.decode_chain(encoded, recipe["steps"], deps, recipe["size"]))
+        cpu += _cpu() - before
+    return {"packs": len(packs), "bytes": int(total), "cpu_seconds": round(cpu, 3)}
+
+
+def _cpu() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] != ["smudge"] or len(sys.argv) not in (6, 7):
-        sys.exit("usage: python -m bench.reads smudge REPO pointer|blob SIZE SEED [POINTER_TEXT]")
-    print(json.dumps(_drive(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]),
-                            sys.argv[6] if len(sys.argv) == 7 else None)))
+    if sys.argv[1:2] == ["decode"] and len(sys.argv) == 3:
+        print(json.dumps(_decode_all(sys.argv[2])))
+    elif sys.argv[1:2] == ["smudge"] and len(sys.argv) in (6, 7):
+        print(json.dumps(_drive(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]),
+                                sys.argv[6] if len(sys.argv) == 7 else None)))
+    else:
+        sys.exit("usage: python -m bench.reads smudge REPO pointer|blob SIZE SEED [POINTER_TEXT] | decode REPO")

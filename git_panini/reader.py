@@ -331,7 +331,8 @@ def iter_file(source: ChunkSource, pointer: Pointer):
     """Yield a file's bytes chunk by chunk; raise ReadError before yielding anything unverifiable,
     and after the last chunk if the whole-file sha256 does not match."""
     chunks = read_manifest(source.repo, pointer)
-    source.plan(chunks)
+    if len(chunks) > 1:   # one chunk: nothing to read ahead (a checkout of many small files skips the lookups)
+        source.plan(chunks)
     digest = BackgroundSha256()
     offset = 0
     for chunk, size in chunks:
