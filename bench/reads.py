@@ -12,7 +12,7 @@
    and its children), the ceiling reads can reach per core. The codec chain the worker chose is
    reported beside each type.
 2. Peak RSS (resident set of the largest single process) of the filter's smudge of one big file (quick:
-   256 MiB; full: 1 GiB), driven through the long-running filter protocol by `python -m bench.reads
+   256 MiB; full: 1 GiB; `--size MiB` sets it), driven through the long-running filter protocol by `python -m bench.reads
    smudge ...`, which spawns `git panini filter-process` as its only child and reads
    getrusage(RUSAGE_CHILDREN).ru_maxrss once it exits: (a) a pointer whose chunks are raw blobs, (b) the
    same pointer after `git panini work --effort 0` and gc (chunks in packs), (c) a non-pointer blob of
@@ -44,7 +44,8 @@ BLOCK = 1 << 20
 
 def params(cfg) -> dict:
     full = cfg.mode == "full"
-    return {"type_mib": 16 if full else 3, "big_mib": 1024 if full else 256, "effort": 2, "read_runs": 3}
+    big = getattr(cfg, "size", None) or (1024 if full else 256)   # --size MiB overrides the big file's size
+    return {"type_mib": 16 if full else 3, "big_mib": big, "effort": 2, "read_runs": 3}
 
 
 # --- inputs ----------------------------------------------------------------------------------------------
