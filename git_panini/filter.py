@@ -166,9 +166,9 @@ class FilterServer:
     def _pass_through(self, path: str, head: bytearray, rest):
         """Hand a non-pointer blob back unchanged, in bounded memory. Git sends all of it before it reads
         the answer, so it waits in a spool (a file in .git/panini past SPOOL_MEMORY) instead of a buffer."""
-        os.makedirs(self.repo.panini_dir, exist_ok=True)
         with tempfile.SpooledTemporaryFile(SPOOL_MEMORY, dir=self.repo.panini_dir) as spool:
             try:
+                os.makedirs(self.repo.panini_dir, exist_ok=True)
                 spool.write(head)
                 del head[:]
                 for pkt in rest:
