@@ -195,3 +195,17 @@ def test_smudge_of_a_packed_file_stays_bounded(tmp_path):
     pointer = git(path, "cat-file", "blob", "HEAD:big.bin").stdout
     rss = _filter_peak_rss(path, "pointer", size, seed=7, pointer=pointer)
     assert rss < 120 * 1024, f"the filter held {rss // 1024} MiB to smudge a packed {size // MiB} MiB file"
+
+
+def test_a_spool_that_cannot_be_written_fails_the_file_in_one_line(tmp_path):
+    path = make_repo(tmp_path)
+    write_random(path / "old.bin", 20 * MiB, seed=8)
+    git(path, "add", ".")
+    git(path, "commit", "-q", "-m", "before tracking")
+    run(["git", "panini", "track", "*.bin"], cwd=path)
+    (path / "old.bin").unlink()
+    # Files may grow to 4 MiB (ulimit -f): the 8 MiB spool cannot roll over to disk, as on a full disk.
+    proc = run(["bash", "-c", "ulimit -f 4096 && git checkout -- old.bin"], cwd=path, check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "smudge old.bin: cannot hold the file while git sends it" in proc.stderr, proc.stderr
+    assert not (path / "old.bin").exists()
