@@ -71,9 +71,9 @@ def _write(path: Path, data: bytes) -> Path:
 
 CASES = {
     # name: (codec that must appear in every recipe, codecs allowed to encode, effort, files to add)
-    "lepton": ("jpeg-lepton", "jpeg-lepton", 1, lambda d: [_write(d / "photo.jpg", _photo(1, "jpeg"))]),
-    "jxl": ("jpeg-jxl", "jpeg-jxl", 1, lambda d: [_write(d / "photo.jpg", _photo(2, "jpeg"))]),
-    "deflate-expand": ("deflate-expand", "deflate-expand,xz", 1,
+    "lepton": ("jpeg-lepton", "jpeg-lepton", 2, lambda d: [_write(d / "photo.jpg", _photo(1, "jpeg"))]),
+    "jxl": ("jpeg-jxl", "jpeg-jxl", 2, lambda d: [_write(d / "photo.jpg", _photo(2, "jpeg"))]),
+    "deflate-expand": ("deflate-expand", "deflate-expand,ppmd,xz", 2,
                        lambda d: [_write(d / "image.png", _photo(3, "png")), _write(d / "pkg.whl", _wheel(4))]),
     "ppmd": ("ppmd", "ppmd", 2, lambda d: [write_text(d / "notes.txt", 600_000, seed=5)]),
 }
