@@ -14,6 +14,9 @@ FILTER_CONFIG = {
     "filter.panini.process": "git-panini filter-process",
     "filter.panini.required": "true",
     "diff.panini.textconv": "git-panini textconv",
+    # A conflict on a tracked file keeps ours and says how to pick, never conflict-marker text in a pointer.
+    "merge.panini.name": "git-panini binary merge",
+    "merge.panini.driver": "git-panini merge-driver %O %A %B %P",
 }
 # Written by earlier versions: it made every diff "Binary files differ".
 OLD_CONFIG = ("diff.panini.binary",)
@@ -59,7 +62,8 @@ def uninstall(global_: bool = typer.Option(False, "--global", help="Remove the u
     repo = None if global_ else open_repo()
     cwd = (repo.work_tree or repo.git_dir) if repo else None
     run_git(["config", *_scope(global_), "--remove-section", "filter.panini"], cwd=cwd, check=False)
-    run_git(["config", *_scope(global_), "--remove-section", "diff.panini"], cwd=cwd, check=False)
+    for section in ("diff.panini", "merge.panini"):
+        run_git(["config", *_scope(global_), "--remove-section", section], cwd=cwd, check=False)
     removed = hooks.uninstall(repo) if repo else []
     console.print(f"git-panini uninstalled ({len(removed)} hooks removed)")
 

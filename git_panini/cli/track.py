@@ -8,7 +8,7 @@ import typer
 
 from .common import console, fail, open_repo
 
-ATTRS = "filter=panini diff=panini -text"
+ATTRS = "filter=panini diff=panini merge=panini -text"
 LOCKABLE = "lockable"   # as git-lfs writes it: read-only in the working tree unless you hold its lock
 
 
@@ -42,14 +42,17 @@ def track(patterns: list[str] = typer.Argument(None, help='Patterns such as "*.p
                               highlight=False)
         return
     for pattern in patterns:
-        plain, locked = f"{_quote(pattern)} {ATTRS}", f"{_quote(pattern)} {ATTRS} {LOCKABLE}"
-        if locked in lines or (plain in lines and not lockable):
+        quoted = _quote(pattern)
+        at = next((i for i, l in enumerate(lines) if l.split()[:1] == [quoted] and "filter=panini" in l.split()), None)
+        was_lockable = at is not None and LOCKABLE in lines[at].split()
+        line = f"{quoted} {ATTRS}" + (f" {LOCKABLE}" if lockable or was_lockable else "")
+        if at is not None and lines[at] == line:
             console.print(f"already tracked: {pattern}", markup=False)
             continue
-        if plain in lines:   # tracked before: now lockable too
-            lines[lines.index(plain)] = locked
+        if at is not None:   # tracked before: now lockable too, or written by a version without merge=panini
+            lines[at] = line
         else:
-            lines.append(locked if lockable else plain)
+            lines.append(line)
         console.print(f"tracking {pattern}" + (" (lockable)" if lockable else ""), markup=False)
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
