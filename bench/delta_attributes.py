@@ -1,8 +1,9 @@
-"""Does `.git/info/attributes` `chunks/** -delta` / `packs/** -delta` (written by `git panini install` up to
-issue 10) change what `git gc` costs on a store? Builds one store, copies it twice, runs `git gc` in each
-copy with and without those lines, and prints CPU seconds (git and its children) and the pack size.
+"""Do the `-delta` lines `git panini install` writes to `.git/info/attributes` change what `git gc` costs on
+a store? Builds one store, copies it per variant (no lines, the old `chunks/** -delta` / `packs/** -delta`,
+today's lines scoped to the store's own paths), runs `git gc` in each copy, and prints CPU seconds (git
+and its children) and the pack size.
 
-    python bench/delta_attributes.py [WORKDIR] [--mib 48] [--versions 4]
+    python bench/delta_attributes.py [WORKDIR] [--mib 48] [--versions 4] [--aggressive]
 
 The store: `--mib` MiB of random files in 8 files, then `--versions - 1` more commits that each rewrite
 16 scattered 100-byte spans per file (new chunks nearly equal to old ones: the case where deltas
@@ -19,7 +20,10 @@ import shutil
 import subprocess
 import tempfile
 
-LINES = "# git-panini: chunk and pack blobs never delta well\nchunks/** -delta\npacks/** -delta\n"
+from git_panini.cli.install import OLD_STORE_ATTRIBUTES, STORE_ATTRIBUTES
+
+VARIANTS = {"no -delta lines": "", "old chunks/** packs/** lines": OLD_STORE_ATTRIBUTES,
+            "scoped lines (today)": STORE_ATTRIBUTES}
 
 
 def git(cwd, *args):
@@ -50,12 +54,12 @@ def build(root: str, mib: int, versions: int, work: bool) -> str:
     return repo
 
 
-def measure(repo: str, with_lines: bool, aggressive: bool) -> tuple[float, int]:
+def measure(repo: str, lines: str, aggressive: bool) -> tuple[float, int]:
     attributes = os.path.join(repo, ".git", "info", "attributes")
     text = open(attributes).read() if os.path.exists(attributes) else ""
-    text = text.replace(LINES, "")
+    text = text.replace(OLD_STORE_ATTRIBUTES, "").replace(STORE_ATTRIBUTES, "")
     with open(attributes, "w") as f:
-        f.write(text + (LINES if with_lines else ""))
+        f.write(text + lines)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     git(repo, "gc", "-q", "--prune=now", *(["--aggressive"] if aggressive else []))
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -70,21 +74,21 @@ def main():
     parser.add_argument("workdir", nargs="?")
     parser.add_argument("--mib", type=int, default=48)
     parser.add_argument("--versions", type=int, default=4)
+    parser.add_argument("--aggressive", action="store_true", help="git gc --aggressive (a deeper delta search)")
     args = parser.parse_args()
     root = args.workdir or tempfile.mkdtemp(prefix="panini-delta-")
     for work in (False, True):
         base = os.path.join(root, f"work-{work}")
         os.makedirs(base, exist_ok=True)
         repo = build(base, args.mib, args.versions, work)
-        for aggressive in (False, True):
-            for with_lines in (True, False):
-                copy = os.path.join(base, f"copy-{with_lines}-{aggressive}")
-                shutil.copytree(repo, copy, symlinks=True)
-                cpu, size = measure(copy, with_lines, aggressive)
-                print(f"store {'after a worker run' if work else 'raw chunks only'}: git gc"
-                      f"{' --aggressive' if aggressive else ''} {'with' if with_lines else 'without'} -delta lines: "
-                      f"{cpu:.2f} s CPU, pack {size / (1 << 20):.1f} MiB", flush=True)
-                shutil.rmtree(copy)
+        for name, lines in VARIANTS.items():
+            copy = os.path.join(base, "copy")
+            shutil.copytree(repo, copy, symlinks=True)
+            cpu, size = measure(copy, lines, args.aggressive)
+            print(f"store {'after a worker run' if work else 'raw chunks only'}: git gc"
+                  f"{' --aggressive' if args.aggressive else ''}, {name}: "
+                  f"{cpu:.2f} s CPU, pack {size / (1 << 20):.1f} MiB", flush=True)
+            shutil.rmtree(copy)
         shutil.rmtree(base)
 
 
