@@ -6,7 +6,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
 from .. import pointers
-from ..verify import verify_files
+from ..verify import mark_stranded, verify_files
 from .common import JsonOption, console, err_console, fail, open_repo, print_json
 
 
@@ -29,6 +29,7 @@ def verify(range_: str = typer.Argument(None, metavar="[RANGE]", help="e.g. orig
         task = progress.add_task("verify", total=total)
         results = verify_files(repo, found, repo.work_tree, lambda n: progress.advance(task, n),
                                warn=lambda m: err_console.print(f"git-panini: {m}", markup=False, highlight=False))
+    results = mark_stranded(repo, results, _checked_out_commits(repo, range_))
     bad = [r for r in results if not r.ok]
     if json:
         print_json({"ok": not bad, "files": [r.as_dict() for r in results]})
@@ -38,6 +39,12 @@ def verify(range_: str = typer.Argument(None, metavar="[RANGE]", help="e.g. orig
         console.print(f"{len(results) - len(bad)} of {len(results)} file(s) verified bit-perfect"
                       + (f", {len(bad)} FAILED" if bad else ""), markup=False)
     raise typer.Exit(1 if bad else 0)
+
+
+def _checked_out_commits(repo, range_: str | None) -> list[str]:
+    """The commits whose checkout must bring the files back: the range's tips, else HEAD (if born)."""
+    proc = repo.git("rev-parse", "--revs-only", *([range_] if range_ else ["HEAD"]), check=False)
+    return [l for l in proc.stdout.decode().split() if not l.startswith("^")] if proc.returncode == 0 else []
 
 
 def register(app: typer.Typer):
