@@ -828,6 +828,15 @@ def migrate(bench: Bench, cfg) -> tuple[dict, list]:
     return migrate_mod.run(bench, cfg, sys.modules[__name__])
 
 
+@scenario("reads", issue="#9")
+def reads(bench: Bench, cfg) -> tuple[dict, list]:
+    """Packed reads per type (bench/reads.py): `git panini verify --all` and checkout of JPEG, PNG, ZIP and text
+    after work and gc, MB/s per core; peak RSS of the filter's smudge of a big file (pointer with raw or
+    packed chunks, non-pointer blob) and of the worker on it."""
+    from . import reads as reads_mod
+    return reads_mod.run(bench, cfg, sys.modules[__name__])
+
+
 # --- the run -----------------------------------------------------------------------------------------
 
 def machine() -> dict:

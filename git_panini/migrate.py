@@ -22,7 +22,7 @@ from . import pointer as pointer_mod
 from .reader import ChunkSource, iter_file
 from .writer import IngestSession
 
-ATTRS = "filter=panini diff=panini -text"
+ATTRS = "filter=panini diff=panini merge=panini -text"  # as `git panini track` writes them
 EXCLUDED_ATTRS = "!filter !diff !text"        # an excluded pattern: back to what git does by default
 BACKUP_PREFIX = "refs/panini-migrate/"
 LFS_VERSION = b"version https://git-lfs.github.com/spec/v1\n"

@@ -6,6 +6,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 
+from . import stranded
 from .pointers import FoundPointer
 from .reader import ChunkSource, ReadError, read_manifest
 from .sync import SyncError, default_remote
@@ -22,9 +23,40 @@ def verify_files(repo, found: list[FoundPointer], work_tree: str | None, progres
         except SyncError as e:
             if warn:
                 warn(str(e))
+        source.plan(_all_chunks(repo, found))
         return [verify_pointer(source, f, work_tree, progress) for f in found]
     finally:
         source.close()
+
+
+def _all_chunks(repo, found: list[FoundPointer]):
+    """Every chunk the files name, in the order verify reads them (whose manifest is readable)."""
+    for f in found:
+        if f.pointer is not None:
+            try:
+                yield from read_manifest(repo, f.pointer)
+            except ReadError:
+                continue
+
+
+def mark_stranded(repo, results: list["FileResult"], commits: list[str]) -> list["FileResult"]:
+    """results with every stranded pointer of these commits failed (added when its path was not checked):
+    a checkout of the commit writes its pointer text, so the file does not come back bit-perfect."""
+    out = list(results)
+    at = {r.path: i for i, r in enumerate(out)}
+    for commit in commits:
+        for f in stranded.in_commit(repo, commit):
+            if f.pointer is None:
+                continue   # verify reports a malformed pointer already, and it may be a text about pointers
+            error = (f"a checkout of {commit[:12]} writes this pointer's text: the .gitattributes there do not "
+                     "say filter=panini for it (track it again, or git panini untrack --renormalize and commit)")
+            if f.path in at:
+                r = out[at[f.path]]
+                out[at[f.path]] = FileResult(r.path, False, r.size, r.chunks, error)
+            else:
+                at[f.path] = len(out)
+                out.append(FileResult(f.path, False, f.pointer.size, error=error))
+    return out
 
 
 @dataclass

@@ -308,8 +308,8 @@ def test_lockable_files_are_read_only_unless_locked(tmp_path):
     # track --lockable on a pattern tracked before makes it lockable, once.
     panini(bob, "track", "--lockable", "*.bin")
     attributes = (bob / ".gitattributes").read_text().splitlines()
-    assert attributes.count("*.bin filter=panini diff=panini -text lockable") == 1
-    assert not any(line == "*.bin filter=panini diff=panini -text" for line in attributes)
+    assert attributes.count("*.bin filter=panini diff=panini merge=panini -text lockable") == 1
+    assert not any(line == "*.bin filter=panini diff=panini merge=panini -text" for line in attributes)
     git(bob, "commit", "-q", "-a", "-m", "bin lockable")
     (bob / "data.bin").unlink()
     git(bob, "checkout", "-q", "--", "data.bin")

@@ -129,7 +129,7 @@ def test_import_of_a_plain_history_then_every_commit_checks_out_bit_identical(tm
     converted = set()
     for line in git(repo, "log", "--format=%H", "--branches", "--tags").stdout.split():
         attributes = git(repo, "cat-file", "blob", f"{line}:.gitattributes").stdout.splitlines()
-        assert attributes == ["*.txt text", "*.bin filter=panini diff=panini -text"]
+        assert attributes == ["*.txt text", "*.bin filter=panini diff=panini merge=panini -text"]
         for record in filter(None, git(repo, "ls-tree", "-r", "-z", line).stdout.split("\0")):
             meta, path = record.split("\t", 1)
             data = git(repo, "cat-file", "blob", meta.split()[2], binary=True).stdout
@@ -212,7 +212,7 @@ def test_import_of_a_git_lfs_history(tmp_path):
     for n in range(3):
         rev = f"HEAD~{2 - n}"
         assert git(repo, "cat-file", "blob", f"{rev}:.gitattributes").stdout == \
-            "*.bin filter=panini diff=panini -text\n"
+            "*.bin filter=panini diff=panini merge=panini -text\n"
         pointer = parse(git(repo, "cat-file", "blob", f"{rev}:n{n}.bin", binary=True).stdout)
         assert pointer.sha256 == before[f"lfs {n}"][f"n{n}.bin"]
     assert not git(repo, "status", "--porcelain").stdout
@@ -266,7 +266,7 @@ def test_import_without_include_uses_the_tracked_patterns(tmp_path):
     run(["git", "panini", "migrate", "import"], cwd=repo)
     for rev in ("HEAD", "HEAD~1"):
         parse(git(repo, "cat-file", "blob", f"{rev}:big.psd", binary=True).stdout)
-    assert git(repo, "cat-file", "blob", "HEAD:.gitattributes").stdout == "*.psd filter=panini diff=panini -text\n"
+    assert git(repo, "cat-file", "blob", "HEAD:.gitattributes").stdout == "*.psd filter=panini diff=panini merge=panini -text\n"
 
 
 def test_sha256_repository_round_trip(tmp_path):

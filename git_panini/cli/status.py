@@ -2,43 +2,78 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 from rich.table import Table
 
 from .. import pointers
 from ..notes import Notes
-from .common import JsonOption, console, human, open_repo, print_json, tree_or_fail
+from ..remotenotes import NotesUnavailable, fetch_notes
+from ..sync import default_remote
+from .common import JsonOption, console, err_console, human, open_repo, print_json, tree_or_fail
+
+FINAL = ("completed", "failed")
+HEADER = ("file", "size", "new", "stored", "ratio", "status")
 
 
 def status(treeish: str = typer.Option("HEAD", "--rev", help="Commit whose files to show."),
+           offline: bool = typer.Option(False, "--offline", help="Only the notes already here: do not fetch "
+                                        "the remote's when some file has none or an unfinished one."),
            json: bool = JsonOption):
-    """Show pending / queued / processing / completed / failed for each file in a commit."""
+    """Show pending / queued / processing / completed / failed for each file in a commit.
+
+    "new" is what the file added to the store when it was first published (its bytes no stored file had),
+    written once in its note: it stays the same whoever cleans the same content again."""
     repo = open_repo()
     tree_or_fail(repo, treeish)
+    found = pointers.in_tree(repo, treeish)
     notes = Notes(repo).all()
+    remote = None if offline else default_remote(repo)
+    if remote and any(f.pointer and notes.get(f.pointer.manifest, {}).get("status") not in FINAL for f in found):
+        # A clone has no notes until a fetch, and ours may be behind the worker's: ask the remote's.
+        try:
+            if fetch_notes(repo, remote):
+                notes = Notes(repo).all()
+        except NotesUnavailable as e:
+            err_console.print(f"git-panini: {e}; showing the notes here", markup=False, highlight=False)
     rows = []
-    for found in pointers.in_tree(repo, treeish):
-        p = found.pointer
+    for f in found:
+        p = f.pointer
         note = notes.get(p.manifest, {}) if p else {}
         stored = note.get("stored_bytes")
-        rows.append({"path": found.path, "size": p.size if p else None, "manifest": p.manifest if p else None,
+        rows.append({"path": f.path, "size": p.size if p else None, "manifest": p.manifest if p else None,
                      # No note: the file was never pushed (notes exist only for published files).
                      "status": note.get("status", "local") if p else "malformed",
                      "unique_bytes": note.get("unique_bytes"), "stored_bytes": stored,
                      "ratio": round(stored / p.size, 4) if p and stored is not None and p.size else None,
-                     "error": note.get("error") if p else found.error})
+                     "error": note.get("error") if p else f.error})
     if json:
         print_json({"files": rows})
         return
     if not rows:
         console.print(f"no git-panini files in {treeish}", markup=False)
         return
-    table = Table("file", "size", "new", "stored", "ratio", "status")
-    for r in rows:
-        table.add_row(r["path"], human(r["size"]), human(r["unique_bytes"]), human(r["stored_bytes"]),
-                      f"{r['ratio']:.1%}" if r["ratio"] is not None else "-",
-                      r["status"] + (f" ({r['error']})" if r["error"] else ""))
+    cells = [(r["path"], human(r["size"]), human(r["unique_bytes"]), human(r["stored_bytes"]),
+              f"{r['ratio']:.1%}" if r["ratio"] is not None else "-",
+              r["status"] + (f" ({r['error']})" if r["error"] else "")) for r in rows]
+    if not console.is_terminal:
+        _print_plain(cells)
+        return
+    table = Table(*HEADER)
+    for row in cells:
+        table.add_row(*row)
     console.print(table)
+
+
+def _print_plain(cells):
+    """Piped or redirected: aligned columns, every path and message whole (a table would cut them to 80
+    columns)."""
+    rows = [HEADER, *cells]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER) - 1)]
+    for r in rows:
+        line = "  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1]
+        sys.stdout.write(line + "\n")
 
 
 def register(app: typer.Typer):

@@ -6,9 +6,10 @@ import os
 
 import typer
 
+from .. import stranded
 from .common import JsonOption, console, fail, open_repo, print_json
 
-ATTRS = "filter=panini diff=panini -text"
+ATTRS = "filter=panini diff=panini merge=panini -text"
 LOCKABLE = "lockable"   # as git-lfs writes it: read-only in the working tree unless you hold its lock
 
 
@@ -47,28 +48,54 @@ def track(patterns: list[str] = typer.Argument(None, help='Patterns such as "*.p
             console.print(pattern + (" (lockable)" if is_lockable else ""), markup=False, highlight=False)
         return
     for pattern in patterns:
-        plain, locked = f"{_quote(pattern)} {ATTRS}", f"{_quote(pattern)} {ATTRS} {LOCKABLE}"
-        if locked in lines or (plain in lines and not lockable):
+        quoted = _quote(pattern)
+        at = next((i for i, l in enumerate(lines) if l.split()[:1] == [quoted] and "filter=panini" in l.split()), None)
+        was_lockable = at is not None and LOCKABLE in lines[at].split()
+        line = f"{quoted} {ATTRS}" + (f" {LOCKABLE}" if lockable or was_lockable else "")
+        if at is not None and lines[at] == line:
             console.print(f"already tracked: {pattern}", markup=False)
             continue
-        if plain in lines:   # tracked before: now lockable too
-            lines[lines.index(plain)] = locked
+        if at is not None:   # tracked before: now lockable too, or written by a version without merge=panini
+            lines[at] = line
         else:
-            lines.append(locked if lockable else plain)
+            lines.append(line)
         console.print(f"tracking {pattern}" + (" (lockable)" if lockable else ""), markup=False)
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
 
 
-def untrack(patterns: list[str] = typer.Argument(..., help="Patterns given to `track` before.")):
-    """Stop tracking patterns (files already stored stay pointers until re-added)."""
+def untrack(patterns: list[str] = typer.Argument(..., help="Patterns given to `track` before."),
+            renormalize: bool = typer.Option(False, "--renormalize",
+                                             help="Stage the real bytes of the files that were stored, so the "
+                                                  "next commit holds them (git add --renormalize).")):
+    """Stop tracking patterns; says what becomes of the files already stored (see --renormalize)."""
     path = _attributes_path()
     quoted = {_quote(p) for p in patterns}
     lines = _read(path)
     kept = [l for l in lines if not (l.split() and l.split()[0] in quoted and "filter=panini" in l)]
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(kept) + ("\n" if kept else ""))
-    console.print(f"untracked {len(lines) - len(kept)} pattern(s)")
+    console.print(f"untracked {len(lines) - len(kept)} pattern(s)", markup=False)
+    repo = open_repo()
+    found = stranded.in_index(repo)
+    if not found:
+        return
+    if not renormalize:
+        console.print(f"{len(found)} file(s) no longer tracked are stored as pointers: commits made so far keep "
+                      "the pointers (checking them out still needs git-panini), the working tree files keep "
+                      "their real bytes, and the next commit would store the pointer text as the file; run "
+                      "`git panini untrack --renormalize` to stage the real bytes instead", markup=False,
+                      highlight=False)
+        return
+    done, skipped = stranded.renormalize(repo, found)
+    repo.git("add", "--", ".gitattributes")
+    console.print(f"staged the real bytes of {len(done)} file(s) and .gitattributes: the next commit stores "
+                  "them as plain files (commits made before keep their pointers)", markup=False, highlight=False)
+    for name in skipped:
+        console.print(f"not staged: {name} holds pointer text here, not its data (check it out with the "
+                      "filter first)", markup=False, highlight=False)
+    if skipped:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer):

@@ -1,0 +1,23 @@
+"""`git panini merge-driver %O %A %B %P`: what Git's merge driver `panini` runs on a tracked file's conflict."""
+
+from __future__ import annotations
+
+import typer
+
+from .. import mergedriver
+from .common import err_console, open_repo
+
+
+def merge_driver(base: str = typer.Argument(..., help="Git's %O: the common ancestor's version."),
+                 ours: str = typer.Argument(..., help="Git's %A: our version; the result is left here."),
+                 theirs: str = typer.Argument(..., help="Git's %B: their version."),
+                 path: str = typer.Argument(..., help="Git's %P: the file's path.")):
+    """Merge a tracked file without conflict markers: same content or a clean text merge, else keep ours."""
+    outcome = mergedriver.merge(open_repo(), base, ours, theirs, path)
+    if outcome.message:
+        err_console.print(f"git-panini: {outcome.message}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(outcome.code)
+
+
+def register(app: typer.Typer):
+    app.command(name="merge-driver", hidden=True)(merge_driver)
