@@ -67,6 +67,7 @@ OUTSIDE_ARGS: dict[str, tuple[tuple[str, ...], int]] = {
     "locks": ((), FAILED), "work": ((), FAILED), "migrate": (("info",), FAILED), "dispatch": ((), FAILED),
     "report": (("--base", "HEAD"), FAILED), "init-ci": (("--spec", "x"), FAILED), "logs": ((), FAILED),
     "filter-process": ((), FAILED), "hook": (("pre-commit",), FAILED), "textconv": (("x",), FAILED),
+    "merge-driver": (("x", "y", "z", "p"), FAILED),
     "help": ((), OK),                                   # needs no repository
     "demo": (("{outside}",), USAGE),                    # needs none either; refuses a directory not empty
 }
@@ -157,12 +158,13 @@ TABLE: dict[str, list[Case]] = {
     "textconv": [Case("textconv", ("nosuch",), USAGE, says="nosuch"),
                  Case("textconv", (OUTSIDE_FILE,), OK)],    # git hands textconv a temporary file anywhere
     "demo": [Case("demo", (OUTSIDE_FILE + "/sub",), USAGE, says="cannot create")],
+    "merge-driver": [Case("merge-driver", ("nosuch-o", "nosuch-a", "nosuch-b", "a.bin"), USAGE, says="nosuch")],
     "help": [Case("help", ("nosuch",), USAGE, says="nosuch"), Case("help", ("status",), OK)],
 }
 
 # Commands without --json: they print nothing worth parsing, or output another program reads.
 NO_JSON = {"install", "uninstall", "untrack", "add", "pull", "checkout", "filter-process", "hook", "textconv",
-           "demo", "help"}
+           "merge-driver", "demo", "help"}
 
 
 # --- cases derived from the commands themselves ---------------------------------------------------------
@@ -189,7 +191,8 @@ def _is_option(param) -> bool:
 
 def _required_filler(command) -> tuple[str, ...]:
     """Arguments that satisfy a command's required parameters (so the case fails on what it is about)."""
-    filler = {"paths": "a.bin", "patterns": "*.x", "mode": "info", "name": "pre-commit", "path": "x"}
+    filler = {"paths": "a.bin", "patterns": "*.x", "mode": "info", "name": "pre-commit", "path": "x",
+              "base": "x", "ours": "x", "theirs": "x"}
     out: list[str] = []
     for p in command.params:
         if p.required and _is_option(p):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from .. import mergedriver
-from .common import err_console, open_repo
+from .common import err_console, fail, open_repo
 
 
 def merge_driver(base: str = typer.Argument(..., help="Git's %O: the common ancestor's version."),
@@ -13,7 +15,11 @@ def merge_driver(base: str = typer.Argument(..., help="Git's %O: the common ance
                  theirs: str = typer.Argument(..., help="Git's %B: their version."),
                  path: str = typer.Argument(..., help="Git's %P: the file's path.")):
     """Merge a tracked file without conflict markers: same content or a clean text merge, else keep ours."""
-    outcome = mergedriver.merge(open_repo(), base, ours, theirs, path)
+    repo = open_repo()
+    for given in (base, ours, theirs):   # Git's temporary files: a person running this by hand may name none
+        if not os.path.isfile(given):
+            fail(f"{given}: no such file", code=2)
+    outcome = mergedriver.merge(repo, base, ours, theirs, path)
     if outcome.message:
         err_console.print(f"git-panini: {outcome.message}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(outcome.code)
