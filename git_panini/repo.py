@@ -226,7 +226,14 @@ class Repo:
         """Compare-and-swap: move `name` to `new` only if it still points at `old` (None: absent)."""
         zero = "0" * self.hex_len
         proc = self.git("update-ref", "-m", message, name, new, old or zero, check=False)
-        return proc.returncode == 0
+        if proc.returncode == 0:
+            return True
+        # Lost the race only if the ref moved; if it is still where we expected, Git failed for another
+        # reason (a full disk, permissions) and retrying would only blame "concurrent writers".
+        now = self.git("rev-parse", "--verify", "--quiet", name, check=False).stdout.decode().strip() or None
+        if now == old:
+            raise GitError(f"could not update {name}: {proc.stderr.decode(errors='replace').strip()}")
+        return False
 
     def close(self):
         self.reader.close()

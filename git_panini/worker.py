@@ -515,7 +515,8 @@ class Worker:
         try:
             self._sync_out(made, source)
         except SyncError as e:
-            self.log(f"could not publish results: {e}")
+            raise SyncError(f"packed {len(results)} file(s) here but could not publish them ({e}); the next "
+                            "git panini work tries again") from None
 
 
 def _file_share(repo, index: ChunkIndex, chunks: list[tuple[str, int]], ratios: dict[str, float]) -> int:

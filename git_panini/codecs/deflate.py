@@ -86,8 +86,10 @@ class DeflateExpand(Codec):
 
     def _decode(self, data, params, deps, max_output):
         check_keys(params, {"streams", "deflater", "zlib"})
-        if params.get("deflater", _DEFLATER) != _DEFLATER:
-            raise CodecError(f"streams re-created by {str(params['deflater'])[:40]!r}, which this version lacks")
+        # Before "deflater" was recorded, "zlib" named the encoder's host zlib: only 1.2.13 is the bundled one.
+        deflater = params.get("deflater", "zlib-" + str(params.get("zlib", "1.2.13")))
+        if deflater != _DEFLATER:
+            raise CodecError(f"streams re-created by {deflater[:40]!r}, which this version lacks")
         reader = _Reader(data)
         if reader.take(4) != _MAGIC:
             raise CodecError("not a deflate-expand container (version 1)")
