@@ -424,6 +424,48 @@ def small_files(bench: Bench, cfg) -> tuple[dict, list]:
     return raw, rows
 
 
+ADD_SETS = (("300 files of 1-40 KiB", 300, KiB, 40 * KiB), ("3000 files of 1-4 KiB", 3000, KiB, 4 * KiB),
+            ("one 50 MiB file", 1, 50 * MiB, 50 * MiB))
+
+
+@scenario("add", issue="#9")
+def add_files(bench: Bench, cfg) -> tuple[dict, list]:
+    """`git add` of many small random files (300 of 1-40 KiB, 3000 of 1-4 KiB) and of one 50 MiB random file,
+    each into a fresh repository: wall and CPU seconds (the whole command tree), `cfg.runs` runs each, tools
+    in rotated order. git-panini's durable add (a pointer leaves only once its data survives kill -9 and
+    `gc --prune=now`) against git-lfs and plain git."""
+    rng = random.Random(cfg.seed)
+    raw, rows = {}, []
+    for label, count, low, high in ADD_SETS:
+        src = os.path.join(bench.root, "add-src")
+        total = 0
+        for i in range(count):
+            directory = os.path.join(src, f"d{i % 10}")
+            os.makedirs(directory, exist_ok=True)
+            size = rng.randint(low, high)
+            with open(os.path.join(directory, f"f{i:05d}.bin"), "wb") as f:
+                f.write(rng.randbytes(size))
+            total += size
+        runs = {t: [] for t in TOOLS}
+        for n in range(cfg.runs):
+            for tool in rotation(n):
+                repo = bench.repo(tool, "addset")
+                link_tree(src, repo)
+                for base, _, files in os.walk(src):
+                    for name in files:
+                        preread(os.path.join(base, name))
+                runs[tool].append(bench.timed(tool, ["git", "add", "."], repo))
+                shutil.rmtree(repo)
+        shutil.rmtree(src)
+        raw[label] = {"files": count, "bytes": total, "runs": runs}
+        for metric, key in (("wall", "seconds"), ("CPU", "cpu_seconds")):
+            values = {t: [r[key] for r in runs[t]] for t in TOOLS}
+            note = "runs: " + "; ".join(f"{t} {min(v):.2f}-{max(v):.2f}" for t, v in values.items())
+            rows.append(row(f"add {label} ({total / MiB:.1f} MiB): {metric}", "s",
+                            {t: median(v) for t, v in values.items()}, better="lower", n=cfg.runs, note=note))
+    return raw, rows
+
+
 # --- #5: compression of real files by type, worker and verify throughput ------------------------------
 
 def _baseline_sizes(path: str) -> dict:
