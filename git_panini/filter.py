@@ -145,7 +145,10 @@ class FilterServer:
             if self._skip_all or not self._paths.matches(path):
                 self._respond(data)   # asked for pointers only (skip-smudge, fetchinclude / fetchexclude)
                 return
-            if missing_chunks(self.source, pointer):
+            missing = missing_chunks(self.source, pointer)
+            if missing and self._ingest is not None and self._ingest.make_readable():
+                missing = missing_chunks(self.source, pointer)   # cleaned by this git command: was in its WAL
+            if missing:
                 if can_delay and not self._fetched:
                     self._delayed[path] = pointer
                     self.out.text_list(["status=delayed"])

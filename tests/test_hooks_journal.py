@@ -14,7 +14,7 @@ from conftest import MiB, clone, git, make_bare, make_repo, manifest_chunks, run
 
 from git_panini.repo import Repo
 from git_panini.local import LocalStore
-from git_panini.pointer import Pointer
+from git_panini.pointer import Pointer, parse as parse_pointer
 
 
 # A clean filter session that stores files and then dies (os._exit: no store commit, no cleanup), in
@@ -48,34 +48,54 @@ def _pack_of(repo, oid: str) -> Path:
     raise AssertionError(f"{oid} is in no pack")
 
 
+def _wal(repo) -> Path:
+    (wal,) = (repo / ".git" / "panini").glob("wal-*")
+    return wal
+
+
 def test_a_dead_filters_data_survives_gc_and_post_commit_replays_it(tmp_path):
-    """The session died after handing out both pointers: its packs carry .keep files, so gc keeps them;
-    the next commit records them and lets the .keep files go. A file whose pack is gone anyway (a
-    damaged disk) is named for re-adding, never recorded."""
+    """The session died after handing out three pointers: the small files' data is in its WAL (outside the
+    object store, so gc never sees it), the large file's in a pack with a .keep file, so gc keeps both; the
+    next commit writes the WAL into a pack, records the files and lets the .keep files go. A file whose data
+    is gone anyway (a damaged disk: the large file's pack deleted, the WAL's last record cut) is named for
+    re-adding, never recorded."""
     repo = make_repo(tmp_path, track=("*.bin",))
     write_random(repo / "kept.bin", 200_000, seed=1)
+    write_random(repo / "big.bin", 5 * MiB, seed=3)
     write_random(repo / "lost.bin", 200_000, seed=2)
-    manifests = _crashed_session(repo, ["kept.bin", "lost.bin"])
+    manifests = _crashed_session(repo, ["kept.bin", "big.bin", "lost.bin"])
     assert LocalStore(Repo(str(repo))).tip() is None  # the crash left no local-store commit
-    assert len(_keeps(repo)) == 2
+    assert len(_keeps(repo)) == 1                      # big.bin's pack; the small files are in the WAL
     git(repo, "reflog", "expire", "--expire=now", "--all")
     git(repo, "gc", "-q", "--prune=now")
-    assert git(repo, "cat-file", "-t", manifests["kept.bin"]).stdout.strip() == "blob"
-    lost_pack = _pack_of(repo, manifests["lost.bin"])
+    assert git(repo, "cat-file", "-t", manifests["big.bin"]).stdout.strip() == "blob"
+    assert git(repo, "cat-file", "-e", manifests["kept.bin"], check=False).returncode != 0   # only in the WAL
+    big_pack = _pack_of(repo, manifests["big.bin"])
     for ext in (".idx", ".pack", ".keep"):
-        lost_pack.with_suffix(ext).unlink()
+        big_pack.with_suffix(ext).unlink()
+    wal = _wal(repo)
+    with open(wal, "r+b") as f:
+        f.truncate(wal.stat().st_size - 10)
     (repo / "other.txt").write_text("hello\n")
     git(repo, "add", "other.txt")
     proc = git(repo, "commit", "-q", "-m", "anything")   # post-commit finds the journal
     assert "lost.bin: its data was lost with a crashed filter" in proc.stderr
+    assert "big.bin: its data was lost with a crashed filter" in proc.stderr
     assert "kept.bin" not in proc.stderr
-    assert not [n for n in os.listdir(repo / ".git" / "panini") if n.startswith("journal-")]
+    assert not [n for n in os.listdir(repo / ".git" / "panini") if n.startswith(("journal-", "wal-"))]
     assert _keeps(repo) == []
     local = LocalStore(Repo(str(repo)))
     assert local.manifests() == [manifests["kept.bin"]]   # recorded by the replay
+    git(repo, "reflog", "expire", "--expire=now", "--all")
     git(repo, "gc", "-q", "--prune=now")
     fsck = run(["git", "panini", "fsck", "--json"], cwd=repo).stdout
     assert '"local_manifests": 1' in fsck and '"ok": true' in fsck
+    digest = sha256_file(repo / "kept.bin")
+    git(repo, "add", "kept.bin")   # its chunks: deduplicated against what the replay kept
+    git(repo, "commit", "-q", "-m", "kept")
+    (repo / "kept.bin").unlink()
+    _gc_and_checkout(repo, "kept.bin")
+    assert sha256_file(repo / "kept.bin") == digest
 
 
 def test_replay_trusts_chunks_a_worker_packed_since(tmp_path):
@@ -93,7 +113,9 @@ def test_replay_trusts_chunks_a_worker_packed_since(tmp_path):
     run(["git", "panini", "work", "--no-remote", "--effort", "0"], cwd=repo)
     git(repo, "reflog", "expire", "--expire=now", "--all")
     git(repo, "gc", "-q", "--prune=now")
-    shared = [c for c, _ in manifest_chunks(repo, manifest)][:-1]
+    # b.bin's manifest is in the dead session's WAL until the replay; it shares all but a.bin's last chunk.
+    a_manifest = parse_pointer(git(repo, "cat-file", "blob", "HEAD:a.bin").stdout.encode()).manifest
+    shared = [c for c, _ in manifest_chunks(repo, a_manifest)][:-1]
     assert git(repo, "cat-file", "--batch-check", input="".join(c + "\n" for c in shared)).stdout.count("missing") \
         == len(shared), "the worker left raw copies of the shared chunks"
     git(repo, "add", "b.bin")
