@@ -91,7 +91,11 @@ class FilterServer:
     def close(self):
         # The journal: one store commit for everything this git command cleaned.
         if self._ingest is not None:
-            self._ingest.finish()
+            try:
+                self._ingest.finish()
+            except OSError as e:   # a full disk: the journal and WAL stay, for the next commit's replay
+                warn(f"could not record the files this command cleaned ({e.strerror or e}); their data stays "
+                     "in .git/panini and the next commit records it once there is space")
             self._ingest = None
         if self._source is not None:
             self._source.close()

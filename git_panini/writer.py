@@ -15,7 +15,7 @@ from .treeedit import TreeEditor
 
 FEED_BYTES = 4 << 20  # the chunker rescans its tail on every feed, so feed it big blocks
 WAL_FILE_BYTES = 4 << 20   # a file with at most this many new bytes goes through the WAL, a larger one into its own pack
-WAL_BYTES = 64 << 20       # a WAL holding this much is written into a pack and started again
+WAL_BYTES = 4 << 20        # a WAL holding this much goes into a pack and starts again: at most this much extra disk
 
 
 class IngestSession:
