@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -265,3 +266,37 @@ def test_post_checkout_refetches_files_left_absent(tmp_path):
     git(b, "checkout", "-q", "work")
     assert sha256_file(b / "one.bin") == sha256_file(a / "one.bin")
     assert not (b / ".git" / "panini" / "needs-fetch").exists()
+
+
+def test_a_smudge_in_the_cleaning_filter_reads_what_only_its_wal_holds(tmp_path):
+    """One filter process cleans a small file (its data goes to the session's WAL, not yet to any pack) and is
+    then asked to smudge that very pointer, as a git command that cleans and checks out in one go may: it
+    packs its WAL first and writes the file back."""
+    from git_panini.pktline import PktReader, PktWriter
+    repo = make_repo(tmp_path, track=("*.bin",))
+    data = random.Random(4).randbytes(100_000)
+    proc = subprocess.Popen(["git", "panini", "filter-process"], cwd=repo, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE)
+    out, inp = PktWriter(proc.stdin), PktReader(proc.stdout)
+    out.text_list(["git-filter-client", "version=2"])
+    out.text_list(["capability=clean", "capability=smudge"])
+    assert inp.read_text_list() == ["git-filter-server", "version=2"]
+    inp.read_text_list()
+
+    def ask(command: str, content: bytes) -> tuple[list[str], bytes]:
+        out.text_list([f"command={command}", "pathname=a.bin"])
+        out.content(content)
+        out.flush()
+        status = inp.read_text_list()
+        body = b"".join(inp.read_content()) if status == ["status=success"] else b""
+        inp.read_text_list()
+        return status, body
+
+    status, pointer = ask("clean", data)
+    assert status == ["status=success"]
+    manifest = parse_pointer(pointer).manifest
+    assert git(repo, "cat-file", "-e", manifest, check=False).returncode != 0   # only in the WAL so far
+    assert ask("smudge", pointer) == (["status=success"], data)
+    proc.stdin.close()
+    assert proc.wait() == 0
+    assert manifest in LocalStore(Repo(str(repo))).manifests()
