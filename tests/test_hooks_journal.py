@@ -288,7 +288,9 @@ def test_a_smudge_in_the_cleaning_filter_reads_what_only_its_wal_holds(tmp_path)
         out.content(content)
         out.flush()
         status = inp.read_text_list()
-        body = b"".join(inp.read_content()) if status == ["status=success"] else b""
+        if status != ["status=success"]:
+            return status, b""   # an error is the status alone
+        body = b"".join(inp.read_content())
         inp.read_text_list()
         return status, body
 
