@@ -88,13 +88,14 @@ class Bench:
             raise RuntimeError(f"[{tool}] {' '.join(args)} exited {done.returncode}: {done.stderr.strip()}")
         return done.stdout
 
-    def timed(self, tool: str, args: list[str], cwd: str, stdout: bool = False) -> dict:
+    def timed(self, tool: str, args: list[str], cwd: str, stdout: bool = False, env: dict | None = None) -> dict:
         """Wall seconds, CPU seconds (user + system, the whole command tree), peak RSS (KiB, the largest
         single process of the tree) and file-system writes (bytes, the whole tree)."""
         wrapper = [GNU_TIME, "-v"] if GNU_TIME else [sys.executable, "-c", RUSAGE_WRAPPER]
         os.sync()  # earlier steps' writeback must not land inside this measurement
         start = time.perf_counter()
-        done = subprocess.run(wrapper + args, cwd=cwd, env=self.envs[tool], capture_output=True, text=True)
+        done = subprocess.run(wrapper + args, cwd=cwd, env={**self.envs[tool], **(env or {})}, capture_output=True,
+                              text=True)
         seconds = time.perf_counter() - start
         if done.returncode:
             raise RuntimeError(f"[{tool}] {' '.join(args)} exited {done.returncode}: {done.stderr.strip()[-2000:]}")
@@ -663,6 +664,98 @@ def compression(bench: Bench, cfg) -> tuple[dict, list]:
     return raw, rows
 
 
+# --- issue 9: worker throughput per core, this version beside the one before it ----------------------
+
+def _per_file_anchor(path: str) -> dict:
+    """Per-file `xz -9e` and `zstd -19`: compressed bytes and CPU seconds (run in a worker process)."""
+    import zstandard
+    with open(path, "rb") as f:
+        data = f.read()
+    out = {}
+    for name, fn in (("xz -9e", lambda d: lzma.compress(d, preset=9 | lzma.PRESET_EXTREME)),
+                     ("zstd -19", zstandard.ZstdCompressor(level=19).compress)):
+        start = time.process_time()
+        out[name] = (len(fn(data)), time.process_time() - start)
+    return out
+
+
+def _export_baseline(bench: Bench, rev: str) -> str | None:
+    """git_panini as of `rev`, exported under the bench root (None if this checkout lacks rev)."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    target = os.path.join(bench.root, f"baseline-{rev}")
+    os.makedirs(target, exist_ok=True)
+    archive = subprocess.run(["git", "archive", rev, "git_panini"], cwd=here, capture_output=True)
+    if archive.returncode:
+        return None
+    subprocess.run(["tar", "-x", "-C", target], input=archive.stdout, check=True)
+    return target
+
+
+@scenario("worker", issue="#9")
+def worker(bench: Bench, cfg) -> tuple[dict, list]:
+    """`git panini work --no-remote -j 1` on the mixed real-file corpus (bench.corpus.build_covering) at
+    effort 0, 1 and 2: input MB per CPU second of the whole command tree (children included), and stored
+    bytes; beside per-file `xz -9e` and `zstd -19`, and the same runs of the version at cfg.baseline
+    (its git_panini exported with `git archive` and put first on PYTHONPATH), in the same run."""
+    src = os.path.join(bench.root, "worker-corpus")
+    made = corpus.build_covering(src, cfg.corpus_scale)
+    kinds = [k for k, names in made.items() if names]
+    names = [n for k in kinds for n in made[k]]
+    total = sum(os.path.getsize(os.path.join(src, n)) for n in names)
+    raw: dict = {"scale": cfg.corpus_scale, "files": len(names), "bytes": total, "baseline": cfg.baseline}
+    with concurrent.futures.ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        per_file = list(pool.map(_per_file_anchor, [os.path.join(src, n) for n in names]))
+    anchors = {a: {"stored": sum(f[a][0] for f in per_file), "cpu_seconds": round(sum(f[a][1] for f in per_file), 3)}
+               for a in ("xz -9e", "zstd -19")}
+    raw["anchors"] = anchors
+    base_repo = _corpus_repo(bench, "panini", "worker", src, kinds)
+    versions = {"panini": None}
+    exported = _export_baseline(bench, cfg.baseline) if cfg.baseline else None
+    if exported:
+        versions[f"panini {cfg.baseline}"] = exported
+    raw["runs"] = {}
+    for label, pythonpath in versions.items():
+        env = {"PYTHONPATH": pythonpath} if pythonpath else None
+        for effort in cfg.efforts:
+            repo = os.path.join(bench.root, f"worker-e{effort}")
+            shutil.rmtree(repo, ignore_errors=True)
+            subprocess.run(["cp", "-a", base_repo, repo], check=True)
+            work = bench.timed("panini", ["git", "panini", "work", "--no-remote", "-j", "1", "--effort", str(effort),
+                                          "--json"], repo, stdout=True, env=env)
+            files = json.loads(work.pop("stdout"))["files"]
+            failed = [f for f in files if not f["ok"]]
+            if failed:
+                raise RuntimeError(f"[{label}] git panini work failed on {failed[0]['manifest']}: {failed[0]['error']}")
+            packed = sum(f["packed_bytes"] for f in files)
+            raw["runs"][f"{label} e{effort}"] = {"work": work, "packed_bytes": packed,
+                                                 "stored_bytes": sum(f["stored_bytes"] for f in files)}
+            shutil.rmtree(repo)
+    shutil.rmtree(base_repo)
+    shutil.rmtree(src)
+    base = f"panini {cfg.baseline}" if exported else None
+    rows = []
+    for effort in cfg.efforts:
+        mine, old = raw["runs"][f"panini e{effort}"], raw["runs"].get(f"{base} e{effort}") if base else None
+        speed = {"panini": round(mine["packed_bytes"] / 1e6 / mine["work"]["cpu_seconds"], 3)}
+        stored = {"panini": mine["stored_bytes"]}
+        if old:
+            speed[base] = round(old["packed_bytes"] / 1e6 / old["work"]["cpu_seconds"], 3)
+            stored[base] = old["stored_bytes"]
+        for a, v in anchors.items():
+            speed[a] = round(total / 1e6 / v["cpu_seconds"], 3) if v["cpu_seconds"] else None
+            stored[a] = v["stored"]
+        names_ = tuple(speed)[1:]
+        rows.append(row(f"effort {effort}: worker MB/s per core (CPU s incl. children)", "MB/s", speed,
+                        better="higher", anchors=names_, n=1))
+        rows.append(row(f"effort {effort}: stored bytes ({total / MiB:.2f} MiB corpus, {len(names)} files)", "bytes",
+                        stored, better="lower", anchors=names_, n=1))
+        rows.append(row(f"effort {effort}: worker wall MB/s", "MB/s",
+                        {"panini": round(mine["packed_bytes"] / 1e6 / mine["work"]["seconds"], 3),
+                         **({base: round(old["packed_bytes"] / 1e6 / old["work"]["seconds"], 3)} if old else {})},
+                        better="higher", anchors=names_[:1] if old else (), n=1))
+    return raw, rows
+
+
 # --- #5: scaling with the number of chunks -----------------------------------------------------------
 
 INDEX_PROBE = """
@@ -769,6 +862,27 @@ def transfer(bench: Bench, cfg) -> tuple[dict, list]:
     return transfer_mod.run(bench, cfg, sys.modules[__name__])
 
 
+# --- issue 10: bringing an existing history in -----------------------------------------------------
+
+@scenario("migrate", issue="#10")
+def migrate(bench: Bench, cfg) -> tuple[dict, list]:
+    """`git panini migrate import` vs `git lfs migrate import` (bench/migrate.py) of one generated history (quick:
+    100 commits with 100 MiB of binaries; full: 1,000 commits with 2 GiB), each commit adding a random binary or
+    rewriting one with a 4 KiB edit: seconds, CPU seconds of the whole command tree, peak RSS, .git growth, and
+    .git once the old history is dropped (gc --prune=now). The working tree is checked against the source."""
+    from . import migrate as migrate_mod
+    return migrate_mod.run(bench, cfg, sys.modules[__name__])
+
+
+@scenario("reads", issue="#9")
+def reads(bench: Bench, cfg) -> tuple[dict, list]:
+    """Packed reads per type (bench/reads.py): `git panini verify --all` and checkout of JPEG, PNG, ZIP and text
+    after work and gc, MB/s per core; peak RSS of the filter's smudge of a big file (pointer with raw or
+    packed chunks, non-pointer blob) and of the worker on it."""
+    from . import reads as reads_mod
+    return reads_mod.run(bench, cfg, sys.modules[__name__])
+
+
 # --- the run -----------------------------------------------------------------------------------------
 
 def machine() -> dict:
@@ -815,6 +929,8 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=2)
     p.add_argument("--label", help="results file name after the date (default: the mode), e.g. transfer-before")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots (they need matplotlib)")
+    p.add_argument("--baseline", default="8e09e94",
+                   help="worker: also run the git_panini of this commit (git archive), '' for none")
     cfg = p.parse_args(argv)
     cfg.mode = cfg.mode or "quick"
     full = cfg.mode == "full"
@@ -828,6 +944,7 @@ def parse_args(argv=None):
     cfg.small_files, cfg.small_runs = 10000, (5 if full else 1)
     cfg.corpus_scale, cfg.efforts, cfg.effort3_scale = (1.0 if full else 0.1), [0, 1, 2], (0.1 if full else 0.02)
     cfg.scaling = [1, 10, 100, 1000, 10000] + ([100000] if full else [])
+    cfg.migrate_commits, cfg.migrate_mib = (1000, 2048) if full else (100, 100)
     cfg.rerun_budget = 3600 if full else 60
     return cfg
 
@@ -855,7 +972,8 @@ def main(argv=None):
               "seconds": round(time.monotonic() - started, 1),
               "config": {k: getattr(cfg, k) for k in ("sizes", "runs", "git_runs", "kinds", "seed", "versions",
                                                       "versions_mib", "small_files", "small_runs", "corpus_scale",
-                                                      "efforts", "effort3_scale", "scaling", "noise", "max_reruns")},
+                                                      "efforts", "effort3_scale", "scaling", "noise", "max_reruns",
+                                                      "baseline", "migrate_commits", "migrate_mib")},
               "machine": {**machine(), "loadavg_before": load_before, "loadavg_after": os.getloadavg()},
               "notes": "inputs pre-read once before each timed command (page caches cannot be dropped); "
                        "os.sync() before each; peak RSS is the largest single process of the timed command tree; "

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from .lease import NO_HOLDER
 from .notes import Notes
 from .sync import SyncError, fetch, push
-from .worker import MAX_ATTEMPTS, claimable
+from .worker import MAX_ATTEMPTS, claimable, threads_per_job
 
 DEFAULT_MAX_JOBS = 4
 DEFAULT_JOB_BYTES = 256 << 20
@@ -192,9 +192,11 @@ def run_local(repo, jobs: list[Job], remote: str | None, effort: int | None = No
     """
     log = log or (lambda message: None)
     cwd = repo.work_tree or repo.git_dir
+    threads = threads_per_job(max(1, len(jobs)))
     started, failed = [], []
     for job in jobs:
-        cmd = [sys.executable, "-m", "git_panini", "work", "--job", job.id]
+        # The jobs run at once: they share this machine's cores rather than each taking all of them.
+        cmd = [sys.executable, "-m", "git_panini", "work", "--job", job.id, "--threads", str(threads)]
         cmd += ["--remote", remote] if remote else ["--no-remote"]
         if effort is not None:
             cmd += ["--effort", str(effort)]

@@ -8,9 +8,7 @@ import sys
 
 def main():
     if sys.argv[1:2] == ["filter-process"] and len(sys.argv) == 2:
-        from .filter import main as filter_main
-        filter_main()
-        return
+        sys.exit(one_line_errors(_filter_process))
     if sys.argv[1:2] == ["hook"] and len(sys.argv) >= 3:
         from .hooks import main as hook_main
         sys.exit(one_line_errors(lambda: hook_main(sys.argv[2], sys.argv[3:])))
@@ -18,10 +16,23 @@ def main():
     sys.exit(one_line_errors(cli_main))
 
 
+def _filter_process():
+    from .filter import main as filter_main
+    from .pktline import ProtocolError
+    try:
+        filter_main()
+    except (EOFError, ProtocolError) as e:
+        sys.stderr.write(f"git-panini: filter-process speaks Git's filter protocol on stdin, for git itself "
+                         f"(gitattributes(5)); {e}\n")
+        return 1
+
+
 def one_line_errors(run) -> int:
-    """Run a command; what goes wrong in the store, a remote or git is one line and exit 1, no traceback."""
+    """Run a command; what goes wrong in the store, a remote or git is one line and exit 1, no traceback.
+    The whole story (traceback, command line) goes to .git/panini/logs/ for `git panini logs last`."""
     import sqlite3
 
+    from . import logs
     from .reader import ReadError
     from .refchain import RefError
     from .remote import SyncError
@@ -31,5 +42,15 @@ def one_line_errors(run) -> int:
         return run() or 0
     except (GitError, SyncError, StoreError, RefError, ObjectTooLarge, ReadError, sqlite3.DatabaseError,
             RuntimeError) as e:
+        logs.record(str(e), e)
         sys.stderr.write(f"git-panini: {e}\n")
         return 2 if isinstance(e, GitError) else 1
+    except KeyboardInterrupt:
+        sys.stderr.write("git-panini: interrupted\n")
+        return 130
+    except Exception as e:  # noqa: BLE001 - a bug: one line here, the traceback in the log
+        where = logs.record(f"{type(e).__name__}: {e}", e)
+        first = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+        sys.stderr.write(f"git-panini: internal error: {type(e).__name__}: {first}"
+                         + (" (details: git panini logs last)\n" if where else "\n"))
+        return 1

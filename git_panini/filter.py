@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 
 from . import pointer as pointer_mod
 from .pathfilter import PathFilter
@@ -17,9 +18,14 @@ CAPABILITIES = ("clean", "smudge", "delay")
 PROGRESS_ENV = "GIT_PANINI_PROGRESS_BYTES"
 SKIP_SMUDGE_ENV = "GIT_PANINI_SKIP_SMUDGE"   # "1": check out pointers as they are (git-lfs's GIT_LFS_SKIP_SMUDGE)
 NEEDS_FETCH = "needs-fetch"   # marker for the post-checkout hook
+SPOOL_MEMORY = 8 << 20       # a non-pointer blob passed through smudge stays in memory up to this size
+SPOOL_BLOCK = 1 << 20
 
 
-def warn(message: str):
+def warn(message: str, exc: BaseException | None = None):
+    """One line for the user; the message (and traceback, if any) also in .git/panini/logs/."""
+    from . import logs
+    logs.record(message, exc)
     sys.stderr.write(f"git-panini: {message}\n")
     sys.stderr.flush()
 
@@ -125,14 +131,21 @@ class FilterServer:
         except Exception as e:  # never leave git hanging: drain, then report the error
             for _ in content:
                 pass
-            warn(f"clean {path}: {e}")
+            warn(f"clean {path}: {e}", e)
             self.out.text_list(["status=error"])
             return
         self._respond(result)
 
     # --- smudge -----------------------------------------------------------------------------------
     def _smudge(self, path: str, can_delay: bool):
-        data = b"".join(self.inp.read_content())
+        content = self.inp.read_content()
+        data = bytearray()
+        while len(data) <= pointer_mod.MAX_POINTER_SIZE and (pkt := next(content, None)) is not None:
+            data += pkt
+        if len(data) > pointer_mod.MAX_POINTER_SIZE:
+            self._pass_through(path, data, content)   # too big for a pointer: the file as it was committed
+            return
+        data = bytes(data)
         if not data and path in self._delayed:
             pointer = self._delayed.pop(path)
         elif not data:
@@ -159,6 +172,29 @@ class FilterServer:
                     return
                 self._fetch([pointer])
         self._write_file(path, pointer)
+
+    def _pass_through(self, path: str, head: bytearray, rest):
+        """Hand a non-pointer blob back unchanged, in bounded memory. Git sends all of it before it reads
+        the answer, so it waits in a spool (a file in .git/panini past SPOOL_MEMORY) instead of a buffer."""
+        with tempfile.SpooledTemporaryFile(SPOOL_MEMORY, dir=self.repo.panini_dir) as spool:
+            try:
+                os.makedirs(self.repo.panini_dir, exist_ok=True)
+                spool.write(head)
+                del head[:]
+                for pkt in rest:
+                    spool.write(pkt)
+                spool.seek(0)
+            except OSError as e:   # e.g. a full disk: read what git still sends, then refuse this file
+                for _ in rest:
+                    pass
+                warn(f"smudge {path}: cannot hold the file while git sends it: {e.strerror or e}")
+                self.out.text_list(["status=error"])
+                return
+            self.out.text_list(["status=success"])
+            while block := spool.read(SPOOL_BLOCK):
+                self.out.content(block)
+            self.out.flush()
+            self.out.flush()   # empty list: keep status=success
 
     def _write_file(self, path: str, pointer):
         try:

@@ -75,13 +75,15 @@ def check_store(repo, full: bool = False) -> dict:
     if not repo.bare:
         known = published | set(local_manifests)
         head = [f for f in pointers.in_tree(repo, "HEAD") if f.pointer]
+        remotes = repo.git("remote").stdout.split()   # with none, data not here can be nowhere else
         not_here = []
         source = ChunkSource(repo)
         try:
             for found in head:
-                if found.pointer.manifest not in known and repo.exists(found.pointer.manifest):
+                if found.pointer.manifest not in known and (repo.exists(found.pointer.manifest) or not remotes):
                     errors.append(f"{found.path} (HEAD): manifest {found.pointer.manifest} is in neither the local "
-                                  "nor the published store; gc would delete its data (re-add the file, or fetch it)")
+                                  "nor the published store; gc would delete its data, or did (re-add the file, or "
+                                  "fetch it)")
                 elif found.pointer.manifest not in known or missing_chunks(source, found.pointer):
                     not_here.append(found.path)
         finally:

@@ -7,7 +7,7 @@ import stat
 import sys
 from importlib import resources
 
-from . import journal
+from . import journal, locks
 from .local import LocalStore
 from .reader import ChunkSource
 from .store import fan
@@ -77,7 +77,7 @@ def uninstall(repo) -> list[str]:
 
 def run(repo, name: str, args: list[str], stdin: bytes) -> int:
     """Our part of a hook (the shell script has already run the user's chained `<name>.local`)."""
-    return {"pre-push": _pre_push, "post-checkout": _refetch_missing, "post-merge": _refetch_missing,
+    return {"pre-push": _pre_push, "post-checkout": _after_checkout, "post-merge": _after_checkout,
             "pre-commit": _refuse_lost, "post-commit": _replay_journal}[name](repo, args, stdin)
 
 
@@ -104,12 +104,23 @@ def _pre_push(repo, args, stdin: bytes) -> int:
     # What the remote's branches (as last fetched) already hold needs no publishing again.
     names = repo.git("remote").stdout.decode().split()
     revs = pushed + ["--not", *known] + ([f"--remotes={remote}"] if remote in names else [])
+    refused = locks.refuse_locked_changes(repo, remote, revs)
+    if refused:
+        _err(f"refusing to push: {refused}")
+        return 1
     try:
         push(repo, remote, revs=revs)
     except SyncError as e:
         _err(f"refusing to push: {e}")
         return 1
     return 0
+
+
+def _after_checkout(repo, args, stdin) -> int:
+    """Fetch what a smudge lacked, then make lockable files we hold no lock on read-only."""
+    code = _refetch_missing(repo, args, stdin)
+    locks.protect_lockable(repo)
+    return code
 
 
 def _refetch_missing(repo, args, stdin) -> int:

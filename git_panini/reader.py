@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import os
+from collections import OrderedDict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from . import manifest as manifest_mod
 from .hashing import BackgroundSha256
@@ -13,6 +15,10 @@ from .manifest import MAX_CHUNK_SIZE, MAX_MANIFEST_SIZE
 from .recipe import MAX_RECIPE_SIZE, MAX_STEP_SIZE, RecipeError, parse_recipe
 from .repo import ObjectTooLarge
 from .store import Store
+
+
+READ_AHEAD_BYTES = 32 << 20   # decoded bytes of upcoming packs in flight (one more pack may pass it)
+READ_AHEAD_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 class ReadError(Exception):
@@ -61,6 +67,13 @@ class ChunkSource:
         # (not a count of packs) keeps reading a directory from decoding each segment again.
         self._cache_bytes = cache_bytes
         self._cached = 0
+        # Chunks of each cached pack not yet read: a pack is dropped once all were, so streaming a big
+        # file holds one segment, not the budget (a pack is decoded again only after yielding its size).
+        self._unread: dict[str, set[str]] = {}
+        self._upcoming: deque[str] = deque()      # packs that plan() said come next, not yet started
+        self._pending: dict[str, tuple[Future, int]] = {}   # pack -> (its decode on another thread, size)
+        self._pending_bytes = 0
+        self._pool: ThreadPoolExecutor | None = None
 
     @property
     def index(self) -> ChunkIndex:
@@ -174,10 +187,12 @@ class ChunkSource:
         errors = []
         for pack, _, offset, length in self.index.locate(chunk):
             try:
-                data = self._pack_data(pack)[offset:offset + length]
-                return self._checked(chunk, size, data, f"pack {pack}")
+                data = self._checked(chunk, size, self._pack_data(pack)[offset:offset + length], f"pack {pack}")
             except ReadError as e:  # another pack, or the raw chunk on the remote, may still be good
                 errors.append(e)
+                continue
+            self._served(pack, chunk)
+            return data
         if self.fetch([chunk]):
             data = self.repo.read_kind(chunk, "blob", MAX_CHUNK_SIZE)
             if data is not None:
@@ -191,15 +206,69 @@ class ChunkSource:
             raise ChunkCorrupt(chunk, where, data)
         return data
 
+    def plan(self, chunks):
+        """These (chunk, size) are read next, in this order: their packs are decoded ahead, on other cores
+        (the codecs release the GIL), at most READ_AHEAD_BYTES beyond the pack being read."""
+        upcoming, seen = [], set(self._decoded)
+        for chunk, _ in chunks:
+            if self.repo.exists(chunk):
+                continue
+            located = self.index.locate(chunk)
+            if located and located[0][0] not in seen:
+                seen.add(located[0][0])
+                upcoming.append(located[0][0])
+        for pack in set(self._pending) - seen:   # planned for reads that did not happen (an error)
+            self._pending_bytes -= self._pending.pop(pack)[1]
+        self._upcoming = deque(upcoming)
+        self._read_ahead()
+
+    def _read_ahead(self):
+        from . import codecs
+        while self._upcoming and self._pending_bytes < READ_AHEAD_BYTES and len(self._pending) < READ_AHEAD_THREADS:
+            pack = self._upcoming.popleft()
+            if pack in self._decoded or pack in self._pending:
+                continue
+            try:
+                loaded = self._load(pack, fetch=False)
+            except ReadError:
+                continue   # read in place when its turn comes, which fetches or reports what is wrong
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(READ_AHEAD_THREADS, thread_name_prefix="panini-decode")
+            self._pending[pack] = (self._pool.submit(codecs.decode_chain, *loaded), loaded[3])
+            self._pending_bytes += loaded[3]
+
     def _pack_data(self, pack: str) -> bytes:
         if pack in self._decoded:
             self._decoded.move_to_end(pack)
             return self._decoded[pack]
         from . import codecs  # only packs need the codec registry
+        pending = self._pending.pop(pack, None)
+        try:
+            if pending is not None:
+                self._pending_bytes -= pending[1]
+                data = pending[0].result()
+            else:
+                data = codecs.decode_chain(*self._load(pack))
+        except codecs.CodecError as e:
+            raise ReadError(f"pack {pack} cannot be decoded: {e}") from None
+        finally:
+            self._read_ahead()
+        self._decoded[pack] = data
+        self._cached += len(data)
+        self._unread[pack] = {c for (c,) in self.index.db.execute("select chunk from chunks where pack = ?", (pack,))}
+        while self._cached > self._cache_bytes and len(self._decoded) > 1:
+            self._drop(next(iter(self._decoded)))
+        return data
+
+    def _load(self, pack: str, fetch: bool = True) -> tuple[bytes, list, dict, int]:
+        """What decoding the pack takes (encoded data, steps, dictionaries, size), read from the store here:
+        decode_chain(*loaded) then needs neither git nor the index, so another thread may run it."""
         try:
             recipe = parse_recipe(self.repo.read_kind(pack, "blob", MAX_RECIPE_SIZE) or b"", self.repo.hex_len)
             blobs = [recipe["data"], *recipe.get("deps", [])]
             if not all(self.repo.exists(b) for b in blobs):
+                if not fetch:
+                    raise ReadError(f"pack {pack}: its blobs are not here")
                 self.fetch(b for b in blobs if not self.repo.exists(b))
             encoded = self.repo.read_kind(recipe["data"], "blob", MAX_STEP_SIZE)
             if encoded is None:
@@ -210,16 +279,25 @@ class ChunkSource:
                 if dep_data is None:
                     raise ReadError(f"pack {pack} needs dictionary {dep}, which is missing")
                 deps[dep] = dep_data
-            data = codecs.decode_chain(encoded, recipe["steps"], deps, recipe["size"])
-        except (RecipeError, codecs.CodecError, KeyError, ObjectTooLarge) as e:
+            return encoded, recipe["steps"], deps, recipe["size"]
+        except (RecipeError, KeyError, ObjectTooLarge) as e:
             raise ReadError(f"pack {pack} cannot be decoded: {e}") from None
-        self._decoded[pack] = data
-        self._cached += len(data)
-        while self._cached > self._cache_bytes and len(self._decoded) > 1:
-            self._cached -= len(self._decoded.popitem(last=False)[1])
-        return data
+
+    def _served(self, pack: str, chunk: str):
+        unread = self._unread.get(pack)
+        if unread is not None:
+            unread.discard(chunk)
+            if not unread:
+                self._drop(pack)
+
+    def _drop(self, pack: str):
+        self._cached -= len(self._decoded.pop(pack))
+        self._unread.pop(pack, None)
 
     def close(self):
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
         if self._index is not None:
             self._index.close()
 
@@ -253,6 +331,8 @@ def iter_file(source: ChunkSource, pointer: Pointer):
     """Yield a file's bytes chunk by chunk; raise ReadError before yielding anything unverifiable,
     and after the last chunk if the whole-file sha256 does not match."""
     chunks = read_manifest(source.repo, pointer)
+    if len(chunks) > 1:   # one chunk: nothing to read ahead (a checkout of many small files skips the lookups)
+        source.plan(chunks)
     digest = BackgroundSha256()
     offset = 0
     for chunk, size in chunks:

@@ -58,6 +58,10 @@ def _subcommand(args) -> str:
     return args[i] if i < len(args) else "?"
 
 
+MWINDOW_SIZE = 8 << 20          # bytes of a pack file libgit2 maps at once
+MWINDOW_MAPPED_LIMIT = 32 << 20  # bytes of pack files it keeps mapped before unmapping the least used
+
+
 class Pygit2Reader:
     """Object reads through libgit2 (fast, in-process); SHA-1 repositories only."""
 
@@ -67,6 +71,10 @@ class Pygit2Reader:
         # a corrupt object into an untyped GitError (a traceback), while callers that must trust the
         # content check its id themselves (ChunkSource names the file, chunk and offset).
         pygit2.option(pygit2.enums.Option.ENABLE_STRICT_HASH_VERIFICATION, False)
+        # libgit2 maps pack files 1 GiB at a time and keeps up to 8 GiB mapped: streaming a big file's
+        # chunks out of a pack kept every page read resident (a 256 MiB smudge peaked at 306 MiB RSS).
+        pygit2.option(pygit2.enums.Option.SET_MWINDOW_SIZE, MWINDOW_SIZE)
+        pygit2.option(pygit2.enums.Option.SET_MWINDOW_MAPPED_LIMIT, MWINDOW_MAPPED_LIMIT)
         self._odb = pygit2.Repository(git_dir).odb
 
     def read(self, oid: str) -> tuple[str, bytes] | None:

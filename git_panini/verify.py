@@ -22,9 +22,20 @@ def verify_files(repo, found: list[FoundPointer], work_tree: str | None, progres
         except SyncError as e:
             if warn:
                 warn(str(e))
+        source.plan(_all_chunks(repo, found))
         return [verify_pointer(source, f, work_tree, progress) for f in found]
     finally:
         source.close()
+
+
+def _all_chunks(repo, found: list[FoundPointer]):
+    """Every chunk the files name, in the order verify reads them (whose manifest is readable)."""
+    for f in found:
+        if f.pointer is not None:
+            try:
+                yield from read_manifest(repo, f.pointer)
+            except ReadError:
+                continue
 
 
 @dataclass

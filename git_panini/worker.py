@@ -7,6 +7,8 @@ import os
 import random
 import socket
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -29,6 +31,7 @@ from .segment import WHOLE_FILE_FORMATS, Segment, SmallFile, group_small_files, 
 from .store import MAX_LIST_SIZE, PACK_REFS, RAW_REFS, Store, fan, manifest_path, pack_path, parse_list
 from .sync import SyncError, fetch, push, push_once, remote_refs
 from .treeedit import TreeEditor
+from .units import human
 
 LEASE_SECONDS = 900
 MAX_ATTEMPTS = 3
@@ -40,6 +43,25 @@ SAMPLE_BYTES = 64 << 10
 DICT_SIZE = 112 << 10
 DICT_SAMPLE = 16 << 10
 TINY_DUPLICATE = 4096      # at most this many already-packed bytes are packed again to keep a file whole
+THREAD_MEMORY = 1 << 30    # a segment in flight at effort 2: its bytes, the expanded copy, a 256 MiB PPMd model
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, e.g. a container's share), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def threads_per_job(jobs: int) -> int:
+    """Every usable core busy across the jobs, none oversubscribed, and no more threads than memory holds."""
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        memory = 0
+    by_memory = memory // (jobs * THREAD_MEMORY) if memory > 0 else 1 << 30
+    return max(1, min(usable_cores() // jobs, by_memory))
 
 
 MAX_ERROR = 400            # characters of an error kept in a note: one line, never a traceback
@@ -86,9 +108,10 @@ class WorkResult:
 class Worker:
     def __init__(self, repo, effort: int = 2, remote: str | None = None, worker_id: str | None = None,
                  lease_seconds: float = LEASE_SECONDS, max_attempts: int = MAX_ATTEMPTS, device: str = "cpu", log=None,
-                 skew: float = CLOCK_SKEW_SECONDS):
+                 skew: float = CLOCK_SKEW_SECONDS, threads: int = 1):
         self.repo = repo
         self.effort = effort
+        self.threads = max(1, threads)   # segments and codec candidates encoded at once
         self.remote = remote
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.lease_seconds = lease_seconds
@@ -408,17 +431,17 @@ class Worker:
                 small.append(SmallFile(manifest, todo, head))
         segments += group_small_files(small, is_text, self.device)
         owner = {c: m for m, chunks in file_chunks.items() for c, _ in chunks}
-        packer = _PackBuilder(self.repo, self.effort, source, segments)
+        packer = _PackBuilder(self.repo, self.effort, source, segments, self.threads)
         try:
-            for segment in segments:
-                for part, (choice, raw_size) in self._pack_segment(packer, segment, owner, results):
+            for segment, outcome in packer.add_all(segments):
+                for part, (choice, raw_size) in self._packed_parts(packer, segment, outcome, owner, results):
                     for c, s in part.chunks:
                         r = results[owner[c]]
                         r.packed_bytes += s
                         r.stored_bytes += s * len(choice.encoded) / raw_size
                         r.codecs[choice.codec_names] = r.codecs.get(choice.codec_names, 0) + s
-                    self.log(f"segment of {len(part.chunks)} chunks: {raw_size} -> {len(choice.encoded)} bytes "
-                             f"with {choice.codec_names}")
+                    self.log(f"segment of {len(part.chunks)} chunks: {human(raw_size)} -> "
+                             f"{human(len(choice.encoded))} with {choice.codec_names}")
                     if progress:
                         progress(raw_size)
             packer.commit(self.store, self.id)
@@ -433,14 +456,13 @@ class Worker:
             r.file_stored_bytes = _file_share(self.repo, index, chunks, ratios)
         return results, packer
 
-    def _pack_segment(self, packer: "_PackBuilder", segment: Segment, owner: dict[str, str],
+    def _packed_parts(self, packer: "_PackBuilder", segment: Segment, outcome, owner: dict[str, str],
                       results: dict[str, WorkResult]) -> list:
-        """[(segment packed, (choice, raw size))]. A segment that fails is packed again file by file
-        (small files share segments), and a file whose own part still fails is charged with it."""
-        try:
-            return [(segment, packer.add(segment))]
-        except Exception as e:   # noqa: BLE001 - charged below, to the file(s) it belongs to
-            error = e
+        """[(segment packed, (choice, raw size))]. A segment that failed (outcome is its exception) is packed
+        again file by file (small files share segments), and a file whose own part still fails is charged."""
+        if not isinstance(outcome, Exception):
+            return [(segment, outcome)]
+        error = outcome
         parts: dict[str, Segment] = {}
         for c, s in segment.chunks:
             parts.setdefault(owner[c], Segment(format=segment.format)).chunks.append((c, s))
@@ -528,8 +550,8 @@ class _PackBuilder:
     """Encodes segments into packs (a data blob + its recipe) and commits them: recipes to the store,
     data and dictionaries to a new bulk ref refs/panini/packs/<commit>."""
 
-    def __init__(self, repo, effort: int, source: ChunkSource, segments: list[Segment]):
-        self.repo, self.effort, self.source = repo, effort, source
+    def __init__(self, repo, effort: int, source: ChunkSource, segments: list[Segment], threads: int = 1):
+        self.repo, self.effort, self.source, self.threads = repo, effort, source, threads
         self.writer = PackWriter(repo.objects_dir, repo.algo, sync=repo.fsync.wants("pack"))
         self.recipes: list[str] = []         # pack ids (recipe oids)
         self.bulk: list[str] = []            # data blobs and dictionaries the packs need
@@ -553,10 +575,52 @@ class _PackBuilder:
         return object_id("blob", data, self.repo.algo), data
 
     def add(self, segment: Segment):
-        raw = b"".join(self.source.read(c, s) for c, s in segment.chunks)
-        deps = {self._dict[0]: self._dict[1]} if self._dict else {}
+        """Encode and add one segment here and now: (choice, raw size)."""
+        raw = self._read(segment)
+        return self._add(segment, raw, self._choose(segment, raw, None)), len(raw)
+
+    def add_all(self, segments: list[Segment]):
+        """Encode segments, `threads` at a time (and their candidates in as many threads), and add them
+        in order: yields (segment, (choice, raw size)), or (segment, the exception) for a segment that
+        failed, so the caller charges its files and the rest go on. Chunks are read and packs written in
+        this thread only; at most `threads` segments are in memory ahead of the writer."""
+        if self.threads <= 1:
+            for segment in segments:
+                try:
+                    yield segment, self.add(segment)
+                except Exception as e:  # noqa: BLE001 - the caller charges it to the segment's files
+                    yield segment, e
+            return
+        with ThreadPoolExecutor(self.threads) as by_segment, ThreadPoolExecutor(self.threads) as by_codec:
+            ahead: deque = deque()
+            for segment in segments + [None]:
+                if segment is not None:
+                    try:
+                        raw = self._read(segment)
+                        ahead.append((segment, raw, by_segment.submit(self._choose, segment, raw, by_codec)))
+                    except Exception as e:  # noqa: BLE001
+                        ahead.append((segment, None, e))
+                while ahead and (segment is None or len(ahead) > self.threads):
+                    done, raw, pending = ahead.popleft()
+                    try:
+                        if isinstance(pending, Exception):
+                            raise pending
+                        yield done, (self._add(done, raw, pending.result()), len(raw))
+                    except Exception as e:  # noqa: BLE001
+                        yield done, e
+
+    def _read(self, segment: Segment) -> bytes:
+        return b"".join(self.source.read(c, s) for c, s in segment.chunks)
+
+    def _deps(self) -> dict[str, bytes]:
+        return {self._dict[0]: self._dict[1]} if self._dict else {}
+
+    def _choose(self, segment: Segment, raw: bytes, pool):
         extra = [[("zstd", {"level": 19, "dict": self._dict[0]})]] if self._dict else []
-        choice = choose(raw, segment.format, self.effort, deps, extra)
+        return choose(raw, segment.format, self.effort, self._deps(), extra, pool)
+
+    def _add(self, segment: Segment, raw: bytes, choice):
+        deps = self._deps()
         used = sorted({step["params"]["dict"] for step in choice.steps if "dict" in step["params"]})
         for oid in used:
             self.dicts[oid] = deps[oid]
@@ -572,7 +636,7 @@ class _PackBuilder:
         self.recipes.append(self.writer.add("blob", recipe_bytes))
         self.bulk.append(data_oid)
         self.yielded += [c for c, _ in segment.chunks]
-        return choice, len(raw)
+        return choice
 
     def commit(self, store: Store, worker_id: str):
         """Bulk ref first, then the store: a recipe is never recorded before its data is reachable."""

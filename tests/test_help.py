@@ -70,3 +70,25 @@ def test_install_leaves_the_configuration_alone_when_a_hook_is_in_the_way(tmp_pa
     proc = run(["git", "panini", "install"], cwd=repo, check=False)
     assert proc.returncode != 0 and proc.stderr.count("\n") == 1
     assert run(["git", "config", "--get", "filter.panini.process"], cwd=repo, check=False).returncode == 1
+
+
+def test_errors_are_logged_in_full_and_shown_by_logs(tmp_path):
+    repo = make_repo(tmp_path)
+    assert run(["git", "panini", "logs"], cwd=repo).stdout.strip() == "no logs"
+    proc = run(["git", "panini", "work", "--remote", "nowhere"], cwd=repo, check=False)
+    assert proc.returncode != 0 and len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr
+    listed = run(["git", "panini", "logs"], cwd=repo).stdout.split()
+    assert len(listed) == 1 and listed[0].endswith(".log")
+    last = run(["git", "panini", "logs", "last"], cwd=repo).stdout
+    assert "command: " in last and "work --remote nowhere" in last
+    assert proc.stderr.strip().removeprefix("git-panini: ") in last
+    assert run(["git", "panini", "logs", "nope"], cwd=repo, check=False).returncode == 2
+    run(["git", "panini", "logs", "--clear"], cwd=repo)
+    assert run(["git", "panini", "logs"], cwd=repo).stdout.strip() == "no logs"
+
+
+def test_filter_process_run_by_hand_is_one_line(tmp_path):
+    repo = make_repo(tmp_path)
+    proc = run(["git", "panini", "filter-process"], cwd=repo, input="not the filter protocol\n", check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith("git-panini: ")

@@ -160,7 +160,7 @@ def test_a_file_that_cannot_be_read_is_retried_then_failed_and_the_rest_complete
     # Through a remote: each failure must survive the merge with the worker's own published claim.
     proc = run(["git", "panini", "work", "--remote", "origin", "--effort", "0"], cwd=path, check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert f"failed {bad}" in proc.stdout and lost in proc.stdout
+    assert f"failed manifest {bad}" in proc.stdout and lost in proc.stdout
     good_manifest = _pointer_manifests(path, ["good.bin"])["good.bin"][0]
     for where in (path, remote):
         notes = notes_of(where)

@@ -105,7 +105,7 @@ def test_one_hostile_file_in_a_batch_of_50_fails_alone(tmp_path):
     proc = run(["git", "panini", "work", "--remote", "origin", "--effort", "0"], cwd=work, check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr, proc.stderr
     # Taken again while it has attempts left (the rest of the batch is done by then), then failed for good.
-    assert proc.stdout.count(f"failed {hostile}: pack {lying} cannot be decoded") == 3, proc.stdout
+    assert proc.stdout.count(f"{hostile}: pack {lying} cannot be decoded") == 3, proc.stdout
     assert proc.stdout.startswith("52 file(s) worked, 3 failed")
 
     for where in (work, bare):
@@ -134,7 +134,7 @@ def test_one_hostile_file_in_a_batch_of_50_fails_alone(tmp_path):
 
 def _slow_repo(tmp_path, remote: bool):
     """A repository (and with remote=True its bare remote) holding one 6 MiB text file, which packs
-    for many seconds at effort 2. Returns (path, manifest, sha256)."""
+    for many seconds at effort 3. Returns (path, manifest, sha256)."""
     path = make_repo(tmp_path, track=("*.bin",))
     digest = sha256_file(write_text(path / "big.bin", 6 * MiB, seed=3))
     git(path, "add", ".")
@@ -176,7 +176,7 @@ def _stop(proc, sig) -> tuple[str, str]:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_worker_hands_its_file_back_and_the_next_run_takes_it_at_once(tmp_path, sig):
     path, manifest, digest = _slow_repo(tmp_path, remote=False)
-    proc = _start(path, "--no-remote", "--effort", "2")   # the default 15-minute lease
+    proc = _start(path, "--no-remote", "--effort", "3")   # the default 15-minute lease
     note = _wait_for_claim(path, manifest, proc)
     assert note["pid"] != os.getpid() and note["prior"] == "pending"
     time.sleep(0.5)                                        # packing is under way
@@ -203,7 +203,7 @@ def test_a_renewed_lease_is_not_stolen_by_a_worker_started_after_it_would_have_e
         thief_path = tmp_path / "thief"
         git(tmp_path, "clone", "-q", git(path, "remote", "get-url", "origin").stdout.strip(), str(thief_path))
         git(thief_path, "config", "panini.leaseSkew", "0")
-    slow = _start(path, *where, "--effort", "2", "--lease", "2")
+    slow = _start(path, *where, "--effort", "3", "--lease", "2")
     first = _wait_for_claim(path, manifest, slow)
     wait = (_until(first) - datetime.now(timezone.utc)).total_seconds() + 1.5
     time.sleep(max(0.0, wait))
@@ -226,7 +226,7 @@ def test_a_dead_workers_lease_is_retaken_at_once_or_released_by_hand(tmp_path):
     path, manifest, digest = _slow_repo(tmp_path, remote=False)
 
     # Released by hand: `git panini work --release` names the file; a second call finds nothing.
-    proc = _start(path, "--no-remote", "--effort", "2")
+    proc = _start(path, "--no-remote", "--effort", "3")
     held = _wait_for_claim(path, manifest, proc)
     _stop(proc, signal.SIGKILL)
     assert notes_of(path)[manifest]["status"] == "processing"
@@ -236,7 +236,7 @@ def test_a_dead_workers_lease_is_retaken_at_once_or_released_by_hand(tmp_path):
     assert run(["git", "panini", "work", "--release"], cwd=path).stdout.strip() == "0 lease(s) released"
 
     # Retaken at once: the next run does not wait out the 15-minute lease of a process that is gone.
-    proc = _start(path, "--no-remote", "--effort", "2")
+    proc = _start(path, "--no-remote", "--effort", "3")
     _wait_for_claim(path, manifest, proc)
     _stop(proc, signal.SIGKILL)
     done = run(["git", "panini", "work", "--no-remote", "--effort", "0"], cwd=path)

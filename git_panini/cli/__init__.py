@@ -33,11 +33,11 @@ def _options(version: bool = typer.Option(False, "--version", callback=_version,
 
 
 def _register():
-    from . import (add, demo, env, fetch, filter_process, fsck, help, hook, install, ls_files, prune, pull, push,
-                   status, textconv, track, verify, work)
+    from . import (add, demo, env, fetch, filter_process, fsck, help, hook, install, lock, locks, logs, ls_files,
+                   migrate, prune, pull, push, status, textconv, track, verify, work)
     from . import dispatch, init_ci, report
-    for module in (install, track, add, status, ls_files, verify, fsck, env, push, fetch, pull, prune,
-                   work, dispatch, report, init_ci, filter_process, hook, textconv, demo, help):
+    for module in (install, track, add, status, ls_files, verify, fsck, env, push, fetch, pull, prune, lock, locks,
+                   work, migrate, dispatch, report, init_ci, logs, filter_process, hook, textconv, demo, help):
         module.register(app)
 
 

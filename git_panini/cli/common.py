@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from ..repo import NotARepository, Repo
+from ..units import human  # noqa: F401 (the commands import it from here)
 
 # soft_wrap: a message is one line however narrow the terminal (or the 80 columns rich assumes when
 # output is piped), so an error line with a 64-hex id stays greppable in CI logs.
@@ -42,15 +43,6 @@ def tree_or_fail(repo, treeish: str) -> str:
 
 def print_json(data):
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-def human(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
 
 
 def remote_or_fail(repo, remote: str | None) -> str:

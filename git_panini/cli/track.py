@@ -9,6 +9,7 @@ import typer
 from .common import console, fail, open_repo
 
 ATTRS = "filter=panini diff=panini -text"
+LOCKABLE = "lockable"   # as git-lfs writes it: read-only in the working tree unless you hold its lock
 
 
 def _quote(pattern: str) -> str:
@@ -27,22 +28,29 @@ def _read(path: str) -> list[str]:
     return open(path, encoding="utf-8").read().splitlines() if os.path.exists(path) else []
 
 
-def track(patterns: list[str] = typer.Argument(None, help='Patterns such as "*.psd" or "data/**".')):
+def track(patterns: list[str] = typer.Argument(None, help='Patterns such as "*.psd" or "data/**".'),
+          lockable: bool = typer.Option(False, "--lockable",
+                                        help="Also mark them lockable: read-only unless you hold their lock.")):
     """Track patterns with git-panini (or list the tracked ones)."""
     path = _attributes_path()
     lines = _read(path)
     if not patterns:
         for line in lines:
             if "filter=panini" in line:
-                console.print(line.split()[0], markup=False, highlight=False)
+                fields = line.split()
+                console.print(fields[0] + (" (lockable)" if LOCKABLE in fields[1:] else ""), markup=False,
+                              highlight=False)
         return
     for pattern in patterns:
-        line = f"{_quote(pattern)} {ATTRS}"
-        if line in lines:
+        plain, locked = f"{_quote(pattern)} {ATTRS}", f"{_quote(pattern)} {ATTRS} {LOCKABLE}"
+        if locked in lines or (plain in lines and not lockable):
             console.print(f"already tracked: {pattern}", markup=False)
             continue
-        lines.append(line)
-        console.print(f"tracking {pattern}", markup=False)
+        if plain in lines:   # tracked before: now lockable too
+            lines[lines.index(plain)] = locked
+        else:
+            lines.append(locked if lockable else plain)
+        console.print(f"tracking {pattern}" + (" (lockable)" if lockable else ""), markup=False)
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
 

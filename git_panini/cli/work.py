@@ -12,13 +12,14 @@ from .. import pointers
 from ..lease import CLOCK_SKEW_SECONDS, held_here
 from ..repo import Repo
 from ..sync import SyncError, default_remote
-from ..worker import LEASE_SECONDS, Worker
-from .common import JsonOption, console, err_console, fail, open_repo, print_json
+from ..worker import LEASE_SECONDS, Worker, threads_per_job
+from .common import JsonOption, console, err_console, fail, human, open_repo, print_json
 
 
 def _run_one(args) -> list[dict]:
-    path, effort, remote, max_files, job, device, lease, skew = args
-    worker = Worker(Repo(path), effort=effort, remote=remote, device=device, lease_seconds=lease, skew=skew)
+    path, effort, remote, max_files, job, device, lease, skew, threads = args
+    worker = Worker(Repo(path), effort=effort, remote=remote, device=device, lease_seconds=lease, skew=skew,
+                    threads=threads)
     return [r.__dict__ for r in worker.run(max_files=max_files, job=job)]
 
 
@@ -80,7 +81,11 @@ def work(paths: list[str] = typer.Argument(None, metavar="[PATH]...", help="With
          release: bool = typer.Option(False, "--release", help="Hand back leases left by workers of this machine "
                                       "that are gone (the files become claimable again at once), and stop."),
          force: bool = typer.Option(False, "--force", help="With --release: any lease, also a live or another machine's."),
-         jobs: int = typer.Option(1, "-j", "--jobs", help="Worker processes on this machine."),
+         jobs: int = typer.Option(1, "-j", "--jobs", min=1,
+                                  help="Worker processes on this machine. Together they use every usable "
+                                       "core: each encodes segments in cores / jobs threads."),
+         threads: int = typer.Option(0, "--threads", min=0,
+                                     help="Encoding threads per process (0: the usable cores / jobs, as memory allows)."),
          effort: int = typer.Option(2, "--effort", min=0, max=3, help="0 fast ... 3 try everything."),
          remote: str = typer.Option(None, "--remote", help="Fetch work from / push results to this remote."),
          no_remote: bool = typer.Option(False, "--no-remote", help="Work on this repository only."),
@@ -106,20 +111,25 @@ def work(paths: list[str] = typer.Argument(None, metavar="[PATH]...", help="With
         device = resolve_device(device)
     except RuntimeError as e:
         fail(str(e))
+    # One process by default, in threads: processes sharing one repository and a remote race on their claims.
+    threads = threads or threads_per_job(jobs)
     if jobs > 1:
         path = repo.work_tree or repo.git_dir
         try:
             with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-                batches = pool.map(_run_one, [(path, effort, remote, max_files, job, device, lease, skew)] * jobs)
+                batches = pool.map(_run_one, [(path, effort, remote, max_files, job, device, lease, skew, threads)]
+                                   * jobs)
         except KeyboardInterrupt:
             fail("interrupted; each worker process handed its files back", code=130)
         results = [r for batch in batches for r in batch]
     else:
         with Progress("work", BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=err_console,
-                      transient=True, disable=json) as progress:
+                      transient=True, disable=json or not err_console.is_terminal) as progress:
             task = progress.add_task("work", total=None)
             worker = Worker(repo, effort=effort, remote=remote, device=device, lease_seconds=lease, skew=skew,
-                            log=lambda m: progress.console.log(m, markup=False) if not json else None)
+                            threads=threads,
+                            log=lambda m: progress.console.print(m, markup=False, highlight=False)
+                            if not json else None)
             try:
                 results = [r.__dict__ for r in worker.run(max_files=max_files, job=job,
                                                           progress=lambda n: progress.advance(task, n))]
@@ -132,10 +142,12 @@ def work(paths: list[str] = typer.Argument(None, metavar="[PATH]...", help="With
     else:
         raw = sum(r["packed_bytes"] for r in results)
         stored = sum(r["stored_bytes"] for r in results)
-        console.print(f"{len(results)} file(s) worked, {len(failed)} failed; packed {raw} bytes into {stored}"
-                      + (f" ({stored / raw:.1%})" if raw else ""), markup=False)
+        console.print(f"{len(results)} file(s) worked, {len(failed)} failed; packed {human(raw)} into "
+                      f"{human(stored)}" + (f" ({stored / raw:.1%})" if raw else ""), markup=False)
+        where = {f.pointer.manifest: f.path for f in pointers.in_tree(repo, "HEAD") if f.pointer} if failed else {}
         for r in failed:
-            console.print(f"failed {r['manifest']}: {r['error']}", markup=False, highlight=False)
+            console.print(f"failed {where.get(r['manifest'], 'manifest ' + r['manifest'])}: {r['error']}",
+                          markup=False, highlight=False)
     raise typer.Exit(1 if failed else 0)
 
 

@@ -93,6 +93,9 @@ def _vectors():
     yield "deflate-expand-gzip", gz, [("deflate-expand", {})]
     yield "deflate-expand-twice-zip-of-png", _zip({"a.png": png, "b.txt": text}), [
         ("deflate-expand", {}), ("deflate-expand", {}), ("xz", {"preset": 9, "extreme": True})]
+    yield "deflate-expand-ppmd-6-png", png, [("deflate-expand", {}), ("ppmd", {"order": 6, "mem": 64 << 20})]
+    yield "deflate-expand-zstd-12-zip", wheel, [("deflate-expand", {}), ("zstd", {"level": 12})]
+    yield "xz-3-bcj-x86-binary", binary, [("xz", {"preset": 3, "bcj": "x86"})]
     yield "jpeg-lepton", jpeg, [("jpeg-lepton", {})]
     yield "jpeg-jxl", jpeg, [("jpeg-jxl", {})]
 

@@ -1,0 +1,37 @@
+"""`git panini locks`: the locks a remote holds (see git_panini/locks.py)."""
+
+from __future__ import annotations
+
+import typer
+
+from .. import locks as remote_locks
+from .common import JsonOption, console, err_console, fail, open_repo, print_json, remote_or_fail
+
+
+def locks(remote: str = typer.Option(None, "--remote", help="Remote holding the locks (default: the branch's remote)."),
+          json: bool = JsonOption):
+    """List the remote's locks: path, owner, since when, from which host."""
+    repo = open_repo()
+    remote = remote_or_fail(repo, remote)
+    try:
+        found, malformed = remote_locks.list_locks(repo, remote)
+        me = remote_locks.identity(repo)
+    except remote_locks.LockError as e:
+        fail(str(e), code=e.code)
+    if json:
+        print_json({"remote": remote, "locks": [l.as_json(me) for l in found], "malformed_refs": malformed})
+        return
+    if malformed:
+        err_console.print(f"git-panini: ignored {len(malformed)} ref(s) under {remote_locks.LOCK_REFS} that hold no "
+                          f"readable lock, e.g. {malformed[0]}", markup=False, highlight=False)
+    if not found:
+        console.print(f"no locks on {remote}", markup=False)
+        return
+    width = max(len(l.path) for l in found)
+    for l in found:
+        mark = " (you)" if l.owner == me else ""
+        console.print(f"{l.path:<{width}}  {l.owner}{mark}  {l.time}  {l.host}", markup=False, highlight=False)
+
+
+def register(app: typer.Typer):
+    app.command()(locks)

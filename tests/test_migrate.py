@@ -1,0 +1,302 @@
+"""`git panini migrate import|export|info` against real histories: plain blobs and real git-lfs, checked
+commit by commit through a push and a fresh clone, and back out to the original trees."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import file_url, git, make_bare, make_repo, run, write_random
+from git_panini.pointer import parse
+
+KiB = 1 << 10
+UNICODE = "ü ber.bin"
+
+
+def _commit(repo: Path, message: str, *paths: str):
+    git(repo, "add", "-A", *paths)
+    git(repo, "commit", "-q", "-m", message)
+
+
+def _plain_history(tmp_path) -> Path:
+    """Several commits on two branches, a merge, an annotated and a light tag, a rename, a file that
+    changes over commits, a path with a space and non-ASCII bytes, an empty .bin, an existing .gitattributes."""
+    repo = make_repo(tmp_path, install=False)
+    write_random(repo / "a.bin", 300 * KiB, seed=1)
+    write_random(repo / "img" / "x.bin", 150 * KiB, seed=2)
+    (repo / "docs").mkdir()
+    (repo / "docs" / "readme.txt").write_text("hello\n")
+    (repo / ".gitattributes").write_text("*.txt text\n")
+    _commit(repo, "c1 first files")
+    write_random(repo / "a.bin", 310 * KiB, seed=3)
+    write_random(repo / "sp ace.bin", 90 * KiB, seed=4)
+    (repo / "empty.bin").write_bytes(b"")
+    _commit(repo, "c2 a.bin changes, two more")
+    git(repo, "tag", "light")
+    git(repo, "checkout", "-q", "-b", "feature")
+    write_random(repo / "f.bin", 120 * KiB, seed=5)
+    write_random(repo / UNICODE, 70 * KiB, seed=6)
+    write_random(repo / "a.bin", 320 * KiB, seed=7)
+    _commit(repo, "f1 feature work")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "mv", "img/x.bin", "img/y.bin")
+    (repo / "docs" / "readme.txt").write_text("hello again\n")
+    _commit(repo, "c3 rename x to y")
+    git(repo, "tag", "-a", "v1", "-m", "version 1")
+    git(repo, "merge", "-q", "--no-ff", "-m", "c4 merge feature", "feature")
+    write_random(repo / "a.bin", 330 * KiB, seed=8)
+    _commit(repo, "c5 a.bin once more")
+    return repo
+
+
+def _files_by_commit(repo: Path, refs=("--branches", "--tags")) -> dict[str, dict[str, str]]:
+    """{commit subject: {path: sha256 of its bytes}} for every commit the refs reach."""
+    out = {}
+    for line in git(repo, "log", "--format=%H %s", *refs).stdout.splitlines():
+        commit, subject = line.split(" ", 1)
+        files = {}
+        listing = git(repo, "ls-tree", "-r", "-z", commit).stdout.split("\0")
+        for record in filter(None, listing):
+            meta, path = record.split("\t", 1)
+            blob = git(repo, "cat-file", "blob", meta.split()[2], binary=True).stdout
+            files[path] = hashlib.sha256(blob).hexdigest()
+        out[subject] = files
+    return out
+
+
+def _trees_by_commit(repo: Path) -> dict[str, str]:
+    return dict(reversed(l.split(" ", 1)) for l in
+                git(repo, "log", "--format=%T %s", "--branches", "--tags").stdout.splitlines())
+
+
+def _worktree_files(path: Path) -> dict[str, str]:
+    out = {}
+    for base, dirs, files in os.walk(path):
+        dirs[:] = [d for d in dirs if d != ".git"]
+        for name in files:
+            full = Path(base) / name
+            out[str(full.relative_to(path))] = hashlib.sha256(full.read_bytes()).hexdigest()
+    return out
+
+
+def _refs(repo: Path) -> str:
+    return git(repo, "for-each-ref", "--format=%(objectname) %(refname)").stdout
+
+
+def _one_line_error(proc, code: int) -> str:
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("git-panini: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+def _clone_and_check_every_commit(tmp_path, repo: Path, before: dict[str, dict[str, str]], ignore=(".gitattributes",)):
+    """Push everything to a bare remote, clone it with the filter installed, check out each commit: every
+    file has the bytes it had before the migration."""
+    _, url = make_bare(tmp_path, name="migrated.git")
+    git(repo, "remote", "add", "origin", url)
+    git(repo, "push", "-q", "origin", "--all")
+    git(repo, "push", "-q", "origin", "--tags")
+    run(["git", "panini", "install", "--global"])
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", url, str(clone)])
+    seen = 0
+    for line in git(clone, "log", "--format=%H %s", "--remotes", "--tags").stdout.splitlines():
+        commit, subject = line.split(" ", 1)
+        git(clone, "checkout", "-q", "--detach", commit)
+        assert not git(clone, "status", "--porcelain").stdout, subject
+        got = {p: h for p, h in _worktree_files(clone).items() if p not in ignore}
+        want = {p: h for p, h in before[subject].items() if p not in ignore}
+        assert got == want, subject
+        seen += 1
+    assert seen == len(before)
+    run(["git", "panini", "verify", "--all"], cwd=clone)
+    return clone
+
+
+def test_import_of_a_plain_history_then_every_commit_checks_out_bit_identical(tmp_path):
+    repo = _plain_history(tmp_path)
+    before, trees, old_refs = _files_by_commit(repo), _trees_by_commit(repo), _refs(repo)
+    run(["git", "panini", "install"], cwd=repo)
+    proc = run(["git", "panini", "migrate", "import", "--include", "*.bin", "--everything"], cwd=repo)
+    assert "6 commit(s) read" in proc.stdout and "4 ref(s) rewritten" in proc.stdout
+    # Every .bin of the new history is a pointer (the empty one stays empty), .gitattributes gained the line.
+    converted = set()
+    for line in git(repo, "log", "--format=%H", "--branches", "--tags").stdout.split():
+        attributes = git(repo, "cat-file", "blob", f"{line}:.gitattributes").stdout.splitlines()
+        assert attributes == ["*.txt text", "*.bin filter=panini diff=panini -text"]
+        for record in filter(None, git(repo, "ls-tree", "-r", "-z", line).stdout.split("\0")):
+            meta, path = record.split("\t", 1)
+            data = git(repo, "cat-file", "blob", meta.split()[2], binary=True).stdout
+            if path.endswith(".bin") and path != "empty.bin":
+                converted.add(parse(data).sha256)
+            else:
+                assert not data.startswith(b"version git-panini"), path
+    assert len(converted) == 8   # a.bin x4, x.bin (renamed, converted once), sp ace, f.bin, ü ber
+    # The old tips are kept, the working tree is the new HEAD's and clean, verify passes here.
+    backup = [l.split()[1] for l in _refs(repo).splitlines() if "refs/panini-migrate/" in l]
+    assert sorted(r.split("/", 3)[3] for r in backup) == sorted(l.split()[1] for l in old_refs.splitlines())
+    assert not git(repo, "status", "--porcelain").stdout
+    assert (repo / "a.bin").stat().st_size == 330 * KiB
+    run(["git", "panini", "verify", "--all"], cwd=repo)
+    assert run(["git", "panini", "fsck"], cwd=repo).returncode == 0
+    _clone_and_check_every_commit(tmp_path, repo, before)
+
+    # Export brings back the original trees (and, the metadata being kept, the original commits).
+    proc = run(["git", "panini", "migrate", "export", "--include", "*.bin", "--everything"], cwd=repo)
+    assert "8 blob(s)" in proc.stdout
+    assert _trees_by_commit(repo) == trees
+    assert git(repo, "rev-parse", "main").stdout == next(
+        l.split()[0] + "\n" for l in old_refs.splitlines() if l.endswith(" refs/heads/main"))
+    assert not git(repo, "status", "--porcelain").stdout
+
+
+def test_import_of_one_branch_leaves_the_others_alone_and_info_counts_without_writing(tmp_path):
+    repo = _plain_history(tmp_path)
+    run(["git", "panini", "install"], cwd=repo)
+    objects = git(repo, "count-objects", "-v").stdout
+    refs = _refs(repo)
+    proc = run(["git", "panini", "migrate", "info", "--include", "*.bin", "--include", "docs/**", "--json",
+                "--everything"], cwd=repo)
+    import json
+    rows = {r["pattern"]: r for r in json.loads(proc.stdout)["patterns"]}
+    sizes = [300, 310, 320, 330, 150, 90, 120, 70]
+    assert rows["*.bin"]["blobs"] == 8 and rows["*.bin"]["bytes"] == sum(sizes) * KiB
+    assert rows["docs/**"]["blobs"] == 2 and rows["docs/**"]["bytes"] == len("hello\n") + len("hello again\n")
+    by_ext = run(["git", "panini", "migrate", "info", "--everything"], cwd=repo).stdout.splitlines()
+    assert by_ext[0].startswith("*.bin") and "8 blob(s)" in by_ext[0]
+    assert git(repo, "count-objects", "-v").stdout == objects and _refs(repo) == refs
+
+    git(repo, "checkout", "-q", "feature")
+    run(["git", "panini", "migrate", "import", "-I", "*.bin", "-X", "f.bin"], cwd=repo)
+    after = _refs(repo)
+    moved = {l.split()[1] for l in set(after.splitlines()) - set(refs.splitlines())}
+    assert {m for m in moved if not m.startswith(("refs/panini-migrate/", "refs/panini/"))} == {"refs/heads/feature"}
+    assert git(repo, "cat-file", "-s", "HEAD:f.bin").stdout.strip() == str(120 * KiB)   # excluded
+    parse(git(repo, "cat-file", "blob", f"HEAD:{UNICODE}", binary=True).stdout)
+    assert git(repo, "cat-file", "blob", "HEAD:.gitattributes").stdout.splitlines()[-1] == \
+        "f.bin !filter !diff !text"
+
+
+def _lfs_history(tmp_path) -> tuple[Path, dict[str, bytes]]:
+    repo = make_repo(tmp_path, install=False, name="lfs")
+    run(["git", "lfs", "install", "--local"], cwd=repo)
+    run(["git", "lfs", "track", "*.bin"], cwd=repo)
+    data = {}
+    for n in range(3):
+        for name in ("a.bin", f"n{n}.bin"):
+            write_random(repo / name, (100 + 10 * n) * KiB, seed=20 + 10 * n + (name == "a.bin"))
+            data[name, n] = (repo / name).read_bytes()
+        (repo / "notes.txt").write_text(f"version {n}\n")
+        _commit(repo, f"lfs {n}")
+    assert git(repo, "cat-file", "blob", "HEAD:a.bin").stdout.startswith("version https://git-lfs")
+    return repo, data
+
+
+def test_import_of_a_git_lfs_history(tmp_path):
+    repo, data = _lfs_history(tmp_path)
+    before = {}
+    for n in range(3):
+        before[f"lfs {n}"] = {p: hashlib.sha256(b).hexdigest() for (p, m), b in data.items() if m <= n
+                              and not (p == "a.bin" and m < n)}
+        before[f"lfs {n}"]["notes.txt"] = hashlib.sha256(f"version {n}\n".encode()).hexdigest()
+    run(["git", "panini", "install"], cwd=repo)
+    info = run(["git", "panini", "migrate", "info", "-I", "*.bin"], cwd=repo).stdout
+    assert "6 git-lfs pointer(s)" in info
+    run(["git", "panini", "migrate", "import", "--include", "*.bin"], cwd=repo)
+    for n in range(3):
+        rev = f"HEAD~{2 - n}"
+        assert git(repo, "cat-file", "blob", f"{rev}:.gitattributes").stdout == \
+            "*.bin filter=panini diff=panini -text\n"
+        pointer = parse(git(repo, "cat-file", "blob", f"{rev}:n{n}.bin", binary=True).stdout)
+        assert pointer.sha256 == before[f"lfs {n}"][f"n{n}.bin"]
+    assert not git(repo, "status", "--porcelain").stdout
+    assert (repo / "a.bin").read_bytes() == data["a.bin", 2]
+    run(["git", "panini", "verify", "--all"], cwd=repo)
+    _clone_and_check_every_commit(tmp_path, repo, before)
+
+
+def test_a_missing_git_lfs_object_is_named_and_nothing_is_rewritten(tmp_path):
+    repo, data = _lfs_history(tmp_path)
+    run(["git", "panini", "install"], cwd=repo)
+    # An old version: one in the working tree would be cleaned back into .git/lfs by git-lfs's own
+    # filter as soon as `git status` looks at it.
+    missing = hashlib.sha256(data["a.bin", 1]).hexdigest()
+    os.remove(repo / ".git" / "lfs" / "objects" / missing[:2] / missing[2:4] / missing)
+    refs = _refs(repo)
+    proc = run(["git", "panini", "migrate", "import", "-I", "*.bin"], cwd=repo, check=False)
+    assert missing in _one_line_error(proc, 1)
+    assert _refs(repo) == refs
+    assert not list((repo / ".git" / "panini").glob("journal-*"))
+
+
+def test_bad_input_is_one_line_and_a_non_zero_exit(tmp_path):
+    repo = _plain_history(tmp_path)
+    outside = tmp_path / "nowhere"
+    outside.mkdir()
+    _one_line_error(run(["git", "panini", "migrate", "info"], cwd=outside, check=False), 1)
+    _one_line_error(run(["git", "panini", "migrate", "import", "-I", "*.bin"], cwd=repo, check=False), 1)  # no filter
+    run(["git", "panini", "install"], cwd=repo)
+    refs = _refs(repo)
+    assert "nosuch" in _one_line_error(run(["git", "panini", "migrate", "import", "-I", "*.bin", "nosuch"],
+                                           cwd=repo, check=False), 2)
+    _one_line_error(run(["git", "panini", "migrate", "export", "HEAD~1"], cwd=repo, check=False), 2)
+    _one_line_error(run(["git", "panini", "migrate", "import", "main", "--everything", "-I", "*.bin"],
+                        cwd=repo, check=False), 2)
+    _one_line_error(run(["git", "panini", "migrate", "import"], cwd=repo, check=False), 2)   # nothing tracked
+    _one_line_error(run(["git", "panini", "migrate", "convert"], cwd=repo, check=False), 2)
+    (repo / "docs" / "readme.txt").write_text("changed\n")
+    assert "uncommitted" in _one_line_error(run(["git", "panini", "migrate", "import", "-I", "*.bin"],
+                                                cwd=repo, check=False), 1)
+    assert _refs(repo) == refs
+
+
+def test_import_without_include_uses_the_tracked_patterns(tmp_path):
+    repo = make_repo(tmp_path, install=False)
+    write_random(repo / "big.psd", 200 * KiB, seed=9)
+    _commit(repo, "one")
+    run(["git", "panini", "install"], cwd=repo)
+    run(["git", "panini", "track", "*.psd"], cwd=repo)
+    _commit(repo, "track")
+    run(["git", "panini", "migrate", "import"], cwd=repo)
+    for rev in ("HEAD", "HEAD~1"):
+        parse(git(repo, "cat-file", "blob", f"{rev}:big.psd", binary=True).stdout)
+    assert git(repo, "cat-file", "blob", "HEAD:.gitattributes").stdout == "*.psd filter=panini diff=panini -text\n"
+
+
+def test_sha256_repository_round_trip(tmp_path):
+    repo = make_repo(tmp_path, object_format="sha256", install=False)
+    for n in range(3):
+        write_random(repo / "data.bin", (200 + n) * KiB, seed=40 + n)
+        _commit(repo, f"v{n}")
+    trees = _trees_by_commit(repo)
+    run(["git", "panini", "install"], cwd=repo)
+    run(["git", "panini", "migrate", "import", "-I", "*.bin"], cwd=repo)
+    assert parse(git(repo, "cat-file", "blob", "HEAD~2:data.bin", binary=True).stdout).size == 200 * KiB
+    run(["git", "panini", "verify", "--all"], cwd=repo)
+    run(["git", "panini", "migrate", "export"], cwd=repo)
+    assert _trees_by_commit(repo) == trees
+
+
+def test_export_whose_data_is_gone_fails_in_one_line_and_rewrites_nothing(tmp_path):
+    repo = make_repo(tmp_path, install=False)
+    for n in range(2):   # the old version is gone for good; the working tree's could be cleaned again
+        write_random(repo / "data.bin", 300 * KiB, seed=50 + n)
+        _commit(repo, f"v{n}")
+    run(["git", "panini", "install"], cwd=repo)
+    run(["git", "panini", "migrate", "import", "-I", "*.bin"], cwd=repo)
+    # Drop every way back to the chunks: the local store, the old history, then gc.
+    for ref in git(repo, "for-each-ref", "--format=%(refname)", "refs/panini/", "refs/panini-migrate/").stdout.split():
+        git(repo, "update-ref", "-d", ref)
+    git(repo, "reflog", "expire", "--expire=now", "--all")
+    git(repo, "gc", "-q", "--prune=now")
+    refs = _refs(repo)
+    proc = run(["git", "panini", "migrate", "export"], cwd=repo, check=False)
+    assert "not in this repository" in _one_line_error(proc, 1)
+    # (`git status` re-cleaned the working tree's file into refs/panini/local: not a rewrite)
+    assert [l for l in _refs(repo).splitlines() if "refs/panini/" not in l] == refs.splitlines()
