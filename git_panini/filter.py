@@ -101,7 +101,7 @@ class FilterServer:
                 self._ingest.finish()
             except OSError as e:   # a full disk: the journal and WAL stay, for the next commit's replay
                 warn(f"could not record the files this command cleaned ({e.strerror or e}); their data stays "
-                     "in .git/panini and the next commit records it once there is space")
+                     "in .git/panini and the next commit records it once there is space", e)
             self._ingest = None
         if self._source is not None:
             self._source.close()

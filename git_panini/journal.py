@@ -3,18 +3,19 @@
 A filter session keeps two files in .git/panini/, named by its process and a token of its own:
 
 - `wal-<pid>-<token>`: the new objects (chunks and manifests) of the small files it cleaned, not yet in a
-  pack: a header line, then per object a 4-byte big-endian length and the object's bytes. `git gc` never
-  looks here, so these bytes survive `gc --prune=now` with no ref and no .keep file; a file costs one
-  append instead of a pack, an index and a .keep file.
-- `journal-<pid>-<token>`: one JSON line per cleaned file ({"path", "manifest"}), appended once the file's
-  data is on disk: in the WAL, or (a large file) in a pack with a .keep file naming the process.
+  pack, and each cleaned file's journal line: a header line, then records of a kind (`o` object, `f` entry),
+  a 4-byte big-endian length and the bytes. `git gc` never looks here, so these objects survive
+  `gc --prune=now` with no ref and no .keep file; a file costs one append (and one fsync, when core.fsync
+  asks) instead of a pack, an index and a .keep file.
+- `journal-<pid>-<token>`: the same journal lines ({"path", "manifest"}), kept across the WAL's cuts.
 
-Each line is written before the pointer leaves the filter. When the WAL grows large its objects go into a
-kept pack and it starts again empty; the session's store commit removes both files. A journal whose process
-is gone means that commit never happened: `replay()` (run by the pre-commit and post-commit hooks) writes
-the dead session's WAL objects into a pack, records every file whose data is readable here, raw or through
-a pack, lets go of the dead process's .keep files, and names the files whose data is not, so they can be
-added again.
+Both are written once the file's data is on disk (in the WAL, or for a large file in a pack with a .keep
+file naming the process) and before its pointer leaves the filter. When the WAL grows large its objects go
+into a kept pack and it starts again empty; the session's store commit removes both files. A journal whose
+process is gone means that commit never happened: `replay()` (run by the pre-commit and post-commit hooks)
+writes the dead session's WAL objects into a pack, records every file whose data is readable here, raw or
+through a pack, lets go of the dead process's .keep files, and names the files whose data is not, so they
+can be added again.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from .pack import PackWriter, release_dead_keeps
 from .reader import ChunkSource
 
 WAL_HEADER = b"git-panini wal 1\n"
-_LENGTH = struct.Struct(">I")
+_RECORD = struct.Struct(">cI")   # kind, length of what follows
+OBJECT, ENTRY = b"o", b"f"
 
 
 class Journal:
@@ -47,14 +49,20 @@ class Journal:
         self._file = None
         self._wal = None
 
-    def log(self, blobs: list[bytes]):
-        """Append these objects to the WAL, on disk (fsynced as the journal is) before this returns."""
+    def log(self, path: str, manifest: str, blobs: list[bytes]):
+        """A cleaned file: its new objects (none when they are in a kept pack) and its entry, appended to
+        the WAL, which alone is fsynced (one fsync a file; the journal is, before the WAL is cut), then
+        the entry to the journal."""
         if self._wal is None:
             self._wal = open(self.wal_path, "ab")
             self._wal.write(WAL_HEADER)
+            self._file = open(self.path, "a", encoding="utf-8")
+        entry = json.dumps({"path": path, "manifest": manifest}) + "\n"
+        records = [part for blob in blobs for part in (_RECORD.pack(OBJECT, len(blob)), blob)]
+        records += [_RECORD.pack(ENTRY, len(entry.encode())), entry.encode()]
         start = self._wal.tell()
         try:
-            self._wal.write(b"".join(part for blob in blobs for part in (_LENGTH.pack(len(blob)), blob)))
+            self._wal.write(b"".join(records))
             self._wal.flush()
             if self.sync:
                 os.fsync(self._wal.fileno())
@@ -62,19 +70,16 @@ class Journal:
             with contextlib.suppress(OSError):   # a full disk: what this file wrote is nobody's
                 self._wal.truncate(start)
             raise
+        self._file.write(entry)
+        self._file.flush()
 
     def checkpoint(self):
-        """Every object logged so far is in a flushed, kept pack now: the WAL may start again."""
+        """Every object logged so far is in a flushed, kept pack now: the WAL may start again, once
+        the journal holds its entries durably."""
         if self._wal is not None:
+            if self.sync:
+                os.fsync(self._file.fileno())
             self._wal.truncate(len(WAL_HEADER))
-
-    def add(self, path: str, manifest: str):
-        if self._file is None:
-            self._file = open(self.path, "a", encoding="utf-8")
-        self._file.write(json.dumps({"path": path, "manifest": manifest}) + "\n")
-        self._file.flush()
-        if self.sync:
-            os.fsync(self._file.fileno())
 
     def close(self):
         """Called after the store commit: the WAL, then the journal (a journal left alone replays to
@@ -121,30 +126,34 @@ def _replaying(repo):
         yield
 
 
-def read_wal(path: str) -> list[bytes]:
-    """The complete objects of a WAL (a torn last record, from a kill mid-write, is left out)."""
+def read_wal(path: str) -> tuple[list[bytes], list[str]]:
+    """The complete objects and entry lines of a WAL (a torn last record, from a kill mid-write, is left out)."""
     try:
         with open(path, "rb") as f:
             data = f.read()
     except FileNotFoundError:
-        return []
+        return [], []
     if not data.startswith(WAL_HEADER):
-        return []
-    blobs, pos = [], len(WAL_HEADER)
-    while pos + _LENGTH.size <= len(data):
-        (length,) = _LENGTH.unpack_from(data, pos)
-        pos += _LENGTH.size
+        return [], []
+    blobs, entries, pos = [], [], len(WAL_HEADER)
+    while pos + _RECORD.size <= len(data):
+        kind, length = _RECORD.unpack_from(data, pos)
+        pos += _RECORD.size
         if pos + length > len(data):
             break
-        blobs.append(data[pos:pos + length])
+        record = data[pos:pos + length]
+        if kind == OBJECT:
+            blobs.append(record)
+        elif kind == ENTRY:
+            entries.append(record.decode("utf-8", "replace"))
         pos += length
-    return blobs
+    return blobs, entries
 
 
-def _pack_wal(repo, path: str) -> PackWriter | None:
+def _pack_wal(repo, blobs: list[bytes]) -> PackWriter | None:
     """A dead session's logged objects, written into a kept pack (until the store commit names them)."""
     writer = None
-    for blob in read_wal(path):
+    for blob in blobs:
         oid = object_id("blob", blob, repo.algo)
         if not repo.exists(oid):
             if writer is None:
@@ -170,7 +179,9 @@ def replay(repo) -> tuple[list[str], list[tuple[str, str]]]:
             except FileNotFoundError:
                 continue
             wal = journal.replace(os.sep + "journal-", os.sep + "wal-")
-            packed = _pack_wal(repo, wal)
+            blobs, logged = read_wal(wal)
+            packed = _pack_wal(repo, blobs)
+            lines = list(dict.fromkeys(lines + logged))   # the WAL's entries since its last cut, some in both
             source = ChunkSource(repo)
             manifests, chunks = [], set()
             for line in lines:

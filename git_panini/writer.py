@@ -76,12 +76,11 @@ class IngestSession:
                 self._store(manifest_oid, manifest)
             if self._fresh is None:   # large: its own kept pack
                 self.packs.flush()
-            elif self._fresh:
-                self.journal.log([data for _, data in self._fresh])
+            self.journal.log(path, manifest_oid, [data for _, data in self._fresh or ()])
+            if self._fresh:
                 self._logged += self._fresh
                 self._logged_ids.update(oid for oid, _ in self._fresh)
                 self._logged_bytes += self._fresh_bytes
-            self.journal.add(path, manifest_oid)
         except BaseException:
             # No pointer leaves: what this file wrote is nobody's (on a full disk, it is what fills it).
             self.packs.discard(mark)

@@ -58,8 +58,8 @@ def test_a_dead_filters_data_survives_gc_and_post_commit_replays_it(tmp_path):
     """The session died after handing out three pointers: the small files' data is in its WAL (outside the
     object store, so gc never sees it), the large file's in a pack with a .keep file, so gc keeps both; the
     next commit writes the WAL into a pack, records the files and lets the .keep files go. A file whose data
-    is gone anyway (a damaged disk: the large file's pack deleted, the WAL's last record cut) is named for
-    re-adding, never recorded."""
+    is gone anyway (a damaged disk: the large file's pack deleted, the WAL cut inside the last file's
+    records) is named for re-adding, never recorded."""
     repo = make_repo(tmp_path, track=("*.bin",))
     write_random(repo / "kept.bin", 200_000, seed=1)
     write_random(repo / "big.bin", 5 * MiB, seed=3)
@@ -75,8 +75,9 @@ def test_a_dead_filters_data_survives_gc_and_post_commit_replays_it(tmp_path):
     for ext in (".idx", ".pack", ".keep"):
         big_pack.with_suffix(ext).unlink()
     wal = _wal(repo)
+    cut = wal.read_bytes().index((repo / "lost.bin").read_bytes()[:4096])   # lost.bin's records on
     with open(wal, "r+b") as f:
-        f.truncate(wal.stat().st_size - 10)
+        f.truncate(cut)
     (repo / "other.txt").write_text("hello\n")
     git(repo, "add", "other.txt")
     proc = git(repo, "commit", "-q", "-m", "anything")   # post-commit finds the journal
