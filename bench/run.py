@@ -425,6 +425,52 @@ def small_files(bench: Bench, cfg) -> tuple[dict, list]:
     return raw, rows
 
 
+ADD_SETS = (("300 files of 1-40 KiB", 300, KiB, 40 * KiB), ("3000 files of 1-4 KiB", 3000, KiB, 4 * KiB),
+            ("one 50 MiB file", 1, 50 * MiB, 50 * MiB))
+# (column, tool, git options): each tool as installed, and git-panini and plain git asked to fsync everything.
+ADD_SERIES = tuple((t, t, []) for t in TOOLS) + (("panini fsync=all", "panini", ["-c", "core.fsync=all"]),
+                                                  ("git fsync=all", "git", ["-c", "core.fsync=all"]))
+
+
+@scenario("add", issue="#9")
+def add_files(bench: Bench, cfg) -> tuple[dict, list]:
+    """`git add .` of many small random files (300 of 1-40 KiB, 3000 of 1-4 KiB) and of one 50 MiB random file,
+    each into a fresh repository: wall and CPU seconds (the whole command tree), `cfg.runs` runs each, in
+    rotated order; also git-panini and plain git under `core.fsync=all`. git-panini's add is durable (a pointer
+    leaves the filter only once its data survives kill -9 and `gc --prune=now`; power loss as core.fsync asks)."""
+    rng = random.Random(cfg.seed)
+    raw, rows = {}, []
+    for label, count, low, high in ADD_SETS:
+        src = os.path.join(bench.root, "add-src")
+        total = 0
+        for i in range(count):
+            directory = os.path.join(src, f"d{i % 10}")
+            os.makedirs(directory, exist_ok=True)
+            size = rng.randint(low, high)
+            with open(os.path.join(directory, f"f{i:05d}.bin"), "wb") as f:
+                f.write(rng.randbytes(size))
+            total += size
+        runs = {name: [] for name, _, _ in ADD_SERIES}
+        for n in range(cfg.runs):
+            for name, tool, options in rotation(n, ADD_SERIES):
+                repo = bench.repo(tool, "addset")
+                link_tree(src, repo)
+                for base, _, files in os.walk(src):
+                    for file in files:
+                        preread(os.path.join(base, file))
+                runs[name].append(bench.timed(tool, ["git", *options, "add", "."], repo))
+                shutil.rmtree(repo)
+        shutil.rmtree(src)
+        raw[label] = {"files": count, "bytes": total, "runs": runs}
+        for metric, key in (("wall", "seconds"), ("CPU", "cpu_seconds")):
+            values = {name: [r[key] for r in measured] for name, measured in runs.items()}
+            note = "min-max: " + "; ".join(f"{name} {min(v):.2f}-{max(v):.2f}" for name, v in values.items())
+            rows.append(row(f"add {label} ({total / MiB:.1f} MiB): {metric}", "s",
+                            {name: median(v) for name, v in values.items()}, better="lower", n=cfg.runs,
+                            note=note))
+    return raw, rows
+
+
 # --- #5: compression of real files by type, worker and verify throughput ------------------------------
 
 def _baseline_sizes(path: str) -> dict:

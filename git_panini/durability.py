@@ -1,13 +1,13 @@
 """What is fsynced before a ref or a pointer may name it: Git's own core.fsync / core.fsyncObjectFiles rules.
 
 Git (2.36+) fsyncs by component; by default packs, their indexes and the commit-graph, but not loose
-objects. git-panini writes packs, loose objects (trees, commits) and its journal, and follows the same
+objects. git-panini writes packs, loose objects (trees, commits), its journal and WAL, and follows the same
 settings, so a user who asks Git for more (core.fsync=all) or less (none) gets it from git-panini too:
 
     loose-object   loose objects (also core.fsyncObjectFiles=true)
     pack           pack files, and the pack directory once a pack lands there
     pack-metadata  pack indexes
-    index          the clean filter's journal (it plays the part of the index for the data a pointer names)
+    index          the clean filter's journal and write-ahead log (they play the part of the index for the data a pointer names)
 """
 
 from __future__ import annotations

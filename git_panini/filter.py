@@ -97,7 +97,11 @@ class FilterServer:
     def close(self):
         # The journal: one store commit for everything this git command cleaned.
         if self._ingest is not None:
-            self._ingest.finish()
+            try:
+                self._ingest.finish()
+            except OSError as e:   # a full disk: the journal and WAL stay, for the next commit's replay
+                warn(f"could not record the files this command cleaned ({e.strerror or e}); their data stays "
+                     "in .git/panini and the next commit records it once there is space", e)
             self._ingest = None
         if self._source is not None:
             self._source.close()
@@ -158,7 +162,10 @@ class FilterServer:
             if self._skip_all or not self._paths.matches(path):
                 self._respond(data)   # asked for pointers only (skip-smudge, fetchinclude / fetchexclude)
                 return
-            if missing_chunks(self.source, pointer):
+            missing = missing_chunks(self.source, pointer)
+            if missing and self._ingest is not None and self._ingest.make_readable():
+                missing = missing_chunks(self.source, pointer)   # cleaned by this git command: was in its WAL
+            if missing:
                 if can_delay and not self._fetched:
                     self._delayed[path] = pointer
                     self.out.text_list(["status=delayed"])

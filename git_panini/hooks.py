@@ -158,9 +158,22 @@ def _refetch_missing(repo, args, stdin) -> int:
 LOST = "lost"   # .git/panini/lost: (path, manifest) lines whose data died with a crashed filter
 
 
+def _replay(repo) -> list[tuple[str, str]] | None:
+    """journal.replay()'s lost files; None, said in one line, when it cannot write (a full disk)."""
+    try:
+        return journal.replay(repo)[1]
+    except OSError as e:
+        _err(f"could not record what a crashed git add left in .git/panini ({e.strerror or e}); "
+             "it stays there until a commit can: free some space")
+        return None
+
+
 def _replay_journal(repo, args, stdin) -> int:
     """post-commit (after `git commit --no-verify` too): record what crashed filters left intact."""
-    for path, _ in _remember_lost(repo, journal.replay(repo)[1]):
+    new = _replay(repo)
+    if new is None:
+        return 0
+    for path, _ in _remember_lost(repo, new):
         _err(f"{path}: its data was lost with a crashed filter; add it again: git add --renormalize -- '{path}'")
     return 0
 
@@ -170,7 +183,9 @@ def _refuse_lost(repo, args, stdin) -> int:
     data died with one, until the file is added again (it is still in the working tree). Remembered
     in .git/panini/lost until then, so a second `git commit` is refused too."""
     from .pointers import in_index
-    new = journal.replay(repo)[1]
+    new = _replay(repo)
+    if new is None:
+        return 1   # what is lost cannot be told yet
     lost = _remember_lost(repo, new)
     local = LocalStore(repo)
     kept = TreeEditor(repo, local.tree_of(local.tip()))

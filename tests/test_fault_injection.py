@@ -266,3 +266,70 @@ def test_kill_git_panini_work(tmp_path, slow, report):
     notes = run(["git", "panini", "status", "--json"], cwd=scene.repo, check=False).stdout
     _finish(scene, report, "git panini work")
     assert "failed" not in notes
+
+
+def _write_small_files(scene: Scene, count: int) -> None:
+    """New random files of 1-40 KB in a few directories (the clean filter's write-ahead-log path), and edits
+    of a few tracked ones."""
+    tracked = sorted(scene.repo.glob("small/*/s*.bin"))
+    for _ in range(count):
+        scene.serial += 1
+        path = scene.repo / "small" / f"d{scene.serial % 7}" / f"s{scene.serial}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(scene.rng.randbytes(scene.rng.randrange(1000, 40_000)))
+    for path in scene.rng.sample(tracked, min(5, len(tracked))):
+        with open(path, "ab") as f:
+            f.write(scene.rng.randbytes(3000))
+
+
+def _wal_left(repo: Path) -> bool:
+    return any((repo / ".git" / "panini").glob("wal-*"))
+
+
+def _kill_after_the_index_write(repo: Path):
+    """`git add -A` killed -9 (git and its filter) right after Git wrote the index: every pointer is staged,
+    the filter's session never committed, its data is only in its WAL."""
+    index = repo / ".git" / "index"
+    before = index.stat().st_mtime_ns
+    proc = subprocess.Popen(["git", "add", "-A"], cwd=repo, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while index.stat().st_mtime_ns == before and proc.poll() is None:
+        time.sleep(0.001)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    while _group_alive(proc.pid):
+        time.sleep(0.02)
+
+
+def test_kill_git_add_of_many_small_files(tmp_path, slow, report):
+    """kill -9 of `git add -A` of 150 small files at random moments (and once right after Git wrote the index),
+    gc --prune=now at once, then `git add -A && git commit`: no file is ever reported lost (each pointer left the
+    filter only once its data was in the WAL), and fresh clones read back every commit bit-identical,
+    including the commit made before the first kill."""
+    scene = Scene(tmp_path, random.Random(SEED + 1))
+    _write_small_files(scene, 150)
+    before_kills = scene.commit_all("small files before any kill")
+    scene.push()
+    _write_small_files(scene, 150)
+    budget = 1.3 * _timed(lambda: git(scene.repo, "add", "-A"))
+    scene.commit_all("calibration")
+    scene.push()
+    wal_left = 0
+    for trial in range(_trials(slow) + 1):
+        _write_small_files(scene, 150)
+        if trial == 0:
+            _kill_after_the_index_write(scene.repo)
+            ended = "killed right after the index write"
+        else:
+            ended = _kill_at_random(scene, ["git", "add", "-A"], budget)
+        left = _wal_left(scene.repo)
+        wal_left += left
+        _gc(scene.repo)
+        head = scene.commit_all(f"small trial {trial}")
+        assert not any(o.startswith("re-added") for o in scene.outcomes), scene.outcomes
+        assert not _wal_left(scene.repo) and not list((scene.repo / ".git" / "objects" / "pack").glob("*.keep"))
+        scene.push()
+        scene.verify_fresh_clone([before_kills, head])
+        scene.outcomes.append(f"small {trial}: {ended}{', WAL left' if left else ''}")
+    assert wal_left, "no kill left a WAL behind: the test never hit the write-ahead-log path"
+    _finish(scene, report, "git add of many small files")

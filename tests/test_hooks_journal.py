@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -14,7 +15,7 @@ from conftest import MiB, clone, git, make_bare, make_repo, manifest_chunks, run
 
 from git_panini.repo import Repo
 from git_panini.local import LocalStore
-from git_panini.pointer import Pointer
+from git_panini.pointer import Pointer, parse as parse_pointer
 
 
 # A clean filter session that stores files and then dies (os._exit: no store commit, no cleanup), in
@@ -48,34 +49,55 @@ def _pack_of(repo, oid: str) -> Path:
     raise AssertionError(f"{oid} is in no pack")
 
 
+def _wal(repo) -> Path:
+    (wal,) = (repo / ".git" / "panini").glob("wal-*")
+    return wal
+
+
 def test_a_dead_filters_data_survives_gc_and_post_commit_replays_it(tmp_path):
-    """The session died after handing out both pointers: its packs carry .keep files, so gc keeps them;
-    the next commit records them and lets the .keep files go. A file whose pack is gone anyway (a
-    damaged disk) is named for re-adding, never recorded."""
+    """The session died after handing out three pointers: the small files' data is in its WAL (outside the
+    object store, so gc never sees it), the large file's in a pack with a .keep file, so gc keeps both; the
+    next commit writes the WAL into a pack, records the files and lets the .keep files go. A file whose data
+    is gone anyway (a damaged disk: the large file's pack deleted, the WAL cut inside the last file's
+    records) is named for re-adding, never recorded."""
     repo = make_repo(tmp_path, track=("*.bin",))
     write_random(repo / "kept.bin", 200_000, seed=1)
+    write_random(repo / "big.bin", 5 * MiB, seed=3)
     write_random(repo / "lost.bin", 200_000, seed=2)
-    manifests = _crashed_session(repo, ["kept.bin", "lost.bin"])
+    manifests = _crashed_session(repo, ["kept.bin", "big.bin", "lost.bin"])
     assert LocalStore(Repo(str(repo))).tip() is None  # the crash left no local-store commit
-    assert len(_keeps(repo)) == 2
+    assert len(_keeps(repo)) == 1                      # big.bin's pack; the small files are in the WAL
     git(repo, "reflog", "expire", "--expire=now", "--all")
     git(repo, "gc", "-q", "--prune=now")
-    assert git(repo, "cat-file", "-t", manifests["kept.bin"]).stdout.strip() == "blob"
-    lost_pack = _pack_of(repo, manifests["lost.bin"])
+    assert git(repo, "cat-file", "-t", manifests["big.bin"]).stdout.strip() == "blob"
+    assert git(repo, "cat-file", "-e", manifests["kept.bin"], check=False).returncode != 0   # only in the WAL
+    big_pack = _pack_of(repo, manifests["big.bin"])
     for ext in (".idx", ".pack", ".keep"):
-        lost_pack.with_suffix(ext).unlink()
+        big_pack.with_suffix(ext).unlink()
+    wal = _wal(repo)
+    cut = wal.read_bytes().index((repo / "lost.bin").read_bytes()[:4096])   # lost.bin's records on
+    with open(wal, "r+b") as f:
+        f.truncate(cut)
     (repo / "other.txt").write_text("hello\n")
     git(repo, "add", "other.txt")
     proc = git(repo, "commit", "-q", "-m", "anything")   # post-commit finds the journal
     assert "lost.bin: its data was lost with a crashed filter" in proc.stderr
+    assert "big.bin: its data was lost with a crashed filter" in proc.stderr
     assert "kept.bin" not in proc.stderr
-    assert not [n for n in os.listdir(repo / ".git" / "panini") if n.startswith("journal-")]
+    assert not [n for n in os.listdir(repo / ".git" / "panini") if n.startswith(("journal-", "wal-"))]
     assert _keeps(repo) == []
     local = LocalStore(Repo(str(repo)))
     assert local.manifests() == [manifests["kept.bin"]]   # recorded by the replay
+    git(repo, "reflog", "expire", "--expire=now", "--all")
     git(repo, "gc", "-q", "--prune=now")
     fsck = run(["git", "panini", "fsck", "--json"], cwd=repo).stdout
     assert '"local_manifests": 1' in fsck and '"ok": true' in fsck
+    digest = sha256_file(repo / "kept.bin")
+    git(repo, "add", "kept.bin")   # its chunks: deduplicated against what the replay kept
+    git(repo, "commit", "-q", "-m", "kept")
+    (repo / "kept.bin").unlink()
+    _gc_and_checkout(repo, "kept.bin")
+    assert sha256_file(repo / "kept.bin") == digest
 
 
 def test_replay_trusts_chunks_a_worker_packed_since(tmp_path):
@@ -93,7 +115,9 @@ def test_replay_trusts_chunks_a_worker_packed_since(tmp_path):
     run(["git", "panini", "work", "--no-remote", "--effort", "0"], cwd=repo)
     git(repo, "reflog", "expire", "--expire=now", "--all")
     git(repo, "gc", "-q", "--prune=now")
-    shared = [c for c, _ in manifest_chunks(repo, manifest)][:-1]
+    # b.bin's manifest is in the dead session's WAL until the replay; it shares all but a.bin's last chunk.
+    a_manifest = parse_pointer(git(repo, "cat-file", "blob", "HEAD:a.bin").stdout.encode()).manifest
+    shared = [c for c, _ in manifest_chunks(repo, a_manifest)][:-1]
     assert git(repo, "cat-file", "--batch-check", input="".join(c + "\n" for c in shared)).stdout.count("missing") \
         == len(shared), "the worker left raw copies of the shared chunks"
     git(repo, "add", "b.bin")
@@ -243,3 +267,39 @@ def test_post_checkout_refetches_files_left_absent(tmp_path):
     git(b, "checkout", "-q", "work")
     assert sha256_file(b / "one.bin") == sha256_file(a / "one.bin")
     assert not (b / ".git" / "panini" / "needs-fetch").exists()
+
+
+def test_a_smudge_in_the_cleaning_filter_reads_what_only_its_wal_holds(tmp_path):
+    """One filter process cleans a small file (its data goes to the session's WAL, not yet to any pack) and is
+    then asked to smudge that very pointer, as a git command that cleans and checks out in one go may: it
+    packs its WAL first and writes the file back."""
+    from git_panini.pktline import PktReader, PktWriter
+    repo = make_repo(tmp_path, track=("*.bin",))
+    data = random.Random(4).randbytes(100_000)
+    proc = subprocess.Popen(["git", "panini", "filter-process"], cwd=repo, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE)
+    out, inp = PktWriter(proc.stdin), PktReader(proc.stdout)
+    out.text_list(["git-filter-client", "version=2"])
+    out.text_list(["capability=clean", "capability=smudge"])
+    assert inp.read_text_list() == ["git-filter-server", "version=2"]
+    inp.read_text_list()
+
+    def ask(command: str, content: bytes) -> tuple[list[str], bytes]:
+        out.text_list([f"command={command}", "pathname=a.bin"])
+        out.content(content)
+        out.flush()
+        status = inp.read_text_list()
+        if status != ["status=success"]:
+            return status, b""   # an error is the status alone
+        body = b"".join(inp.read_content())
+        inp.read_text_list()
+        return status, body
+
+    status, pointer = ask("clean", data)
+    assert status == ["status=success"]
+    manifest = parse_pointer(pointer).manifest
+    assert git(repo, "cat-file", "-e", manifest, check=False).returncode != 0   # only in the WAL so far
+    assert ask("smudge", pointer) == (["status=success"], data)
+    proc.stdin.close()
+    assert proc.wait() == 0
+    assert manifest in LocalStore(Repo(str(repo))).manifests()
