@@ -5,6 +5,7 @@ from __future__ import annotations
 from . import manifest as manifest_mod
 from .chunking import Chunker
 from .hashing import BackgroundSha256
+from .index import ChunkIndex
 from .journal import Journal
 from .local import LocalStore
 from .objects import object_id
@@ -41,6 +42,7 @@ class IngestSession:
         self._manifests: list[str] = []
         self._chunks: set[str] = set()
         self._kept: TreeEditor | None = None    # refs/panini/local as this session first read it
+        self._remote_held: ChunkIndex | None = None   # which chunks remotes hold, opened when first asked
         self.journal = Journal(repo)
         self._logged: list[tuple[str, bytes]] = []   # objects in the WAL and in no pack yet
         self._logged_ids: set[str] = set()
@@ -138,14 +140,20 @@ class IngestSession:
         return True
 
     def _safe_here(self, oid: str) -> bool:
-        """Dedup only against a raw blob that is here and that refs/panini/local keeps: one merely on
-        disk (fetched by id, or garbage a worker's pack replaced) may be gone at the next gc."""
+        """Dedup against a raw blob that is here and that refs/panini/local keeps, or that a remote's
+        published manifest lists (the remote holds it: a clone re-cleaning a checked-out file must not
+        write its whole data again). One merely on disk and nowhere else (garbage a worker's pack
+        replaced) may be gone at the next gc, so it is written again."""
         if not self.repo.exists(oid):
             return False
         if self._kept is None:
             local = LocalStore(self.repo)
             self._kept = TreeEditor(self.repo, local.tree_of(local.tip()))
-        return self._kept.get("chunks/" + fan(oid)) is not None
+        if self._kept.get("chunks/" + fan(oid)) is not None:
+            return True
+        if self._remote_held is None:
+            self._remote_held = ChunkIndex(Store(self.repo))
+        return self._remote_held.on_some_remote(oid)
 
     def finish(self) -> str | None:
         """One local-store commit that keeps every manifest and chunk of the session reachable (safe
@@ -163,4 +171,7 @@ class IngestSession:
         self.packs.release_keeps()
         self._manifests, self._chunks = [], set()
         self.journal.close()
+        if self._remote_held is not None:
+            self._remote_held.close()
+            self._remote_held = None
         return tip
