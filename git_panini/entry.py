@@ -49,6 +49,12 @@ def one_line_errors(run) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("git-panini: interrupted\n")
         return 130
+    except OSError as e:   # a full disk, a permission: the system's words, not a bug's
+        logs.record(str(e), e)
+        where = f" ({e.filename})" if e.filename else ""
+        hint = "; free some space, then run it again" if e.errno == 28 else ""
+        sys.stderr.write(f"git-panini: {e.strerror or e}{where}{hint}\n")
+        return 1
     except Exception as e:  # noqa: BLE001 - a bug: one line here, the traceback in the log
         where = logs.record(f"{type(e).__name__}: {e}", e)
         first = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
