@@ -364,6 +364,10 @@ class HistoryRewriter:
             else:
                 rooted = rooted or line.startswith(b"from ")
                 head.append(line)
+        # Deletions before modifications: git fast-export writes `M dir/file` before `D dir` when a directory
+        # replaces a file of the same name, and fast-import, applying them in order, would delete the new
+        # directory (fast-export never names one path in both, so the reordering changes nothing else).
+        changes.sort(key=lambda line: 0 if line.startswith(b"deleteall") else 1 if line.startswith(b"D ") else 2)
         out, attributes_seen = [], False
         for line in changes:
             if line.startswith(b"deleteall"):

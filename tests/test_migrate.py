@@ -300,3 +300,27 @@ def test_export_whose_data_is_gone_fails_in_one_line_and_rewrites_nothing(tmp_pa
     assert "not in this repository" in _one_line_error(proc, 1)
     # (`git status` re-cleaned the working tree's file into refs/panini/local: not a rewrite)
     assert [l for l in _refs(repo).splitlines() if "refs/panini/" not in l] == refs.splitlines()
+
+
+def test_a_directory_that_replaced_a_file_of_its_name_survives_import_and_export(tmp_path):
+    """git fast-export writes `M img.bin/layer.bin` before `D img.bin`; applied in that order the directory
+    would vanish from the rewritten history and the working tree."""
+    repo = make_repo(tmp_path, install=False)
+    (repo / "img.bin").write_bytes(b"data\n")
+    _commit(repo, "a file")
+    (repo / "img.bin").unlink()
+    (repo / "img.bin").mkdir()
+    write_random(repo / "img.bin" / "layer.bin", 50 * KiB, seed=7)
+    (repo / "img.bin" / "readme.txt").write_text("notes\n")
+    _commit(repo, "a directory where the file was")
+    before = _files_by_commit(repo)
+    trees = _trees_by_commit(repo)
+    run(["git", "panini", "install"], cwd=repo)
+    run(["git", "panini", "migrate", "import", "-I", "*.bin"], cwd=repo)
+    after = _files_by_commit(repo)
+    assert set(after["a directory where the file was"]) == {".gitattributes", "img.bin/layer.bin", "img.bin/readme.txt"}
+    assert after["a directory where the file was"]["img.bin/readme.txt"] == before["a directory where the file was"]["img.bin/readme.txt"]
+    assert (repo / "img.bin" / "layer.bin").stat().st_size == 50 * KiB
+    run(["git", "panini", "verify", "--all"], cwd=repo)
+    run(["git", "panini", "migrate", "export"], cwd=repo)
+    assert _trees_by_commit(repo) == trees
