@@ -118,7 +118,7 @@ def _read_lock(repo, ref: str, commit: str) -> Lock | None:
         entry = next((e for e in repo.read_tree(tree) if e.name == RECORD), None)
         blob = repo.read_kind(entry.oid, "blob", MAX_OBJECT) if entry else None
         record = json.loads(blob) if blob else None
-    except (ObjectTooLarge, ObjectFormatError, GitError, ValueError):
+    except (ObjectTooLarge, ObjectFormatError, GitError, ValueError, RecursionError):   # RecursionError: hostile nesting
         return None
     fields = ("path", "owner", "time", "host")
     if not isinstance(record, dict) or not all(isinstance(record.get(k), str) for k in fields):

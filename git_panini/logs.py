@@ -36,7 +36,7 @@ def record(message: str, exc: BaseException | None = None, git_dir: str | None =
     path = os.path.join(directory, f"{now:%Y%m%dT%H%M%S.%f}-{os.getpid()}.log")
     try:
         os.makedirs(directory, exist_ok=True)
-        with open(path, "w") as f:
+        with open(path, "w", encoding="utf-8", errors="backslashreplace") as f:
             f.write("\n".join(line.rstrip("\n") for line in lines) + "\n")
         for old in names(directory)[:-KEEP]:
             os.unlink(os.path.join(directory, old))

@@ -14,8 +14,10 @@ LOCKABLE = "lockable"   # as git-lfs writes it: read-only in the working tree un
 
 
 def _quote(pattern: str) -> str:
-    # .gitattributes patterns cannot contain raw spaces: git uses [[:space:]] for them.
-    return pattern.replace(" ", "[[:space:]]")
+    # One line per pattern, and .gitattributes patterns cannot hold raw blanks: git uses [[:space:]].
+    if not pattern.strip() or "\n" in pattern or "\r" in pattern:
+        fail(f"not a pattern: {pattern!r}", code=2)
+    return pattern.replace(" ", "[[:space:]]").replace("\t", "[[:space:]]")
 
 
 def _attributes_path() -> str:
@@ -26,7 +28,8 @@ def _attributes_path() -> str:
 
 
 def _read(path: str) -> list[str]:
-    return open(path, encoding="utf-8").read().splitlines() if os.path.exists(path) else []
+    # surrogateescape: patterns are bytes to git; one that is not UTF-8 comes back as it was written.
+    return open(path, encoding="utf-8", errors="surrogateescape").read().splitlines() if os.path.exists(path) else []
 
 
 def track(patterns: list[str] = typer.Argument(None, help='Patterns such as "*.psd" or "data/**".'),
@@ -60,7 +63,7 @@ def track(patterns: list[str] = typer.Argument(None, help='Patterns such as "*.p
         else:
             lines.append(line)
         console.print(f"tracking {pattern}" + (" (lockable)" if lockable else ""), markup=False)
-    with open(path, "w", encoding="utf-8") as f:
+    with open(path, "w", encoding="utf-8", errors="surrogateescape") as f:
         f.write("\n".join(lines) + "\n")
 
 
@@ -73,7 +76,7 @@ def untrack(patterns: list[str] = typer.Argument(..., help="Patterns given to `t
     quoted = {_quote(p) for p in patterns}
     lines = _read(path)
     kept = [l for l in lines if not (l.split() and l.split()[0] in quoted and "filter=panini" in l)]
-    with open(path, "w", encoding="utf-8") as f:
+    with open(path, "w", encoding="utf-8", errors="surrogateescape") as f:
         f.write("\n".join(kept) + ("\n" if kept else ""))
     console.print(f"untracked {len(lines) - len(kept)} pattern(s)", markup=False)
     repo = open_repo()
