@@ -28,9 +28,30 @@ def reachable_objects(repo) -> set[str]:
     return set(out.split())
 
 
-def check_store(repo, full: bool = False) -> dict:
+def _fetch_if_unknown(repo) -> str | None:
+    """A clone's checkout reads the remote's store without keeping it: when HEAD names manifests no store
+    here lists, fetch the remote's store once, so they are judged against what the remote holds. Returns a
+    warning when the remote cannot be reached."""
+    from .remote import SyncError
+    from .sync import default_remote, fetch
+    remote = default_remote(repo)
+    if remote is None or repo.bare:
+        return None
     store, local = Store(repo), LocalStore(repo)
-    errors, warnings = [], []
+    known = (set(store.manifests()) if store.tip() else set()) | (set(local.manifests()) if local.tip() else set())
+    if all(f.pointer.manifest in known for f in pointers.in_tree(repo, "HEAD") if f.pointer):
+        return None
+    try:
+        fetch(repo, remote)
+    except SyncError as e:
+        return f"could not fetch the store of {remote} to check HEAD's files against it: {e}"
+    return None
+
+
+def check_store(repo, full: bool = False) -> dict:
+    unreachable = _fetch_if_unknown(repo)
+    store, local = Store(repo), LocalStore(repo)
+    errors, warnings = [], [unreachable] if unreachable else []
     counts = {"manifests": 0, "local_manifests": 0, "raw_chunks": 0, "packs": 0, "notes": 0}
     for chain in (store, local):
         tip = chain.tip()
