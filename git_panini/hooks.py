@@ -92,19 +92,20 @@ def _pre_push(repo, args, stdin: bytes) -> int:
         _err("refusing to push: no remote to send the file data to")
         return 1
     zero = "0" * repo.hex_len
-    pushed, known = [], []
+    pushed, known, tips = [], [], []
     for line in stdin.decode().splitlines():
         parts = line.split()
         if len(parts) == 4 and parts[1] != zero:
             pushed.append(parts[1])
             if parts[3] != zero and repo.exists(parts[3]):
                 known.append(parts[3])
+                tips.append((parts[1], parts[3]))
     if not pushed:
         return 0   # only deletions
     # What the remote's branches (as last fetched) already hold needs no publishing again.
     names = repo.git("remote").stdout.decode().split()
     revs = pushed + ["--not", *known] + ([f"--remotes={remote}"] if remote in names else [])
-    refused = locks.refuse_locked_changes(repo, remote, revs)
+    refused = locks.refuse_locked_changes(repo, remote, revs, tips)
     if refused:
         _err(f"refusing to push: {refused}")
         return 1

@@ -273,9 +273,23 @@ def list_locks(repo, remote: str) -> tuple[list[Lock], list[str]]:
     return list(current.values()), malformed
 
 
-def refuse_locked_changes(repo, remote: str, revs: list[str]) -> str | None:
+def _blobs_at(repo, commit: str, paths: list[str]) -> dict[str, str]:
+    out = repo.git("--literal-pathspecs", "ls-tree", "-r", "-z", commit, "--", *paths).stdout
+    blobs = {}
+    for record in out.decode("utf-8", "surrogateescape").split("\0"):
+        meta, _, path = record.partition("\t")
+        if path:
+            blobs[path] = meta.split()[2]
+    return blobs
+
+
+def refuse_locked_changes(repo, remote: str, revs: list[str],
+                          tips: list[tuple[str, str]] = ()) -> str | None:
     """pre-push: why the commits `revs` names may not go to `remote` (they change a file someone else has
-    locked there), or None. Costs one ls-remote when the remote has no locks."""
+    locked there), or None. `tips`: (pushed commit, the remote ref's current commit) pairs known here; a
+    locked file that differs between them is a change too, however the history got there (a merge that
+    keeps the other side's version, a forced rewind, another branch pushed onto this one). Costs one
+    ls-remote when the remote has no locks."""
     try:
         current, _ = remote_locks(repo, remote)
     except LockError as e:
@@ -293,7 +307,11 @@ def refuse_locked_changes(repo, remote: str, revs: list[str]) -> str | None:
     # i.e. their own resolutions, not what they bring in from a branch the lock owner already pushed).
     out = repo.git("log", "-z", "--name-only", "--format=", "--no-renames", "--diff-merges=combined", *revs).stdout
     changed = {p.lstrip("\n") for p in out.decode("utf-8", "surrogateescape").split("\0")}
-    hit = sorted(path for path in theirs if path in changed)
+    hit = {path for path in theirs if path in changed}
+    for new, old in tips:
+        before, after = _blobs_at(repo, old, sorted(theirs)), _blobs_at(repo, new, sorted(theirs))
+        hit |= {path for path in theirs if before.get(path) != after.get(path)}
+    hit = sorted(hit)
     if not hit:
         return None
     return (_others([theirs[p] for p in hit]) + f" on '{remote}'; they must unlock it first "

@@ -379,3 +379,19 @@ def test_locks_json_and_bad_input(tmp_path):
     git(bob, "config", "remote.origin.pushurl", unreachable)
     one_line_error(panini(bob, "lock", "other.psd", check=False), 1)
     assert len(remote_locks(bare)) == 2
+
+
+def test_a_merge_that_reverts_a_locked_file_is_refused(tmp_path):
+    """A merge that keeps the other side's version of a locked file changes it as much as an edit does
+    (review finding): the pushed tip is compared with the remote's, not only commit by commit."""
+    bare, url = make_bare(tmp_path)
+    alice, bob = setup_team(tmp_path, url)
+    panini(alice, "lock", "art.psd")
+    edit_and_commit(alice, "art.psd", "layered image v2\n" * 100)
+    git(alice, "push", "-q", "origin", "HEAD:main")
+    edit_and_commit(bob, "notes.txt", "unrelated\n")       # Bob's history predates Alice's change
+    git(bob, "fetch", "-q", "origin")
+    git(bob, "merge", "-q", "-s", "ours", "-m", "keep mine", "origin/main")
+    line = refused_push(git(bob, "push", "-q", "origin", "HEAD:main", check=False))
+    assert "art.psd is locked by " + owner("alice") in line, line
+    assert git(bare, "rev-parse", "main:art.psd").stdout == git(alice, "rev-parse", "HEAD:art.psd").stdout
