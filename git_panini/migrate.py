@@ -260,11 +260,14 @@ class ExportConversion:
         if content is None:
             return None
         lines = content.decode("utf-8", "surrogateescape").splitlines()
-        if self.lines is not None:
-            kept = [l for l in lines if l not in self.lines]
-        else:   # every pattern: whatever routes through the panini filter, and our exclusions
-            kept = [l for l in lines if not (l.split() and ("filter=panini" in l.split()[1:]
-                                                            or " ".join(l.split()[1:]) == EXCLUDED_ATTRS))]
+        # A pattern's line routes it through the panini filter whatever else it says (`lockable`, an older
+        # version's attributes), or is one of our exclusions.
+        ours = [l for l in lines if l.split() and ("filter=panini" in l.split()[1:]
+                                                   or " ".join(l.split()[1:]) == EXCLUDED_ATTRS)]
+        if self.lines is not None:   # only the given patterns
+            patterns = {line.split()[0] for line in self.lines}
+            ours = [l for l in ours if l.split()[0] in patterns]
+        kept = [l for l in lines if l not in ours]
         if len(kept) == len(lines):
             return content
         if not any(l.strip() for l in kept):

@@ -324,3 +324,15 @@ def test_a_directory_that_replaced_a_file_of_its_name_survives_import_and_export
     run(["git", "panini", "verify", "--all"], cwd=repo)
     run(["git", "panini", "migrate", "export"], cwd=repo)
     assert _trees_by_commit(repo) == trees
+
+
+def test_export_of_a_pattern_removes_its_line_whatever_else_it_says(tmp_path):
+    repo = make_repo(tmp_path)
+    run(["git", "panini", "track", "--lockable", "*.bin"], cwd=repo)
+    write_random(repo / "a.bin", 20 * KiB, seed=9)
+    _commit(repo, "a lockable file")
+    run(["git", "panini", "migrate", "export", "--include", "*.bin"], cwd=repo)
+    assert "filter=panini" not in git(repo, "show", "HEAD:.gitattributes", check=False).stdout
+    (repo / "a.bin").touch()
+    git(repo, "add", "-A")
+    assert int(git(repo, "cat-file", "-s", ":a.bin").stdout) == 20 * KiB   # stays a plain file
