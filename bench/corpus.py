@@ -109,3 +109,16 @@ def source_text() -> bytes:
         except OSError:
             continue
     return b"".join(parts)
+
+
+def small_files(path: str, count: int, lo: int, hi: int, rng: random.Random, dirs: int = 100) -> int:
+    """count random files of lo..hi bytes spread over `dirs` folders under path; returns their bytes."""
+    total = 0
+    for i in range(count):
+        directory = os.path.join(path, f"d{i % dirs:02d}")
+        os.makedirs(directory, exist_ok=True)
+        size = rng.randint(lo, hi)
+        with open(os.path.join(directory, f"f{i:06d}.bin"), "wb") as f:
+            f.write(rng.randbytes(size))
+        total += size
+    return total

@@ -442,14 +442,7 @@ def add_files(bench: Bench, cfg) -> tuple[dict, list]:
     raw, rows = {}, []
     for label, count, low, high in ADD_SETS:
         src = os.path.join(bench.root, "add-src")
-        total = 0
-        for i in range(count):
-            directory = os.path.join(src, f"d{i % 10}")
-            os.makedirs(directory, exist_ok=True)
-            size = rng.randint(low, high)
-            with open(os.path.join(directory, f"f{i:05d}.bin"), "wb") as f:
-                f.write(rng.randbytes(size))
-            total += size
+        total = corpus.small_files(src, count, low, high, rng, dirs=10)
         runs = {name: [] for name, _, _ in ADD_SERIES}
         for n in range(cfg.runs):
             for name, tool, options in rotation(n, ADD_SERIES):

@@ -39,6 +39,8 @@ import subprocess
 import sys
 import time
 
+from . import corpus
+
 MiB = 1 << 20
 KiB = 1 << 10
 TOOLS = ("panini", "lfs", "git")
@@ -168,15 +170,21 @@ def _clone(bench, tool: str, remote: str, name: str, wire: Wire):
     return clone, timing, counted
 
 
+def _committed(bench, h, tool: str, name: str, src: str) -> tuple[str, str]:
+    """A repository of the tool holding src in one commit, with an empty bare remote as origin."""
+    repo = bench.repo(tool, name)
+    h.link_tree(src, repo)
+    bench.run(tool, ["git", "add", "."], repo)
+    bench.run(tool, ["git", "commit", "-q", "-m", name], repo)
+    remote = _bare(bench, tool, name)
+    bench.run(tool, ["git", "remote", "add", "origin", "file://" + remote], repo)
+    return repo, remote
+
+
 # --- 1 + 2: incremental push and fetch -------------------------------------------------------------
 
 def _increment(bench, h, cfg, p, wire: Wire, tool: str, store_src: str, store_bytes: int) -> dict:
-    repo = bench.repo(tool, "xfer")
-    h.link_tree(store_src, repo)
-    bench.run(tool, ["git", "add", "."], repo)
-    bench.run(tool, ["git", "commit", "-q", "-m", "store"], repo)
-    remote = _bare(bench, tool, "xfer")
-    bench.run(tool, ["git", "remote", "add", "origin", "file://" + remote], repo)
+    repo, remote = _committed(bench, h, tool, "xfer", store_src)
     out = {"store_bytes": store_bytes}
     first, out["setup_push_wire"] = wire.measure(lambda: _setup_push(bench, tool, repo))
     out["setup_push_seconds"] = first["seconds"]
@@ -244,26 +252,8 @@ def _history(bench, h, cfg, p, wire: Wire, tool: str) -> dict:
 
 # --- 4: round trips of a checkout of many small files ------------------------------------------------
 
-def _small_tree(path: str, count: int, lo: int, hi: int, seed: int) -> int:
-    rng = random.Random(seed)
-    total = 0
-    for i in range(count):
-        directory = os.path.join(path, f"d{i % 100:02d}")
-        os.makedirs(directory, exist_ok=True)
-        size = rng.randint(lo, hi)
-        with open(os.path.join(directory, f"f{i:06d}.bin"), "wb") as f:
-            f.write(rng.randbytes(size))
-        total += size
-    return total
-
-
 def _many(bench, h, cfg, p, wire: Wire, tool: str, src: str) -> dict:
-    repo = bench.repo(tool, "many")
-    h.link_tree(src, repo)
-    bench.run(tool, ["git", "add", "."], repo)
-    bench.run(tool, ["git", "commit", "-q", "-m", "many"], repo)
-    remote = _bare(bench, tool, "many")
-    bench.run(tool, ["git", "remote", "add", "origin", "file://" + remote], repo)
+    repo, remote = _committed(bench, h, tool, "many", src)
     _setup_push(bench, tool, repo)
     trace = os.path.join(bench.root, "many-trace.log")
     open(trace, "w").close()
@@ -369,14 +359,15 @@ def run(bench, cfg, h) -> tuple[dict, list]:
 
         clock = time.perf_counter()
         many_src = os.path.join(bench.root, "many-src")
-        raw["many_bytes"] = _small_tree(many_src, p["many_files"], p["many_min"], p["many_max"], cfg.seed + 404)
+        raw["many_bytes"] = corpus.small_files(many_src, p["many_files"], p["many_min"], p["many_max"],
+                                               random.Random(cfg.seed + 404))
         raw["many"] = {t: _many(bench, h, cfg, p, wire, t, many_src) for t in h.rotation(2, TOOLS)}
         shutil.rmtree(many_src)
         raw["steps_seconds"]["many"] = round(time.perf_counter() - clock, 1)
 
         clock = time.perf_counter()
         commit_src = os.path.join(bench.root, "commit-src")
-        _small_tree(commit_src, p["commit_files"], KiB, 8 * KiB, cfg.seed + 500)
+        corpus.small_files(commit_src, p["commit_files"], KiB, 8 * KiB, random.Random(cfg.seed + 500))
         raw["commit"] = {t: _commit_latency(bench, h, cfg, p, t, commit_src) for t in h.rotation(0, TOOLS)}
         shutil.rmtree(commit_src)
         raw["steps_seconds"]["commit"] = round(time.perf_counter() - clock, 1)
@@ -385,7 +376,7 @@ def run(bench, cfg, h) -> tuple[dict, list]:
         raw["flat"] = {}
         for count in p["flat_counts"]:
             flat_src = os.path.join(bench.root, f"flat-src-{count}")
-            _small_tree(flat_src, count, 256, 2 * KiB, cfg.seed + count)
+            corpus.small_files(flat_src, count, 256, 2 * KiB, random.Random(cfg.seed + count))
             raw["flat"][count] = {t: _flat(bench, h, cfg, p, wire, t, flat_src, count)
                                   for t in h.rotation(count, TOOLS)}
             shutil.rmtree(flat_src)

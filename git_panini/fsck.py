@@ -28,7 +28,7 @@ def reachable_objects(repo) -> set[str]:
     return set(out.split())
 
 
-def _fetch_if_unknown(repo) -> str | None:
+def _fetch_if_unknown(repo, head) -> str | None:
     """A clone's checkout reads the remote's store without keeping it: when HEAD names manifests no store
     here lists, fetch the remote's store once, so they are judged against what the remote holds. Returns a
     warning when the remote cannot be reached."""
@@ -39,7 +39,7 @@ def _fetch_if_unknown(repo) -> str | None:
         return None
     store, local = Store(repo), LocalStore(repo)
     known = (set(store.manifests()) if store.tip() else set()) | (set(local.manifests()) if local.tip() else set())
-    if all(f.pointer.manifest in known for f in pointers.in_tree(repo, "HEAD") if f.pointer):
+    if all(f.pointer.manifest in known for f in head):
         return None
     try:
         fetch(repo, remote)
@@ -49,7 +49,8 @@ def _fetch_if_unknown(repo) -> str | None:
 
 
 def check_store(repo, full: bool = False) -> dict:
-    unreachable = _fetch_if_unknown(repo)
+    head = [] if repo.bare else [f for f in pointers.in_tree(repo, "HEAD") if f.pointer]
+    unreachable = _fetch_if_unknown(repo, head)
     store, local = Store(repo), LocalStore(repo)
     errors, warnings = [], [unreachable] if unreachable else []
     counts = {"manifests": 0, "local_manifests": 0, "raw_chunks": 0, "packs": 0, "notes": 0}
@@ -95,7 +96,6 @@ def check_store(repo, full: bool = False) -> dict:
         index.close()
     if not repo.bare:
         known = published | set(local_manifests)
-        head = [f for f in pointers.in_tree(repo, "HEAD") if f.pointer]
         remotes = repo.git("remote").stdout.split()   # with none, data not here can be nowhere else
         not_here = []
         source = ChunkSource(repo)

@@ -46,7 +46,9 @@ cat add.err >&2
 """
 
 
-def test_git_add_on_a_full_disk_fails_and_leaves_no_packs(tmp_path):
+def _on_a_small_tmpfs(tmp_path, script: str):
+    """Run a scenario script in a user + mount namespace on the tmpfs it mounts; (process, {key: value} of
+    the "key value" lines it printed). Skips where such namespaces are disabled."""
     if shutil.which("unshare") is None:
         pytest.skip("no unshare")
     probe = subprocess.run(["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=1m tmpfs {tmp_path}"],
@@ -55,8 +57,12 @@ def test_git_add_on_a_full_disk_fails_and_leaves_no_packs(tmp_path):
         pytest.skip("unprivileged user + mount namespaces are disabled here")
     disk = tmp_path / "disk"
     disk.mkdir()
-    proc = run(["unshare", "-rm", "sh", "-c", SCENARIO, "scenario", str(disk), sys.executable], check=False)
-    out = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if " " in line)
+    proc = run(["unshare", "-rm", "sh", "-c", script, "scenario", str(disk), sys.executable], check=False)
+    return proc, dict(line.split(" ", 1) for line in proc.stdout.splitlines() if " " in line)
+
+
+def test_git_add_on_a_full_disk_fails_and_leaves_no_packs(tmp_path):
+    proc, out = _on_a_small_tmpfs(tmp_path, SCENARIO)
     assert out.get("add-exit") not in (None, "0"), f"git add exited 0 on a full disk\n{proc.stdout}\n{proc.stderr}"
     assert "No space left on device" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert out["staged"] == "[]"
@@ -112,16 +118,7 @@ cat add.err >&2
 def test_git_add_of_many_small_files_on_a_full_disk(tmp_path):
     """The write-ahead-log path on a full disk: `git add` fails with one-line messages, `git gc` still works,
     and once space is freed the next add and commit go through, leaving no WAL or journal behind."""
-    if shutil.which("unshare") is None:
-        pytest.skip("no unshare")
-    probe = subprocess.run(["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=1m tmpfs {tmp_path}"],
-                           capture_output=True)
-    if probe.returncode != 0:
-        pytest.skip("unprivileged user + mount namespaces are disabled here")
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    proc = run(["unshare", "-rm", "sh", "-c", SMALL_FILES, "scenario", str(disk), sys.executable], check=False)
-    out = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if " " in line)
+    proc, out = _on_a_small_tmpfs(tmp_path, SMALL_FILES)
     assert out.get("add-exit") not in (None, "0"), f"git add exited 0 on a full disk\n{proc.stdout}\n{proc.stderr}"
     assert "No space left on device" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert out["gc-exit"] == "0" and out["add-half-exit"] == "0" and out["commit-exit"] == "0", proc.stdout
