@@ -5,7 +5,8 @@ through one at a time, unchanged files keep their blob ids, and each distinct bl
 selects is converted once (blob id -> new blob, cached). Import cleans the bytes exactly as `git add`
 does (IngestSession: chunks into packs, one refs/panini/local commit); export reads them back through
 reader.iter_file, verified. The top-level .gitattributes of every rewritten commit gains (import) or
-loses (export) the patterns' lines. Refs move only once the whole stream has gone through: a failure
+loses (export) the patterns' lines; a nested one that sets a filter (git-lfs's `dir/.gitattributes`) gets
+the same lines, made relative to its folder, at its end, so they win there too. Refs move only once the whole stream has gone through: a failure
 before that leaves every ref as it was. The old tips stay under refs/panini-migrate/<time>/.
 """
 
@@ -53,6 +54,24 @@ def attribute_lines(include: list[str], exclude: list[str]) -> list[str]:
     """The .gitattributes lines that make git route the selected paths through the panini filter."""
     return ([f"{quote_pattern(p)} {ATTRS}" for p in include]
             + [f"{quote_pattern(p)} {EXCLUDED_ATTRS}" for p in exclude])
+
+
+def relative_pattern(pattern: str, folder: str) -> str | None:
+    """The pattern, as written in `folder/.gitattributes`, that matches what `pattern` matches at the top
+    under folder; None when it cannot match there. A pattern without a slash (or starting `**/`) matches
+    at every depth, one anchored at the top must start with the folder."""
+    if "/" not in pattern.rstrip("/") or pattern.startswith("**/"):
+        return pattern
+    anchored = pattern.lstrip("/")
+    if anchored.startswith(folder + "/"):
+        return anchored[len(folder) + 1:]
+    if anchored.endswith("/**") and (folder + "/").startswith(anchored[:-2]):
+        return "**"     # everything below a folder above this one
+    return None
+
+
+def _sets_filter(line: str) -> bool:
+    return any(a.startswith("filter=") and a != "filter=panini" for a in line.split()[1:])
 
 
 def tracked_patterns(repo) -> list[str]:
@@ -184,6 +203,7 @@ class ImportConversion:
         self.session = IngestSession(repo)
         self.lfs_objects = os.path.join(repo.common_dir, "lfs", "objects")
         self.lines = attribute_lines(include, exclude)
+        self._patterns = [(p, ATTRS) for p in include] + [(p, EXCLUDED_ATTRS) for p in exclude]
         self._replaced = {quote_pattern(p) for p in include}   # git-lfs lines for these patterns go
 
     def convert(self, oid: str, path: str) -> tuple[bytes, int] | None:
@@ -212,10 +232,18 @@ class ImportConversion:
         pointer, _ = converted
         return len(pointer), [pointer]
 
-    def attributes(self, content: bytes | None) -> bytes | None:
+    def attributes(self, content: bytes | None, folder: str = "") -> bytes | None:
+        """The rewritten .gitattributes of folder ("" at the top)."""
         lines = (content or b"").decode("utf-8", "surrogateescape").splitlines()
-        kept = [l for l in lines if not (l.split() and l.split()[0] in self._replaced and "filter=lfs" in l.split())]
-        added = [l for l in self.lines if l not in kept]
+        if folder and not any(l.split() and _sets_filter(l) for l in lines):
+            return content    # nothing here can override the top-level lines
+        ours, replaced = self.lines, self._replaced
+        if folder:
+            ours = [f"{quote_pattern(rel)} {rest}" for p, rest in self._patterns
+                    if (rel := relative_pattern(p, folder)) is not None]
+            replaced = {l.split()[0] for l in ours}
+        kept = [l for l in lines if not (l.split() and l.split()[0] in replaced and "filter=lfs" in l.split())]
+        added = [l for l in ours if l not in kept]
         if not added and len(kept) == len(lines):
             return content
         text = "\n".join(kept + added) + "\n"
@@ -239,6 +267,7 @@ class ExportConversion:
         self.repo, self.blobs = repo, blobs
         self.source = ChunkSource(repo)
         self.lines = set(attribute_lines(include, exclude)) if include else None
+        self.patterns = include + exclude
 
     def convert(self, oid: str, path: str):
         if self.blobs.size(oid) >= pointer_mod.MAX_POINTER_SIZE:
@@ -256,7 +285,7 @@ class ExportConversion:
         pointer, size = converted
         return size, iter_file(self.source, pointer)
 
-    def attributes(self, content: bytes | None) -> bytes | None:
+    def attributes(self, content: bytes | None, folder: str = "") -> bytes | None:
         if content is None:
             return None
         lines = content.decode("utf-8", "surrogateescape").splitlines()
@@ -265,7 +294,8 @@ class ExportConversion:
         ours = [l for l in lines if l.split() and ("filter=panini" in l.split()[1:]
                                                    or " ".join(l.split()[1:]) == EXCLUDED_ATTRS)]
         if self.lines is not None:   # only the given patterns
-            patterns = {line.split()[0] for line in self.lines}
+            patterns = {quote_pattern(rel) for p in self.patterns
+                        if (rel := relative_pattern(p, folder) if folder else p) is not None}
             ours = [l for l in ours if l.split()[0] in patterns]
         kept = [l for l in lines if l not in ours]
         if len(kept) == len(lines):
@@ -303,6 +333,18 @@ def unquote_path(raw: bytes) -> str:
     return out.decode("utf-8", "surrogateescape")
 
 
+def quote_path(path: str) -> bytes:
+    """A path as fast-import reads it: C-quoted when it holds a quote, a backslash, a control byte or a
+    leading quote."""
+    raw = path.encode("utf-8", "surrogateescape")
+    if not any(b < 32 or b in (34, 92) for b in raw):
+        return raw
+    out = bytearray(b'"')
+    for b in raw:
+        out += b"\\" + bytes([b]) if b in (34, 92) else b"\\%03o" % b if b < 32 else bytes([b])
+    return bytes(out + b'"')
+
+
 class HistoryRewriter:
     """fast-export -> conversion -> fast-import. Nothing moves any ref until the stream has gone through."""
 
@@ -311,7 +353,7 @@ class HistoryRewriter:
         self.on_commit = on_commit
         self.counts = Counts()
         self._marks: dict[str, bytes | None] = {}    # blob id -> our mark (b":N"), or None: kept as it is
-        self._attributes: dict[str, bytes | None] = {}
+        self._attributes: dict[tuple[str, str], bytes | None] = {}
         self._next_mark = MARK_BASE
 
     def run(self, revs: list[str]):
@@ -388,6 +430,8 @@ class HistoryRewriter:
                 if path == ".gitattributes" and mode in (b"100644", b"100755"):
                     attributes_seen = True
                     out.append(self._attributes_change(dataref.decode(), line))
+                elif path.endswith("/.gitattributes") and mode in (b"100644", b"100755"):
+                    out.append(self._attributes_change(dataref.decode(), line, path[:-len("/.gitattributes")]))
                 elif mode in (b"100644", b"100755") and self._selected(path):
                     ref = self._blob(dataref.decode(), path)
                     out.append(line if ref is None else b"M %s %s %s\n" % (mode, ref, raw_path))
@@ -429,18 +473,19 @@ class HistoryRewriter:
         self._out.write(b"\n")
         return mark
 
-    def _attributes_change(self, oid: str | None, original: bytes | None) -> bytes | None:
-        """The fast-import line that gives this commit its rewritten .gitattributes."""
-        key = oid or ""
+    def _attributes_change(self, oid: str | None, original: bytes | None, folder: str = "") -> bytes | None:
+        """The fast-import line that gives this commit its rewritten .gitattributes (of folder: nested)."""
+        key = (oid or "", folder)
         if key not in self._attributes:
             content = self.blobs.read(oid) if oid else None
-            new = self.conversion.attributes(content)
+            new = self.conversion.attributes(content, folder)
+            path = quote_path(f"{folder}/.gitattributes" if folder else ".gitattributes")
             if new == content:
                 self._attributes[key] = None
             elif new is None:
-                self._attributes[key] = b"D .gitattributes\n"
+                self._attributes[key] = b"D %s\n" % path
             else:
-                self._attributes[key] = b"M 100644 %s .gitattributes\n" % self._emit(len(new), [new])
+                self._attributes[key] = b"M 100644 %s %s\n" % (self._emit(len(new), [new]), path)
         return self._attributes[key] or original
 
 

@@ -336,3 +336,33 @@ def test_export_of_a_pattern_removes_its_line_whatever_else_it_says(tmp_path):
     (repo / "a.bin").touch()
     git(repo, "add", "-A")
     assert int(git(repo, "cat-file", "-s", ":a.bin").stdout) == 20 * KiB   # stays a plain file
+
+
+def test_import_rewrites_a_nested_git_lfs_gitattributes_so_the_panini_lines_win_there(tmp_path):
+    """git-lfs users keep `.gitattributes` in subfolders too; a nested `filter=lfs` line outranks the top-level
+    one, so left alone it would route the new pointers through git-lfs (which passes them through as text)."""
+    repo = make_repo(tmp_path, install=False, name="nested")
+    run(["git", "lfs", "install", "--local"], cwd=repo)
+    (repo / "assets" / "deep").mkdir(parents=True)
+    (repo / "assets" / ".gitattributes").write_text("*.psd filter=lfs diff=lfs merge=lfs -text\n*.md text\n")
+    write_random(repo / "assets" / "deep" / "art.psd", 200 * KiB, seed=41)
+    write_random(repo / "assets" / "cover.psd", 120 * KiB, seed=42)
+    (repo / "readme.md").write_text("plain\n")
+    _commit(repo, "n1 nested lfs")
+    assert git(repo, "cat-file", "blob", "HEAD:assets/cover.psd").stdout.startswith("version https://git-lfs")
+    write_random(repo / "assets" / "cover.psd", 130 * KiB, seed=43)
+    _commit(repo, "n2 cover again")
+    before = {"n2 cover again": _worktree_files(repo)}
+    git(repo, "checkout", "-q", "HEAD~1")
+    before["n1 nested lfs"] = _worktree_files(repo)
+    git(repo, "checkout", "-q", "main")
+    run(["git", "panini", "install"], cwd=repo)
+    run(["git", "panini", "migrate", "import", "-I", "*.psd"], cwd=repo)
+    nested = git(repo, "cat-file", "blob", "HEAD:assets/.gitattributes").stdout
+    assert nested == "*.md text\n*.psd filter=panini diff=panini merge=panini -text\n"
+    for rev in ("HEAD", "HEAD~1"):
+        parse(git(repo, "cat-file", "blob", f"{rev}:assets/deep/art.psd", binary=True).stdout)
+    _clone_and_check_every_commit(tmp_path, repo, before, ignore=(".gitattributes", "assets/.gitattributes"))
+    # And back out: the nested file loses the line again.
+    run(["git", "panini", "migrate", "export", "-I", "*.psd"], cwd=repo)
+    assert git(repo, "cat-file", "blob", "HEAD:assets/.gitattributes").stdout == "*.md text\n"
