@@ -78,7 +78,11 @@ def _by_priority(items: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
     return items
 
 
+JOB_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}-\d{1,6}")
+
+
 def new_job_id(at: datetime, n: int) -> str:
+    """A job's id: when it was planned, a random part (two dispatchers never collide), its place in the plan."""
     return f"{at.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}-{n}"
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 
+from .units import shown
+
 
 def main():
     if sys.argv[1:2] == ["filter-process"] and len(sys.argv) == 2:
@@ -44,7 +46,7 @@ def one_line_errors(run) -> int:
     except (GitError, SyncError, StoreError, RefError, ObjectTooLarge, ReadError, sqlite3.DatabaseError,
             RuntimeError) as e:
         logs.record(str(e), e)
-        sys.stderr.write(f"git-panini: {e}\n")
+        sys.stderr.write(f"git-panini: {shown(str(e))}\n")
         return 1
     except KeyboardInterrupt:
         sys.stderr.write("git-panini: interrupted\n")
@@ -53,11 +55,11 @@ def one_line_errors(run) -> int:
         logs.record(str(e), e)
         where = f" ({e.filename})" if e.filename else ""
         hint = "; free some space, then run it again" if e.errno == 28 else ""
-        sys.stderr.write(f"git-panini: {e.strerror or e}{where}{hint}\n")
+        sys.stderr.write(shown(f"git-panini: {e.strerror or e}{where}{hint}") + "\n")
         return 1
     except Exception as e:  # noqa: BLE001 - a bug: one line here, the traceback in the log
         where = logs.record(f"{type(e).__name__}: {e}", e)
         first = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
-        sys.stderr.write(f"git-panini: internal error: {type(e).__name__}: {first}"
+        sys.stderr.write(f"git-panini: internal error: {type(e).__name__}: {shown(first)}"
                          + (" (details: git panini logs last)\n" if where else "\n"))
         return 1

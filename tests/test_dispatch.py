@@ -267,6 +267,8 @@ def test_expired_lease_goes_to_a_new_job(project, tmp_path, panini):
     assert stale.stdout.startswith("0 file(s) worked")
     fresh = run(["git", "panini", "work", "--job", job.id, "--no-remote", "--effort", "0"], cwd=repo)
     assert fresh.stdout.startswith("4 file(s) worked")
+    typo = run(["git", "panini", "work", "--job", job.id[:-1] + "x", "--no-remote"], cwd=repo, check=False)
+    assert typo.returncode == 2 and "is not a job id" in typo.stderr and len(typo.stderr.splitlines()) == 1
 
 
 def test_bad_options_are_one_line_errors(project, panini):

@@ -395,3 +395,21 @@ def test_a_merge_that_reverts_a_locked_file_is_refused(tmp_path):
     line = refused_push(git(bob, "push", "-q", "origin", "HEAD:main", check=False))
     assert "art.psd is locked by " + owner("alice") in line, line
     assert git(bare, "rev-parse", "main:art.psd").stdout == git(alice, "rev-parse", "HEAD:art.psd").stdout
+
+
+def test_a_lock_whose_owner_and_host_hold_escape_sequences_is_listed_as_text(tmp_path):
+    """A lock record is anyone's to write: its owner, host and path reach other people's terminals only as
+    visible escapes, one line per lock (no retitled terminal, no fake extra line)."""
+    bare, url = make_bare(tmp_path)
+    alice, bob = setup_team(tmp_path, url)
+    path = "art\n\x1b[2Jfake.psd"
+    record = {"path": path, "owner": "Mallory \x1b]0;pwned\x07<m@x>", "time": "2026-11-29T00:00:00Z",
+              "host": "evil\rhost\x9b31m", "id": "0" * 32}
+    blob = git(bob, "hash-object", "-w", "--stdin", input=json.dumps(record)).stdout.strip()
+    tree = git(bob, "mktree", input=f"100644 blob {blob}\tlock.json\n").stdout.strip()
+    commit = git(bob, "commit-tree", "-m", "hostile", tree).stdout.strip()
+    git(bob, "push", "-q", "--no-verify", "origin", f"{commit}:{LOCK_REFS}{hashlib.sha256(path.encode()).hexdigest()}")
+    out = panini(bob, "locks").stdout
+    assert out.count("\n") == 1 and not any(c in out for c in "\x1b\x07\r\x9b"), repr(out)
+    assert "art\\x0a\\x1b[2Jfake.psd" in out and "Mallory \\x1b]0;pwned\\x07<m@x>" in out and "evil\\x0dhost\\x9b31m" in out
+    assert json.loads(panini(bob, "locks", "--json").stdout)["locks"][0]["owner"] == record["owner"]

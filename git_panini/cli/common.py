@@ -9,12 +9,20 @@ import typer
 from rich.console import Console
 
 from ..repo import NotARepository, Repo
-from ..units import human  # noqa: F401 (the commands import it from here)
+from ..units import human, shown  # noqa: F401 (the commands import human from here)
 
 # soft_wrap: a message is one line however narrow the terminal (or the 80 columns rich assumes when
 # output is piped), so an error line with a 64-hex id stays greppable in CI logs.
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
+class ShownConsole(Console):
+    """A console that prints text through units.shown: paths and names from a repository never reach the
+    terminal as escape sequences or line breaks."""
+
+    def print(self, *objects, **kwargs):
+        super().print(*(shown(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
+console = ShownConsole(soft_wrap=True)
+err_console = ShownConsole(stderr=True, soft_wrap=True)
 
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
@@ -29,6 +37,9 @@ def open_repo() -> Repo:
 def fail(message: str, code: int = 1):
     """One line on stderr and the exit code: 1 the operation or check failed, 2 the command line is wrong
     (usage, a bad revision, a path that is not there or not in the repository)."""
+    if code == 1:   # a failed operation is worth a log; a usage error is not
+        from .. import logs
+        logs.record(message)
     err_console.print(f"git-panini: {message}", style="red", markup=False, highlight=False)
     raise typer.Exit(code)
 

@@ -11,7 +11,7 @@ from .. import pointers
 from ..notes import Notes
 from ..remotenotes import NotesUnavailable, fetch_notes
 from ..sync import default_remote
-from .common import JsonOption, console, err_console, human, open_repo, print_json, tree_or_fail
+from .common import JsonOption, console, err_console, human, open_repo, shown, print_json, tree_or_fail
 
 FINAL = ("completed", "failed")
 HEADER = ("file", "size", "new", "stored", "ratio", "status")
@@ -54,9 +54,9 @@ def status(treeish: str = typer.Option("HEAD", "--rev", help="Commit whose files
     if not rows:
         console.print(f"no git-panini files in {treeish}", markup=False)
         return
-    cells = [(r["path"], human(r["size"]), human(r["unique_bytes"]), human(r["stored_bytes"]),
+    cells = [(shown(r["path"]), human(r["size"]), human(r["unique_bytes"]), human(r["stored_bytes"]),
               f"{r['ratio']:.1%}" if r["ratio"] is not None else "-",
-              r["status"] + (f" ({r['error']})" if r["error"] else "")) for r in rows]
+              r["status"] + (f" ({shown(r['error'])})" if r["error"] else "")) for r in rows]
     if not console.is_terminal:
         _print_plain(cells)
         return

@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
 from .. import pointers
+from ..dispatch import JOB_ID
 from ..lease import CLOCK_SKEW_SECONDS, held_here
 from ..repo import Repo
 from ..sync import SyncError, default_remote
@@ -103,6 +104,8 @@ def work(paths: list[str] = typer.Argument(None, metavar="[PATH]...", help="With
         fail("PATH arguments and --force go with --release", code=2)
     if device not in ("auto", "cpu", "cuda"):
         fail("--device must be auto, cpu or cuda", code=2)
+    if job is not None and not JOB_ID.fullmatch(job):
+        fail(f"--job {job!r} is not a job id (git panini dispatch prints them: 20261129T103000Z-1a2b3c-0)", code=2)
     remote = None if no_remote else (remote_name_or_fail(remote) or default_remote(repo))
     if release:
         _release(repo, paths or [], remote, force, json)
