@@ -640,6 +640,8 @@ def info(repo, include: list[str], exclude: list[str], refs: list[str], everythi
             if fields[0] != "blob" or len(fields) != 4:
                 continue
             _, oid, size, path = fields
+            if not path or path.rsplit("/", 1)[-1] == ".gitattributes":
+                continue    # a blob a tag points at (no path: import leaves it), or what import rewrites itself
             if matcher is not None:
                 index = matcher.match(path)
                 if index is None:

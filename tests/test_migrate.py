@@ -4,6 +4,7 @@ commit by commit through a push and a fresh clone, and back out to the original 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -366,3 +367,18 @@ def test_import_rewrites_a_nested_git_lfs_gitattributes_so_the_panini_lines_win_
     # And back out: the nested file loses the line again.
     run(["git", "panini", "migrate", "export", "-I", "*.psd"], cwd=repo)
     assert git(repo, "cat-file", "blob", "HEAD:assets/.gitattributes").stdout == "*.md text\n"
+
+
+def test_info_counts_only_files_import_would_convert(tmp_path):
+    """A blob a tag points at has no path (import leaves it alone) and .gitattributes is import's own to
+    rewrite: neither is counted as something import would convert."""
+    repo = make_repo(tmp_path, install=False, name="info")
+    write_random(repo / "a.bin", 50 * KiB, seed=51)
+    (repo / "sub").mkdir()
+    (repo / "sub" / ".gitattributes").write_text("*.bin -delta\n")
+    (repo / ".gitattributes").write_text("*.txt text\n")
+    _commit(repo, "i1")
+    loose = git(repo, "hash-object", "-w", "--stdin", input="a blob only a tag names\n").stdout.strip()
+    git(repo, "tag", "lonely-blob", loose)
+    rows = json.loads(run(["git", "panini", "migrate", "info", "--everything", "--json"], cwd=repo).stdout)["patterns"]
+    assert [(r["pattern"], r["blobs"]) for r in rows] == [("*.bin", 1)], rows
