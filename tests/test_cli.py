@@ -191,6 +191,15 @@ def test_track_untrack_and_attributes(tmp_path):
     panini(work, "untrack", "*.psd")
     assert panini(work, "track").stdout.split() == ["my[[:space:]]dir/*.bin"]
     assert "unspecified" in git(work, "check-attr", "filter", "--", "x.psd").stdout
+    # A .gitattributes that is a link (a cloned repository can hold one) is neither written through nor replaced.
+    outside = tmp_path / "outside.txt"
+    outside.write_text("someone else's file\n")
+    (work / ".gitattributes").unlink()
+    (work / ".gitattributes").symlink_to(outside)
+    for args in (["track", "*.iso"], ["untrack", "*.bin"]):
+        proc = panini(work, *args, check=False)
+        assert proc.returncode == 1 and "symbolic link" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert outside.read_text() == "someone else's file\n" and (work / ".gitattributes").is_symlink()
 
 
 def test_commands_outside_a_repository_fail_cleanly(tmp_path):

@@ -24,7 +24,12 @@ def _attributes_path() -> str:
     repo = open_repo()
     if repo.work_tree is None:
         fail("track needs a working tree")
-    return os.path.join(repo.work_tree, ".gitattributes")
+    path = os.path.join(repo.work_tree, ".gitattributes")
+    if os.path.islink(path):
+        # Git reads no in-tree .gitattributes that is a link (since 2.32), and writing through one from a
+        # cloned repository could rewrite any file the link names.
+        fail(".gitattributes is a symbolic link, which git does not read: replace it with a file first")
+    return path
 
 
 def _read(path: str) -> list[str]:
