@@ -3,10 +3,11 @@
 Git hands the driver the three versions as they are stored (pointer text, or plain bytes for a file
 committed before it was tracked) and keeps what the driver leaves in the "ours" file. Outcomes:
 - both sides hold the same content (however each was cleaned): resolved, ours kept;
-- text-like files on all three sides whose real contents `git merge-file` merges without a conflict:
-  resolved, the merged text is cleaned into a new pointer;
-- anything else: a conflict (exit 1) with ours left as it is, and one line naming both versions and
-  how to pick one. Git then checks ours out (real bytes) and leaves the three stages in the index.
+- text-like files on all three sides: `git merge-file` merges their real contents and the result is
+  cleaned into a new pointer; resolved when the changes do not overlap, else a conflict whose file holds
+  Git's usual conflict markers (text, as in any Git merge);
+- anything else (a binary): a conflict (exit 1) with ours left as it is, and one line naming both
+  versions and how to pick one. Git then checks ours out (real bytes) and leaves the three stages in the index.
 """
 
 from __future__ import annotations
@@ -74,16 +75,20 @@ def merge(repo, base_path: str, ours_path: str, theirs_path: str, path: str) -> 
         return Outcome(CLEAN, None)
     merged = _merge_text(repo, base, ours, theirs, path)
     if merged is not None:
-        _write(ours_path, merged)
+        pointer, conflicts = merged
+        _write(ours_path, pointer)
+        if conflicts:
+            return Outcome(CONFLICT, f"{path}: both sides changed the same lines: {conflicts} conflict(s) marked "
+                                     f"in the text; edit it, then git add {_quote(path)}")
         return Outcome(CLEAN, f"{path}: merged the text of both sides")
     return Outcome(CONFLICT, f"{path}: both sides changed it; kept ours ({ours.describe()}), theirs is "
                              f"{theirs.describe()}; to pick: git checkout --theirs -- {_quote(path)} "
                              f"(or --ours), then git add {_quote(path)}")
 
 
-def _merge_text(repo, base: Version, ours: Version, theirs: Version, path: str) -> bytes | None:
-    """The cleaned (pointer) form of a conflict-free 3-way text merge, or None when the files are not all
-    text, cannot all be read here, or conflict."""
+def _merge_text(repo, base: Version, ours: Version, theirs: Version, path: str) -> tuple[bytes, int] | None:
+    """The cleaned (pointer) form of a 3-way text merge and its count of conflicts (marked in the text), or
+    None when the files are not all text or cannot all be read here."""
     if any(v.size > MAX_TEXT for v in (base, ours, theirs)) or not any(v.pointer for v in (ours, theirs)):
         return None
     contents = _read_all(repo, (base, ours, theirs))
@@ -94,11 +99,11 @@ def _merge_text(repo, base: Version, ours: Version, theirs: Version, path: str) 
         for label, data in zip(("base", "ours", "theirs"), contents):
             names.append(os.path.join(tmp, label))
             _write(names[-1], data)
-        proc = subprocess.run(["git", "merge-file", "-p", "-q", names[1], names[0], names[2]],
-                              capture_output=True)
-    if proc.returncode != 0:   # conflicts (their count), or an error
+        proc = subprocess.run(["git", "merge-file", "-p", "-q", "-L", "ours", "-L", "base", "-L", "theirs",
+                               names[1], names[0], names[2]], capture_output=True)
+    if not 0 <= proc.returncode < 128:   # >= 128: an error, not a count of conflicts
         return None
-    return _clean(repo, proc.stdout, path)
+    return _clean(repo, proc.stdout, path), proc.returncode
 
 
 def _read_all(repo, versions) -> list[bytes] | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from conftest import clone, git, make_bare, make_repo, run, sha256_file, write_random
 
@@ -101,7 +100,9 @@ def test_text_files_merge_cleanly_when_their_changes_do_not_overlap(tmp_path):
     assert (fresh / "notes.txt").read_text() == expected
 
 
-def test_overlapping_text_changes_conflict_without_markers(tmp_path):
+def test_overlapping_text_changes_are_marked_in_the_text_as_git_does(tmp_path):
+    """Text conflicts read as in any Git merge: markers in the working file (its stored form a pointer),
+    the three stages in the index; the user edits and adds the result."""
     repo, _ = _setup(tmp_path, track=("*.txt",))
     (repo / "notes.txt").write_text("a\nb\nc\n")
     _commit(repo, "base")
@@ -112,13 +113,16 @@ def test_overlapping_text_changes_conflict_without_markers(tmp_path):
     (repo / "notes.txt").write_text("a\nours\nc\n")
     _commit(repo, "ours")
     proc = git(repo, "merge", "--no-edit", "theirs", check=False)
-    assert proc.returncode == 1 and "kept ours" in proc.stderr
-    assert (repo / "notes.txt").read_text() == "a\nours\nc\n"
-    _no_markers(repo, "notes.txt")
-    git(repo, "checkout", "--ours", "--", "notes.txt")
+    assert proc.returncode == 1 and "1 conflict(s) marked in the text" in proc.stderr
+    assert (repo / "notes.txt").read_text() == "a\n<<<<<<< ours\nours\n=======\ntheirs\n>>>>>>> theirs\nc\n"
+    assert sorted(l.split()[2] for l in git(repo, "ls-files", "-u", "notes.txt").stdout.splitlines()) == ["1", "2", "3"]
+    git(repo, "checkout", "--theirs", "--", "notes.txt")
+    assert (repo / "notes.txt").read_text() == "a\ntheirs\nc\n"
+    (repo / "notes.txt").write_text("a\nboth\nc\n")
     git(repo, "add", "notes.txt")
     git(repo, "commit", "-q", "--no-edit")
-    assert (repo / "notes.txt").read_text() == "a\nours\nc\n"
+    assert git(repo, "cat-file", "blob", "HEAD:notes.txt", binary=True).stdout.startswith(b"version git-panini/1\n")
+    assert run(["git", "panini", "verify"], cwd=repo).returncode == 0
 
 
 def test_same_content_in_two_pointers_resolves_cleanly(tmp_path):

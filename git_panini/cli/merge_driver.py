@@ -14,7 +14,7 @@ def merge_driver(base: str = typer.Argument(..., help="Git's %O: the common ance
                  ours: str = typer.Argument(..., help="Git's %A: our version; the result is left here."),
                  theirs: str = typer.Argument(..., help="Git's %B: their version."),
                  path: str = typer.Argument(..., help="Git's %P: the file's path.")):
-    """Merge a tracked file without conflict markers: same content or a clean text merge, else keep ours."""
+    """Merge a tracked file: same content, or a text merge (conflicts marked as Git does); a binary keeps ours."""
     repo = open_repo()
     for given in (base, ours, theirs):   # Git's temporary files: a person running this by hand may name none
         if not os.path.isfile(given):
