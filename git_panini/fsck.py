@@ -13,7 +13,7 @@ from . import pointers
 from .index import ChunkIndex
 from .local import LocalStore
 from .notes import Notes
-from .reader import ChunkSource, missing_chunks
+from .reader import ChunkSource, ReadError, read_manifest
 from .repo import ObjectTooLarge
 from .store import Store, StoreError
 
@@ -105,7 +105,7 @@ def check_store(repo, full: bool = False) -> dict:
                     errors.append(f"{found.path} (HEAD): manifest {found.pointer.manifest} is in neither the local "
                                   "nor the published store; gc would delete its data, or did (re-add the file, or "
                                   "fetch it)")
-                elif found.pointer.manifest not in known or missing_chunks(source, found.pointer):
+                elif found.pointer.manifest not in known or _lacks_data(source, found, errors):
                     not_here.append(found.path)
         finally:
             source.close()
@@ -121,6 +121,19 @@ def check_store(repo, full: bool = False) -> dict:
             warnings.append(f"note for {manifest}, which the store does not list")
     return {"ok": not errors, "store": store.tip(), "local": local.tip(), "errors": errors,
             "warnings": warnings, "counts": counts}
+
+
+def _lacks_data(source, found, errors: list[str]) -> bool:
+    """Whether a HEAD file's chunks are not all here; a manifest that is here but does not describe the
+    pointer's file (its sizes do not add up, it does not parse) is an error, not missing data."""
+    try:
+        chunks = read_manifest(source.repo, found.pointer)
+    except ReadError as e:
+        if not source.repo.exists(found.pointer.manifest):
+            return True
+        errors.append(f"{found.path} (HEAD): {e}")
+        return False
+    return any(not source.has(c) for c, _ in chunks)
 
 
 def _packs(store):

@@ -228,3 +228,11 @@ def test_fsck_says_which_files_data_is_not_here(tmp_path):
     assert "data of 0 of 3 HEAD file(s) here" in panini(lazy, "fsck").stdout
     panini(lazy, "pull")
     assert _json(lazy, "fsck")["counts"]["head_files_not_here"] == 0
+    # A pointer whose size its manifest does not add up to is an error naming that, not "no data here".
+    pointer = git(work, "cat-file", "blob", "HEAD:f0.bin").stdout
+    forged = pointer.replace("size 100000", "size 100001")
+    git(work, "update-index", "--cacheinfo", f"100644,{git(work, 'hash-object', '-w', '--stdin', input=forged).stdout.strip()},f0.bin")
+    git(work, "commit", "-q", "-m", "a pointer whose size is wrong")
+    proc = panini(work, "fsck", check=False)
+    assert proc.returncode == 1 and "f0.bin (HEAD): manifest" in proc.stdout and "does not add up" in proc.stdout
+    assert "no data here" not in proc.stdout
