@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json as jsonlib
+import math
 import multiprocessing
 import os
+import sys
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
@@ -13,6 +16,7 @@ from ..dispatch import JOB_ID
 from ..lease import CLOCK_SKEW_SECONDS, held_here
 from ..repo import Repo
 from ..sync import SyncError, default_remote
+from ..watch import Round, Watcher
 from ..worker import LEASE_SECONDS, Worker, threads_per_job
 from .common import JsonOption, console, err_console, fail, human, open_repo, print_json, remote_name_or_fail
 
@@ -80,6 +84,50 @@ def _release(repo, paths: list[str], remote: str | None, force: bool, json: bool
     console.print(f"{len(done)} lease(s) released", markup=False)
 
 
+WATCH_INTERVAL = 30.0
+
+
+def _json_line(data: dict):
+    """One JSON object per line, flushed: a notebook or a pipe reads each round as it ends."""
+    sys.stdout.write(jsonlib.dumps(data, sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+def _watch(make_worker, interval: float, max_idle: int | None, json: bool):
+    """`git panini work --watch`: one line (or JSON object) per round, a summary at the end; exit 0 when
+    stopped by SIGTERM or after --max-idle idle rounds (1 if a file failed), 130 on Ctrl-C."""
+    def report(done: Round):
+        if json:
+            _json_line(done.as_dict())
+        elif done.error:
+            err_console.print(f"git-panini: round {done.number} failed: {done.error}; next try in {interval:g} s",
+                              markup=False, highlight=False)
+        elif done.files:
+            ratio = f" ({done.stored_bytes / done.packed_bytes:.1%})" if done.packed_bytes else ""
+            console.print(f"round {done.number}: {done.files} file(s) worked, {done.failed} failed; "
+                          f"{human(done.packed_bytes)} -> {human(done.stored_bytes)}{ratio} in {done.seconds:.1f} s, "
+                          f"{human(done.bytes_per_second)}/s", markup=False, highlight=False)
+        else:
+            then = "stopping" if watcher.stopping else f"next round in {interval:g} s"
+            console.print(f"round {done.number}: nothing pending; {then}", markup=False, highlight=False)
+
+    watcher = Watcher(make_worker, interval, max_idle, report)
+    totals = watcher.run()
+    if json:
+        _json_line({"summary": totals.as_dict(), "handed_back": watcher.handed_back})
+    else:
+        ratio = f" ({totals.stored_bytes / totals.packed_bytes:.1%})" if totals.packed_bytes else ""
+        stopped = {"idle": f"{max_idle} idle round(s)", "SIGTERM": "SIGTERM", "SIGINT": "interrupted"}[totals.stopped]
+        console.print(f"watched {totals.rounds} round(s) ({totals.failed_rounds} failed), stopped by {stopped}: "
+                      f"{totals.files} file(s) worked, {totals.failed} failed; packed {human(totals.packed_bytes)} "
+                      f"into {human(totals.stored_bytes)}{ratio}; throughput {human(totals.bytes_per_second)}/s"
+                      + (f"; {watcher.handed_back} file(s) handed back" if watcher.handed_back else ""),
+                      markup=False, highlight=False)
+    if totals.stopped == "SIGINT":
+        raise typer.Exit(130)
+    raise typer.Exit(1 if totals.stopped == "idle" and totals.failed else 0)
+
+
 def work(paths: list[str] = typer.Argument(None, metavar="[PATH]...", help="With --release: only these files."),
          release: bool = typer.Option(False, "--release", help="Hand back leases left by workers of this machine "
                                       "that are gone (the files become claimable again at once), and stop."),
@@ -97,6 +145,14 @@ def work(paths: list[str] = typer.Argument(None, metavar="[PATH]...", help="With
          lease: int = typer.Option(LEASE_SECONDS, "--lease", min=1,
                                    help="Seconds a claim holds; after a crash others may retake the files then."),
          device: str = typer.Option("auto", "--device", help="auto|cpu|cuda: where to run the similarity search that orders small files."),
+         watch: bool = typer.Option(False, "--watch", help="Keep working: round after round fetch, claim, work, "
+                                    "push, then sleep --interval (no public URL needed). One line per round; a "
+                                    "failed round is retried. SIGTERM stops it (exit 0), Ctrl-C too (exit 130); "
+                                    "either hands the leases back."),
+         interval: float = typer.Option(None, "--interval", metavar="SECONDS",
+                                        help="With --watch: seconds between rounds (default 30)."),
+         max_idle: int = typer.Option(None, "--max-idle", metavar="N", min=1,
+                                      help="With --watch: stop after N rounds in a row found nothing to do."),
          json: bool = JsonOption):
     """Take pending files from the notes, pack their chunks, verify, and commit store + notes."""
     repo = open_repo()
@@ -106,6 +162,15 @@ def work(paths: list[str] = typer.Argument(None, metavar="[PATH]...", help="With
         fail("--device must be auto, cpu or cuda", code=2)
     if job is not None and not JOB_ID.fullmatch(job):
         fail(f"--job {job!r} is not a job id (git panini dispatch prints them: 20261129T103000Z-1a2b3c-0)", code=2)
+    if not watch and (interval is not None or max_idle is not None):
+        fail("--interval and --max-idle go with --watch", code=2)
+    if watch and (release or job or max_files or jobs > 1):
+        fail("--watch runs one process (its threads use every core) over the whole queue: "
+             "not with --release, --job, --max-files or -j", code=2)
+    if interval is None:
+        interval = WATCH_INTERVAL
+    if not (math.isfinite(interval) and 0.1 <= interval <= 86400):
+        fail(f"--interval must be a number of seconds from 0.1 to 86400, not {interval}", code=2)
     remote = None if no_remote else (remote_name_or_fail(remote) or default_remote(repo))
     if release:
         _release(repo, paths or [], remote, force, json)
@@ -118,6 +183,12 @@ def work(paths: list[str] = typer.Argument(None, metavar="[PATH]...", help="With
         fail(str(e))
     # One process by default, in threads: processes sharing one repository and a remote race on their claims.
     threads = threads or threads_per_job(jobs)
+    if watch:
+        path = repo.work_tree or repo.git_dir
+        _watch(lambda: Worker(Repo(path), effort=effort, remote=remote, device=device, lease_seconds=lease,
+                              skew=skew, threads=threads,
+                              log=None if json else lambda m: err_console.print(m, markup=False, highlight=False)),
+               interval, max_idle, json)
     if jobs > 1:
         path = repo.work_tree or repo.git_dir
         try:
