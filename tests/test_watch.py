@@ -145,7 +145,8 @@ def test_an_unreachable_remote_is_one_line_per_round_and_the_watcher_keeps_going
     watcher = Watcher(path, "--remote", "later", "--interval", "0.2")
     try:
         _wait_for(lambda: len(watcher.err) >= 3, "three failed rounds")
-        git(tmp_path, "clone", "-q", "--bare", "--mirror", url, str(later))   # the remote comes back
+        git(tmp_path, "clone", "-q", "--mirror", url, str(tmp_path / "staging.git"))
+        (tmp_path / "staging.git").rename(later)   # the remote comes back, whole at once
         out = [watcher.out.get(timeout=60)]   # the round that found the remote and worked the file
         code, rest = watcher.stop(signal.SIGTERM)
         out += rest
@@ -168,7 +169,8 @@ def test_an_unreachable_remote_is_one_line_per_round_and_the_watcher_keeps_going
 def test_max_idle_ends_the_watch_after_that_many_empty_rounds(tmp_path, project):
     path, bare, _ = project
     manifest, _ = _add(path, "a.bin", 64 << 10, seed=4)
-    done = run(["git-panini", "work", "--watch", "--interval", "0.1", "--max-idle", "2", "--json"], cwd=path)
+    done = run(["git-panini", "work", "--watch", "--interval", "0.1", "--max-idle", "2", "--json", "--effort", "0"],
+               cwd=path)
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert [r["files"] for r in lines[:-1]] == [1, 0, 0]
     assert lines[-1]["summary"]["stopped"] == "idle" and lines[-1]["summary"]["rounds"] == 3
