@@ -10,13 +10,11 @@ import json
 import sys
 from pathlib import Path
 
-import pytest
+import nbclient   # the test extra: nbclient, nbformat, ipykernel
+import nbformat
 
 from conftest import git, make_bare, make_repo, notes_of, pointer_of, sha256_file, write_text
 from test_watch import fresh_clone_verifies
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "colab_worker.ipynb"
 TOKEN = "panini-test-token-5f0c2e"   # must never show in what the notebook prints or writes
