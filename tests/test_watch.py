@@ -4,6 +4,7 @@
   middle of a round hands the lease back (the file is pending again, no attempt counted) and exits 0.
 - An unreachable remote is one line per round, no traceback, and the watcher keeps going: once the
   remote is there, the next round completes its pending file.
+- A signal while it sleeps ends it at once: SIGTERM with exit 0, Ctrl-C (SIGINT) with 130.
 - --max-idle ends the watch; bad values of --interval are usage errors (exit 2).
 """
 
@@ -175,6 +176,22 @@ def test_max_idle_ends_the_watch_after_that_many_empty_rounds(tmp_path, project)
     assert [r["files"] for r in lines[:-1]] == [1, 0, 0]
     assert lines[-1]["summary"]["stopped"] == "idle" and lines[-1]["summary"]["rounds"] == 3
     assert notes_of(bare)[manifest]["status"] == "completed"
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 0), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_while_the_watcher_sleeps_ends_it_at_once(tmp_path, sig, code):
+    path = make_repo(tmp_path)
+    watcher = Watcher(path, "--no-remote", "--interval", "600", "--json")
+    try:
+        assert watcher.next_round()["files"] == 0   # asleep now, for ten minutes
+        started = time.monotonic()
+        exit_code, rest = watcher.stop(sig)
+    finally:
+        watcher.kill()
+    assert exit_code == code and time.monotonic() - started < 30, (exit_code, watcher.err)
+    summary = json.loads(rest[-1])
+    assert summary["summary"]["stopped"] == sig.name and summary["summary"]["rounds"] == 1
+    assert not any("Traceback" in line for line in watcher.err), watcher.err
 
 
 def test_bad_watch_options_are_usage_errors(tmp_path):
