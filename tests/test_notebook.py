@@ -110,6 +110,7 @@ def test_the_notebook_polls_a_local_remote_until_its_pending_files_are_completed
     assert "no GPU: CPU worker" in printed or "GPU: " in printed
     assert "git-panini installed: filter in .git/config" in printed
     assert "round 1: 3 file(s), 0 failed" in printed, printed
+    assert "2 round(s), 3 file(s) worked (0 failed)" in printed, printed   # --max-idle 1: one empty round, then stop
     assert "throughput reached: " in printed and "throughput reached: 0 B/s" not in printed, printed
     assert "worker exited with 0" in printed and "serve mode not chosen: skipped" in printed
     assert TOKEN not in printed
