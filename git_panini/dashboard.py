@@ -332,3 +332,26 @@ def _round_step(seconds: float) -> int:
             return step
     return int(math.ceil(seconds / (7 * 86400))) * 7 * 86400
 
+
+
+# --- the job summary -------------------------------------------------------------------------------------
+
+def summary_markdown(data: dict) -> str:
+    """A few lines for a CI job summary: the totals, the queue, verify."""
+    from .units import human
+    t, now, v = data["totals"], data["queue"]["now"], data["verify"]
+    ratio = f"{t['ratio'] * 100:.1f} %" if t["ratio"] is not None else "-"
+    lines = ["### git-panini dashboard", "",
+             f"`{data['rev']}` at `{(data['commit'] or 'no commit')[:12]}`: {t['files']} file(s), {human(t['size'])} raw, "
+             f"{human(t['stored_now_bytes'])} stored now ({human(t['stored_bytes'])} packed, "
+             f"{human(t['pending_bytes'])} waiting raw); ratio of completed files {ratio}; "
+             f"dedup saved {human(t['dedup_saved_bytes'])}.", "",
+             "| " + " | ".join(STATES) + " |", "|" + "--:|" * len(STATES),
+             "| " + " | ".join(f"{now[s]['files']} ({human(now[s]['bytes'])})" for s in STATES) + " |", ""]
+    if v is None:
+        lines.append("Verify: not run.")
+    elif v["ok"]:
+        lines.append(f"Verify: {v['checked']} of {v['checked']} file(s) bit-perfect.")
+    else:
+        lines.append(f"Verify: {v['failed_count']} of {v['checked']} file(s) FAILED.")
+    return "\n".join(lines) + "\n"

@@ -18,6 +18,8 @@ def dashboard(out: str = typer.Option(DEFAULT_OUT, "--out", help="Folder to writ
               verify: bool = typer.Option(True, "--verify/--no-verify", help="Verify every file of the tree "
                                           "bit-perfect (it reads every chunk; --no-verify: show 'not run')."),
               history: int = typer.Option(60, "--history", help="Moments of the notes' history drawn."),
+              summary: str = typer.Option(None, "--summary", help="Also append a short Markdown summary to this "
+                                          "file (e.g. \"$GITHUB_STEP_SUMMARY\")."),
               json: bool = JsonOption):
     """Write DIR/index.html (sizes per file type, codec chains, the queue and its history, worker throughput,
     the largest files, verify status) and DIR/dashboard.json (the same numbers)."""
@@ -37,8 +39,11 @@ def dashboard(out: str = typer.Option(DEFAULT_OUT, "--out", help="Folder to writ
         os.makedirs(out, exist_ok=True)
         _write(os.path.join(out, "dashboard.json"), json_mod.dumps(data, indent=2, sort_keys=True) + "\n")
         _write(os.path.join(out, "index.html"), page)
+        if summary:
+            with open(summary, "a", encoding="utf-8") as f:
+                f.write(dashboard_mod.summary_markdown(data))
     except OSError as e:
-        fail(f"cannot write the dashboard to {out}: {e.strerror or e}")
+        fail(f"cannot write the dashboard: {e.filename or out}: {e.strerror or e}")
     index = os.path.abspath(os.path.join(out, "index.html"))
     if json:
         print_json({"index": index, "json": os.path.abspath(os.path.join(out, "dashboard.json")), **data})
