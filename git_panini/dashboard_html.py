@@ -74,6 +74,17 @@ def when(stamp: str | None) -> str:
     return at.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def axis_label(stamp: str, span: float) -> str:
+    """A time on a chart's axis, as precise as the chart's span of time needs."""
+    try:
+        at = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        return clean(stamp)
+    if span < 600:
+        return at.strftime("%H:%M:%S")
+    return at.strftime("%H:%M" if span < 86400 else "%Y-%m-%d")
+
+
 # --- charts -----------------------------------------------------------------------------------------------
 
 def _svg(width: int, height: int, body: str, label: str) -> str:
@@ -181,7 +192,7 @@ def history_chart(points: list[dict]) -> str:
     for i in sorted({0, len(points) // 2, len(points) - 1}):
         anchor = "start" if i == 0 else "end" if i == len(points) - 1 else "middle"
         parts.append(f'<text class="lbl" x="{_f(xs[i])}" y="{height - 8}" text-anchor="{anchor}">'
-                     f'{esc(when(points[i]["time"]))}</text>')
+                     f'{esc(axis_label(points[i]["time"], t1 - t0))}</text>')
     # One hover band per sample: its counts as a tooltip.
     for i, p in enumerate(points):
         x0 = xs[i - 1] / 2 + xs[i] / 2 if i else left
@@ -195,7 +206,7 @@ def history_chart(points: list[dict]) -> str:
 
 def timeline_chart(bars: list[dict]) -> str:
     """Bytes completed per span of time."""
-    width, height, left, bottom = 720, 150, 46, 24
+    width, height, left, bottom = 440, 130, 52, 22
     plot_h = height - bottom - 8
     ticks = _ticks(max(b["bytes"] for b in bars) / (1 << 20))
     top_mib = ticks[-1] or 1
@@ -210,11 +221,12 @@ def timeline_chart(bars: list[dict]) -> str:
         parts.append(f'<rect class="f-completed" x="{_f(left + i * slot + slot * 0.12)}" y="{_f(8 + plot_h - h)}" '
                      f'width="{_f(slot * 0.76)}" height="{_f(h)}" rx="2"><title>{esc(when(b["start"]))}: '
                      f'{b["files"]:,} file(s), {b["bytes"]:,} bytes</title></rect>')
+    span = bars[0]["seconds"] * len(bars)
     for i in sorted({0, len(bars) - 1}):
         anchor = "start" if i == 0 else "end"
         x = left + i * slot if i == 0 else width
         parts.append(f'<text class="lbl" x="{_f(x)}" y="{height - 6}" text-anchor="{anchor}">'
-                     f'{esc(when(bars[i]["start"]))}</text>')
+                     f'{esc(axis_label(bars[i]["start"], span))}</text>')
     return _svg(width, height, "".join(parts), "bytes completed over time")
 
 
@@ -256,8 +268,8 @@ code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font
 .w5{grid-column:span 5}.w4{grid-column:span 4}
 @media (max-width:900px){.w8,.w7,.w6,.w5,.w4{grid-column:span 12}}
 svg.chart{width:100%;height:auto;display:block}
-svg .lbl{fill:var(--muted);font-size:12px}
-svg .val{fill:var(--ink);font-size:12px}
+svg .lbl{fill:var(--muted);font-size:13px}
+svg .val{fill:var(--ink);font-size:13px}
 svg .big{fill:var(--ink);font-size:20px;font-weight:650}
 svg .grid{stroke:var(--line);stroke-width:1}
 svg .hover{fill:transparent}
@@ -280,13 +292,13 @@ svg .area{fill-opacity:.85}
 .donut ul{list-style:none;margin:0;padding:0;flex:1;min-width:180px}
 .donut li{display:flex;gap:8px;align-items:baseline;padding:3px 0;border-bottom:1px dashed var(--line)}
 .donut li:last-child{border-bottom:0}
-.donut li .name{flex:1;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.donut li .name{flex:1;overflow-wrap:anywhere}
 table{width:100%;border-collapse:collapse;font-variant-numeric:tabular-nums}
 th{text-align:left;color:var(--muted);font-weight:500;font-size:12px;text-transform:uppercase;letter-spacing:.04em;
 border-bottom:1px solid var(--line);padding:6px 8px}
 td{border-bottom:1px solid var(--line);padding:7px 8px;vertical-align:middle}
 tr:last-child td{border-bottom:0}
-td.r,th.r{text-align:right}
+td.r,th.r{text-align:right;white-space:nowrap}
 td.path{max-width:420px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .meter{display:inline-block;width:70px;height:7px;border-radius:4px;background:var(--raw);vertical-align:middle;
 margin-left:8px;overflow:hidden}
@@ -392,7 +404,7 @@ def _queue_card(data: dict) -> str:
         for s in ("pending", "queued", "processing", "completed", "failed"))
     total = sum(s["files"] for s in now.values())
     bar = queue_bar(now) if total else '<p class="empty">The notes hold no file yet (nothing pushed).</p>'
-    return _card("w12", "Queue now", "Every published file version in <code>refs/notes/panini</code>, "
+    return _card("w8", "Queue now", "Every published file version in <code>refs/notes/panini</code>, "
                  "by state (files, raw bytes).", bar + f'<div class="states">{states}</div>')
 
 
@@ -453,8 +465,8 @@ def _largest_card(data: dict) -> str:
             f'<td><span class="pill p-{esc(status if status.isalpha() else "unknown")}">{esc(status)}</span></td>'
             f'<td class="mono">{esc(f["codecs"])}</td></tr>')
     if not rows:
-        return _card("w8", "Largest files", "", '<p class="empty">No files.</p>')
-    return _card("w8", "Largest files", "", '<table><tr><th>path</th><th class="r">size</th><th class="r">stored</th>'
+        return _card("w12", "Largest files", "", '<p class="empty">No files.</p>')
+    return _card("w12", "Largest files", "", '<table><tr><th>path</th><th class="r">size</th><th class="r">stored</th>'
                  '<th class="r">ratio</th><th>state</th><th>codecs</th></tr>' + "".join(rows) + "</table>")
 
 
@@ -493,10 +505,9 @@ def render(data: dict) -> str:
         cards.append(_empty_state(data))
     else:
         cards += [_types_card(data), _codecs_card(data)]
-    cards += [_queue_card(data), _history_card(data), _throughput_card(data)]
+    cards += [_queue_card(data), _verify_card(data), _history_card(data), _throughput_card(data)]
     if data["totals"]["files"]:
-        cards += [_largest_card(data)]
-    cards.append(_verify_card(data))
+        cards.append(_largest_card(data))
     return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
             # Nothing loads from anywhere and no script runs, whatever a path in the page says.
