@@ -17,7 +17,7 @@ def dashboard(out: str = typer.Option(DEFAULT_OUT, "--out", help="Folder to writ
               rev: str = typer.Option("HEAD", "--rev", help="Whose tree's files to show."),
               verify: bool = typer.Option(True, "--verify/--no-verify", help="Verify every file of the tree "
                                           "bit-perfect (it reads every chunk; --no-verify: show 'not run')."),
-              history: int = typer.Option(60, "--history", help="Moments of the notes' history drawn."),
+              history: int = typer.Option(60, "--history", min=1, help="Moments of the notes' history drawn."),
               summary: str = typer.Option(None, "--summary", help="Also append a short Markdown summary to this "
                                           "file (e.g. \"$GITHUB_STEP_SUMMARY\")."),
               json: bool = JsonOption):
@@ -25,8 +25,6 @@ def dashboard(out: str = typer.Option(DEFAULT_OUT, "--out", help="Folder to writ
     the largest files, verify status) and DIR/dashboard.json (the same numbers)."""
     from .. import dashboard as dashboard_mod
     from ..dashboard_html import render
-    if history < 1:
-        fail("--history must be at least 1", code=2)
     repo = open_repo()
     if not dashboard_mod.unborn(repo, rev):      # a repository with no commit yet shows its empty state
         commit_or_fail(repo, rev)
