@@ -13,7 +13,7 @@ import os
 import posixpath
 from datetime import datetime, timezone
 
-from .notes import NOTES_REF, Notes
+from .notes import _FAN, _HEX, NOTES_REF, Notes
 from .report import Report, ReportError, build as build_report, codec_names
 
 FORMAT = 1
@@ -224,14 +224,18 @@ class _TreeCounter:
         return self._tree(tree, top=True)
 
     def _tree(self, tree: str, top: bool) -> dict:
+        """The notes Notes.all() would read here: fanout folders at the top, note names of full length."""
         key = (tree, top)
         if key not in self.trees:
             total = {s: {"files": 0, "bytes": 0} for s in STATES}
+            prefix = 0 if top else 2
             for e in self.repo.read_tree(tree):
                 if e.is_tree:
-                    part = self._tree(e.oid, False) if top and len(e.name) == 2 else None
-                else:
+                    part = self._tree(e.oid, False) if top and _FAN.fullmatch(e.name) else None
+                elif prefix + len(e.name) == self.repo.hex_len and _HEX.fullmatch(e.name):
                     part = self._blob(e.oid)
+                else:
+                    part = None
                 if part:
                     for s in STATES:
                         total[s]["files"] += part[s]["files"]
