@@ -338,7 +338,7 @@ def _kpis(data: dict) -> str:
         verify = '<span class="pill p-skip">not run</span>'
         verify_note = "--no-verify"
     elif v["ok"]:
-        verify = '<span class="pill p-ok">bit-perfect</span>'
+        verify = f'<span class="pill p-ok">{"bit-perfect" if v["checked"] else "nothing to check"}</span>'
         verify_note = f'{count("verify.checked", v["checked"], "")} file(s) checked'
     else:
         verify = '<span class="pill p-bad">FAILED</span>'
@@ -415,7 +415,8 @@ def _history_card(data: dict) -> str:
     else:
         body = history_chart(points) + '<div class="legend">' + "".join(
             f'<span><i class="sw b-{s}"></i>{s}</span>' for s in reversed(STACK_ORDER)) + "</div>"
-    return _card("w7", "Queue over time", f"Files per state at {len(points)} moments of the notes' history.", body)
+    hint = f"Files per state at {len(points)} moments of the notes' history." if points else ""
+    return _card("w7", "Queue over time", hint, body)
 
 
 def _seconds(metric: str, value: float) -> str:
@@ -476,7 +477,8 @@ def _verify_card(data: dict) -> str:
         body = ('<p><span class="pill p-skip">not run</span></p><p class="sub">The dashboard was made with '
                 '<code>--no-verify</code>; <code>git panini verify</code> checks every file bit-perfect.</p>')
     elif v["ok"]:
-        body = (f'<p><span class="pill p-ok">bit-perfect</span></p><p class="sub">'
+        body = (f'<p><span class="pill p-ok">{"bit-perfect" if v["checked"] else "nothing to check"}</span></p>'
+                '<p class="sub">'
                 f'{count("verify.checked", v["checked"], "")} file(s), {size("verify.bytes", v["bytes"], "")}: '
                 'every chunk re-hashed, every file\'s sha256 and size checked.</p>')
     else:
