@@ -346,7 +346,8 @@ def summary_markdown(data: dict) -> str:
     t, now, v = data["totals"], data["queue"]["now"], data["verify"]
     ratio = f"{t['ratio'] * 100:.1f} %" if t["ratio"] is not None else "-"
     lines = ["### git-panini dashboard", "",
-             f"`{data['rev']}` at `{(data['commit'] or 'no commit')[:12]}`: {t['files']} file(s), {human(t['size'])} raw, "
+             f"`{data['rev']}` at `{(data['commit'] or 'no commit')[:12]}`: {t['files']} file(s), "
+             f"{human(t['size'])} raw, "
              f"{human(t['stored_now_bytes'])} stored now ({human(t['stored_bytes'])} packed, "
              f"{human(t['pending_bytes'])} waiting raw); ratio of completed files {ratio}; "
              f"dedup saved {human(t['dedup_saved_bytes'])}.", "",

@@ -148,7 +148,8 @@ def queue_bar(now: dict) -> str:
         w = width * now[state]["files"] / total
         if w > 0:
             parts.append(f'<rect class="f-{state}" x="{_f(x)}" y="0" width="{_f(w)}" height="{height}">'
-                         f'<title>{state}: {now[state]["files"]:,} file(s), {now[state]["bytes"]:,} bytes</title></rect>')
+                         f'<title>{state}: {now[state]["files"]:,} file(s), {now[state]["bytes"]:,} bytes</title>'
+                         '</rect>')
         x += w
     return _svg(width, height, "".join(parts), "the queue by state")
 
@@ -342,7 +343,8 @@ def _kpis(data: dict) -> str:
         verify_note = f'{count("verify.checked", v["checked"], "")} file(s) checked'
     else:
         verify = '<span class="pill p-bad">FAILED</span>'
-        verify_note = f'{count("verify.failed_count", v["failed_count"], "")} of {count("verify.checked", v["checked"], "")}'
+        verify_note = (f'{count("verify.failed_count", v["failed_count"], "")} of '
+                       f'{count("verify.checked", v["checked"], "")}')
     return '<section class="kpis">' + "".join([
         _kpi("Files", count("totals.files", t["files"]), f'{size("totals.size", t["size"], "")} raw'),
         _kpi("Stored now", size("totals.stored_now_bytes", t["stored_now_bytes"]),
@@ -374,7 +376,8 @@ def _types_card(data: dict) -> str:
               '<span><i class="sw b-stored"></i>stored, compressed</span>'
               '<span><i class="sw b-pending"></i>stored raw, waiting for a worker</span></div>')
     table = ('<details><summary class="sub">table</summary><table><tr><th>type</th><th class="r">files</th>'
-             '<th class="r">raw</th><th class="r">packed</th><th class="r">raw, waiting</th><th class="r">stored now</th>'
+             '<th class="r">raw</th><th class="r">packed</th><th class="r">raw, waiting</th>'
+             '<th class="r">stored now</th>'
              f'<th class="r">of raw</th></tr>{rows}</table></details>')
     return _card("w7", "Stored vs raw, by file type",
                  "Each content counted once (dedup), under the type of its first path.",

@@ -575,8 +575,8 @@ class ActionsSim:
                 return "failure"
             shutil.copytree(source, self.root / "artifacts" / with_["name"], dirs_exist_ok=True)
             if step.get("id"):
-                ctx["steps"][step["id"]] = {"outputs": {"artifact-url": f"https://github.com/artifacts/{with_['name']}"},
-                                            "outcome": "success"}
+                url = f"https://github.com/artifacts/{with_['name']}"
+                ctx["steps"][step["id"]] = {"outputs": {"artifact-url": url}, "outcome": "success"}
             return "success"
         assert uses.startswith("actions/checkout@"), f"action {uses} is not simulated"
         depth = int(with_.get("fetch-depth", 1))
