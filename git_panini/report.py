@@ -1,4 +1,5 @@
-"""The PR report: per file added or changed in a range, its sizes before and after dedup and compression.
+"""The PR report: per file added or changed in a range (or every file of a tree), its sizes before and
+after dedup and compression.
 
 Everything comes from the pointers in the head commit and their status notes (`bytes`,
 `unique_bytes`, `stored_bytes`, `codecs`, `status`); `verify` adds the bit-perfect check of
@@ -45,7 +46,7 @@ class Row:
 
 @dataclass
 class Report:
-    base: str
+    base: str | None             # None: every file of head's tree, not a range
     head: str
     merge_base: str | None
     rows: list[Row]
@@ -148,11 +149,14 @@ def _row(path: str, change: str, data: bytes, notes: dict[str, dict], known_befo
                note.get("error") if status == "failed" else None)
 
 
-def build(repo, base: str, head: str, verify: bool = False, progress=None) -> Report:
-    """The report for files added or changed from merge-base(base, head) to head."""
-    base_oid, head_oid = _rev(repo, base), _rev(repo, head)
-    proc = repo.git("merge-base", base_oid, head_oid, check=False)
-    merge_base = proc.stdout.decode().split()[0] if proc.returncode == 0 and proc.stdout.strip() else None
+def build(repo, base: str | None, head: str, verify: bool = False, progress=None) -> Report:
+    """The report for files added or changed from merge-base(base, head) to head; base None: for every
+    file of head's tree (each one 'added')."""
+    base_oid, head_oid = _rev(repo, base) if base is not None else None, _rev(repo, head)
+    merge_base = None
+    if base_oid is not None:
+        proc = repo.git("merge-base", base_oid, head_oid, check=False)
+        merge_base = proc.stdout.decode().split()[0] if proc.returncode == 0 and proc.stdout.strip() else None
     old_tree = merge_base or repo.write_object("tree", b"")
     notes = Notes(repo).all()
     from . import pointers
@@ -168,12 +172,13 @@ def build(repo, base: str, head: str, verify: bool = False, progress=None) -> Re
     return report
 
 
-def verify_range(repo, base: str, head: str, also: list[tuple[str, str]] = (), progress=None) -> dict:
-    """git_panini.verify over every pointer reachable from head and not from base, and the pointers
-    `also` names as (path, blob) (the report's files: one may reuse a pointer the base already had)."""
+def verify_range(repo, base: str | None, head: str, also: list[tuple[str, str]] = (), progress=None) -> dict:
+    """git_panini.verify over every pointer reachable from head and not from base (base None: every
+    pointer of head's tree), and the pointers `also` names as (path, blob) (the report's files: one may
+    reuse a pointer the base already had)."""
     from . import pointers
     from .verify import verify_files
-    found = pointers.in_revs(repo, [f"{base}..{head}"])
+    found = pointers.in_revs(repo, [f"{base}..{head}"]) if base is not None else pointers.in_tree(repo, head)
     seen = {(f.path, f.blob) for f in found}
     for path, oid in also:
         if (path, oid) not in seen:
@@ -235,10 +240,14 @@ def _short(path: str, width: int = 40) -> str:
     return path if len(path) <= width else "…" + path[-(width - 1):]
 
 
+def _range(report: Report) -> str:
+    return report.head[:12] if report.base is None else f"{report.base[:12]}..{report.head[:12]}"
+
+
 def summary_line(report: Report) -> str:
     t = report.totals
     if not t["files"]:
-        return "no git-panini files added or changed"
+        return "no git-panini files" + (" added or changed" if report.base is not None else "")
     parts = [f"{t['files']} file{'s' if t['files'] != 1 else ''}, {human(t['size'])}",
              f"{human(t['unique_bytes'])} new after dedup"]
     if t["completed_files"]:
@@ -267,7 +276,7 @@ def render_text(report: Report) -> str:
     right = {2, 3, 4, 5, 6}
     lines = ["  ".join(cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
                        for i, cell in enumerate(row)).rstrip() for row in table] if report.rows else []
-    lines.append(f"{report.base[:12]}..{report.head[:12]}: {summary_line(report)}")
+    lines.append(f"{_range(report)}: {summary_line(report)}")
     if report.verify is not None:
         lines.append(verify_line(report))
     return "\n".join(lines) + "\n"
@@ -276,7 +285,8 @@ def render_text(report: Report) -> str:
 def render_markdown(report: Report, title: str = "git-panini") -> str:
     t = report.totals
     out = [MARKER, f"### {title}: {summary_line(report)}", ""]
-    out.append(f"Range `{report.base[:12]}`…`{report.head[:12]}` (files added or changed since the merge base).")
+    out.append(f"Every file of `{report.head[:12]}`." if report.base is None else
+               f"Range `{report.base[:12]}`…`{report.head[:12]}` (files added or changed since the merge base).")
     if report.verify is not None:
         icon = "✅" if report.verify["ok"] else "❌"
         out += ["", f"**Verify** {icon} {verify_line(report, first=False)}"]

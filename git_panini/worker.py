@@ -102,6 +102,7 @@ class WorkResult:
     codecs: dict = field(default_factory=dict)   # chain -> bytes of input
     duplicate_bytes: int = 0     # bytes packed again although another pack holds them
     file_stored_bytes: int = 0   # the whole file's share of every pack holding its chunks, after this job
+    seconds: float = 0.0         # its share (by raw bytes) of the batch's packing time
     error: str | None = None
 
 
@@ -359,7 +360,9 @@ class Worker:
         try:
             with self._renewing(manifests):
                 try:
+                    started = time.monotonic()
                     results, made = self._pack_batch(manifests, source, progress)
+                    _share_time(results, time.monotonic() - started)
                 except Exception as e:   # noqa: BLE001 - whatever it was, the files are charged, not left behind
                     self.log(f"batch of {len(manifests)} file(s) failed: {one_line(e)}")
                     results = {m: WorkResult(m, False, error=one_line(e)) for m in manifests}
@@ -506,7 +509,7 @@ class Worker:
             if result.ok:
                 return {**note, **NO_HOLDER, "status": "completed", "stored_bytes": result.file_stored_bytes,
                         "attempts": attempts, "error": None, "lease_until": None, "worker": self.id,
-                        "codecs": result.codecs}
+                        "codecs": result.codecs, "work_seconds": round(result.seconds, 3)}
             # "failed" even with attempts left (claimable() retakes those): "pending" would rank below our own
             # published "processing" claim in the notes merge, and the failure would vanish on push.
             return {**note, **NO_HOLDER, "status": "failed", "attempts": attempts, "error": result.error,
@@ -517,6 +520,14 @@ class Worker:
         except SyncError as e:
             raise SyncError(f"packed {len(results)} file(s) here but could not publish them ({e}); the next "
                             "git panini work tries again") from None
+
+
+def _share_time(results: dict[str, WorkResult], seconds: float):
+    """Spread a batch's packing time over its files by raw bytes (the dashboard's throughput)."""
+    done = [r for r in results.values() if r.ok]
+    total = sum(r.raw_bytes for r in done)
+    for r in done:
+        r.seconds = seconds * r.raw_bytes / total if total else seconds / len(done)
 
 
 def _file_share(repo, index: ChunkIndex, chunks: list[tuple[str, int]], ratios: dict[str, float]) -> int:

@@ -61,7 +61,7 @@ def _rendered_callers(tmp_path) -> Path:
     out = tmp_path / "callers" / ".github" / "workflows"
     out.mkdir(parents=True)
     for mode in ("matrix", "dispatch"):
-        for name, text in render(uses=PINNED, mode=mode, spec=SPEC).items():
+        for name, text in render(uses=PINNED, mode=mode, spec=SPEC, dashboard=True).items():
             (out / f"{mode}-{name}").write_text(text)
     return out
 
@@ -569,6 +569,15 @@ class ActionsSim:
         with_ = {k: evaluate(v, ctx) for k, v in (step.get("with") or {}).items()}
         if uses.startswith("actions/setup-python@"):
             return "success"
+        if uses.startswith("actions/upload-artifact@"):      # kept under artifacts/<name>/ of this run
+            source = workspace / with_["path"]
+            if not source.exists() and with_.get("if-no-files-found") == "error":
+                return "failure"
+            shutil.copytree(source, self.root / "artifacts" / with_["name"], dirs_exist_ok=True)
+            if step.get("id"):
+                url = f"https://github.com/artifacts/{with_['name']}"
+                ctx["steps"][step["id"]] = {"outputs": {"artifact-url": url}, "outcome": "success"}
+            return "success"
         assert uses.startswith("actions/checkout@"), f"action {uses} is not simulated"
         depth = int(with_.get("fetch-depth", 1))
         args = ["git", "clone", "--quiet", "--no-checkout"]
@@ -651,7 +660,8 @@ def test_simulated_actions_run(tmp_path, report):
     api_callers = tmp_path / "api-callers" / ".github" / "workflows"   # --mode dispatch, for the API path
     for directory, mode in ((callers, "matrix"), (api_callers, "dispatch")):
         directory.mkdir(parents=True)
-        for name, text in render(uses=PINNED, mode=mode, spec=SPEC, max_jobs=3, job_bytes="100KB").items():
+        for name, text in render(uses=PINNED, mode=mode, spec=SPEC, max_jobs=3, job_bytes="100KB",
+                                 dashboard=mode == "matrix").items():
             (directory / name).write_text(text)
     write_text(dev / "data" / "text.bin", 120_000, seed=1)
     write_random(dev / "data" / "noise.bin", 60_000, seed=2)
@@ -677,6 +687,14 @@ def test_simulated_actions_run(tmp_path, report):
         plan = next(j for j in sim.jobs if j.name == "dispatch.yml:plan")
         assert plan.permissions == {"contents": "write"} and "GITHUB_TOKEN" not in plan.step("Queue").env
         assert fake.requests == []        # matrix mode: no API call at all
+        # init-ci --dashboard: the plan job publishes the dashboard (the queue as it left it), linked from its summary
+        artifact = tmp_path / "actions" / "artifacts" / "panini-dashboard"
+        numbers = json.loads((artifact / "dashboard.json").read_text())
+        assert (artifact / "index.html").read_text().startswith("<!doctype html>")
+        assert numbers["totals"]["files"] == 2 and numbers["verify"] is None
+        assert numbers["queue"]["now"]["queued"]["files"] == 2
+        assert "### git-panini dashboard" in plan.summary
+        assert "[panini-dashboard](https://github.com/artifacts/panini-dashboard)" in plan.summary
         notes = _remote_notes(remote)
         assert sorted(n["status"] for n in notes.values()) == ["completed"] * 2
         # what a worker fetched: only its files' raw chunks (and the store's trees and metadata)
@@ -705,7 +723,9 @@ def test_simulated_actions_run(tmp_path, report):
                        {"ref": "refs/heads/feature", "after": head, "repository": repository},
                        "refs/heads/feature", head)
         assert list(jobs) == ["plan"] and jobs["plan"].result == "success"
-        step = next(j for j in api.jobs if j.name == "dispatch-api.yml:dispatch").step("dispatch the worker")
+        dispatch_job = next(j for j in api.jobs if j.name == "dispatch-api.yml:dispatch")
+        assert dispatch_job.step("Upload the dashboard").outcome == "skipped"     # init-ci without --dashboard
+        step = dispatch_job.step("dispatch the worker")
         assert step.env["GITHUB_TOKEN"] == fake.token and step.env["DEFAULT_BRANCH"] == "main"
         assert [r.auth for r in fake.requests] == [f"token {fake.token}"] * len(fake.dispatches)
         ids = [json.loads(d["inputs"]["jobs"])[0] for d in fake.dispatches]

@@ -65,7 +65,7 @@ OUTSIDE_ARGS: dict[str, tuple[tuple[str, ...], int]] = {
     "fsck": ((), FAILED), "env": ((), FAILED), "push": ((), FAILED), "fetch": ((), FAILED), "pull": ((), FAILED),
     "checkout": ((), FAILED), "prune": ((), FAILED), "lock": (("a.bin",), FAILED), "unlock": (("a.bin",), FAILED),
     "locks": ((), FAILED), "work": ((), FAILED), "migrate": (("info",), FAILED), "dispatch": ((), FAILED),
-    "report": (("--base", "HEAD"), FAILED), "init-ci": (("--spec", "x"), FAILED), "logs": ((), FAILED),
+    "report": (("--base", "HEAD"), FAILED), "dashboard": ((), FAILED), "init-ci": (("--spec", "x"), FAILED), "logs": ((), FAILED),
     "filter-process": ((), FAILED), "hook": (("pre-commit",), FAILED), "textconv": (("x",), FAILED),
     "merge-driver": (("x", "y", "z", "p"), FAILED),
     "help": ((), OK),                                   # needs no repository
@@ -147,9 +147,14 @@ TABLE: dict[str, list[Case]] = {
                Case("report", ("--base", "-x"), USAGE, says="-x"),
                Case("report", ("--base", "HEAD", "--format", "xml"), USAGE, says="--format"),
                Case("report", ("--base", "HEAD", "--comment"), USAGE, says="--github"),
+               Case("report", ("--all", "--base", "HEAD"), USAGE, says="--all"),
                # the report is printed (CI logs keep it), then posting it fails
                Case("report", ("--base", "HEAD", "--github", *GITHUB_NOWHERE), FAILED, says="cannot reach GitHub",
                     prints=True)],
+    "dashboard": [Case("dashboard", ("--rev", "nosuch"), USAGE, says="nosuch"),
+                  Case("dashboard", ("--json", "--rev", "nosuch"), USAGE, says="nosuch"),
+                  Case("dashboard", ("--rev", "-x"), USAGE, says="-x"),
+                  Case("dashboard", ("--json", "--no-verify", "--out", OUTSIDE_FILE), FAILED, says="cannot write")],
     "init-ci": [Case("init-ci", ("--spec", "x", "--mode", "nope"), USAGE, says="--mode"),
                 Case("init-ci", ("--spec", "x", "--cron", "soon"), USAGE, says="--cron"),
                 Case("init-ci", ("--json", "--spec", "x", "--uses", "not a repo"), USAGE, says="--uses")],

@@ -40,6 +40,8 @@ def _register():
                    work, migrate, dispatch, report, init_ci, logs, filter_process, hook, textconv, merge_driver, demo,
                    help):
         module.register(app)
+    from . import dashboard
+    dashboard.register(app)
 
 
 _register()

@@ -25,7 +25,7 @@ def _yaml_str(value: str) -> str:
 
 def render(uses: str | None = None, vendor: bool = False, mode: str = "matrix", runner: str = '["ubuntu-latest"]',
            device: str = "cpu", spec: str | None = None, max_jobs: int = 4, job_bytes: str = "256MiB",
-           cron: str = "17,47 * * * *", comment: bool = True) -> dict[str, str]:
+           cron: str = "17,47 * * * *", comment: bool = True, dashboard: bool = False) -> dict[str, str]:
     """{file name: text} of the workflows to write under .github/workflows/ (ValueError on bad input)."""
     from ..dispatch import normalize_runner, parse_size
     if mode not in ("matrix", "dispatch"):
@@ -47,6 +47,7 @@ def render(uses: str | None = None, vendor: bool = False, mode: str = "matrix", 
     values = {"VERSION": __version__, "DEVICE": device, "MAX_JOBS": str(max_jobs),
               "JOB_BYTES": _yaml_str(job_bytes), "RUNNER": _yaml_str(runner), "CRON": _yaml_str(cron.strip()),
               "SPEC": _yaml_str(spec), "COMMENT": "true" if comment else "false",
+              "DASHBOARD": "true" if dashboard else "false",
               "ACTIONS_PERMISSION": "      actions: write # create workflow_dispatch events for the worker workflow\n"
               if mode == "dispatch" else "",
               "DISPATCH_API_WITH": f"      runner: {_yaml_str(runner)}\n      device: {device}\n"
@@ -91,6 +92,8 @@ def init_ci(uses: str = typer.Option(None, "--uses", help=f"OWNER/REPO@REF holdi
             job_bytes: str = typer.Option("256MiB", "--job-bytes", help="New data per job."),
             cron: str = typer.Option("17,47 * * * *", "--cron", help="When to look for expired leases."),
             comment: bool = typer.Option(True, "--comment/--no-comment", help="Keep a report comment on PRs."),
+            dashboard: bool = typer.Option(False, "--dashboard", help="The dispatch workflow also publishes "
+                                           "`git panini dashboard` as an artifact, linked from its job summary."),
             force: bool = typer.Option(False, "--force", help="Overwrite workflows that differ."),
             json: bool = JsonOption):
     """Write .github/workflows/panini-{dispatch,worker,pr}.yml calling git-panini's reusable workflows."""
@@ -104,7 +107,7 @@ def init_ci(uses: str = typer.Option(None, "--uses", help=f"OWNER/REPO@REF holdi
             fail(f"this git-panini was installed from {source}, which runners cannot reach: pass --spec "
                  "(e.g. 'git-panini @ git+https://github.com/OWNER/git-panini@COMMIT')")
     try:
-        files = render(uses, vendor, mode, runner, device, spec, max_jobs, job_bytes, cron, comment)
+        files = render(uses, vendor, mode, runner, device, spec, max_jobs, job_bytes, cron, comment, dashboard=dashboard)
     except ValueError as e:
         fail(str(e), code=2)
     directory = os.path.join(repo.work_tree, ".github", "workflows")

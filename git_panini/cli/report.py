@@ -1,4 +1,5 @@
-"""`git panini report`: sizes, dedup and compression of the files a range adds or changes (the PR check)."""
+"""`git panini report`: sizes, dedup and compression of the files a range adds or changes (the PR check),
+or of every file of a tree (--all)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ STATUS_RATIO = "panini/ratio"
 STATUS_VERIFY = "panini/verify"
 
 
-def report(base: str = typer.Option(..., "--base", help="The range's base (e.g. origin/main); the merge base "
+def report(base: str = typer.Option(None, "--base", help="The range's base (e.g. origin/main); the merge base "
                                     "with --head is used."),
+           all_files: bool = typer.Option(False, "--all", help="Every git-panini file of --head's tree instead "
+                                          "of a range (what `git panini dashboard` shows)."),
            head: str = typer.Option("HEAD", "--head", help="The range's head."),
            format: str = typer.Option("text", "--format", help="text | markdown | json"),
            json: bool = JsonOption,
@@ -33,6 +36,8 @@ def report(base: str = typer.Option(..., "--base", help="The range's base (e.g. 
            repository: str = typer.Option(None, "--repository", help="owner/name; default: $GITHUB_REPOSITORY.")):
     """Per file added or changed in a range: size, new bytes after dedup, stored, pending, codecs, ratio."""
     from .. import report as report_mod
+    if (base is None) == (not all_files):
+        fail("give --base REV or --all", code=2)
     if format not in ("text", "markdown", "json"):
         fail("--format must be text, markdown or json", code=2)
     if json:
@@ -40,7 +45,8 @@ def report(base: str = typer.Option(..., "--base", help="The range's base (e.g. 
     if comment and not github:
         fail("--comment goes with --github", code=2)
     repo = open_repo()
-    commit_or_fail(repo, base)
+    if base is not None:
+        commit_or_fail(repo, base)
     commit_or_fail(repo, head)
     client = None
     if github:
