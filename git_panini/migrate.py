@@ -6,14 +6,19 @@ selects is converted once (blob id -> new blob, cached). Import cleans the bytes
 does (IngestSession: chunks into packs, one refs/panini/local commit); export reads them back through
 reader.iter_file, verified. The top-level .gitattributes of every rewritten commit gains (import) or
 loses (export) the patterns' lines; a nested one that sets a filter (git-lfs's `dir/.gitattributes`) gets
-the same lines, made relative to its folder, at its end, so they win there too. Refs move only once the whole stream has gone through: a failure
-before that leaves every ref as it was. The old tips stay under refs/panini-migrate/<time>/.
+the same lines, made relative to its folder, at its end, so they win there too.
+
+git fast-import writes into a staging repository that borrows this one's objects; only once the whole
+stream has gone through do its packs move in and the refs move, in one compare-and-swap transaction
+against the tips read at the start: a failure, or a commit made meanwhile (here or in another worktree),
+leaves every ref as it was. The old tips stay under refs/panini-migrate/<time>/.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -356,18 +361,24 @@ class HistoryRewriter:
         self._attributes: dict[tuple[str, str], bytes | None] = {}
         self._next_mark = MARK_BASE
 
-    def run(self, revs: list[str]):
+    def run(self, revs: list[str], staging: str):
+        """Stream the history of revs into the staging repository (its refs: the rewritten tips)."""
         errors = tempfile.TemporaryFile()
         self._export = subprocess.Popen(
-            ["git", "--git-dir", self.repo.git_dir, "fast-export", "--no-data", "--use-done-feature",
+            ["git", "--git-dir", self.repo.git_dir, "fast-export", "--no-data", "--use-done-feature", "--mark-tags",
              "--signed-tags=strip", "--tag-of-filtered-object=rewrite", "--reencode=no", *revs],
             stdout=subprocess.PIPE, stderr=errors)
         self._import = subprocess.Popen(
-            ["git", "--git-dir", self.repo.git_dir, "fast-import", "--quiet", "--force"],
+            ["git", "--git-dir", staging, "fast-import", "--quiet"],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
         self._in, self._out = self._export.stdout, self._import.stdin
         try:
-            self._stream()
+            try:
+                self._stream()
+            except MigrateError:
+                if self._export.wait() != 0:   # fast-export's own reason, rather than "it stopped"
+                    raise MigrateError(f"git fast-export failed: {_last_line(errors)}") from None
+                raise
             if self._export.wait() != 0:
                 raise MigrateError(f"git fast-export failed: {_last_line(errors)}")
             self.conversion.finish()
@@ -556,6 +567,66 @@ def _drop_backup(repo, prefix: str, tips: dict[str, str]):
     repo.git("update-ref", "--stdin", input="".join(f"delete {prefix}{r}\n" for r in tips).encode(), check=False)
 
 
+def refuse_other_worktrees(repo, names: list[str]):
+    """A branch checked out in another worktree would have its old files staged there as changes by the
+    rewrite, and committed back by the next commit: refuse, as `git branch -f` does."""
+    here = os.path.realpath(repo.work_tree) if repo.work_tree else None
+    out = repo.git("worktree", "list", "--porcelain", "-z").stdout.decode("utf-8", "surrogateescape")
+    tree = None
+    for field in out.split("\0"):
+        if field.startswith("worktree "):
+            tree = field[len("worktree "):]
+        elif field.startswith("branch ") and field[len("branch "):] in names and \
+                os.path.realpath(tree) != here:
+            raise MigrateError(f"{field[len('branch '):]} is checked out in the worktree {tree}: "
+                               "switch it to another branch (or migrate from there) first")
+
+
+def _staging_repo(repo, prefix: str) -> str:
+    """An empty bare repository under .git/panini/ that sees this one's objects (alternates): fast-import
+    writes there, so nothing here changes before the rewrite is complete."""
+    path = os.path.join(repo.panini_dir, "migrate-" + prefix[len(BACKUP_PREFIX):].strip("/"))
+    fmt = "sha256" if repo.hex_len == 64 else "sha1"
+    subprocess.run(["git", "init", "-q", "--bare", f"--object-format={fmt}", path], check=True,
+                   stdout=subprocess.DEVNULL)
+    with open(os.path.join(path, "objects", "info", "alternates"), "w", encoding="utf-8") as f:
+        f.write(os.path.abspath(repo.objects_dir) + "\n")
+    return path
+
+
+def _move_objects(source: str, target: str):
+    """Move a repository's objects into another's (same file system): packs, and the loose objects fast-import
+    unpacks a small import into. A pack's .pack (and .rev) go before its .idx: git finds a pack by its index."""
+    packs = os.path.join(source, "pack")
+    for name in sorted(os.listdir(packs), key=lambda n: n.endswith(".idx")):
+        if name.endswith((".pack", ".rev", ".idx")):
+            os.replace(os.path.join(packs, name), os.path.join(target, "pack", name))
+    for fan in os.listdir(source):
+        if len(fan) == 2 and os.path.isdir(os.path.join(source, fan)):
+            os.makedirs(os.path.join(target, fan), exist_ok=True)
+            for name in os.listdir(os.path.join(source, fan)):
+                os.replace(os.path.join(source, fan, name), os.path.join(target, fan, name))
+
+
+def _move_refs(repo, staging: str, tips: dict[str, str]) -> list[str]:
+    """Bring the staging repository's packs in, then move every rewritten ref from its old tip to its new one
+    in one transaction (none moves if any of them changed since the start). Returns the refs that moved."""
+    out = subprocess.run(["git", "--git-dir", staging, "for-each-ref", "--format=%(objectname) %(refname)"],
+                         check=True, capture_output=True).stdout.decode("utf-8", "surrogateescape")
+    new = {ref: oid for oid, ref in (line.split(" ", 1) for line in out.splitlines())}
+    moves = {ref: new[ref] for ref in tips if new.get(ref, tips[ref]) != tips[ref]}
+    if not moves:
+        return []
+    _move_objects(os.path.join(staging, "objects"), repo.objects_dir)
+    proc = repo.git("update-ref", "--stdin", check=False,
+                    input="".join(f"update {ref} {oid} {tips[ref]}\n" for ref, oid in moves.items()).encode())
+    if proc.returncode != 0:
+        moved = [ref for ref in moves if repo.ref(ref) != tips[ref]]
+        raise MigrateError(f"{', '.join(moved) or 'a ref'} changed while migrating (a commit made meanwhile?): "
+                           "no ref was rewritten; run it again")
+    return list(moves)
+
+
 @dataclass
 class MigrateResult:
     refs: list[str]
@@ -576,24 +647,27 @@ def migrate(repo, mode: str, include: list[str], exclude: list[str], refs: list[
             raise MigrateError("the panini filter is not installed here (run: git panini install)")
     names = resolve_refs(repo, refs, everything)
     require_clean(repo)
+    refuse_other_worktrees(repo, names)
     total = int(repo.git("rev-list", "--count", *names, "--").stdout.decode().strip() or 0)
     on_commit = progress(total) if progress else (lambda: None)
     prefix, tips = _backup(repo, names)
+    staging = _staging_repo(repo, prefix)
     blobs = BlobStream(repo)
     matcher = PatternMatcher(repo, include, exclude) if include or exclude else None
     conversion = (ImportConversion if mode == "import" else ExportConversion)(repo, blobs, include, exclude)
+    changed = []
     try:
-        counts = HistoryRewriter(repo, conversion, matcher, blobs, on_commit).run(names)
-    except BaseException:
-        _drop_backup(repo, prefix, tips)
-        raise
+        counts = HistoryRewriter(repo, conversion, matcher, blobs, on_commit).run(names, staging)
+        # Nothing converted: only .gitattributes lines would change, which is not worth new commit ids.
+        if counts.converted:
+            changed = _move_refs(repo, staging, tips)
     finally:
+        if not changed:
+            _drop_backup(repo, prefix, tips)
         blobs.close()
         if matcher is not None:
             matcher.close()
-    changed = [r for r in names if repo.git("rev-parse", "--verify", r).stdout.decode().strip() != tips[r]]
-    if not changed:
-        _drop_backup(repo, prefix, tips)
+        shutil.rmtree(staging, ignore_errors=True)
     head = repo.git("symbolic-ref", "-q", "HEAD", check=False).stdout.decode().strip()
     checked_out = repo.work_tree is not None and head in changed
     if checked_out:

@@ -382,3 +382,60 @@ def test_info_counts_only_files_import_would_convert(tmp_path):
     git(repo, "tag", "lonely-blob", loose)
     rows = json.loads(run(["git", "panini", "migrate", "info", "--everything", "--json"], cwd=repo).stdout)["patterns"]
     assert [(r["pattern"], r["blobs"]) for r in rows] == [("*.bin", 1)], rows
+
+
+def test_a_commit_made_while_migrating_is_never_lost(tmp_path):
+    """Another process moves a branch (a push into this repository, a commit from a script) while the history
+    is being rewritten: the refs move by compare-and-swap, so migrate refuses and the new commit stays."""
+    import subprocess
+    import time
+    repo = make_repo(tmp_path, name="race")
+    for i in range(30):
+        write_random(repo / f"f{i % 5}.bin", 200 * KiB, seed=100 + i)
+        _commit(repo, f"r{i}")
+    git(repo, "branch", "side", "HEAD~3")
+    env = {**os.environ, "PATH": os.environ["PATH"]}
+    proc = subprocess.Popen(["git", "panini", "migrate", "import", "--everything", "-I", "*.bin"], cwd=repo,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    while not list((repo / ".git" / "panini").glob("migrate-*")):   # the rewrite has begun
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+    tree = git(repo, "rev-parse", "side^{tree}").stdout.strip()
+    precious = git(repo, "commit-tree", "-p", "side", "-m", "precious", tree).stdout.strip()
+    git(repo, "update-ref", "refs/heads/side", precious)
+    out, err = proc.communicate()
+    assert proc.returncode == 1 and b"refs/heads/side changed while migrating" in err and err.count(b"\n") == 1, err
+    assert git(repo, "rev-parse", "side").stdout.strip() == precious
+    assert not git(repo, "for-each-ref", "refs/panini-migrate/").stdout   # nothing rewritten, nothing to undo
+    assert not list((repo / ".git" / "panini").glob("migrate-*"))
+    git(repo, "reflog", "expire", "--expire=now", "--all")
+    git(repo, "gc", "-q", "--prune=now")
+    assert git(repo, "log", "-1", "--format=%s", "side").stdout.strip() == "precious"
+    # Run again, nothing racing: it goes through and keeps the commit.
+    run(["git", "panini", "migrate", "import", "--everything", "-I", "*.bin"], cwd=repo)
+    assert git(repo, "log", "-1", "--format=%s", "side").stdout.strip() == "precious"
+    parse(git(repo, "cat-file", "blob", "side:f0.bin", binary=True).stdout)
+
+
+def test_a_branch_checked_out_in_another_worktree_is_not_rewritten(tmp_path):
+    repo = make_repo(tmp_path, name="wt")
+    write_random(repo / "a.bin", 100 * KiB, seed=61)
+    _commit(repo, "w1")
+    git(repo, "branch", "feature")
+    git(repo, "worktree", "add", "-q", str(tmp_path / "linked"), "feature")
+    refs = _refs(repo)
+    proc = run(["git", "panini", "migrate", "import", "--everything", "-I", "*.bin"], cwd=repo, check=False)
+    assert "refs/heads/feature is checked out in the worktree" in _one_line_error(proc, 1)
+    assert _refs(repo) == refs
+    run(["git", "panini", "migrate", "import", "-I", "*.bin"], cwd=repo)   # only main: fine
+    parse(git(repo, "cat-file", "blob", "main:a.bin", binary=True).stdout)
+
+
+def test_an_include_that_matches_nothing_rewrites_nothing(tmp_path):
+    repo = make_repo(tmp_path, name="nomatch")
+    write_random(repo / "a.bin", 100 * KiB, seed=71)
+    _commit(repo, "n1")
+    refs = _refs(repo)
+    out = run(["git", "panini", "migrate", "import", "-I", "*.psd"], cwd=repo).stdout
+    assert "0 blob(s)" in out and "0 ref(s) rewritten" in out
+    assert _refs(repo) == refs
