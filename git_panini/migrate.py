@@ -573,12 +573,11 @@ def refuse_other_worktrees(repo, names: list[str]):
     here = os.path.realpath(repo.work_tree) if repo.work_tree else None
     out = repo.git("worktree", "list", "--porcelain", "-z").stdout.decode("utf-8", "surrogateescape")
     tree = None
-    for field in out.split("\0"):
-        if field.startswith("worktree "):
-            tree = field[len("worktree "):]
-        elif field.startswith("branch ") and field[len("branch "):] in names and \
-                os.path.realpath(tree) != here:
-            raise MigrateError(f"{field[len('branch '):]} is checked out in the worktree {tree}: "
+    for line in out.split("\0"):
+        if line.startswith("worktree "):
+            tree = line[len("worktree "):]
+        elif line.startswith("branch ") and line[len("branch "):] in names and os.path.realpath(tree) != here:
+            raise MigrateError(f"{line[len('branch '):]} is checked out in the worktree {tree}: "
                                "switch it to another branch (or migrate from there) first")
 
 

@@ -6,12 +6,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from pathlib import Path
 
-import pytest
 
-from conftest import file_url, git, make_bare, make_repo, run, write_random
+from conftest import git, make_bare, make_repo, run, write_random
 from git_panini.pointer import parse
 
 KiB = 1 << 10
