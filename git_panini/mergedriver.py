@@ -66,12 +66,17 @@ class Outcome:
 def merge(repo, base_path: str, ours_path: str, theirs_path: str, path: str) -> Outcome:
     """Merge theirs into the file at ours_path (Git's %A), as the driver must."""
     base, ours, theirs = (Version.load(p) for p in (base_path, ours_path, theirs_path))
+    kept = None
     if ours.sha256 == theirs.sha256 and ours.size == theirs.size:
-        return Outcome(CLEAN, None)
-    if (base.sha256, base.size) == (ours.sha256, ours.size) and base.stored:
-        _write(ours_path, theirs.stored)   # only theirs changed it (Git usually settles this itself)
-        return Outcome(CLEAN, None)
-    if (base.sha256, base.size) == (theirs.sha256, theirs.size) and base.stored:
+        kept = ours
+    elif (base.sha256, base.size) == (ours.sha256, ours.size) and base.stored:
+        kept = theirs    # only theirs changed it (Git usually settles this itself)
+    elif (base.sha256, base.size) == (theirs.sha256, theirs.size) and base.stored:
+        kept = ours
+    if kept is not None:
+        # A side committed before the path was tracked holds plain bytes: the result is stored as the
+        # clean filter would store it, never as a plain blob at a tracked path.
+        _write(ours_path, kept.stored if kept.pointer or not kept.stored else _clean(repo, kept.stored, path))
         return Outcome(CLEAN, None)
     merged = _merge_text(repo, base, ours, theirs, path)
     if merged is not None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-
 from conftest import clone, git, make_bare, make_repo, run, sha256_file, write_random
+from git_panini.pointer import parse
 
 MARKERS = (b"<<<<<<<", b">>>>>>>", b"=======")
 
@@ -145,3 +145,24 @@ def test_same_content_in_two_pointers_resolves_cleanly(tmp_path):
     proc = run(["git", "panini", "merge-driver", base, ours, theirs, "art.bin"], cwd=repo, check=False)
     assert proc.returncode == 1 and ours.read_bytes() == pointer
     assert len(proc.stderr.splitlines()) == 1
+
+
+def test_a_side_committed_before_tracking_is_stored_as_a_pointer(tmp_path):
+    """Theirs changed the file before the path was tracked (a plain blob): the merge result is cleaned, never
+    a plain blob at a tracked path (which `verify` would not even see)."""
+    repo = make_repo(tmp_path, name="late")
+    write_random(repo / "big.bin", 300_000, seed=11)
+    _commit(repo, "base, untracked")
+    git(repo, "checkout", "-q", "-b", "other")
+    write_random(repo / "big.bin", 300_000, seed=12)
+    _commit(repo, "edit before tracking")
+    theirs = (repo / "big.bin").read_bytes()
+    git(repo, "checkout", "-q", "main")
+    run(["git", "panini", "track", "*.bin"], cwd=repo)
+    git(repo, "add", "--renormalize", ".")
+    _commit(repo, "track")
+    git(repo, "merge", "-q", "--no-edit", "other")
+    blob = git(repo, "cat-file", "blob", "HEAD:big.bin", binary=True).stdout
+    assert blob.startswith(b"version git-panini/1\n") and parse(blob).size == len(theirs)
+    assert (repo / "big.bin").read_bytes() == theirs and not git(repo, "status", "--porcelain").stdout
+    assert "1 of 1 file(s) verified" in run(["git", "panini", "verify"], cwd=repo).stdout
