@@ -100,6 +100,8 @@ def _pre_push(repo, args, stdin: bytes) -> int:
             if parts[3] != zero and repo.exists(parts[3]):
                 known.append(parts[3])
                 tips.append((parts[1], parts[3]))
+            elif parts[3] == zero:
+                tips.append((parts[1], None))   # a new ref on the remote
     if not pushed:
         return 0   # only deletions
     # What the remote's branches (as last fetched) already hold needs no publishing again.

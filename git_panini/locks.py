@@ -283,13 +283,44 @@ def _blobs_at(repo, commit: str, paths: list[str]) -> dict[str, str]:
     return blobs
 
 
+def _remote_tips(repo, remote: str) -> dict[str, str]:
+    """The remote's branches as last fetched here: {name: commit} ("HEAD": its default branch)."""
+    prefix = f"refs/remotes/{remote}/"
+    out = repo.git("for-each-ref", "--format=%(objectname) %(refname)", prefix).stdout.decode("utf-8", "surrogateescape")
+    return {ref[len(prefix):]: oid for oid, ref in (line.split(" ", 1) for line in out.splitlines())}
+
+
+def _versions(repo, tip: str, path: str) -> set[str | None]:
+    """Every blob id the path has had in tip's history (None: absent)."""
+    out = repo.git("--literal-pathspecs", "log", "--raw", "--no-abbrev", "--no-renames", "--diff-merges=separate",
+                   "--format=", tip, "--", path).stdout.decode("utf-8", "surrogateescape")
+    ids = {i for line in out.splitlines() if line.startswith(":") for i in line.split("\t")[0].split()[2:4]}
+    return {None if set(i) == {"0"} else i for i in ids}
+
+
+def _brought_in(repo, remote_tips: dict[str, str], new: str, path: str, before: str | None,
+                after: str | None) -> bool:
+    """Whether the pushed tip's version of a locked path only brings in what the remote already has, newer
+    than the version it replaces: a remote branch that the pushed commit contains holds it, and that branch's
+    history of the path went through the replaced version (a merge of the lock owner's pushed work)."""
+    for tip in sorted(set(remote_tips.values())):
+        if _blobs_at(repo, tip, [path]).get(path) != after:
+            continue
+        if repo.git("merge-base", "--is-ancestor", tip, new, check=False).returncode != 0:
+            continue
+        if before is None or before in _versions(repo, tip, path):
+            return True
+    return False
+
+
 def refuse_locked_changes(repo, remote: str, revs: list[str],
-                          tips: list[tuple[str, str]] = ()) -> str | None:
+                          tips: list[tuple[str, str | None]] = ()) -> str | None:
     """pre-push: why the commits `revs` names may not go to `remote` (they change a file someone else has
-    locked there), or None. `tips`: (pushed commit, the remote ref's current commit) pairs known here; a
-    locked file that differs between them is a change too, however the history got there (a merge that
-    keeps the other side's version, a forced rewind, another branch pushed onto this one). Costs one
-    ls-remote when the remote has no locks."""
+    locked there), or None. `tips`: (pushed commit, the remote ref's current commit, None for a new ref)
+    pairs; a locked file that differs between them is a change too, however the history got there (a
+    merge that keeps the other side's version, a forced rewind, another branch pushed onto this one),
+    unless the new version is the lock owner's, already on the remote and newer than the one it replaces.
+    Costs one ls-remote when the remote has no locks."""
     try:
         current, _ = remote_locks(repo, remote)
     except LockError as e:
@@ -308,9 +339,16 @@ def refuse_locked_changes(repo, remote: str, revs: list[str],
     out = repo.git("log", "-z", "--name-only", "--format=", "--no-renames", "--diff-merges=combined", *revs).stdout
     changed = {p.lstrip("\n") for p in out.decode("utf-8", "surrogateescape").split("\0")}
     hit = {path for path in theirs if path in changed}
+    remote_tips = _remote_tips(repo, remote)
     for new, old in tips:
+        # A new ref is compared with the remote's default branch: a branch deleted and pushed again, or any
+        # new one, may not carry a version the lock owner has not seen either.
+        old = old or remote_tips.get("HEAD")
+        if old is None:
+            continue
         before, after = _blobs_at(repo, old, sorted(theirs)), _blobs_at(repo, new, sorted(theirs))
-        hit |= {path for path in theirs if before.get(path) != after.get(path)}
+        hit |= {path for path in theirs if before.get(path) != after.get(path)
+                and not _brought_in(repo, remote_tips, new, path, before.get(path), after.get(path))}
     hit = sorted(hit)
     if not hit:
         return None

@@ -397,6 +397,46 @@ def test_a_merge_that_reverts_a_locked_file_is_refused(tmp_path):
     assert git(bare, "rev-parse", "main:art.psd").stdout == git(alice, "rev-parse", "HEAD:art.psd").stdout
 
 
+def test_a_branch_deleted_and_pushed_again_cannot_carry_a_locked_file(tmp_path):
+    """A new ref has no old tip to compare with: it is compared with the remote's default branch, so Bob's
+    older version of a file Alice has locked and edited cannot replace hers by deleting a branch and
+    creating it again (review finding)."""
+    bare, url = make_bare(tmp_path)
+    alice, bob = setup_team(tmp_path, url)
+    git(bob, "checkout", "-q", "-b", "feature")
+    edit_and_commit(bob, "art.psd", "bob's version\n" * 100)
+    git(bob, "push", "-q", "origin", "feature")                   # before any lock
+    git(bob, "checkout", "-q", "main")
+    panini(alice, "lock", "art.psd")
+    edit_and_commit(alice, "art.psd", "layered image v2\n" * 100)
+    git(alice, "push", "-q", "origin", "HEAD:main", "HEAD:dev")
+    git(bob, "fetch", "-q", "origin")
+    refused_push(git(bob, "push", "-q", "--force", "origin", "feature:dev", check=False))
+    git(bob, "push", "-q", "origin", ":dev")                      # deleting a branch is not a change
+    line = refused_push(git(bob, "push", "-q", "origin", "feature:dev", check=False))
+    assert "art.psd is locked by " + owner("alice") in line, line
+    assert git(bare, "rev-parse", "--verify", "-q", "dev", check=False).returncode != 0
+    git(bob, "push", "-q", "origin", "origin/main:refs/heads/fresh")   # a new branch of main's version: fine
+
+
+def test_merging_the_lock_owners_pushed_work_is_not_a_change(tmp_path):
+    """Bob brings Alice's pushed edit of the file she has locked into his branch: he changes nothing of
+    hers, and his push goes through (review finding)."""
+    bare, url = make_bare(tmp_path)
+    alice, bob = setup_team(tmp_path, url)
+    git(bob, "push", "-q", "origin", "main:dev")
+    git(bob, "checkout", "-q", "-b", "dev", "origin/main")
+    edit_and_commit(bob, "notes.txt", "bob's notes\n")
+    git(bob, "push", "-q", "origin", "dev")
+    panini(alice, "lock", "art.psd")
+    edit_and_commit(alice, "art.psd", "layered image v2\n" * 100)
+    git(alice, "push", "-q", "origin", "HEAD:main")
+    git(bob, "fetch", "-q", "origin")
+    git(bob, "merge", "-q", "--no-edit", "origin/main")
+    git(bob, "push", "-q", "origin", "dev")
+    assert git(bare, "rev-parse", "dev:art.psd").stdout == git(alice, "rev-parse", "HEAD:art.psd").stdout
+
+
 def test_a_lock_whose_owner_and_host_hold_escape_sequences_is_listed_as_text(tmp_path):
     """A lock record is anyone's to write: its owner, host and path reach other people's terminals only as
     visible escapes, one line per lock (no retitled terminal, no fake extra line)."""
