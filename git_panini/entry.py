@@ -12,10 +12,18 @@ def main():
     if sys.argv[1:2] == ["filter-process"] and len(sys.argv) == 2:
         sys.exit(one_line_errors(_filter_process))
     if sys.argv[1:2] == ["hook"] and len(sys.argv) >= 3:
-        from .hooks import main as hook_main
-        sys.exit(one_line_errors(lambda: hook_main(sys.argv[2], sys.argv[3:])))
-    from .cli import main as cli_main
-    sys.exit(one_line_errors(cli_main))
+        sys.exit(one_line_errors(lambda: _hook(sys.argv[2], sys.argv[3:])))
+    sys.exit(one_line_errors(_cli))
+
+
+def _hook(name: str, args: list[str]) -> int:
+    from .hooks import main as hook_main
+    return hook_main(name, args)
+
+
+def _cli() -> int:
+    from .cli import main as cli_main   # loading the CLI takes a while: a Ctrl-C then is one line too
+    return cli_main()
 
 
 def _filter_process():
@@ -30,6 +38,15 @@ def _filter_process():
 
 
 def one_line_errors(run) -> int:
+    """Run a command: every error one line on stderr, a Ctrl-C at any moment (loading included) exit 130."""
+    try:
+        return _one_line_errors(run)
+    except KeyboardInterrupt:
+        sys.stderr.write("git-panini: interrupted\n")
+        return 130
+
+
+def _one_line_errors(run) -> int:
     """Run a command; what goes wrong in the store, a remote or git is one line and exit 1, no traceback
     (a bad revision or path is exit 2, but the commands check those before Git sees them).
     The whole story (traceback, command line) goes to .git/panini/logs/ for `git panini logs last`."""

@@ -4,6 +4,7 @@ pre-push refusal, and clean failures outside a repository."""
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -236,3 +237,22 @@ def test_fsck_says_which_files_data_is_not_here(tmp_path):
     proc = panini(work, "fsck", check=False)
     assert proc.returncode == 1 and "f0.bin (HEAD): manifest" in proc.stdout and "does not add up" in proc.stdout
     assert "no data here" not in proc.stdout
+
+
+def test_ctrl_c_at_any_moment_is_one_line(tmp_path):
+    """A Ctrl-C while the command is still loading (its imports take a moment) or running: one line, exit
+    130. (Before Python has started the program at all, the interpreter's own message is out of our hands.)"""
+    import signal
+    import subprocess
+    import time
+    work = make_repo(tmp_path, name="work")
+    for extra in (0.0, 0.05, 0.3):
+        proc = subprocess.Popen(["git-panini", "status"], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        maps = Path(f"/proc/{proc.pid}/maps")
+        while proc.poll() is None and "pygit2" not in maps.read_text(errors="replace"):   # loading the CLI
+            time.sleep(0.002)
+        time.sleep(extra)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate()
+        assert b"Traceback" not in err, (extra, err)
+        assert proc.returncode == 0 or (proc.returncode == 130 and err == b"git-panini: interrupted\n"), (extra, err)

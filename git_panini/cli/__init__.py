@@ -50,8 +50,12 @@ _register()
 def main() -> int:
     """Run the command line; a usage error is one line and exit 2 (entry.py does the same for store, remote
     and git errors)."""
+    from . import common
     try:
-        return app(prog_name=PROG, standalone_mode=False) or 0
+        code = app(prog_name=PROG, standalone_mode=False) or 0
+        if code == 130 and not common.failed:   # typer turns a Ctrl-C into a silent exit 130
+            sys.stderr.write("git-panini: interrupted\n")
+        return code
     except NoArgsIsHelpError as e:
         sys.stdout.write(e.format_message() + "\n")
         return 0

@@ -34,9 +34,14 @@ def open_repo() -> Repo:
         fail(str(e))
 
 
+failed = False   # a command's one error line went out (fail)
+
+
 def fail(message: str, code: int = 1):
     """One line on stderr and the exit code: 1 the operation or check failed, 2 the command line is wrong
     (usage, a bad revision, a path that is not there or not in the repository)."""
+    global failed
+    failed = True
     if code == 1:   # a failed operation is worth a log; a usage error is not
         from .. import logs
         logs.record(message)
