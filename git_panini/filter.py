@@ -123,8 +123,9 @@ class FilterServer:
         # as a pointer because its data was missing): never chunk a pointer into another pointer.
         while len(head) < pointer_mod.MAX_POINTER_SIZE and (pkt := next(content, None)) is not None:
             head += pkt
-        if pointer_mod.looks_like_pointer(bytes(head)) and _is_valid_pointer(bytes(head)):
-            self._respond(bytes(head))
+        if pointer_mod.looks_like_pointer(bytes(head)) and _is_valid_pointer(bytes(head)) \
+                or pointer_mod.read_by_git(path):
+            self._respond(bytes(head) + b"".join(content))
             return
         try:
             result = self.ingest.clean(_chain(bytes(head), content, self.on_bytes), path)

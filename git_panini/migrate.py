@@ -25,13 +25,15 @@ import time
 from dataclasses import dataclass, field
 
 from . import pointer as pointer_mod
-from .reader import ChunkSource, iter_file
+from .reader import ChunkSource, iter_file, missing_chunks
 from .writer import IngestSession
 
 ATTRS = "filter=panini diff=panini merge=panini -text"  # as `git panini track` writes them
-EXCLUDED_ATTRS = "!filter !diff !text"        # an excluded pattern: back to what git does by default
+EXCLUDED_ATTRS = "!filter !diff !merge !text"   # an excluded pattern: back to what git does by default
+OLD_EXCLUDED_ATTRS = "!filter !diff !text"       # as 0.1 wrote them
 BACKUP_PREFIX = "refs/panini-migrate/"
 LFS_VERSION = b"version https://git-lfs.github.com/spec/v1\n"
+LFS_ATTRS = {"filter=lfs", "diff=lfs", "merge=lfs", "-text"}
 LFS_MAX_POINTER = 1024
 MARK_BASE = 1 << 40       # our blobs' marks, far above the commit marks fast-export hands out
 BLOCK = 4 << 20
@@ -51,8 +53,15 @@ class MigrateError(Exception):
 
 
 def quote_pattern(pattern: str) -> str:
-    # .gitattributes patterns cannot contain raw spaces: git uses [[:space:]] for them.
-    return pattern.replace(" ", "[[:space:]]")
+    # .gitattributes patterns cannot contain raw blanks: git uses [[:space:]] for them.
+    return pattern.replace(" ", "[[:space:]]").replace("\t", "[[:space:]]")
+
+
+def check_patterns(patterns: list[str]):
+    """One line of .gitattributes per pattern: an empty or multi-line one would write others into history."""
+    for pattern in patterns:
+        if not pattern.strip() or "\n" in pattern or "\r" in pattern:
+            raise MigrateError(f"not a pattern: {pattern!r}", usage=True)
 
 
 def attribute_lines(include: list[str], exclude: list[str]) -> list[str]:
@@ -247,7 +256,15 @@ class ImportConversion:
             ours = [f"{quote_pattern(rel)} {rest}" for p, rest in self._patterns
                     if (rel := relative_pattern(p, folder)) is not None]
             replaced = {l.split()[0] for l in ours}
-        kept = [l for l in lines if not (l.split() and l.split()[0] in replaced and "filter=lfs" in l.split())]
+        kept, extras = [], {}    # extras: what else a replaced git-lfs line said (`lockable`), kept on ours
+        for line in lines:
+            fields = line.split()
+            if fields and fields[0] in replaced and "filter=lfs" in fields:
+                more = extras.setdefault(fields[0], [])
+                more += [a for a in fields[1:] if a not in LFS_ATTRS and a not in more]
+            else:
+                kept.append(line)
+        ours = [" ".join([line, *extras.get(line.split()[0], [])]) for line in ours]
         added = [l for l in ours if l not in kept]
         if not added and len(kept) == len(lines):
             return content
@@ -269,8 +286,10 @@ class ExportConversion:
     verb = "export"
 
     def __init__(self, repo, blobs: BlobStream, include: list[str], exclude: list[str]):
+        from .sync import default_remote
         self.repo, self.blobs = repo, blobs
-        self.source = ChunkSource(repo)
+        # A clone (after gc, or lazy) holds only what its checkouts needed: the rest comes from the remote.
+        self.source = ChunkSource(repo, remote=default_remote(repo))
         self.lines = set(attribute_lines(include, exclude)) if include else None
         self.patterns = include + exclude
 
@@ -284,6 +303,8 @@ class ExportConversion:
             pointer = pointer_mod.parse(data)
         except pointer_mod.PointerError as e:
             raise MigrateError(f"{path}: malformed pointer in blob {oid} ({e})") from None
+        if self.source.remote and missing_chunks(self.source, pointer):
+            self.source.prefetch([pointer.manifest])
         return pointer, pointer.size
 
     def blob_of(self, converted) -> tuple[int, object]:
@@ -297,14 +318,20 @@ class ExportConversion:
         # A pattern's line routes it through the panini filter whatever else it says (`lockable`, an older
         # version's attributes), or is one of our exclusions.
         ours = [l for l in lines if l.split() and ("filter=panini" in l.split()[1:]
-                                                   or " ".join(l.split()[1:]) == EXCLUDED_ATTRS)]
+                                                   or " ".join(l.split()[1:]) in (EXCLUDED_ATTRS, OLD_EXCLUDED_ATTRS))]
         if self.lines is not None:   # only the given patterns
             patterns = {quote_pattern(rel) for p in self.patterns
                         if (rel := relative_pattern(p, folder) if folder else p) is not None}
             ours = [l for l in ours if l.split()[0] in patterns]
-        kept = [l for l in lines if l not in ours]
-        if len(kept) == len(lines):
+        if not ours:
             return content
+        kept = []
+        for line in lines:
+            fields = line.split()
+            if line not in ours:
+                kept.append(line)
+            elif extra := [a for a in fields[1:] if a not in ATTRS.split() and a not in EXCLUDED_ATTRS.split()]:
+                kept.append(" ".join([fields[0], *extra]))   # what else it said (`lockable`) stays
         if not any(l.strip() for l in kept):
             return None
         return ("\n".join(kept) + "\n").encode("utf-8", "surrogateescape")
@@ -455,6 +482,8 @@ class HistoryRewriter:
         self.on_commit()
 
     def _selected(self, path: str) -> bool:
+        if pointer_mod.read_by_git(path):
+            return False
         return self.matcher is None or self.matcher.match(path) is not None
 
     def _blob(self, oid: str, path: str) -> bytes | None:
@@ -638,6 +667,7 @@ class MigrateResult:
 def migrate(repo, mode: str, include: list[str], exclude: list[str], refs: list[str], everything: bool,
             progress=None) -> MigrateResult:
     """Rewrite the refs' history (mode 'import' or 'export'); progress(total_commits) -> a per-commit callback."""
+    check_patterns(include + exclude)
     if mode == "import":
         include = include or tracked_patterns(repo)
         if not include:
@@ -697,6 +727,7 @@ def _extension(path: str) -> str:
 
 def info(repo, include: list[str], exclude: list[str], refs: list[str], everything: bool) -> list[InfoRow]:
     """What `migrate import` would convert: per include pattern (else per extension) blobs, paths and bytes."""
+    check_patterns(include + exclude)
     names = resolve_refs(repo, refs, everything)
     rows: dict[str, InfoRow] = {}
     matcher = PatternMatcher(repo, include, exclude) if include else None
@@ -713,8 +744,8 @@ def info(repo, include: list[str], exclude: list[str], refs: list[str], everythi
             if fields[0] != "blob" or len(fields) != 4:
                 continue
             _, oid, size, path = fields
-            if not path or path.rsplit("/", 1)[-1] == ".gitattributes":
-                continue    # a blob a tag points at (no path: import leaves it), or what import rewrites itself
+            if not path or pointer_mod.read_by_git(path):
+                continue    # a blob a tag points at (no path: import leaves it), or a file git reads itself
             if matcher is not None:
                 index = matcher.match(path)
                 if index is None:

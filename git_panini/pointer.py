@@ -75,3 +75,12 @@ def parse(data: bytes) -> Pointer:
     if pointer.encode() != data:
         raise PointerError("pointer is not in canonical form")
     return pointer
+
+
+# Files git itself reads from commits and the index (never through a filter): as pointers they would break
+# it, so the clean filter and migrate leave them as they are whatever the patterns say (`*`).
+READ_BY_GIT = frozenset({".gitattributes", ".gitignore", ".gitmodules", ".mailmap"})
+
+
+def read_by_git(path: str) -> bool:
+    return path.rsplit("/", 1)[-1] in READ_BY_GIT

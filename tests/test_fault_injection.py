@@ -18,7 +18,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
 
 from conftest import MiB, clone, git, make_bare, make_repo, run, sha256_file, write_random, write_text
 from test_worker_crash import _group_alive

@@ -179,7 +179,7 @@ def test_import_of_one_branch_leaves_the_others_alone_and_info_counts_without_wr
     assert git(repo, "cat-file", "-s", "HEAD:f.bin").stdout.strip() == str(120 * KiB)   # excluded
     parse(git(repo, "cat-file", "blob", f"HEAD:{UNICODE}", binary=True).stdout)
     assert git(repo, "cat-file", "blob", "HEAD:.gitattributes").stdout.splitlines()[-1] == \
-        "f.bin !filter !diff !text"
+        "f.bin !filter !diff !merge !text"
 
 
 def _lfs_history(tmp_path) -> tuple[Path, dict[str, bytes]]:
@@ -249,6 +249,10 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(tmp_path):
                         cwd=repo, check=False), 2)
     _one_line_error(run(["git", "panini", "migrate", "import"], cwd=repo, check=False), 2)   # nothing tracked
     _one_line_error(run(["git", "panini", "migrate", "convert"], cwd=repo, check=False), 2)
+    for pattern in ("*.bin\n*", "", "  "):   # would write other lines into every commit's .gitattributes
+        for mode in ("import", "info"):
+            assert "not a pattern" in _one_line_error(run(["git", "panini", "migrate", mode, "-I", pattern],
+                                                          cwd=repo, check=False), 2)
     (repo / "docs" / "readme.txt").write_text("changed\n")
     assert "uncommitted" in _one_line_error(run(["git", "panini", "migrate", "import", "-I", "*.bin"],
                                                 cwd=repo, check=False), 1)
@@ -437,3 +441,32 @@ def test_an_include_that_matches_nothing_rewrites_nothing(tmp_path):
     out = run(["git", "panini", "migrate", "import", "-I", "*.psd"], cwd=repo).stdout
     assert "0 blob(s)" in out and "0 ref(s) rewritten" in out
     assert _refs(repo) == refs
+
+
+def test_lockable_git_lfs_patterns_stay_lockable_and_files_git_reads_stay_plain(tmp_path):
+    """What a replaced git-lfs line said besides its filter (`lockable`) stays, through import and export;
+    `--include '*'` never turns .gitmodules or .mailmap into pointers; an excluded pattern is off the merge
+    driver too."""
+    repo = make_repo(tmp_path, install=False, name="lockable")
+    run(["git", "lfs", "install", "--local"], cwd=repo)
+    run(["git", "lfs", "track", "--lockable", "*.psd"], cwd=repo)
+    write_random(repo / "art.psd", 80 * KiB, seed=81)
+    (repo / ".mailmap").write_text("A <a@example.invalid> <old@example.invalid>\n")
+    (repo / ".gitmodules").write_text('[submodule "x"]\n\tpath = x\n\turl = ../x\n')
+    (repo / "notes.txt").write_text("plain\n")
+    _commit(repo, "l1")
+    run(["git", "panini", "install"], cwd=repo)
+    run(["git", "panini", "migrate", "import", "-I", "*.psd", "-I", "*", "-X", "*.txt"], cwd=repo)
+    assert git(repo, "cat-file", "blob", "HEAD:.gitattributes").stdout.splitlines() == [
+        "*.psd filter=panini diff=panini merge=panini -text lockable",
+        "* filter=panini diff=panini merge=panini -text",
+        "*.txt !filter !diff !merge !text",
+    ]
+    assert git(repo, "check-attr", "lockable", "art.psd").stdout.strip().endswith("lockable: set")
+    assert git(repo, "check-attr", "merge", "notes.txt").stdout.strip().endswith("merge: unspecified")
+    for plain in (".mailmap", ".gitmodules", "notes.txt"):
+        assert not git(repo, "cat-file", "blob", f"HEAD:{plain}").stdout.startswith("version git-panini")
+    parse(git(repo, "cat-file", "blob", "HEAD:art.psd", binary=True).stdout)
+    run(["git", "panini", "migrate", "export"], cwd=repo)
+    assert git(repo, "check-attr", "lockable", "art.psd").stdout.strip().endswith("lockable: set")
+    assert git(repo, "check-attr", "filter", "art.psd").stdout.strip().endswith("filter: unspecified")
