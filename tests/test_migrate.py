@@ -470,3 +470,26 @@ def test_lockable_git_lfs_patterns_stay_lockable_and_files_git_reads_stay_plain(
     run(["git", "panini", "migrate", "export"], cwd=repo)
     assert git(repo, "check-attr", "lockable", "art.psd").stdout.strip().endswith("lockable: set")
     assert git(repo, "check-attr", "filter", "art.psd").stdout.strip().endswith("filter: unspecified")
+
+
+def test_export_in_a_fresh_clone_fetches_the_packs_older_commits_need(tmp_path):
+    repo = make_repo(tmp_path, name="packed")
+    _, url = make_bare(tmp_path, name="packed.git")
+    git(repo, "remote", "add", "origin", url)
+    versions = []
+    for i in range(3):
+        write_random(repo / "a.bin", 150 * KiB, seed=90 + i)
+        versions.append(hashlib.sha256((repo / "a.bin").read_bytes()).hexdigest())
+        _commit(repo, f"p{i}")
+    run(["git", "panini", "migrate", "import", "-I", "*.bin"], cwd=repo)
+    git(repo, "push", "-q", "origin", "main")
+    run(["git", "panini", "work", "--effort", "1"], cwd=repo)
+    run(["git", "panini", "install", "--global"])
+    fresh = tmp_path / "fresh"
+    run(["git", "clone", "-q", url, str(fresh)])
+    git(fresh, "reflog", "expire", "--expire=now", "--all")
+    git(fresh, "gc", "-q", "--prune=now")
+    run(["git", "panini", "migrate", "export"], cwd=fresh)
+    got = [hashlib.sha256(git(fresh, "cat-file", "blob", f"HEAD~{2 - i}:a.bin", binary=True).stdout).hexdigest()
+           for i in range(3)]
+    assert got == versions
