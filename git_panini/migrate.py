@@ -207,6 +207,11 @@ class Counts:
     bytes: int = 0              # their file bytes
 
 
+def _newline(content: bytes | None) -> str:
+    """The line ending a .gitattributes uses (CRLF ones stay CRLF: export then gives back the same blob)."""
+    return "\r\n" if content and b"\r\n" in content else "\n"
+
+
 class ImportConversion:
     """Plain blobs and git-lfs pointers -> git-panini pointers; .gitattributes gains the patterns' lines."""
 
@@ -268,7 +273,7 @@ class ImportConversion:
         added = [l for l in ours if l not in kept]
         if not added and len(kept) == len(lines):
             return content
-        text = "\n".join(kept + added) + "\n"
+        text = _newline(content).join(kept + added) + _newline(content)
         return text.encode("utf-8", "surrogateescape")
 
     def finish(self):
@@ -334,7 +339,7 @@ class ExportConversion:
                 kept.append(" ".join([fields[0], *extra]))   # what else it said (`lockable`) stays
         if not any(l.strip() for l in kept):
             return None
-        return ("\n".join(kept) + "\n").encode("utf-8", "surrogateescape")
+        return (_newline(content).join(kept) + _newline(content)).encode("utf-8", "surrogateescape")
 
     def finish(self):
         self.source.close()

@@ -493,3 +493,16 @@ def test_export_in_a_fresh_clone_fetches_the_packs_older_commits_need(tmp_path):
     got = [hashlib.sha256(git(fresh, "cat-file", "blob", f"HEAD~{2 - i}:a.bin", binary=True).stdout).hexdigest()
            for i in range(3)]
     assert got == versions
+
+
+def test_import_then_export_gives_back_the_original_trees_with_a_crlf_gitattributes(tmp_path):
+    repo = make_repo(tmp_path, name="crlf")
+    (repo / ".gitattributes").write_bytes(b"*.txt text\r\n*.sh eol=lf\r\n")
+    write_random(repo / "a.bin", 100 * KiB, seed=95)
+    _commit(repo, "c1")
+    tree = git(repo, "rev-parse", "HEAD^{tree}").stdout
+    run(["git", "panini", "migrate", "import", "-I", "*.bin"], cwd=repo)
+    assert git(repo, "cat-file", "blob", "HEAD:.gitattributes", binary=True).stdout == \
+        b"*.txt text\r\n*.sh eol=lf\r\n*.bin filter=panini diff=panini merge=panini -text\r\n"
+    run(["git", "panini", "migrate", "export"], cwd=repo)
+    assert git(repo, "rev-parse", "HEAD^{tree}").stdout == tree
