@@ -730,6 +730,35 @@ def _extension(path: str) -> str:
     return f"*{name[name.rindex('.'):]}" if "." in name.lstrip(".") else name
 
 
+def _files_in_history(repo, names: list[str]):
+    """(blob id, path) of every regular file any commit of the refs holds, each pair once: what the rewrite
+    visits. (rev-list --objects would name a blob under one path only, however many it sits at.)"""
+    proc = subprocess.Popen(["git", "--git-dir", repo.git_dir, "log", "--raw", "-z", "--no-abbrev", "--no-renames",
+                             "--root", "--diff-merges=first-parent", "--format=", *names, "--"],
+                            stdout=subprocess.PIPE)
+    seen, meta = set(), None
+    try:
+        for token in _split_nul(proc.stdout):
+            if meta is not None:
+                fields, meta = meta.split(), None
+                if fields[1] in ("100644", "100755") and fields[4] != "D" and (fields[3], token) not in seen:
+                    seen.add((fields[3], token))
+                    yield fields[3], token
+            elif token.startswith(":"):
+                meta = token
+    finally:
+        proc.stdout.close()
+        proc.wait()
+
+
+def _split_nul(stream):
+    rest = b""
+    while block := stream.read(1 << 16):
+        *tokens, rest = (rest + block).split(b"\0")
+        for token in tokens:
+            yield token.lstrip(b"\n").decode("utf-8", "surrogateescape")
+
+
 def info(repo, include: list[str], exclude: list[str], refs: list[str], everything: bool) -> list[InfoRow]:
     """What `migrate import` would convert: per include pattern (else per extension) blobs, paths and bytes."""
     check_patterns(include + exclude)
@@ -737,20 +766,11 @@ def info(repo, include: list[str], exclude: list[str], refs: list[str], everythi
     rows: dict[str, InfoRow] = {}
     matcher = PatternMatcher(repo, include, exclude) if include else None
     blobs = BlobStream(repo)
-    objects = subprocess.Popen(["git", "--git-dir", repo.git_dir, "rev-list", "--objects", *names, "--"],
-                               stdout=subprocess.PIPE)
-    checks = subprocess.Popen(["git", "--git-dir", repo.git_dir, "cat-file",
-                               "--batch-check=%(objecttype) %(objectname) %(objectsize) %(rest)"],
-                              stdin=objects.stdout, stdout=subprocess.PIPE)
-    objects.stdout.close()
+    counted: set[tuple[str, str]] = set()    # (row, blob): a blob counts once per row, at every path
     try:
-        for line in checks.stdout:
-            fields = line.rstrip(b"\n").decode("utf-8", "surrogateescape").split(" ", 3)
-            if fields[0] != "blob" or len(fields) != 4:
-                continue
-            _, oid, size, path = fields
-            if not path or pointer_mod.read_by_git(path):
-                continue    # a blob a tag points at (no path: import leaves it), or a file git reads itself
+        for oid, path in _files_in_history(repo, names):
+            if pointer_mod.read_by_git(path):
+                continue    # a file git reads itself: import leaves it
             if matcher is not None:
                 index = matcher.match(path)
                 if index is None:
@@ -758,7 +778,7 @@ def info(repo, include: list[str], exclude: list[str], refs: list[str], everythi
                 key = include[index]
             else:
                 key = _extension(path)
-            size, lfs = int(size), False
+            size, lfs = blobs.size(oid), False
             if size < LFS_MAX_POINTER:
                 data = blobs.read(oid)
                 if pointer_mod.looks_like_pointer(data) or not data:
@@ -766,13 +786,13 @@ def info(repo, include: list[str], exclude: list[str], refs: list[str], everythi
                 if (found := lfs_pointer(data)) is not None:
                     size, lfs = found[1], True
             row = rows.setdefault(key, InfoRow(key))
-            row.blobs += 1
             row.paths.add(path)
-            row.bytes += size
-            row.lfs += lfs
+            if (key, oid) not in counted:
+                counted.add((key, oid))
+                row.blobs += 1
+                row.bytes += size
+                row.lfs += lfs
     finally:
-        checks.wait()
-        objects.wait()
         blobs.close()
         if matcher is not None:
             matcher.close()

@@ -384,6 +384,11 @@ def test_info_counts_only_files_import_would_convert(tmp_path):
     git(repo, "tag", "lonely-blob", loose)
     rows = json.loads(run(["git", "panini", "migrate", "info", "--everything", "--json"], cwd=repo).stdout)["patterns"]
     assert [(r["pattern"], r["blobs"]) for r in rows] == [("*.bin", 1)], rows
+    # The same bytes at a path that sorts first and is not selected: still counted where they are selected.
+    (repo / "0-copy.dat").write_bytes((repo / "a.bin").read_bytes())
+    _commit(repo, "i2")
+    rows = json.loads(run(["git", "panini", "migrate", "info", "-I", "*.bin", "--json"], cwd=repo).stdout)["patterns"]
+    assert [(r["pattern"], r["blobs"], r["paths"], r["bytes"]) for r in rows] == [("*.bin", 1, 1, 50 * KiB)], rows
 
 
 def test_a_commit_made_while_migrating_is_never_lost(tmp_path):
