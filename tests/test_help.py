@@ -27,6 +27,13 @@ def test_help_is_reachable_every_way(tmp_path, args):
     assert not proc.stderr
 
 
+def test_usage_lines_name_arguments_as_git_does():
+    """PATH..., [REV]: never typer's {paths}... (checked on the page that renders every command)."""
+    page = manpage.render()
+    assert "{" not in "".join(line for line in page.splitlines() if "git panini" in line), page
+    assert "git panini lock [OPTIONS] PATHS..." in page.replace("\\", "")
+
+
 @pytest.mark.parametrize("args", [["statu"], ["status", "--bogus"], ["help", "nope"], ["verify", "--rev"],
                                   ["work", "-j", "many"]])
 def test_a_usage_error_is_one_line_and_exit_2(tmp_path, args):

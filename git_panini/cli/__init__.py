@@ -13,6 +13,20 @@ except ImportError:
 
 PROG = "git panini"
 
+
+def _usage_name(argument) -> str:
+    """An argument in a usage line as git writes its own: PATH..., [REV], import|export|info (typer >= 0.2x
+    writes required ones as {paths}...)."""
+    name = argument.metavar or argument.name.upper()
+    if "[" in name or "..." in name:
+        return name
+    name = name if argument.required else f"[{name}]"
+    return name + ("..." if argument.nargs != 1 else "")
+
+
+if hasattr(typer.core.TyperArgument, "_usage_display_name"):
+    typer.core.TyperArgument._usage_display_name = _usage_name
+
 # Plain help (no boxed panels): it reads the same in a terminal, a pipe, a CI log and the man page.
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]},
