@@ -172,7 +172,9 @@ def _replay(repo) -> list[tuple[str, str]] | None:
 
 
 def _replay_journal(repo, args, stdin) -> int:
-    """post-commit (after `git commit --no-verify` too): record what crashed filters left intact."""
+    """post-commit (after `git commit --no-verify` too): record what crashed filters left intact; lockable
+    files just committed become read-only unless we hold their lock (as after a checkout, and git-lfs)."""
+    locks.protect_lockable(repo)
     new = _replay(repo)
     if new is None:
         return 0

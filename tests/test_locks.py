@@ -285,6 +285,8 @@ def test_force_unlock_by_another_user(tmp_path):
 def test_lockable_files_are_read_only_unless_locked(tmp_path):
     bare, url = make_bare(tmp_path)
     alice, bob = setup_team(tmp_path, url)
+    # In the repository that committed them: read-only too, once committed (the post-commit hook).
+    assert not writable(alice / "art.psd") and writable(alice / "notes.txt")
     # After clone: lockable files read-only, the others writable.
     assert not writable(bob / "art.psd") and not writable(bob / "other.psd")
     assert writable(bob / "data.bin") and writable(bob / "notes.txt")
