@@ -97,9 +97,9 @@ class WebhookClient:
                 response = self.session.request(method, where, data=body, headers=self._headers(body),
                                                 timeout=TIMEOUT, allow_redirects=False)
             except requests.Timeout:
-                reason = f"{where} did not answer within {TIMEOUT[1]} s"
+                reason = f"no answer within {TIMEOUT[1]} s"
             except requests.RequestException as e:
-                reason = f"cannot reach {where}: {type(e).__name__}"
+                reason = f"cannot reach the server ({type(e).__name__})"
             if response is not None:
                 if response.status_code in ok:
                     try:
