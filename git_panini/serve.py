@@ -48,6 +48,7 @@ STATES = ("queued", "running", "completed", "failed")
 NOTES_WAIT_SECONDS = 120   # how long a delivered job may take to appear in the remote's notes
 GIT_TIMEOUT = 3600         # a clone or fetch that hangs longer fails its job
 STOP_GRACE_SECONDS = 60    # a terminated worker hands back its leases within this, or is killed
+PROGRESS_SECONDS = 3       # a running job's progress is counted again at most this often
 WSGI_THREADS = 4           # requests answered at once (jobs run in their own pool)
 
 
@@ -161,8 +162,13 @@ class JobRunner:
         self._lock = threading.Lock()
         self._procs: dict[int, subprocess.Popen] = {}
         self._clone_locks: dict[str, threading.Lock] = {}
+        self._fetched: dict[str, float] = {}                   # clone -> when its last fetch started
+        self._accepted: dict[str, float] = {}                  # job -> when it was submitted
+        self._working: dict[str, tuple[str, list[str]]] = {}   # job -> (clone, files) while its worker runs
+        self._progress_at: dict[str, float] = {}
 
     def submit(self, job: str):
+        self._accepted[job] = time.monotonic()
         self._pool.submit(self._run, job)
 
     def stop(self, grace: float = STOP_GRACE_SECONDS):
@@ -217,7 +223,7 @@ class JobRunner:
     def _work(self, job: str) -> dict:
         record = self.book.update(job, state="running", started=_now(), progress={"phase": "clone"})
         self.log(f"job {job}: running (remote {record['remote']})")
-        clone = self._clone(record["remote"])
+        clone = self._clone(record["remote"], self._accepted.get(job, 0))
         self.book.update(job, progress={"phase": "waiting for the notes to queue it"})
         files = self._queued_files(job, clone)
         runs = self.book.get(job)["runs"] + 1
@@ -225,14 +231,12 @@ class JobRunner:
         cmd = [sys.executable, "-m", "git_panini", "work", "--job", job, "--remote", "origin", "--json",
                "--effort", str(self.effort), "--threads", str(self.threads)]
         proc = self._spawn(cmd, clone)
-        out, err = b"", b""
-        while True:
-            try:
-                out, err = proc.communicate(timeout=2)
-                break
-            except subprocess.TimeoutExpired:
-                self._progress(job, clone, files)
-        self._forget(proc)
+        self._working[job] = (clone, files)
+        try:
+            out, err = proc.communicate()
+        finally:
+            self._working.pop(job, None)
+            self._forget(proc)
         with open(os.path.join(self.book.directory, job + ".log"), "ab") as f:
             f.write(f"--- run {runs} ended {_now()} exit {proc.returncode}\n".encode() + err)
         if self.stopping.is_set() and proc.returncode != 0:
@@ -248,8 +252,9 @@ class JobRunner:
                 "stored_bytes": sum(r.get("stored_bytes") or 0 for r in results),
                 "errors": [{"manifest": r.get("manifest"), "error": r.get("error")} for r in failed[:10]]}
 
-    def _clone(self, remote: str) -> str:
-        """This server's partial clone of the remote (made once), with the remote's store and notes fetched."""
+    def _clone(self, remote: str, since: float) -> str:
+        """This server's partial clone of the remote (made once), with the remote's store and notes as
+        fetched after `since` (one fetch serves every job accepted before it started)."""
         key = hashlib.sha256(remote.encode()).hexdigest()[:16]
         path = os.path.join(self.workdir, "clones", key)
         with self._lock:
@@ -263,11 +268,14 @@ class JobRunner:
                 self._git(["git", "clone", "--quiet", "--filter=blob:none", "--no-checkout", "--", remote, partial],
                           self.workdir, f"cannot clone {remote}")
                 os.rename(partial, path)
-            self._fetch(path, remote)
+            if self._fetched.get(key, -1.0) < since:
+                self._fetch(path, remote)
         return path
 
     def _fetch(self, clone: str, remote: str):
+        started = time.monotonic()
         self._git([sys.executable, "-m", "git_panini", "fetch", "origin"], clone, f"cannot fetch from {remote}")
+        self._fetched[os.path.basename(clone)] = started
 
     def _queued_files(self, job: str, clone: str) -> list[str]:
         """The files the remote's notes give to this job, fetching again until they appear (the
@@ -299,6 +307,16 @@ class JobRunner:
         states = Counter((notes.get(m) or {}).get("status") for m in files)
         self.book.update(job, progress={"phase": "work", "files": len(files), "completed": states["completed"],
                                         "failed": states["failed"]})
+
+    def refresh_progress(self, job: str):
+        """Count the job's files done so far (from the clone's notes, which its worker updates), when
+        someone asks and at most every PROGRESS_SECONDS: a job nobody watches costs nothing."""
+        working = self._working.get(job)
+        with self._lock:
+            if working is None or time.monotonic() - self._progress_at.get(job, 0) < PROGRESS_SECONDS:
+                return
+            self._progress_at[job] = time.monotonic()
+        self._progress(job, *working)
 
     # --- processes -------------------------------------------------------------------------------
     def _spawn(self, cmd: list[str], cwd: str) -> subprocess.Popen:
@@ -413,6 +431,8 @@ class WebhookApp:
         return (202, answer, f"job {job} accepted") if new else (200, answer, f"job {job} already known")
 
     def _get(self, job: str) -> tuple[int, dict, str]:
+        if JOB_ID.match(job):
+            self.runner.refresh_progress(job)
         record = self.book.get(job) if JOB_ID.match(job) else None
         if record is None:
             return 404, {"error": f"no job {job[:130]!r}"}, ""
@@ -474,11 +494,11 @@ def serve(listen: str, workdir: str, concurrency: int = 1, max_body: int = DEFAU
     log(f"listening on http://{'[%s]' % bound[0] if ':' in str(bound[0]) else bound[0]}:{bound[1]} "
         f"(workdir {workdir}, {concurrency} job(s) at once, "
         f"{'no authentication' if token is None else 'bearer token' + (' and signature' if secret else '')})")
-    for job in book.unfinished():
-        book.update(job, state="queued", progress={"phase": "queued"})
-        runner.submit(job)
-        log(f"job {job}: resumed from {workdir}")
     try:
+        for job in book.unfinished():
+            book.update(job, state="queued", progress={"phase": "queued"})
+            runner.submit(job)
+            log(f"job {job}: resumed from {workdir}")
         server.run()       # waitress ends its loop on SystemExit (the signal handler)
     except SystemExit:
         pass

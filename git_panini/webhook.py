@@ -17,6 +17,7 @@ import time
 from urllib.parse import urlsplit
 
 import requests
+import requests.auth
 
 TOKEN_ENV = "PANINI_WEBHOOK_TOKEN"
 SECRET_ENV = "PANINI_WEBHOOK_SECRET"
@@ -64,24 +65,26 @@ def _reason(response) -> str:
     return f"HTTP {response.status_code}" + (f": {text}" if text else f" {response.reason or ''}".rstrip())
 
 
-class WebhookClient:
-    def __init__(self, url: str, token: str, secret: str | None = None, retries: int = DEFAULT_RETRIES,
-                 first_backoff: float = FIRST_BACKOFF, log=None):
-        self.url = check_url(url)
+class _Bearer(requests.auth.AuthBase):
+    def __init__(self, token: str):
         self.token = token
+
+    def __call__(self, request):
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        return request
+
+
+class WebhookClient:
+    def __init__(self, url: str, token: str, secret: str | None = None, retries: int = DEFAULT_RETRIES, log=None):
+        self.url = check_url(url)
         self.secret = secret or None
         self.retries = max(0, retries)
-        self.first_backoff = first_backoff
         self.log = log or (lambda message: None)
         self.session = requests.Session()
-        self.session.trust_env = False   # no proxy or .netrc from the environment: the token goes to this URL only
-
-    def close(self):
-        self.session.close()
+        self.session.auth = _Bearer(token)   # an auth of our own: requests then never swaps in a ~/.netrc login
 
     def _headers(self, body: bytes | None) -> dict:
-        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json",
-                   "User-Agent": "git-panini-dispatch"}
+        headers = {"Accept": "application/json", "User-Agent": "git-panini-dispatch"}
         if body is not None:
             headers["Content-Type"] = "application/json"
             if self.secret:
@@ -112,7 +115,7 @@ class WebhookClient:
                     raise WebhookError(f"{method} {where}: {reason}")
             if attempt == self.retries:
                 break
-            wait = self.first_backoff * 2 ** attempt * (0.75 + random.random() / 2)
+            wait = FIRST_BACKOFF * 2 ** attempt * (0.75 + random.random() / 2)
             asked = _retry_after(response)
             if asked is not None:
                 if asked > MAX_BACKOFF:

@@ -185,8 +185,12 @@ def test_webhook_dispatch_completes_the_pending_files(project, servers, tmp_path
     assert sum(d["result"]["files"] for d in out["done"]) == 4
     assert _statuses(remote) == ["completed"] * 4
     # each job ran once, in the server's partial clone of the remote
+    done = {d["job"]: d for d in out["done"]}
     for job in ids:
-        assert server.job(job)["runs"] == 1
+        record = server.job(job)
+        files = done[job]["result"]["files"]
+        assert record["runs"] == 1 and record["progress"] == {"phase": "completed", "files": files,
+                                                              "completed": files, "failed": 0}
         assert sum(f"job {job}: running" in line for line in server.lines) == 1
         assert any(re.fullmatch(rf"127\.0\.0\.1 POST /jobs 202 job {job} accepted", line) for line in server.lines)
     [clone] = (tmp_path / "serve" / "clones").iterdir()
