@@ -129,8 +129,11 @@ class JobBook:
             self._records[job] = record
             return dict(record), True
 
-    def update(self, job: str, **fields) -> dict:
+    def update(self, job: str, while_state: str | None = None, **fields) -> dict:
+        """Change a record (only while it is in `while_state`, if given) and write it."""
         with self._lock:
+            if while_state is not None and self._records[job]["state"] != while_state:
+                return dict(self._records[job])
             record = dict(self._records[job], **fields)
             self._write(record)
             self._records[job] = record
@@ -202,7 +205,7 @@ class JobRunner:
             result = self._work(job)
         except Stopped:
             self.book.update(job, state="queued", progress={"phase": "interrupted: runs again when the server starts"})
-            self.log(f"job {job}: interrupted by the stop; its leases were handed back")
+            self.log(f"job {job}: interrupted by the stop; queued again (a worker hands its leases back first)")
             return
         except JobFailed as e:
             self.book.update(job, state="failed", finished=_now(), result={"error": str(e)},
@@ -213,6 +216,9 @@ class JobRunner:
             self.book.update(job, state="failed", finished=_now(), result={"error": f"{type(e).__name__}: {e}"})
             self.log(f"job {job}: failed: {type(e).__name__}: {e}")
             return
+        finally:
+            self._accepted.pop(job, None)
+            self._progress_at.pop(job, None)
         state = "completed" if result["exit"] == 0 else "failed"
         self.book.update(job, state=state, finished=_now(), result=result,
                          progress=dict(self.book.get(job)["progress"], phase=state))
@@ -305,8 +311,8 @@ class JobRunner:
     def _progress(self, job: str, clone: str, files: list[str]):
         notes = self._notes(clone)
         states = Counter((notes.get(m) or {}).get("status") for m in files)
-        self.book.update(job, progress={"phase": "work", "files": len(files), "completed": states["completed"],
-                                        "failed": states["failed"]})
+        self.book.update(job, "running", progress={"phase": "work", "files": len(files),
+                                                   "completed": states["completed"], "failed": states["failed"]})
 
     def refresh_progress(self, job: str):
         """Count the job's files done so far (from the clone's notes, which its worker updates), when

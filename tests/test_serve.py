@@ -309,7 +309,7 @@ def test_stop_and_kill_mid_job_lose_nothing(servers, tmp_path):
     _until_processing(remote, server)
     assert server.stop() == 0
     assert _statuses(remote) == ["queued", "queued"]
-    assert server.lines[-1] == "stopped" and f"job {job}: interrupted by the stop; its leases were handed back" in server.lines
+    assert server.lines[-1] == "stopped" and f"job {job}: interrupted by the stop; queued again (a worker hands its leases back first)" in server.lines
 
     # The next start resumes the job; SIGKILL of everything mid-job leaves the leases of a dead process.
     server = servers()
