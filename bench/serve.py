@@ -5,8 +5,9 @@ pending, to a bare file:// remote; each run starts from its own copy of that rem
 three ways, in a rotating order:
 
 - `work -j 2`: a partial clone (blob:none, no checkout), `git panini fetch`, `git panini work -j 2`;
-- `2 jobs direct`: the same clone and fetch, then the two jobs `git panini dispatch` planned (half the
-  bytes each) run as two `git panini work --job` processes at once: the serve path without HTTP;
+- `2 jobs direct`: the two jobs `git panini dispatch` planned (half the bytes each) run as two
+  `git panini work --job` processes at once, each in a partial clone of its own (as serve runs them):
+  the serve path without HTTP;
 - `serve`: `git panini serve --concurrency 2` (started fresh; it clones and fetches for the first job),
   the two jobs POSTed to it, then GET /jobs/<id> polled until both completed.
 
@@ -71,8 +72,14 @@ def _plan(bench, url: str, root: str, total: int) -> list[str]:
 
 
 def _completed(bench, remote: str) -> list[str]:
-    out = bench.run("panini", ["git", "panini", "status", "--json"], _checkout(bench, remote))
-    return sorted(f["status"] for f in json.loads(out)["files"])
+    """The remote's statuses of every file; for one not completed, its note as the remote has it."""
+    path = _checkout(bench, remote)
+    files = json.loads(bench.run("panini", ["git", "panini", "status", "--json"], path))["files"]
+    for f in files:
+        if f["status"] != "completed":
+            note = bench.run("panini", ["git", "notes", "--ref=panini", "show", f["manifest"]], path)
+            raise RuntimeError(f"{f['path']} is {f['status']} on the remote: {note.strip()}")
+    return sorted(f["status"] for f in files)
 
 
 def _checkout(bench, remote: str) -> str:
@@ -185,9 +192,11 @@ def run(bench, cfg, bench_module) -> tuple[dict, list]:
                 measured[way] = bench.timed("panini", args, root)
             elif way == "2 jobs direct":
                 jobs = _plan(bench, url, root, info["bytes"])
-                work = [["git", "-C", worker, "panini", "work", "--job", job, "--remote", "origin", "--effort",
-                         str(effort), "--threads", threads] for job in jobs]
-                measured[way] = bench.timed("panini", _script(_clone(bench, url, worker), work), root)
+                # One clone per job, as serve keeps one per job running at once.
+                work = [["git", "-C", f"{worker}{i}", "panini", "work", "--job", job, "--remote", "origin",
+                         "--effort", str(effort), "--threads", threads] for i, job in enumerate(jobs)]
+                setup = [c for i in range(len(jobs)) for c in _clone(bench, url, f"{worker}{i}")]
+                measured[way] = bench.timed("panini", _script(setup, work), root)
             else:
                 jobs = _plan(bench, url, root, info["bytes"])
                 measured[way] = _run_serve(bench, url, root, jobs, effort)

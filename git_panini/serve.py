@@ -21,6 +21,7 @@ import hmac
 import ipaddress
 import json
 import os
+import queue
 import re
 import shutil
 import signal
@@ -162,6 +163,11 @@ class JobRunner:
         self.log = log
         self.stopping = threading.Event()
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="panini-job")
+        # Each running job has a clone of its own (slot): two `git panini work` in one repository
+        # race on its local refs and index; across clones they meet only in the remote's CAS.
+        self._slots: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for slot in range(concurrency):
+            self._slots.put(slot)
         self._lock = threading.Lock()
         self._procs: dict[int, subprocess.Popen] = {}
         self._clone_locks: dict[str, threading.Lock] = {}
@@ -229,7 +235,14 @@ class JobRunner:
     def _work(self, job: str) -> dict:
         record = self.book.update(job, state="running", started=_now(), progress={"phase": "clone"})
         self.log(f"job {job}: running (remote {record['remote']})")
-        clone = self._clone(record["remote"], self._accepted.get(job, 0))
+        slot = self._slots.get()
+        try:
+            return self._work_in(job, record, slot)
+        finally:
+            self._slots.put(slot)
+
+    def _work_in(self, job: str, record: dict, slot: int) -> dict:
+        clone = self._clone(record["remote"], slot, self._accepted.get(job, 0))
         self.book.update(job, progress={"phase": "waiting for the notes to queue it"})
         files = self._queued_files(job, clone)
         runs = self.book.get(job)["runs"] + 1
@@ -258,10 +271,10 @@ class JobRunner:
                 "stored_bytes": sum(r.get("stored_bytes") or 0 for r in results),
                 "errors": [{"manifest": r.get("manifest"), "error": r.get("error")} for r in failed[:10]]}
 
-    def _clone(self, remote: str, since: float) -> str:
-        """This server's partial clone of the remote (made once), with the remote's store and notes as
+    def _clone(self, remote: str, slot: int, since: float) -> str:
+        """This slot's partial clone of the remote (made once), with the remote's store and notes as
         fetched after `since` (one fetch serves every job accepted before it started)."""
-        key = hashlib.sha256(remote.encode()).hexdigest()[:16]
+        key = f"{hashlib.sha256(remote.encode()).hexdigest()[:16]}-{slot}"
         path = os.path.join(self.workdir, "clones", key)
         with self._lock:
             lock = self._clone_locks.setdefault(key, threading.Lock())
