@@ -30,6 +30,7 @@ import shutil
 import signal
 import statistics
 import subprocess
+import tempfile
 import time
 
 import requests
@@ -166,7 +167,7 @@ def _run_serve(bench, url: str, root: str, jobs: list[str], effort: int) -> dict
 
 def _idle_serve(bench, root: str) -> float:
     """CPU seconds of a server that starts, answers /healthz and stops: its one-off cost."""
-    proc, _ = _serve(bench, os.path.join(root, "idle"), 0)
+    proc, _ = _serve(bench, os.path.join(tempfile.mkdtemp(dir=root), "idle"), 0)
     return round(_stop(proc), 3)
 
 
