@@ -876,6 +876,15 @@ def reads(bench: Bench, cfg) -> tuple[dict, list]:
     return reads_mod.run(bench, cfg, sys.modules[__name__])
 
 
+@scenario("serve", issue="#11")
+def serve(bench: Bench, cfg) -> tuple[dict, list]:
+    """`git panini serve --concurrency 2` fed two jobs over HTTP vs the same two jobs as `git panini work --job`
+    processes and vs `git panini work -j 2` (bench/serve.py), on the mixed corpus from a file:// remote: wall
+    MB/s and CPU seconds of the worker side; the HTTP layer's overhead in %."""
+    from . import serve as serve_mod
+    return serve_mod.run(bench, cfg, sys.modules[__name__])
+
+
 # --- the run -----------------------------------------------------------------------------------------
 
 def machine() -> dict:
@@ -939,6 +948,7 @@ def parse_args(argv=None):
     cfg.scaling = [1, 10, 100, 1000, 10000] + ([100000] if full else [])
     cfg.migrate_commits, cfg.migrate_mib = (1000, 2048) if full else (100, 100)
     cfg.rerun_budget = 3600 if full else 60
+    cfg.serve_runs, cfg.serve_effort = (5 if full else cfg.runs), 2
     return cfg
 
 
@@ -966,7 +976,8 @@ def main(argv=None):
               "config": {k: getattr(cfg, k) for k in ("sizes", "runs", "git_runs", "kinds", "seed", "versions",
                                                       "versions_mib", "small_files", "small_runs", "corpus_scale",
                                                       "efforts", "effort3_scale", "scaling", "noise", "max_reruns",
-                                                      "baseline", "migrate_commits", "migrate_mib")},
+                                                      "baseline", "migrate_commits", "migrate_mib", "serve_runs",
+                                                      "serve_effort")},
               "machine": {**machine(), "loadavg_before": load_before, "loadavg_after": os.getloadavg()},
               "notes": "inputs pre-read once before each timed command (page caches cannot be dropped); "
                        "os.sync() before each; peak RSS is the largest single process of the timed command tree; "

@@ -253,6 +253,30 @@ def dispatch_github(client, jobs: list[Job], workflow: str, ref: str, runner: st
     return done
 
 
+def dispatch_webhook(client, jobs: list[Job], remote_url: str, dispatcher: Dispatcher | None = None,
+                     log=None) -> list[Job]:
+    """POST each job to a `git panini serve` (webhook.WebhookClient: retries and backoff).
+
+    As dispatch_github: on the first delivery that fails for good, that job and every later one go
+    back to pending and DispatchError says why; the jobs delivered before it stay queued. The server
+    waits for the published notes before it works a job, so delivering before publishing is safe.
+    """
+    from .webhook import WebhookError
+    log = log or (lambda message: None)
+    done: list[Job] = []
+    for i, job in enumerate(jobs):
+        try:
+            answer = client.deliver(job.id, remote_url, job.manifests)
+        except WebhookError as e:
+            left = jobs[i:]
+            if dispatcher is not None:
+                dispatcher.release(left)
+            raise DispatchError(f"{e} ({len(done)} job(s) delivered, {len(left)} back to pending)") from None
+        log(f"delivered job {job.id} ({len(job.manifests)} files) to {client.url}{answer.get('url', '')}")
+        done.append(job)
+    return done
+
+
 def matrix_outputs(jobs: list[Job]) -> dict[str, str]:
     """Step outputs for a matrix of worker jobs: jobs (JSON list of ids), count, matrix ({"job": [...]})."""
     ids = [job.id for job in jobs]

@@ -63,6 +63,8 @@ def _rendered_callers(tmp_path) -> Path:
     for mode in ("matrix", "dispatch"):
         for name, text in render(uses=PINNED, mode=mode, spec=SPEC, dashboard=True).items():
             (out / f"{mode}-{name}").write_text(text)
+    for name, text in render(uses=PINNED, spec=SPEC, backend="webhook").items():
+        (out / f"webhook-{name}").write_text(text)
     return out
 
 
@@ -102,7 +104,7 @@ def test_static_rules(tmp_path):
                     assert "${{" not in step["run"], f"{where}: expression inside a run script"
                 if str(step.get("uses", "")).startswith("actions/"):
                     assert re.fullmatch(r"actions/[\w-]+@[0-9a-f]{40}", step["uses"]), f"{where}: unpinned action"
-            if name in ("dispatch.yml", "dispatch-api.yml", "worker.yml", "pr-check.yml"):
+            if name in ("dispatch.yml", "dispatch-api.yml", "dispatch-webhook.yml", "worker.yml", "pr-check.yml"):
                 assert "concurrency" in job, f"{where}: concurrency group"
                 runs = [s.get("run", "") for s in job["steps"]]
                 assert any("git panini fetch origin" in r for r in runs), f"{where}: custom refs fetched explicitly"
@@ -144,6 +146,31 @@ def test_init_ci_writes_callers(tmp_path, monkeypatch):
     assert (wf_dir / f"{VENDOR_PREFIX}worker.yml").read_text() == (WORKFLOWS / "worker.yml").read_text()
     bad = init_ci("--force", "--uses", "not a repo", "--spec", SPEC)
     assert bad.exit_code == 2 and "--uses must be OWNER/REPO@REF" in bad.stderr
+
+
+def test_init_ci_webhook_backend(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+    from git_panini.cli import app
+
+    repo = make_repo(tmp_path, install=False)
+    monkeypatch.chdir(repo)
+    result = CliRunner().invoke(app, ["init-ci", "--backend", "webhook", "--uses", PINNED, "--spec", SPEC],
+                                catch_exceptions=False)
+    assert result.exit_code == 0 and "PANINI_WEBHOOK_URL and PANINI_WEBHOOK_TOKEN" in result.stdout
+    wf_dir = repo / ".github" / "workflows"
+    assert sorted(p.name for p in wf_dir.iterdir()) == ["panini-dispatch.yml", "panini-pr.yml"]   # no Actions workers
+    plan = _load(wf_dir / "panini-dispatch.yml")["jobs"]["plan"]
+    assert plan["uses"] == PINNED.replace("@", "/.github/workflows/dispatch-webhook.yml@")
+    assert plan["permissions"] == {"contents": "write"}
+    assert plan["secrets"] == {"webhook-url": "${{ secrets.PANINI_WEBHOOK_URL }}",
+                               "webhook-token": "${{ secrets.PANINI_WEBHOOK_TOKEN }}",
+                               "webhook-secret": "${{ secrets.PANINI_WEBHOOK_SECRET }}"}
+    called = _load(WORKFLOWS / "dispatch-webhook.yml")
+    assert set(_on(called)["workflow_call"]["secrets"]) == set(plan["secrets"])
+    [step] = [s for s in called["jobs"]["dispatch"]["steps"] if "dispatch --backend webhook" in s.get("run", "")]
+    assert step["env"]["PANINI_WEBHOOK_TOKEN"] == "${{ secrets.webhook-token }}" and '--url "$PANINI_WEBHOOK_URL"' in step["run"]
+    bad = CliRunner().invoke(app, ["init-ci", "--backend", "carrier-pigeon", "--spec", SPEC])
+    assert bad.exit_code == 2 and "--backend must be github or webhook" in bad.stderr
 
 
 # --- a tiny evaluator for ${{ }} expressions ----------------------------------------------------------------

@@ -273,7 +273,7 @@ def test_expired_lease_goes_to_a_new_job(project, tmp_path, panini):
 
 def test_bad_options_are_one_line_errors(project, panini):
     repo, _ = project
-    for args, message in ((["--backend", "cloud"], "--backend must be local or github"),
+    for args, message in ((["--backend", "cloud"], "--backend must be local, github or webhook"),
                           (["--matrix"], "--matrix goes with --backend github"),
                           (["--job-bytes", "lots"], "not a size"),
                           (["--backend", "github", "--runner", "[", "--matrix"], "not valid JSON")):

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from .. import dispatch as dispatch_mod
+from .. import webhook as webhook_mod
 from ..sync import default_remote
 from .common import JsonOption, console, fail, human, open_repo, print_json, remote_name_or_fail
 
 
 def dispatch(backend: str = typer.Option("local", "--backend", help="local: worker processes here; "
-                                         "github: the worker workflow on GitHub Actions."),
+                                         "github: the worker workflow on GitHub Actions; webhook: POST the "
+                                         "jobs to a `git panini serve` (--url)."),
              max_jobs: int = typer.Option(dispatch_mod.DEFAULT_MAX_JOBS, "--max-jobs", min=1,
                                           help="At most this many jobs (the rest waits for the next dispatch)."),
              job_bytes: str = typer.Option("256MiB", "--job-bytes", help="About this much new data per job."),
@@ -31,13 +35,20 @@ def dispatch(backend: str = typer.Option("local", "--backend", help="local: work
              api_url: str = typer.Option(None, "--api-url", help="Default: $GITHUB_API_URL, else api.github.com."),
              token: str = typer.Option(None, "--token", help="Default: $GITHUB_TOKEN (prefer the variable)."),
              repository: str = typer.Option(None, "--repository", help="owner/name; default: $GITHUB_REPOSITORY."),
+             url: str = typer.Option(None, "--url", help="webhook: the server's URL (token from "
+                                     "$PANINI_WEBHOOK_TOKEN, signature with $PANINI_WEBHOOK_SECRET if set)."),
+             retries: int = typer.Option(webhook_mod.DEFAULT_RETRIES, "--retries", min=0, max=10,
+                                         help="webhook: attempts after the first (exponential backoff)."),
+             wait: bool = typer.Option(False, "--wait", help="webhook: poll the server until the jobs are done."),
              effort: int = typer.Option(None, "--effort", min=0, max=3, help="local: passed to the workers."),
              no_wait: bool = typer.Option(False, "--no-wait", help="local: start the workers and return."),
              dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan; change nothing."),
              json: bool = JsonOption):
     """Queue pending work as jobs (bin-packed by bytes, small and recent first) and hand them to workers."""
-    if backend not in ("local", "github"):
-        fail("--backend must be local or github", code=2)
+    if backend not in ("local", "github", "webhook"):
+        fail("--backend must be local, github or webhook", code=2)
+    if (url is not None or wait) and backend != "webhook":
+        fail("--url and --wait go with --backend webhook", code=2)
     if matrix and backend != "github":
         fail("--matrix goes with --backend github", code=2)
     if device not in ("auto", "cpu", "cuda"):
@@ -56,6 +67,10 @@ def dispatch(backend: str = typer.Option("local", "--backend", help="local: work
             client = Client.from_env(repository, token, api_url)
         except GitHubError as e:
             fail(str(e))
+    remote_url = None
+    if backend == "webhook" and not dry_run:
+        # Before anything is queued: a missing token or URL must not leave queued notes behind.
+        client, remote_url = _webhook_client(repo, url, remote, retries)
     messages: list[str] = []
     dispatcher = dispatch_mod.Dispatcher(repo, remote, lease_seconds=lease, log=messages.append)
     try:
@@ -84,6 +99,9 @@ def dispatch(backend: str = typer.Option("local", "--backend", help="local: work
                 result["workers"] = dispatch_mod.run_local(repo, jobs, remote, effort, wait=not no_wait,
                                                            dispatcher=dispatcher, log=messages.append)
                 code = 1 if any(w["exit"] not in (0, None) for w in result["workers"]) else 0
+            elif backend == "webhook":
+                result["url"] = client.url
+                dispatch_mod.dispatch_webhook(client, jobs, remote_url, dispatcher, messages.append)
             else:
                 ref = ref or dispatch_mod.default_ref(repo)
                 result.update(workflow=workflow, ref=ref)
@@ -97,11 +115,36 @@ def dispatch(backend: str = typer.Option("local", "--backend", help="local: work
             error = f"{error}; {e}" if error else str(e)
     if error:
         fail(error)
+    if wait and jobs:
+        try:
+            done = client.wait([job.id for job in jobs])
+        except webhook_mod.WebhookError as e:
+            fail(f"waiting for the jobs: {e}")
+        result["done"] = [{"job": job, "state": record.get("state"), "result": record.get("result")}
+                          for job, record in done.items()]
+        code = 1 if any(d["state"] != "completed" for d in result["done"]) else 0
     if json:
         print_json(result)
         raise typer.Exit(code)
     _print(result)
     raise typer.Exit(code)
+
+
+def _webhook_client(repo, url: str | None, remote: str | None, retries: int):
+    """The client for --backend webhook and the URL the server fetches from (the remote's)."""
+    if not url:
+        fail("--backend webhook needs --url (the git panini serve to send the jobs to)", code=2)
+    token = os.environ.get(webhook_mod.TOKEN_ENV)
+    if not token:
+        fail(f"no webhook token: set ${webhook_mod.TOKEN_ENV} (the token git panini serve expects)")
+    if remote is None:
+        fail("--backend webhook needs a remote: the server fetches the jobs' files from it", code=2)
+    proc = repo.git("remote", "get-url", "--", remote, check=False)
+    remote_url = proc.stdout.decode().strip() if proc.returncode == 0 else remote
+    try:
+        return webhook_mod.WebhookClient(url, token, os.environ.get(webhook_mod.SECRET_ENV), retries), remote_url
+    except ValueError as e:
+        fail(str(e), code=2)
 
 
 def _print(result: dict):
@@ -127,6 +170,14 @@ def _print(result: dict):
             for name, value in result["outputs"].items():
                 console.print(f"{name}={value}", markup=False, highlight=False, soft_wrap=True)
         console.print(f"matrix outputs written to {where}", markup=False)
+    for d in result.get("done", []):
+        r = d["result"] or {}
+        detail = r.get("error") or (f"{r.get('files', 0)} file(s) worked, {r.get('failed', 0)} failed"
+                                    if r else "")
+        console.print(f"  job {d['job']}: {d['state']}" + (f": {detail}" if detail else ""), markup=False,
+                      highlight=False)
+    if "url" in result and not result["dry_run"]:
+        console.print(f"delivered {len(jobs)} job(s) to {result['url']}", markup=False, highlight=False)
     if "workflow" in result:
         console.print(f"dispatched {len(jobs)} run(s) of {result['workflow']} on {result['ref']}", markup=False)
 

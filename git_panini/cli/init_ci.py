@@ -14,7 +14,11 @@ from .common import JsonOption, console, fail, open_repo, print_json
 UPSTREAM = "git-panini/git-panini"          # where the reusable workflows live (override with --uses)
 CALLERS = ("panini-dispatch.yml", "panini-worker.yml", "panini-pr.yml")
 REUSABLE = {"DISPATCH": "dispatch.yml", "DISPATCH_API": "dispatch-api.yml", "WORKER": "worker.yml",
-            "PR_CHECK": "pr-check.yml"}
+            "PR_CHECK": "pr-check.yml", "DISPATCH_WEBHOOK": "dispatch-webhook.yml"}
+# --backend webhook: the dispatch workflow POSTs the jobs to a `git panini serve`; no worker workflow.
+WEBHOOK_SECRETS = ("    secrets:\n      webhook-url: ${{ secrets.PANINI_WEBHOOK_URL }}\n"
+                   "      webhook-token: ${{ secrets.PANINI_WEBHOOK_TOKEN }}\n"
+                   "      webhook-secret: ${{ secrets.PANINI_WEBHOOK_SECRET }}\n")
 VENDOR_PREFIX = "panini-lib-"               # vendored copies of the reusable workflows
 
 
@@ -25,11 +29,14 @@ def _yaml_str(value: str) -> str:
 
 def render(uses: str | None = None, vendor: bool = False, mode: str = "matrix", runner: str = '["ubuntu-latest"]',
            device: str = "cpu", spec: str | None = None, max_jobs: int = 4, job_bytes: str = "256MiB",
-           cron: str = "17,47 * * * *", comment: bool = True, dashboard: bool = False) -> dict[str, str]:
+           cron: str = "17,47 * * * *", comment: bool = True, dashboard: bool = False,
+           backend: str = "github") -> dict[str, str]:
     """{file name: text} of the workflows to write under .github/workflows/ (ValueError on bad input)."""
     from ..dispatch import normalize_runner, parse_size
     if mode not in ("matrix", "dispatch"):
         raise ValueError("--mode must be matrix or dispatch")
+    if backend not in ("github", "webhook"):
+        raise ValueError("--backend must be github or webhook")
     if device not in ("cpu", "cuda", "auto"):
         raise ValueError("--device must be cpu, cuda or auto")
     if not re.fullmatch(r"(\S+\s+){4}\S+", cron.strip()):
@@ -51,17 +58,22 @@ def render(uses: str | None = None, vendor: bool = False, mode: str = "matrix", 
               "ACTIONS_PERMISSION": "      actions: write # create workflow_dispatch events for the worker workflow\n"
               if mode == "dispatch" else "",
               "DISPATCH_API_WITH": f"      runner: {_yaml_str(runner)}\n      device: {device}\n"
-              if mode == "dispatch" else ""}
+              if mode == "dispatch" and backend == "github" else "",
+              "DISPATCH_SECRETS": WEBHOOK_SECRETS if backend == "webhook" else ""}
     for key, name in REUSABLE.items():
         values[f"USES_{key}"] = (f"./.github/workflows/{VENDOR_PREFIX}{name}" if vendor
                                  else f"{m.group(1)}/.github/workflows/{name}@{m.group(2)}")
-    if mode == "dispatch":      # its own file: a called workflow's permissions count even where it is skipped
+    if backend == "webhook":
+        values["USES_DISPATCH"], values["ACTIONS_PERMISSION"] = values["USES_DISPATCH_WEBHOOK"], ""
+    elif mode == "dispatch":      # its own file: a called workflow's permissions count even where it is skipped
         values["USES_DISPATCH"] = values["USES_DISPATCH_API"]
     templates = resources.files("git_panini").joinpath("ci_templates")
     out = {}
     for name in CALLERS:
+        if backend == "webhook" and name == "panini-worker.yml":
+            continue
         text = templates.joinpath(name).read_text()
-        if mode == "matrix":      # the dispatch job hands the jobs to a worker matrix in this same run
+        if mode == "matrix" and backend == "github":   # the dispatch job hands the jobs to a worker matrix
             text = text.replace("@@MATRIX_ONLY_BEGIN@@", "").replace("@@MATRIX_ONLY_END@@\n", "")
         else:
             text = re.sub(r"@@MATRIX_ONLY_BEGIN@@.*@@MATRIX_ONLY_END@@\n", "", text, flags=re.S)
@@ -83,6 +95,9 @@ def init_ci(uses: str = typer.Option(None, "--uses", help=f"OWNER/REPO@REF holdi
                                         f"repository ({VENDOR_PREFIX}*.yml) and call those."),
             mode: str = typer.Option("matrix", "--mode", help="matrix: the dispatch workflow runs the workers "
                                      "as a matrix; dispatch: it starts panini-worker.yml through the API."),
+            backend: str = typer.Option("github", "--backend", help="github: workers on Actions (--mode); "
+                                        "webhook: the dispatch workflow POSTs the jobs to a `git panini serve` "
+                                        "(secrets PANINI_WEBHOOK_URL, PANINI_WEBHOOK_TOKEN)."),
             runner: str = typer.Option('["ubuntu-latest"]', "--runner", help="Worker runner labels, JSON list or "
                                        "comma-separated (e.g. self-hosted,gpu)."),
             device: str = typer.Option("cpu", "--device", help="cpu | cuda | auto for the workers."),
@@ -107,7 +122,8 @@ def init_ci(uses: str = typer.Option(None, "--uses", help=f"OWNER/REPO@REF holdi
             fail(f"this git-panini was installed from {source}, which runners cannot reach: pass --spec "
                  "(e.g. 'git-panini @ git+https://github.com/OWNER/git-panini@COMMIT')")
     try:
-        files = render(uses, vendor, mode, runner, device, spec, max_jobs, job_bytes, cron, comment, dashboard=dashboard)
+        files = render(uses, vendor, mode, runner, device, spec, max_jobs, job_bytes, cron, comment,
+                       dashboard=dashboard, backend=backend)
     except ValueError as e:
         fail(str(e), code=2)
     directory = os.path.join(repo.work_tree, ".github", "workflows")
@@ -125,13 +141,16 @@ def init_ci(uses: str = typer.Option(None, "--uses", help=f"OWNER/REPO@REF holdi
             f.write(text)
         written.append(os.path.join(".github", "workflows", name))
     if json:
-        print_json({"written": written, "mode": mode})
+        print_json({"written": written, "mode": mode, "backend": backend})
         return
     for path in written:
         console.print(f"wrote {path}", markup=False)
     console.print("next: git add .github/workflows && git commit && git push; in the repository's settings, "
                   "Actions > General > Workflow permissions may stay read-only (each job asks for what it "
                   "needs); see git-panini's docs/github.md", markup=False)
+    if backend == "webhook":
+        console.print("then add the repository secrets PANINI_WEBHOOK_URL and PANINI_WEBHOOK_TOKEN (and "
+                      "PANINI_WEBHOOK_SECRET if the server has one)", markup=False)
 
 
 def register(app: typer.Typer):

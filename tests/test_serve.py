@@ -1,0 +1,446 @@
+"""git panini serve and dispatch --backend webhook, as real processes on 127.0.0.1: jobs delivered over HTTP
+complete a repository's pending files through a file:// remote; the HTTP layer refuses what it must (401,
+400, 404, 405, 413); a job posted twice runs once; a server killed mid-job loses nothing and its files are
+retaken; a stop hands the leases back; a delivery that fails for good leaves the files pending."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import file_url, git, make_bare, make_repo, notes_of, run, sha256_file, write_text
+from test_dispatch import _build_project
+from test_report import copy_template
+from git_panini.webhook import signature
+
+TOKEN = "t0ken-for-tests-only"
+SECRET = "hmac-secret-for-tests"
+
+
+class Server:
+    """`git panini serve` on a free port of 127.0.0.1, its output collected line by line."""
+
+    def __init__(self, workdir: Path, *args: str, env: dict | None = None):
+        self.workdir = workdir
+        self.lines: list[str] = []
+        # git-panini itself, as a service manager runs it: `git panini` is git's wrapper, which ends by the
+        # signal it passed on whatever its child's exit code.
+        self.proc = subprocess.Popen(["git-panini", "serve", "--listen", "127.0.0.1:0", "--workdir", str(workdir),
+                                      *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env={**os.environ, **(env or {})}, start_new_session=True)
+        self._listening = threading.Event()
+        self.url = None
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self._listening.wait(60):
+            self.kill()
+            raise AssertionError("serve did not start:\n" + "\n".join(self.lines))
+        deadline = time.monotonic() + 30
+        while requests.get(self.url + "/healthz", timeout=5).status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+            m = re.match(r"listening on (http://127\.0\.0\.1:\d+) ", line)
+            if m:
+                self.url = m.group(1)
+                self._listening.set()
+
+    def call(self, method: str, path: str, body: bytes | None = None, token: str | None = TOKEN, headers=None):
+        h = {"Authorization": f"Bearer {token}"} if token else {}
+        return requests.request(method, self.url + path, data=body, headers={**h, **(headers or {})}, timeout=30)
+
+    def job(self, job: str) -> dict:
+        response = self.call("GET", f"/jobs/{job}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def wait_for(self, job: str, states=("completed", "failed"), timeout: float = 60) -> dict:
+        deadline = time.monotonic() + timeout
+        while (record := self.job(job))["state"] not in states:
+            assert time.monotonic() < deadline, (record, self.lines)
+            time.sleep(0.2)
+        return record
+
+    def stop(self) -> int:
+        """SIGTERM, as a service manager stops it."""
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(90)
+        time.sleep(0.1)    # the reader thread takes the last lines
+        return code
+
+    def kill(self):
+        """SIGKILL to the server and every process under it (its workers run in sessions of their own):
+        the machine died."""
+        tree = [self.proc.pid] + _descendants(self.proc.pid)
+        for pid in tree:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait(30)
+        for pid in tree:     # the workers are not our children: wait until they are gone
+            deadline = time.monotonic() + 30
+            while os.path.exists(f"/proc/{pid}") and not _zombie(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+
+def _children() -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            out.setdefault(ppid, []).append(int(entry))
+    return out
+
+
+def _descendants(pid: int) -> list[int]:
+    children, found, todo = _children(), [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+@pytest.fixture
+def servers(tmp_path, monkeypatch):
+    """start(*args, workdir=..., env=...) -> a running Server (token from $PANINI_WEBHOOK_TOKEN); each is
+    stopped at the end of the test."""
+    monkeypatch.setenv("PANINI_WEBHOOK_TOKEN", TOKEN)
+    monkeypatch.delenv("PANINI_WEBHOOK_SECRET", raising=False)
+    started: list[Server] = []
+
+    def start(*args, workdir: Path | None = None, env: dict | None = None) -> Server:
+        server = Server(workdir or tmp_path / "serve", *args, env=env)
+        started.append(server)
+        return server
+    yield start
+    for server in started:
+        if server.proc.poll() is None:
+            server.kill()
+
+
+@pytest.fixture
+def project(tmp_path, tmp_path_factory):
+    """Four pending text files (40-130 KB) pushed to a bare remote that allows partial clones."""
+    base = copy_template(tmp_path, tmp_path_factory, "dispatch-project", _build_project)
+    git(base / "remote.git", "config", "uploadpack.allowFilter", "true")
+    return base / "repo", base / "remote.git"
+
+
+def _statuses(path) -> list[str]:
+    return sorted(n["status"] for n in notes_of(path).values())
+
+
+def _fresh_clone_matches(tmp_path: Path, url: str, originals: dict[str, str]) -> Path:
+    """A fresh clone (filter from ~/.gitconfig) checks every file out bit-identical, every file completed,
+    and verify passes."""
+    run(["git", "panini", "install", "--global"], cwd=tmp_path)
+    fresh = tmp_path / "fresh"
+    run(["git", "clone", "-q", url, str(fresh)])
+    assert {name: sha256_file(fresh / name) for name in originals} == originals
+    run(["git", "panini", "fetch"], cwd=fresh)
+    files = json.loads(run(["git", "panini", "status", "--json"], cwd=fresh).stdout)["files"]
+    assert sorted(f["status"] for f in files) == ["completed"] * len(originals)
+    out = run(["git", "panini", "verify", "--all"], cwd=fresh).stdout
+    assert f"{len(originals)} of {len(originals)} file(s) verified bit-perfect" in out
+    return fresh
+
+
+# --- the round trip ----------------------------------------------------------------------------------
+
+def test_webhook_dispatch_completes_the_pending_files(project, servers, tmp_path):
+    repo, remote = project
+    originals = {name: sha256_file(repo / name) for name in ("f0.bin", "f1.bin", "f2.bin", "f3.bin")}
+    server = servers("--concurrency", "2", "--effort", "0")
+    proc = run(["git", "panini", "dispatch", "--backend", "webhook", "--url", server.url, "--max-jobs", "2",
+                "--job-bytes", "250KB", "--wait", "--json"], cwd=repo)
+    out = json.loads(proc.stdout)
+    ids = [j["id"] for j in out["jobs"]]
+    assert len(ids) == 2 and [d["state"] for d in out["done"]] == ["completed", "completed"]
+    assert sum(d["result"]["files"] for d in out["done"]) == 4
+    assert _statuses(remote) == ["completed"] * 4
+    # each job ran once, in the server's partial clone of the remote
+    done = {d["job"]: d for d in out["done"]}
+    for job in ids:
+        record = server.job(job)
+        files = done[job]["result"]["files"]
+        assert record["runs"] == 1 and record["progress"] == {"phase": "completed", "files": files,
+                                                              "completed": files, "failed": 0}
+        assert sum(f"job {job}: running" in line for line in server.lines) == 1
+        assert any(re.fullmatch(rf"127\.0\.0\.1 POST /jobs 202 job {job} accepted", line) for line in server.lines)
+    clones = list((tmp_path / "serve" / "clones").iterdir())    # one per job running at once
+    assert 1 <= len(clones) <= 2
+    for clone in clones:
+        assert git(clone, "config", "remote.origin.partialclonefilter").stdout.strip() == "blob:none"
+    assert server.stop() == 0 and server.lines[-1] == "stopped"
+    _fresh_clone_matches(tmp_path, file_url(remote), originals)
+
+
+# --- the HTTP layer ----------------------------------------------------------------------------------
+
+def test_http_refusals(servers, tmp_path):
+    server = servers("--max-body", "4KiB", env={"PANINI_WEBHOOK_SECRET": SECRET})
+    body = json.dumps({"job": "j-1", "remote": file_url(tmp_path / "nowhere.git")}).encode()
+    signed = {"X-Hub-Signature-256": signature(SECRET, body), "Content-Type": "application/json"}
+
+    def post(data: bytes, token=TOKEN, headers=None):
+        return server.call("POST", "/jobs", data, token=token, headers=headers)
+
+    assert post(body, token="wrong", headers=signed).status_code == 401
+    assert post(body, token=None, headers=signed).status_code == 401
+    assert post(body, headers={"Authorization": f"Basic {TOKEN}", **signed}, token=None).status_code == 401
+    assert post(body).status_code == 401                                          # signature missing
+    assert post(body, headers={"X-Hub-Signature-256": signature("other", body)}).status_code == 401
+    assert post(body + b" ", headers=signed).status_code == 401                   # the body changed
+    big = b'{"job": "j-2", "pad": "' + b"x" * 5000 + b'"}'
+    too_big = post(big, headers={"X-Hub-Signature-256": signature(SECRET, big)})
+    assert too_big.status_code == 413
+    for bad in (b"{not json", b"[1, 2]", b'{"job": "../../etc", "remote": "file:///x"}',
+                b'{"job": "j-3"}', b'{"job": "j-3", "remote": "--upload-pack=touch /tmp/pwned"}',
+                b'{"job": "j-3", "remote": "ext::sh -c touch% /tmp/pwned"}',
+                b'{"job": "j-3", "remote": "file:///x", "manifests": ["not-an-id"]}', b"[" * 3000):
+        response = post(bad, headers={"X-Hub-Signature-256": signature(SECRET, bad)})
+        assert response.status_code == 400, bad
+        assert "\n" not in response.json()["error"]
+    assert server.call("GET", "/jobs/j-3").status_code == 404                     # nothing was recorded
+    assert server.call("GET", "/jobs/no-such-job").status_code == 404
+    assert server.call("GET", "/jobs/no-such-job", token="wrong").status_code == 401
+    assert server.call("GET", "/jobs").status_code == 405
+    assert server.call("DELETE", "/jobs/j-1").status_code == 405
+    assert server.call("GET", "/elsewhere").status_code == 404
+    assert server.call("GET", "/healthz", token=None).json() == {"ok": True}
+    # A well-signed job for a remote that does not exist is accepted, then fails in one line.
+    accepted = post(body, headers=signed)
+    assert accepted.status_code == 202 and accepted.json()["url"] == "/jobs/j-1"
+    record = server.wait_for("j-1")
+    assert record["state"] == "failed" and record["result"]["error"].startswith("cannot clone")
+    assert "\n" not in record["result"]["error"] and record["runs"] == 0
+    assert server.stop() == 0
+    assert not any("Traceback" in line for line in server.lines)
+    # one line per request (the 413 comes from waitress, before the application sees the request)
+    assert sum(" POST /jobs " in line for line in server.lines) == 15
+
+
+def test_a_job_posted_twice_runs_once(project, servers, tmp_path):
+    repo, remote = project
+    out = json.loads(run(["git", "panini", "dispatch", "--backend", "github", "--matrix", "--max-jobs", "1",
+                          "--json"], cwd=repo).stdout)
+    [job] = [j["id"] for j in out["jobs"]]
+    server = servers("--effort", "0")
+    body = json.dumps({"job": job, "remote": file_url(remote)}).encode()
+    answers: list[requests.Response] = []
+    threads = [threading.Thread(target=lambda: answers.append(server.call("POST", "/jobs", body))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(a.status_code for a in answers) == [200, 200, 200, 202]
+    assert {a.json()["url"] for a in answers} == {f"/jobs/{job}"}
+    assert server.wait_for(job)["state"] == "completed"
+    again = server.call("POST", "/jobs", body)
+    assert again.status_code == 200 and again.json()["state"] == "completed"
+    other = server.call("POST", "/jobs", json.dumps({"job": job, "remote": "file:///elsewhere.git"}).encode())
+    assert other.status_code == 409
+    assert server.stop() == 0
+    # the record outlives the server: a new one knows the job and does not run it again
+    server = servers("--effort", "0")
+    assert server.call("POST", "/jobs", body).status_code == 200
+    record = server.job(job)
+    assert record["state"] == "completed" and record["runs"] == 1 and record["result"]["files"] == 4
+    assert (tmp_path / "serve" / "jobs" / f"{job}.log").read_text().count("--- run ") == 1
+    assert sum(f"job {job}: running" in line for line in server.lines) == 0
+    assert _statuses(remote) == ["completed"] * 4
+
+
+# --- interruptions -----------------------------------------------------------------------------------
+
+def _slow_project(base: Path) -> tuple[Path, Path, dict[str, str]]:
+    """Two 1.5 MB text files: packing them at effort 2 takes a few seconds, long enough to interrupt."""
+    remote, url = make_bare(base)
+    git(remote, "config", "uploadpack.allowFilter", "true")
+    repo = make_repo(base, track=("*.bin",))
+    git(repo, "remote", "add", "origin", url)
+    for i in range(2):
+        write_text(repo / f"t{i}.bin", 1_500_000, seed=40 + i)
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "two text files")
+    git(repo, "push", "-q", "origin", "main")
+    return repo, remote, {f"t{i}.bin": sha256_file(repo / f"t{i}.bin") for i in range(2)}
+
+
+def _until_processing(remote: Path, server: Server, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while "processing" not in _statuses(remote):
+        assert time.monotonic() < deadline, server.lines
+        time.sleep(0.05)
+
+
+def test_stop_and_kill_mid_job_lose_nothing(servers, tmp_path):
+    repo, remote, originals = _slow_project(tmp_path)
+    server = servers()
+    out = json.loads(run(["git", "panini", "dispatch", "--backend", "webhook", "--url", server.url, "--json"],
+                         cwd=repo).stdout)
+    [job] = [j["id"] for j in out["jobs"]]
+
+    # SIGTERM while the worker packs: the server stops (exit 0) and the leases go back (queued again).
+    _until_processing(remote, server)
+    assert server.stop() == 0
+    assert _statuses(remote) == ["queued", "queued"]
+    assert server.lines[-1] == "stopped" and f"job {job}: interrupted by the stop; queued again (a worker hands its leases back first)" in server.lines
+
+    # The next start resumes the job; SIGKILL of everything mid-job leaves the leases of a dead process.
+    server = servers()
+    assert f"job {job}: resumed from {tmp_path / 'serve'}" in server.lines
+    _until_processing(remote, server)
+    server.kill()
+    assert "processing" in _statuses(remote)
+    assert "completed" not in _statuses(remote)
+
+    # A later start retakes them (the holder is gone) and completes the job.
+    server = servers()
+    record = server.wait_for(job, timeout=120)
+    assert record["state"] == "completed" and record["runs"] == 3, record
+    assert record["result"]["files"] == 2 and _statuses(remote) == ["completed", "completed"]
+    assert server.stop() == 0
+
+    # Nothing lost: with every unreachable object pruned from the remote, a fresh clone is bit-identical.
+    git(remote, "reflog", "expire", "--expire=now", "--all")
+    git(remote, "gc", "-q", "--prune=now")
+    _fresh_clone_matches(tmp_path, file_url(remote), originals)
+
+
+# --- deliveries that fail --------------------------------------------------------------------------
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_server_leaves_the_files_pending(project, monkeypatch):
+    repo, remote = project
+    monkeypatch.setenv("PANINI_WEBHOOK_TOKEN", TOKEN)
+    proc = run(["git", "panini", "dispatch", "--backend", "webhook", "--url", f"http://127.0.0.1:{_free_port()}",
+                "--retries", "1", "--max-jobs", "2", "--job-bytes", "250KB"], cwd=repo, check=False)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach" in lines[0] and "0 job(s) delivered, 2 back to pending" in lines[0]
+    assert "Traceback" not in proc.stderr
+    for where in (repo, remote):
+        notes = notes_of(where)
+        assert [n["status"] for n in notes.values()] == ["pending"] * 4
+        assert all(n["job"] is None and n["lease_until"] is None for n in notes.values())
+
+
+class _Scripted(http.server.BaseHTTPRequestHandler):
+    """Answers POSTs from a script of (status, headers); records when each came."""
+    script: list[tuple[int, dict]] = []
+    seen: list[tuple[float, dict]] = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        type(self).seen.append((time.monotonic(), dict(self.headers), body))
+        status, headers = type(self).script.pop(0) if type(self).script else (202, {})
+        job = json.loads(body)["job"]
+        data = json.dumps({"job": job, "url": f"/jobs/{job}", "state": "queued"} if status in (200, 202)
+                          else {"error": f"scripted {status}"}).encode()
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("case", ["503-then-ok", "429-retry-after", "400-final", "401-final"])
+def test_retries_and_backoff(project, monkeypatch, case):
+    repo, remote = project
+    monkeypatch.setenv("PANINI_WEBHOOK_TOKEN", TOKEN)
+    monkeypatch.setenv("PANINI_WEBHOOK_SECRET", SECRET)
+    _Scripted.script = {"503-then-ok": [(503, {}), (502, {})], "429-retry-after": [(429, {"Retry-After": "1"})],
+                        "400-final": [(400, {})], "401-final": [(401, {})]}[case]
+    _Scripted.seen = []
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        proc = run(["git", "panini", "dispatch", "--backend", "webhook", "--url",
+                    f"http://127.0.0.1:{httpd.server_address[1]}", "--max-jobs", "1"], cwd=repo, check=False)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    times = [t for t, _, _ in _Scripted.seen]
+    for _, headers, body in _Scripted.seen:
+        assert headers["Authorization"] == f"Bearer {TOKEN}"
+        assert headers["X-Hub-Signature-256"] == signature(SECRET, body)
+    if case.endswith("final"):
+        assert proc.returncode == 1 and len(times) == 1          # no retry on a 4xx other than 408/429
+        assert f"HTTP {case[:3]}: scripted {case[:3]}" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+        assert _statuses(remote) == ["pending"] * 4
+        return
+    assert proc.returncode == 0, proc.stderr
+    if case == "503-then-ok":
+        assert len(times) == 3 and times[2] - times[1] > times[1] - times[0] >= 0.3       # backoff grows
+    else:
+        assert len(times) == 2 and times[1] - times[0] >= 0.95                            # Retry-After: 1
+    assert _statuses(remote).count("queued") >= 1
+
+
+# --- command lines -----------------------------------------------------------------------------------
+
+def test_bad_command_lines_are_one_line_errors(project, tmp_path, monkeypatch):
+    repo, remote = project
+    monkeypatch.delenv("PANINI_WEBHOOK_TOKEN", raising=False)
+    cases = [
+        (["serve", "--workdir", str(tmp_path / "w")], 2, "no token: set $PANINI_WEBHOOK_TOKEN"),
+        (["serve", "--no-auth", "--listen", "0.0.0.0:0"], 2, "--no-auth is for loopback only"),
+        (["serve", "--listen", "nowhere"], 2, "--listen must be HOST:PORT"),
+        (["serve", "--no-auth", "--max-body", "lots"], 2, "not a size"),
+        (["dispatch", "--backend", "webhook"], 2, "needs --url"),
+        (["dispatch", "--backend", "local", "--url", "http://x"], 2, "--url and --wait go with --backend webhook"),
+        (["dispatch", "--backend", "webhook", "--url", "http://127.0.0.1:9"], 1, "no webhook token"),
+    ]
+    for args, code, message in cases:
+        proc = run(["git", "panini", *args], cwd=repo, check=False)
+        assert proc.returncode == code and message in proc.stderr, (args, proc.stderr)
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    proc = run(["git", "panini", "dispatch", "--backend", "webhook", "--url", "ftp://x"], cwd=repo, check=False,
+               env={"PANINI_WEBHOOK_TOKEN": TOKEN})
+    assert proc.returncode == 2 and "--url must be an http:// or https:// URL" in proc.stderr
+    assert _statuses(remote) == ["pending"] * 4 and _statuses(repo) == ["pending"] * 4
+
+
+def test_a_second_server_on_one_workdir_is_refused(servers, tmp_path):
+    servers("--no-auth")
+    proc = run(["git", "panini", "serve", "--no-auth", "--listen", "127.0.0.1:0", "--workdir", str(tmp_path / "serve")],
+               check=False)
+    assert proc.returncode == 1 and "another git panini serve uses" in proc.stderr
