@@ -70,6 +70,7 @@ OUTSIDE_ARGS: dict[str, tuple[tuple[str, ...], int]] = {
     "merge-driver": (("x", "y", "z", "p"), FAILED),
     "help": ((), OK),                                   # needs no repository
     "demo": (("{outside}",), USAGE),                    # needs none either; refuses a directory not empty
+    "serve": ((), USAGE),                               # keeps its own clones; without a token it never starts
 }
 
 # Where a command talks to a remote: its arguments with the remote in place of {remote}.
@@ -111,6 +112,10 @@ TABLE: dict[str, list[Case]] = {
                Case("verify", ("--all", "HEAD"), USAGE, says="--all"),
                Case("verify", ("HEAD^!",), OK), Case("verify", ("HEAD~1..HEAD",), OK)],
     "fsck": [Case("fsck", ("extra",), USAGE, says="extra")],
+    "serve": [Case("serve", ("--listen", "nope"), USAGE, says="nope"),
+              Case("serve", ("--concurrency", "0"), USAGE, says="--concurrency"),
+              Case("serve", ("--max-body", "lots"), USAGE, says="lots"),
+              Case("serve", ("--no-auth", "--listen", "0.0.0.0:0"), USAGE, says="loopback")],
     "env": [Case("env", ("extra",), USAGE, says="extra"),
             Case("env", ("--json",), FAILED, where=OUTSIDE, says="not a git repository")],
     "push": [], "pull": [],
@@ -171,7 +176,7 @@ TABLE: dict[str, list[Case]] = {
 
 # Commands without --json: they print nothing worth parsing, or output another program reads.
 NO_JSON = {"install", "uninstall", "untrack", "add", "pull", "checkout", "filter-process", "hook", "textconv",
-           "merge-driver", "demo", "help"}
+           "merge-driver", "demo", "help", "serve"}   # serve: a server, its log one line per event
 
 
 # --- cases derived from the commands themselves ---------------------------------------------------------

@@ -47,17 +47,13 @@ def _options(version: bool = typer.Option(False, "--version", callback=_version,
 
 
 def _register():
-    from . import (add, demo, env, fetch, filter_process, fsck, help, hook, install, lock, locks, logs, ls_files,
-                   merge_driver, migrate, prune, pull, push, status, textconv, track, verify, work)
-    from . import dispatch, init_ci, report
-    from . import serve
+    from . import (add, dashboard, demo, dispatch, env, fetch, filter_process, fsck, help, hook, init_ci, install,
+                   lock, locks, logs, ls_files, merge_driver, migrate, prune, pull, push, report, serve, status,
+                   textconv, track, verify, work)
     for module in (install, track, add, status, ls_files, verify, fsck, env, push, fetch, pull, prune, lock, locks,
-                   work, migrate, dispatch, report, init_ci, logs, filter_process, hook, textconv, merge_driver, demo,
-                   help):
+                   work, serve, migrate, dispatch, report, dashboard, init_ci, logs, filter_process, hook, textconv,
+                   merge_driver, demo, help):
         module.register(app)
-    serve.register(app)
-    from . import dashboard
-    dashboard.register(app)
 
 
 _register()
