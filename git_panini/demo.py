@@ -88,4 +88,7 @@ def run_demo(directory: str, console: Console) -> int:
                   style="green" if same else "red")
     console.print(f"stored {stored:,} bytes for {raw:,} bytes of files: {1 - stored / raw:.1%} saved",
                   style="bold", highlight=False)
+    dashboard = os.path.join(directory, "dashboard")
+    sh("git", "panini", "dashboard", "--out", dashboard, cwd=clone)
+    console.print(f"the dashboard: open {os.path.join(dashboard, 'index.html')} in a browser", highlight=False)
     return 0 if same else 1
