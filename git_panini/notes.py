@@ -115,21 +115,30 @@ class Notes(RefChain):
         """Atomically rewrite notes: change(manifest, current note or None) returns the new note or None
         (leave it). Runs again on the new tip if another writer got in first; returns what was written."""
         written: dict[str, dict] = {}
-
-        def apply(editor: TreeEditor):
-            written.clear()
-            for manifest in manifests:
-                entry = editor.get(self.path(manifest))
-                current = self.load(entry.oid) if entry else None
-                new = change(manifest, current)
-                if new is not None:
-                    new = dict(new, updated=now())
-                    blob = self.repo.write_object("blob", self.encode(new))
-                    editor.set(self.path(manifest), blob)
-                    written[manifest] = new
-
-        self.edit(apply, message)
+        self.edit(lambda editor: self._apply(editor, manifests, change, written), message)
         return dict(written)
+
+    def rewrite(self, base: str | None, manifests: list[str], change, message: str) -> tuple[str | None, dict[str, dict]]:
+        """transition() on notes commit `base` (a remote's tip as fetched) instead of our ref, which is
+        left alone: (a child commit of base, or None if nothing changed; {manifest: note written})."""
+        written: dict[str, dict] = {}
+        editor = TreeEditor(self.repo, self.tree_of(base))
+        self._apply(editor, manifests, change, written)
+        if not written:
+            return None, written
+        return self._commit(editor.write(), [base] if base else [], message), written
+
+    def _apply(self, editor: TreeEditor, manifests: list[str], change, written: dict[str, dict]):
+        written.clear()
+        for manifest in manifests:
+            entry = editor.get(self.path(manifest))
+            current = self.load(entry.oid) if entry else None
+            new = change(manifest, current)
+            if new is not None:
+                new = dict(new, updated=now())
+                blob = self.repo.write_object("blob", self.encode(new))
+                editor.set(self.path(manifest), blob)
+                written[manifest] = new
 
     def merge_trees(self, ours: str | None, theirs: str | None) -> str | None:
         """Ours plus their valid notes: per note the higher state wins (ties: the later update);

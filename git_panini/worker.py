@@ -19,7 +19,7 @@ from .index import ChunkIndex
 from .lease import (CLOCK_SKEW_SECONDS, NO_HOLDER, Renewer, held_here, holder, holder_alive, interruptible, iso as _iso,
                     lapsed, released, uninterrupted)
 from .local import LocalStore
-from .notes import Notes
+from .notes import STATE_RANK, Notes
 from .objects import encode_commit, object_id
 from .pack import PackWriter
 from .planner import choose, is_text
@@ -172,16 +172,23 @@ class Worker:
         return bool(chunks)
 
     def _cas(self, plan, message: str, publish_local_files: bool = False) -> dict[str, dict]:
-        """Rewrite notes the way claims are made: plan() (run after each fetch) gives (manifests, change);
-        the notes are rewritten locally, and with a remote published by a compare-and-swap push on top of
-        the remote tip just fetched. If another writer pushed first, ours is undone locally and done
-        again on the new tip, so two workers never both hold a live lease on a file. (A merging push
-        would let a later claim override one already published, and every worker packs everything.)
-        Claims, lease renewals and releases all take this path. Returns {manifest: note written}."""
+        """Rewrite notes the way claims are made: plan() (run after each fetch) gives (manifests, change).
+        With a remote, change runs on the remote's notes exactly as fetched, in a commit of this process
+        only, published by a compare-and-swap push on top of them; our notes ref records it only once the
+        remote holds it. If another writer pushed first, all is done again on the new tip, so two workers
+        never both hold a live lease on a file. (Writing our notes ref first would not do: every process
+        of this repository shares it and every push carries it, so a sibling's push could publish our
+        claim while our own push lost, and we would undo here a claim the remote holds: its files
+        stranded `processing`.) Claims, lease renewals and releases all take this path.
+        Returns {manifest: note written}."""
+        if not self.remote:
+            self._sync_in(publish_local_files)
+            manifests, change = plan()
+            return self.notes.transition(manifests, change, message) if manifests else {}
         for attempt in range(CLAIM_ATTEMPTS):
             self._sync_in(publish_local_files)
             manifests, change = plan()
-            before: dict[str, dict] = {}
+            before: dict[str, dict | None] = {}
 
             def recorded(manifest, note):
                 new = change(manifest, note)
@@ -189,11 +196,12 @@ class Worker:
                     before[manifest] = note
                 return new
 
-            written = self.notes.transition(manifests, recorded, message) if manifests else {}
-            if not written or not self.remote or self._publish_notes():
+            commit, written = self.notes.rewrite(self._state.notes, manifests, recorded, message)
+            if commit is None:
+                return {}
+            if self._publish_notes(commit):
+                self._record(written, before, message)
                 return written
-            # Lost the race: forget ours (the next fetch brings the winner's), then try again.
-            self._put_back(written, before)
             time.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
         return {}
 
@@ -202,7 +210,7 @@ class Worker:
         naming this process (lease.holder), by compare-and-swap (_cas)."""
         claimed = self._cas(lambda: self._claim_plan(limit, job), f"panini: {self.id} claims work",
                             publish_local_files=True)
-        # Keep only what is still ours (a worker sharing this repository may have pushed our claim for us).
+        # Keep only what is still ours (a process sharing this repository may have written a later state here).
         current = self.notes.all() if claimed else {}
         return [m for m in claimed if current.get(m, {}).get("worker") == self.id
                 and current.get(m, {}).get("status") == "processing"][:limit]
@@ -244,21 +252,29 @@ class Worker:
 
         return pool, change
 
-    def _put_back(self, written: dict[str, dict], before: dict[str, dict]):
-        """Undo (locally) notes we wrote that nobody changed since."""
-        def change(manifest, note):
-            return before.get(manifest) if note == written[manifest] else None
-
-        self.notes.transition(list(written), change, f"panini: {self.id} lost a race")
-
-    def _publish_notes(self) -> bool:
-        """Push our notes on top of the remote's notes tip we fetched and changed them on; False if the
-        remote moved since."""
+    def _publish_notes(self, commit: str) -> bool:
+        """Push notes commit `commit` (a child of the remote's notes tip we fetched); False if the remote
+        moved since."""
+        out = prepare(self.repo, self._state, [])
+        out.notes = commit   # ours alone: not the other notes of our (shared) ref that prepare would add
         try:
-            return push_once(self.repo, self._state, prepare(self.repo, self._state, [])) is not None
+            return push_once(self.repo, self._state, out) is not None
         except SyncError as e:
             self.log(f"could not publish claim: {e}")
             return True   # unreachable remote: work on what we claimed locally, as before
+
+    def _record(self, written: dict[str, dict], before: dict[str, dict | None], message: str):
+        """Our notes ref takes the notes the remote now holds from us (a release too, which the notes
+        merge alone would not take: it ranks below the lease it ends), except where a sibling process
+        of this repository wrote a later state of a file here meanwhile (its next push carries that)."""
+        def apply(editor: TreeEditor):
+            for manifest, note in written.items():
+                entry = editor.get(self.notes.path(manifest))
+                here = self.notes.load(entry.oid) if entry else None
+                if here is None or here == before.get(manifest) or _later(note, here):
+                    editor.set(self.notes.path(manifest), self.repo.write_object("blob", self.notes.encode(note)))
+
+        self.notes.edit(apply, message)
 
     def _ours(self, note: dict | None) -> bool:
         return bool(note) and note.get("status") == "processing" and note.get("worker") == self.id
@@ -520,6 +536,12 @@ class Worker:
         except SyncError as e:
             raise SyncError(f"packed {len(results)} file(s) here but could not publish them ({e}); the next "
                             "git panini work tries again") from None
+
+
+def _later(note: dict, than: dict) -> bool:
+    """`note` wins the notes merge over `than` (a higher state, or the same one updated later)."""
+    return ((STATE_RANK.get(note.get("status"), -1), str(note.get("updated", "")))
+            > (STATE_RANK.get(than.get("status"), -1), str(than.get("updated", ""))))
 
 
 def _share_time(results: dict[str, WorkResult], seconds: float):

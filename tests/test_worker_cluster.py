@@ -1,16 +1,19 @@
 """Four workers on four clones of one bare remote, started together, share one backlog: afterwards a fresh
-clone sees every file completed, verifies bit-perfect, and the store holds few duplicated chunks."""
+clone sees every file completed, verifies bit-perfect, and the store holds few duplicated chunks. And
+several worker processes sharing ONE clone (dispatch --backend local, work --job, work -j) finish every
+file: a claim one of them loses is never stranded by a sibling's push."""
 
 from __future__ import annotations
 
 import json
 import random
+import shutil
 import subprocess
 import threading
 from collections import defaultdict
 
-from conftest import (MiB, clone, git, ls_tree, make_bare, make_repo, pointer_of, run, sha256_file,
-                      write_random, write_text)
+from conftest import (MiB, clone, file_url, git, ls_tree, make_bare, make_repo, notes_of, pointer_of, run,
+                      sha256_file, write_random, write_text)
 
 WORKERS = 4
 FILES = 24
@@ -144,3 +147,90 @@ def test_four_workers_on_four_clones_complete_one_backlog(tmp_path, report):
            f"{dup_bytes} duplicated bytes of {total} ({dup_bytes / total:.1%})")
     assert sum(worked.values()) >= FILES
     assert dup_bytes < 0.25 * total
+
+
+# --- processes sharing one clone -------------------------------------------------------------------
+
+SHARED_FILES = 30
+# How the processes start: dispatch's own workers, `work --job` processes started at once on jobs
+# queued elsewhere, and `work -j`'s process pool.
+SHARED_KINDS = ("dispatch", "jobs", "pool")
+
+
+def _start_together(cmds: list[list[str]], cwd) -> list[subprocess.CompletedProcess]:
+    """Run the commands in cwd at the same instant; their results in order."""
+    logs = [(cwd.parent / f"{cwd.name}-{n}.out", cwd.parent / f"{cwd.name}-{n}.err") for n in range(len(cmds))]
+    procs = []
+    for cmd, (out, err) in zip(cmds, logs):
+        with open(out, "w") as stdout, open(err, "w") as stderr:   # the child keeps its own copies
+            procs.append(subprocess.Popen(cmd, cwd=cwd, stdout=stdout, stderr=stderr))
+    codes = [p.wait(timeout=600) for p in procs]
+    return [subprocess.CompletedProcess(p.args, code, out.read_text(), err.read_text())
+            for p, code, (out, err) in zip(procs, codes, logs)]
+
+
+def _shared_round(tmp_path, pristine, manifests: set[str], digests: dict[str, str], total: int, rnd: int) -> str:
+    """One race in a fresh copy of the remote; returns a line for the report."""
+    rng = random.Random(rnd)
+    kind = SHARED_KINDS[rnd % len(SHARED_KINDS)]
+    remote = tmp_path / f"remote{rnd}.git"
+    shutil.copytree(pristine, remote)
+    url = file_url(remote)
+    work = tmp_path / f"shared{rnd}"
+    run(["git", "clone", "-q", "--no-checkout", url, str(work)])
+    # Two or three jobs that together take the whole backlog (first fit wastes less than a file per job).
+    job_bytes = str(int(rng.uniform(0.45, 0.7) * total))
+    if kind == "dispatch":
+        proc = run(["git", "panini", "dispatch", "--backend", "local", "--max-jobs", "3", "--job-bytes", job_bytes,
+                    "--effort", "0", "--json"], cwd=work, check=False)
+        workers = json.loads(proc.stdout)["workers"] if proc.stdout.strip() else []
+        assert proc.returncode == 0 and len(workers) >= 2, f"round {rnd}: {proc.stdout}\n{proc.stderr}"
+        assert all(w["exit"] == 0 for w in workers), f"round {rnd}: {workers}"
+        started = len(workers)
+    else:
+        if kind == "jobs":
+            planner = tmp_path / f"planner{rnd}"
+            run(["git", "clone", "-q", "--no-checkout", url, str(planner)])
+            out = run(["git", "panini", "dispatch", "--backend", "github", "--matrix", "--max-jobs", "3",
+                       "--job-bytes", job_bytes, "--json"], cwd=planner).stdout
+            cmds = [["git", "panini", "work", "--job", job["id"], "--remote", "origin", "--effort", "0",
+                     "--threads", "1"] for job in json.loads(out)["jobs"]]
+        else:
+            cmds = [["git", "panini", "work", "-j", "3", "--remote", "origin", "--effort", "0", "--threads", "1"]]
+        results = _start_together(cmds, work)
+        for proc in results:
+            assert proc.returncode == 0, f"round {rnd} ({kind}): {proc.args}\n{proc.stdout}\n{proc.stderr}"
+            assert "Traceback" not in proc.stderr
+        started = len(cmds) if kind == "jobs" else 3
+    # Every file completed on the remote: none left queued or processing under a process that is gone.
+    statuses = {m: n["status"] for m, n in notes_of(remote).items()}
+    assert statuses == {m: "completed" for m in manifests}, f"round {rnd} ({kind}): {sorted(statuses.values())}"
+    # Only what refs reach counts: a fresh clone after gc gets every file back, bit for bit.
+    git(remote, "reflog", "expire", "--expire=now", "--all")
+    git(remote, "gc", "-q", "--prune=now")
+    fresh = tmp_path / f"fresh{rnd}"
+    clone(url, fresh)
+    for name, digest in digests.items():
+        assert sha256_file(fresh / name) == digest, f"round {rnd} ({kind}): {name}"
+    return f"{kind} ({started} processes)"
+
+
+def test_processes_sharing_one_clone_complete_every_file(tmp_path, slow, report):
+    remote, url = make_bare(tmp_path, name="pristine.git")
+    seed = make_repo(tmp_path, name="seed", track=("*.bin",))
+    rng = random.Random(11)
+    digests, total = {}, 0
+    for i in range(SHARED_FILES):
+        name = f"s{i:02d}.bin"
+        size = rng.randrange(8 << 10, 64 << 10)
+        (write_text if i % 2 else write_random)(seed / name, size, seed=500 + i)
+        digests[name] = sha256_file(seed / name)
+        total += size
+    git(seed, "add", ".")
+    git(seed, "commit", "-q", "-m", "backlog")
+    git(seed, "remote", "add", "origin", url)
+    git(seed, "push", "-q", "origin", "main")
+    manifests = {pointer_of(seed, f"HEAD:{name}").manifest for name in digests}
+    run(["git", "panini", "install", "--global"], cwd=tmp_path)   # the fresh clones smudge
+    rounds = [_shared_round(tmp_path, remote, manifests, digests, total, rnd) for rnd in range(12 if slow else 3)]
+    report(f"one clone, processes racing: {len(rounds)} rounds all completed: {', '.join(rounds)}")
