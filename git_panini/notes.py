@@ -52,7 +52,27 @@ def parse_note(raw: bytes | None) -> dict | None:
         value = note.get(key)
         if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
             return None
+        if kind is int and value is not None and not 0 <= value < MAX_COUNT:
+            return None
+    codecs = note.get("codecs") or {}
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < MAX_COUNT for v in codecs.values()):
+        return None
+    if not all(_plausible_time(note.get(key)) for key in ("updated", "lease_until")):
+        return None
     return note
+
+
+MAX_COUNT = 1 << 63    # no size or count git-panini writes comes near it: a larger one is not ours
+
+
+def _plausible_time(value) -> bool:
+    """None, or a time as now() writes it between 2000 and 2999 (readers draw and compare them)."""
+    if value is None:
+        return True
+    try:
+        return 2000 <= datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").year <= 2999
+    except ValueError:
+        return bool(re.fullmatch(r"2\d{3}-\d\d-\d\dT\d\d:\d\d:\d\dZ", value))
 
 
 class Notes(RefChain):

@@ -343,3 +343,38 @@ def test_report_all_and_bad_input(repo, tmp_path):
     assert proc.stderr.count("\n") == 1
     proc = dashboard(repo, tmp_path / "x", "--history", "0", check=False)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+
+
+def test_never_writes_through_a_link(repo, tmp_path):
+    """A checkout can hold the output folder, or the files in it, as links to anywhere (review finding)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / "victim.txt"
+    victim.write_text("keep me\n")
+    linked = tmp_path / "linked-out"
+    linked.symlink_to(outside)
+    proc = run(["git", "panini", "dashboard", "--out", str(linked), "--no-verify"], cwd=repo, check=False)
+    assert proc.returncode == 1 and "symbolic link" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    out = tmp_path / "site"
+    out.mkdir()
+    for name in ("index.html", "dashboard.json", "index.html.tmp", "dashboard.json.tmp"):
+        (out / name).symlink_to(victim)
+    dashboard(repo, out, "--no-verify")
+    assert victim.read_text() == "keep me\n" and sorted(p.name for p in outside.iterdir()) == ["victim.txt"]
+    assert not (out / "index.html").is_symlink() and "<html" in (out / "index.html").read_text()
+
+
+def test_notes_no_worker_could_have_written_are_left_out(repo, tmp_path):
+    """Anyone who can push refs/notes/panini can write any JSON there: absurd sizes or times are not a
+    note (quarantined like a malformed one), so the page still renders (review finding)."""
+    before = json.loads(dashboard(repo, tmp_path / "before", "--no-verify", "--json").stdout)["queue"]["now"]
+    manifests = git(repo, "notes", "--ref", "panini", "list").stdout.split()[1::2]
+    hostile = [{"status": "completed", "bytes": 10 ** 400, "stored_bytes": 1, "codecs": {"z": 10 ** 400}},
+               {"status": "completed", "updated": "0001-01-01T00:00:00.000000Z", "bytes": 5},
+               {"status": "completed", "updated": "9999-12-31T23:59:59.999999Z", "bytes": 5}]
+    for manifest, note in zip(manifests, hostile):
+        blob = git(repo, "hash-object", "-w", "--stdin", input=json.dumps(note)).stdout.strip()
+        git(repo, "notes", "--ref", "panini", "add", "-f", "-C", blob, manifest)
+    after = json.loads(dashboard(repo, tmp_path / "site", "--no-verify", "--json").stdout)["queue"]["now"]
+    assert sum(q["files"] for q in after.values()) == sum(q["files"] for q in before.values()) - 3
+    assert "<html" in (tmp_path / "site" / "index.html").read_text()

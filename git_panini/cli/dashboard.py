@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json as json_mod
 import os
+import tempfile
 
 import typer
 
@@ -33,6 +35,9 @@ def dashboard(out: str = typer.Option(DEFAULT_OUT, "--out", help="Folder to writ
     except dashboard_mod.DashboardError as e:
         fail(str(e))
     page = render(data)
+    if os.path.islink(out.rstrip("/") or out):
+        # A checkout can hold `panini-dashboard` as a link to anywhere: never write through it.
+        fail(f"{out} is a symbolic link: give --out a real folder")
     try:
         os.makedirs(out, exist_ok=True)
         _write(os.path.join(out, "dashboard.json"), json_mod.dumps(data, indent=2, sort_keys=True) + "\n")
@@ -55,11 +60,18 @@ def dashboard(out: str = typer.Option(DEFAULT_OUT, "--out", help="Folder to writ
 
 
 def _write(path: str, text: str):
-    """Whole or not at all: a reader never sees half a page."""
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    """Whole or not at all: a reader never sees half a page. The temporary file is a new one (mkstemp:
+    O_EXCL, never a link that was there), and the rename replaces a link at `path`, never its target."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".panini-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def register(app: typer.Typer):
