@@ -29,6 +29,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -151,6 +152,13 @@ class JobBook:
             return dict(Counter(r["state"] for r in self._records.values()))
 
 
+def _signal_group(proc: subprocess.Popen, sig: int):
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 class JobRunner:
     """A fixed pool of job threads; each job's git and worker processes are tracked so a stop can end them."""
 
@@ -186,20 +194,15 @@ class JobRunner:
         self.stopping.set()
         with self._lock:
             procs = list(self._procs.values())
+        # Each process leads its own group (start_new_session): the signal reaches what it started too
+        # (git's remote helpers, which would otherwise hold a stuck clone's pipe open for GIT_TIMEOUT).
         for proc in procs:
-            try:
-                proc.send_signal(signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+            _signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + grace
         while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
             time.sleep(0.1)
-        for proc in procs:
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+        for proc in procs:   # the leader may be gone while its group lives on
+            _signal_group(proc, signal.SIGKILL)
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     # --- one job ---------------------------------------------------------------------------------
@@ -370,7 +373,9 @@ class JobRunner:
 class WebhookApp:
     """The WSGI application: routing, authentication, limits and the JSON answers."""
 
-    def __init__(self, book: JobBook, runner: JobRunner, token: str | None, secret: str | None, max_body: int, log):
+    def __init__(self, book: JobBook, runner: JobRunner, token: str | None, secret: str | None, max_body: int, log,
+                 allowed: tuple[str, ...] = ()):
+        self.allowed = tuple(_same_remote(r) for r in allowed)
         self.book = book
         self.runner = runner
         self.token = token.encode() if token else None
@@ -437,7 +442,7 @@ class WebhookApp:
             request = json.loads(body)
         except (ValueError, RecursionError):
             return 400, {"error": "the body is not JSON"}, ""
-        problem = _bad_request(request)
+        problem = _bad_request(request, self.allowed)
         if problem:
             return 400, {"error": problem}, ""
         job = request["job"]
@@ -463,8 +468,15 @@ _REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized",
             405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large", 500: "Internal Server Error"}
 
 
-def _bad_request(request) -> str | None:
-    """What is wrong with a POST /jobs body, or None."""
+def _same_remote(url: str) -> str:
+    """A remote URL as compared with --allow-remote: without a trailing slash or `.git`."""
+    url = url.rstrip("/")
+    return url[:-4] if url.endswith(".git") else url
+
+
+def _bad_request(request, allowed: tuple[str, ...] = ()) -> str | None:
+    """What is wrong with a POST /jobs body, or None. allowed: the only remotes this server works for
+    (empty: any remote its own credentials reach)."""
     if not isinstance(request, dict):
         return "the body must be a JSON object"
     job, remote, manifests = request.get("job"), request.get("remote"), request.get("manifests", [])
@@ -472,6 +484,10 @@ def _bad_request(request) -> str | None:
         return "job: an id of letters, digits, '.', '_' or '-' (at most 128) is required"
     if not isinstance(remote, str) or not REMOTE.match(remote):
         return "remote: an https://, http://, ssh://, git:// or file:// URL (or user@host:path) is required"
+    if ":" in urllib.parse.urlsplit(remote).netloc.rpartition("@")[0]:
+        return "remote: a URL holding a password or token; the server uses credentials of its own"
+    if allowed and _same_remote(remote) not in allowed:
+        return "remote: not one this server works for (--allow-remote)"
     if manifests is not None and (not isinstance(manifests, list)
                                   or not all(isinstance(m, str) and MANIFEST_ID.match(m) for m in manifests)):
         return "manifests: a list of manifest ids (hex object ids)"
@@ -479,9 +495,12 @@ def _bad_request(request) -> str | None:
 
 
 def serve(listen: str, workdir: str, concurrency: int = 1, max_body: int = DEFAULT_MAX_BODY,
-          token: str | None = None, secret: str | None = None, effort: int = 2, log=print) -> None:
+          token: str | None = None, secret: str | None = None, effort: int = 2, log=print,
+          allowed: tuple[str, ...] = ()) -> None:
     """Serve until SIGTERM or SIGINT; then stop accepting, end the running jobs (their leases go back)
-    and return. token None: no authentication (the caller allows that on loopback only)."""
+    and return. token None: no authentication (the caller allows that on loopback only). allowed: the
+    only remotes jobs may name (a holder of the token could otherwise make this machine's credentials
+    fetch from, and push to, any host)."""
     from waitress import create_server
     host, port = parse_listen(listen)
     workdir = os.path.abspath(workdir)
@@ -495,7 +514,7 @@ def serve(listen: str, workdir: str, concurrency: int = 1, max_body: int = DEFAU
     # The workers need no webhook credentials: they push with the remote's own.
     env = {k: v for k, v in os.environ.items() if k not in (TOKEN_ENV, SECRET_ENV)} | {"GIT_TERMINAL_PROMPT": "0"}
     runner = JobRunner(book, workdir, concurrency, effort, env, log)
-    app = WebhookApp(book, runner, token, secret, max_body, log)
+    app = WebhookApp(book, runner, token, secret, max_body, log, allowed)
     try:
         server = create_server(app, host=host, port=port, threads=WSGI_THREADS, max_request_body_size=max_body,
                                ident="git-panini", clear_untrusted_proxy_headers=True, asyncore_use_poll=True)

@@ -14,6 +14,7 @@ import hmac
 import json
 import random
 import time
+import urllib.parse
 from urllib.parse import urlsplit
 
 import requests
@@ -106,10 +107,13 @@ class WebhookClient:
             if response is not None:
                 if response.status_code in ok:
                     try:
-                        return response.json()
+                        answer = response.json()
                     except ValueError:
-                        raise WebhookError(f"{where} answered {response.status_code} without JSON: "
-                                           "is it a git panini serve?") from None
+                        answer = None
+                    if not isinstance(answer, dict):
+                        raise WebhookError(f"{where} answered {response.status_code} without a JSON object: "
+                                           "is it a git panini serve?")
+                    return answer
                 reason = _reason(response)
                 if not (response.status_code in RETRIED_STATUSES or response.status_code >= 500):
                     raise WebhookError(f"{method} {where}: {reason}")
@@ -133,10 +137,14 @@ class WebhookClient:
     def state(self, job: str) -> dict:
         return self._request("GET", f"/jobs/{job}")
 
-    def wait(self, jobs: list[str], interval: float = 1.0, max_interval: float = 10.0) -> dict[str, dict]:
-        """Poll each job until the server says completed or failed; {job: its record}."""
+    def wait(self, jobs: list[str], deadline: float, interval: float = 1.0,
+             max_interval: float = 10.0) -> dict[str, dict]:
+        """Poll each job until the server says completed or failed; {job: its record}. WebhookError once
+        time.monotonic() passes deadline (the jobs' lease: after it their files are anyone's again)."""
         done: dict[str, dict] = {}
         while len(done) < len(jobs):
+            if time.monotonic() > deadline:
+                raise WebhookError(f"{len(jobs) - len(done)} job(s) not done when their lease ran out")
             for job in jobs:
                 if job not in done:
                     record = self.state(job)
@@ -146,3 +154,13 @@ class WebhookClient:
                 time.sleep(interval)
                 interval = min(max_interval, interval * 1.5)
         return done
+
+
+def without_password(url: str) -> str:
+    """A remote URL as sent to a server: never the password or token a user keeps in it (the server clones
+    with credentials of its own); `user@` of ssh stays."""
+    parts = urllib.parse.urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc=host))

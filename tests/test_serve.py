@@ -223,7 +223,8 @@ def test_http_refusals(servers, tmp_path):
     for bad in (b"{not json", b"[1, 2]", b'{"job": "../../etc", "remote": "file:///x"}',
                 b'{"job": "j-3"}', b'{"job": "j-3", "remote": "--upload-pack=touch /tmp/pwned"}',
                 b'{"job": "j-3", "remote": "ext::sh -c touch% /tmp/pwned"}',
-                b'{"job": "j-3", "remote": "file:///x", "manifests": ["not-an-id"]}', b"[" * 3000):
+                b'{"job": "j-3", "remote": "file:///x", "manifests": ["not-an-id"]}', b"[" * 3000,
+                b'{"job": "j-3", "remote": "https://x-access-token:ghp_secret@example.invalid/r.git"}'):
         response = post(bad, headers={"X-Hub-Signature-256": signature(SECRET, bad)})
         assert response.status_code == 400, bad
         assert "\n" not in response.json()["error"]
@@ -243,7 +244,8 @@ def test_http_refusals(servers, tmp_path):
     assert server.stop() == 0
     assert not any("Traceback" in line for line in server.lines)
     # one line per request (the 413 comes from waitress, before the application sees the request)
-    assert sum(" POST /jobs " in line for line in server.lines) == 15
+    assert sum(" POST /jobs " in line for line in server.lines) == 16
+    assert not any("ghp_secret" in line for line in server.lines)
 
 
 def test_a_job_posted_twice_runs_once(project, servers, tmp_path):
@@ -370,6 +372,7 @@ class _Scripted(http.server.BaseHTTPRequestHandler):
         job = json.loads(body)["job"]
         data = json.dumps({"job": job, "url": f"/jobs/{job}", "state": "queued"} if status in (200, 202)
                           else {"error": f"scripted {status}"}).encode()
+        data = headers.pop("X-Scripted-Body", data)
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)
@@ -382,13 +385,14 @@ class _Scripted(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.mark.parametrize("case", ["503-then-ok", "429-retry-after", "400-final", "401-final"])
+@pytest.mark.parametrize("case", ["503-then-ok", "429-retry-after", "400-final", "401-final", "202-not-an-object"])
 def test_retries_and_backoff(project, monkeypatch, case):
     repo, remote = project
     monkeypatch.setenv("PANINI_WEBHOOK_TOKEN", TOKEN)
     monkeypatch.setenv("PANINI_WEBHOOK_SECRET", SECRET)
     _Scripted.script = {"503-then-ok": [(503, {}), (502, {})], "429-retry-after": [(429, {"Retry-After": "1"})],
-                        "400-final": [(400, {})], "401-final": [(401, {})]}[case]
+                        "400-final": [(400, {})], "401-final": [(401, {})],
+                        "202-not-an-object": [(202, {"X-Scripted-Body": b"[]"})]}[case]
     _Scripted.seen = []
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -405,6 +409,10 @@ def test_retries_and_backoff(project, monkeypatch, case):
     if case.endswith("final"):
         assert proc.returncode == 1 and len(times) == 1          # no retry on a 4xx other than 408/429
         assert f"HTTP {case[:3]}: scripted {case[:3]}" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+        assert _statuses(remote) == ["pending"] * 4
+        return
+    if case == "202-not-an-object":   # not a git panini serve's answer: a failed delivery (review finding)
+        assert proc.returncode == 1 and "without a JSON object" in proc.stderr
         assert _statuses(remote) == ["pending"] * 4
         return
     assert proc.returncode == 0, proc.stderr
@@ -444,3 +452,20 @@ def test_a_second_server_on_one_workdir_is_refused(servers, tmp_path):
     proc = run(["git", "panini", "serve", "--no-auth", "--listen", "127.0.0.1:0", "--workdir", str(tmp_path / "serve")],
                check=False)
     assert proc.returncode == 1 and "another git panini serve uses" in proc.stderr
+
+
+def test_allow_remote_and_passwords_in_urls(servers, tmp_path):
+    """A server that works for one repository refuses jobs naming any other (a token holder could otherwise
+    make this machine's credentials fetch from and push to any host); dispatch never sends the password a
+    remote URL holds (review findings)."""
+    from git_panini.webhook import without_password
+    allowed = file_url(tmp_path / "mine.git")
+    server = servers("--allow-remote", allowed + "/")
+    for remote, status in ((file_url(tmp_path / "other.git"), 400), (allowed, 202), (allowed + ".git", 400)):
+        body = json.dumps({"job": f"j-{status}-{len(remote)}", "remote": remote}).encode()
+        response = server.call("POST", "/jobs", body)
+        assert response.status_code == status, (remote, response.text)
+    assert server.stop() == 0
+    assert without_password("https://x-access-token:ghp_1@github.com/o/r.git") == "https://github.com/o/r.git"
+    assert without_password("https://bot@github.com/o/r.git") == "https://bot@github.com/o/r.git"
+    assert without_password("git@github.com:o/r.git") == "git@github.com:o/r.git"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import typer
 
@@ -117,7 +118,7 @@ def dispatch(backend: str = typer.Option("local", "--backend", help="local: work
         fail(error)
     if wait and jobs:
         try:
-            done = client.wait([job.id for job in jobs])
+            done = client.wait([job.id for job in jobs], deadline=time.monotonic() + lease)
         except webhook_mod.WebhookError as e:
             fail(f"waiting for the jobs: {e}")
         result["done"] = [{"job": job, "state": record.get("state"), "result": record.get("result")}
@@ -140,7 +141,7 @@ def _webhook_client(repo, url: str | None, remote: str | None, retries: int):
     if remote is None:
         fail("--backend webhook needs a remote: the server fetches the jobs' files from it", code=2)
     proc = repo.git("remote", "get-url", "--", remote, check=False)
-    remote_url = proc.stdout.decode().strip() if proc.returncode == 0 else remote
+    remote_url = webhook_mod.without_password(proc.stdout.decode().strip() if proc.returncode == 0 else remote)
     try:
         return webhook_mod.WebhookClient(url, token, os.environ.get(webhook_mod.SECRET_ENV), retries), remote_url
     except ValueError as e:

@@ -33,7 +33,10 @@ def serve(listen: str = typer.Option(serve_mod.DEFAULT_LISTEN, "--listen", help=
           token_env: str = typer.Option(TOKEN_ENV, "--token-env", help="Environment variable holding the bearer "
                                         f"token clients must send (the HMAC secret comes from ${SECRET_ENV})."),
           no_auth: bool = typer.Option(False, "--no-auth", help="No token (only when listening on loopback)."),
-          effort: int = typer.Option(2, "--effort", min=0, max=3, help="Passed to `git panini work`.")):
+          effort: int = typer.Option(2, "--effort", min=0, max=3, help="Passed to `git panini work`."),
+          allow_remote: list[str] = typer.Option(None, "--allow-remote", metavar="URL",
+                                                 help="The only remote(s) jobs may name, repeatable (default: "
+                                                      "any; set it wherever the token travels further than you).")):
     """Take jobs over HTTP (POST /jobs, GET /jobs/ID, GET /healthz) and run `git panini work --job` for them."""
     try:
         host, _ = serve_mod.parse_listen(listen)
@@ -51,7 +54,8 @@ def serve(listen: str = typer.Option(serve_mod.DEFAULT_LISTEN, "--listen", help=
                  "or --no-auth on 127.0.0.1", code=2)
     workdir = workdir or os.path.join(os.path.expanduser("~"), ".local", "state", "git-panini", "serve")
     try:
-        serve_mod.serve(listen, workdir, concurrency, limit, token, os.environ.get(SECRET_ENV) or None, effort, _log)
+        serve_mod.serve(listen, workdir, concurrency, limit, token, os.environ.get(SECRET_ENV) or None, effort, _log,
+                        tuple(allow_remote or ()))
     except serve_mod.ServeError as e:
         fail(str(e))
 
