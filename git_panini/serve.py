@@ -137,7 +137,12 @@ class JobBook:
             if while_state is not None and self._records[job]["state"] != while_state:
                 return dict(self._records[job])
             record = dict(self._records[job], **fields)
-            self._write(record)
+            try:
+                self._write(record)
+            except OSError as e:
+                # A full disk must not kill the job's thread: clients still get the state, and the record
+                # says it will not survive a restart.
+                record["record_error"] = f"cannot write the job record: {e.strerror or e}"
             self._records[job] = record
             return dict(record)
 
