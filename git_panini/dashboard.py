@@ -198,8 +198,9 @@ def sample(commits: list[tuple[str, int, str]], points: int) -> list[tuple[str, 
     if len(commits) <= points:
         return commits
     first, last = commits[0][1], commits[-1][1]
-    picked, i = [], 0
-    for k in range(points):
+    # The first commit itself, even when others share its second (committer times have 1 s resolution).
+    picked, i = [commits[0]], 0
+    for k in range(1, points):
         moment = first + (last - first) * k / (points - 1)
         while i + 1 < len(commits) and commits[i + 1][1] <= moment:
             i += 1
