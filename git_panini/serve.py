@@ -157,6 +157,41 @@ class JobBook:
             return dict(Counter(r["state"] for r in self._records.values()))
 
 
+def _end_orphan(record: dict, log, grace: float = STOP_GRACE_SECONDS):
+    """A worker a previous server started for this job and left running (killed with -9: its workers lead
+    sessions of their own, so they outlive it): end it, so that it hands its leases back, before the job runs
+    again in the same clone (two workers in one clone would share its refs)."""
+    pid = record.get("worker_pid")
+    if not isinstance(pid, int) or pid <= 1:
+        return
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return   # gone (or no /proc: nothing to find it by)
+    if b"git_panini" not in argv or record["job"].encode() not in argv:
+        return   # the pid was reused by something else
+    log(f"job {record['job']}: ending the worker a previous server left running (pid {pid})")
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        deadline = time.monotonic() + wait
+        while os.path.exists(f"/proc/{pid}") and not _zombie(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not os.path.exists(f"/proc/{pid}") or _zombie(pid):
+            return
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return True
+
+
 def _signal_group(proc: subprocess.Popen, sig: int):
     try:
         os.killpg(proc.pid, sig)
@@ -258,6 +293,7 @@ class JobRunner:
         cmd = [sys.executable, "-m", "git_panini", "work", "--job", job, "--remote", "origin", "--json",
                "--effort", str(self.effort), "--threads", str(self.threads)]
         proc = self._spawn(cmd, clone)
+        self.book.update(job, worker_pid=proc.pid)   # a server killed with -9 leaves it running: see _end_orphan
         self._working[job] = (clone, files)
         try:
             out, err = proc.communicate()
@@ -539,7 +575,8 @@ def serve(listen: str, workdir: str, concurrency: int = 1, max_body: int = DEFAU
         f"{'no authentication' if token is None else 'bearer token' + (' and signature' if secret else '')})")
     try:
         for job in book.unfinished():
-            book.update(job, state="queued", progress={"phase": "queued"})
+            _end_orphan(book.get(job), log)
+            book.update(job, state="queued", progress={"phase": "queued"}, worker_pid=None)
             runner.submit(job)
             log(f"job {job}: resumed from {workdir}")
         server.run()       # waitress ends its loop on SystemExit (the signal handler)

@@ -315,9 +315,20 @@ def test_stop_and_kill_mid_job_lose_nothing(servers, tmp_path):
     assert _statuses(remote) == ["queued", "queued"]
     assert server.lines[-1] == "stopped" and f"job {job}: interrupted by the stop; queued again (a worker hands its leases back first)" in server.lines
 
-    # The next start resumes the job; SIGKILL of everything mid-job leaves the leases of a dead process.
+    # The next start resumes the job; SIGKILL of the server alone leaves its worker running (a session of its
+    # own): the start after ends that orphan first (it hands its leases back), then runs the job again.
     server = servers()
     assert f"job {job}: resumed from {tmp_path / 'serve'}" in server.lines
+    _until_processing(remote, server)
+    orphan = json.loads((tmp_path / "serve" / "jobs" / f"{job}.json").read_text())["worker_pid"]
+    os.kill(server.proc.pid, signal.SIGKILL)
+    server.proc.wait(30)
+    assert os.path.exists(f"/proc/{orphan}") and not _zombie(orphan)
+    server = servers()
+    assert f"job {job}: ending the worker a previous server left running (pid {orphan})" in server.lines
+    assert not os.path.exists(f"/proc/{orphan}") or _zombie(orphan)
+
+    # SIGKILL of everything mid-job leaves the leases of a dead process.
     _until_processing(remote, server)
     server.kill()
     assert "processing" in _statuses(remote)
@@ -326,7 +337,7 @@ def test_stop_and_kill_mid_job_lose_nothing(servers, tmp_path):
     # A later start retakes them (the holder is gone) and completes the job.
     server = servers()
     record = server.wait_for(job, timeout=120)
-    assert record["state"] == "completed" and record["runs"] == 3, record
+    assert record["state"] == "completed" and record["runs"] == 4, record
     assert record["result"]["files"] == 2 and _statuses(remote) == ["completed", "completed"]
     assert server.stop() == 0
 
