@@ -229,52 +229,47 @@ def run_local(repo, jobs: list[Job], remote: str | None, effort: int | None = No
     return results
 
 
-def dispatch_github(client, jobs: list[Job], workflow: str, ref: str, runner: str, device: str,
-                    dispatcher: Dispatcher | None = None, log=None) -> list[Job]:
-    """One workflow_dispatch of the worker workflow per job (inputs: jobs, runner, device).
-
-    On the first failure, that job and every later one go back to pending (here; publish afterwards)
-    and DispatchError says why; the jobs dispatched before it stay queued (their runs are on the way).
-    """
-    from .github import GitHubError
+def _hand_over(jobs: list[Job], send, failure: type[Exception], verb: str, dispatcher: Dispatcher | None,
+               log) -> list[Job]:
+    """send(job) -> where it went, for each job in turn. On the first failure, that job and every later
+    one go back to pending (here; publish afterwards) and DispatchError says why; the jobs handed over
+    before it stay queued (their workers are on the way)."""
     log = log or (lambda message: None)
     done: list[Job] = []
     for i, job in enumerate(jobs):
         try:
-            client.dispatch_workflow(workflow, ref, {"jobs": json.dumps([job.id]), "runner": runner,
-                                                     "device": device})
-        except GitHubError as e:
+            where = send(job)
+        except failure as e:
             left = jobs[i:]
             if dispatcher is not None:
                 dispatcher.release(left)
-            raise DispatchError(f"{e} ({len(done)} job(s) dispatched, {len(left)} back to pending)") from None
-        log(f"dispatched job {job.id} ({len(job.manifests)} files) to {workflow}@{ref}")
+            raise DispatchError(f"{e} ({len(done)} job(s) {verb}, {len(left)} back to pending)") from None
+        log(f"{verb} job {job.id} ({len(job.manifests)} files) to {where}")
         done.append(job)
     return done
+
+
+def dispatch_github(client, jobs: list[Job], workflow: str, ref: str, runner: str, device: str,
+                    dispatcher: Dispatcher | None = None, log=None) -> list[Job]:
+    """One workflow_dispatch of the worker workflow per job (inputs: jobs, runner, device)."""
+    from .github import GitHubError
+
+    def send(job: Job) -> str:
+        client.dispatch_workflow(workflow, ref, {"jobs": json.dumps([job.id]), "runner": runner, "device": device})
+        return f"{workflow}@{ref}"
+    return _hand_over(jobs, send, GitHubError, "dispatched", dispatcher, log)
 
 
 def dispatch_webhook(client, jobs: list[Job], remote_url: str, dispatcher: Dispatcher | None = None,
                      log=None) -> list[Job]:
-    """POST each job to a `git panini serve` (webhook.WebhookClient: retries and backoff).
-
-    As dispatch_github: on the first delivery that fails for good, that job and every later one go
-    back to pending and DispatchError says why; the jobs delivered before it stay queued. The server
-    waits for the published notes before it works a job, so delivering before publishing is safe.
-    """
+    """POST each job to a `git panini serve` (webhook.WebhookClient: retries and backoff). The server waits
+    for the published notes before it works a job, so delivering before publishing is safe."""
     from .webhook import WebhookError
-    log = log or (lambda message: None)
-    done: list[Job] = []
-    for i, job in enumerate(jobs):
-        try:
-            answer = client.deliver(job.id, remote_url, job.manifests)
-        except WebhookError as e:
-            left = jobs[i:]
-            if dispatcher is not None:
-                dispatcher.release(left)
-            raise DispatchError(f"{e} ({len(done)} job(s) delivered, {len(left)} back to pending)") from None
-        log(f"delivered job {job.id} ({len(job.manifests)} files) to {client.url}{answer.get('url', '')}")
-        done.append(job)
-    return done
+
+    def send(job: Job) -> str:
+        answer = client.deliver(job.id, remote_url, job.manifests)
+        return f"{client.url}{answer.get('url', '')}"
+    return _hand_over(jobs, send, WebhookError, "delivered", dispatcher, log)
 
 
 def matrix_outputs(jobs: list[Job]) -> dict[str, str]:
