@@ -329,9 +329,9 @@ def _drive(repo: str, what: str, size: int, seed: int, pointer: str | None) -> d
 def _decode_all(repo_path: str) -> dict:
     """CPU seconds (this process and its children: ppmd decodes in one) of decode_chain over every pack."""
     from git_panini import codecs
-    from git_panini.recipe import parse_recipe
-    from git_panini.repo import Repo
-    from git_panini.store import Store
+    from git_panini.format.recipe import parse_recipe
+    from git_panini.git.repo import Repo
+    from git_panini.store.shared import Store
     repo = Repo(repo_path)
     tree = Store(repo).tree_of(Store(repo).tip())
     packs = [line.split()[-1].rsplit("/", 1)[-1] for line in

@@ -753,9 +753,9 @@ def worker(bench: Bench, cfg) -> tuple[dict, list]:
 
 INDEX_PROBE = """
 import json, os, sys, time
-from git_panini.repo import Repo
-from git_panini.store import Store
-from git_panini.index import ChunkIndex
+from git_panini.git.repo import Repo
+from git_panini.store.shared import Store
+from git_panini.store.chunk_index import ChunkIndex
 repo = Repo(".")
 path = os.path.join(repo.panini_dir, "index.sqlite")
 if os.path.exists(path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from .units import shown
+from .util.units import shown
 
 
 def main():
@@ -17,18 +17,18 @@ def main():
 
 
 def _hook(name: str, args: list[str]) -> int:
-    from .hooks import main as hook_main
+    from .gitio.hooks import main as hook_main
     return hook_main(name, args)
 
 
 def _cli() -> int:
-    from .cli import main as cli_main   # loading the CLI takes a while: a Ctrl-C then is one line too
+    from .cli import main as cli_main  # loading the CLI takes a while: a Ctrl-C then is one line too
     return cli_main()
 
 
 def _filter_process():
-    from .filter import main as filter_main
-    from .pktline import ProtocolError
+    from .git.pktline import ProtocolError
+    from .gitio.filter import main as filter_main
     try:
         filter_main()
     except (EOFError, ProtocolError) as e:
@@ -52,12 +52,12 @@ def _one_line_errors(run) -> int:
     The whole story (traceback, command line) goes to .git/panini/logs/ for `git panini logs last`."""
     import sqlite3
 
-    from . import logs
-    from .reader import ReadError
-    from .refchain import RefError
-    from .remote import SyncError
-    from .repo import GitError, ObjectTooLarge
-    from .store import StoreError
+    from .git.ref_chain import RefError
+    from .git.repo import GitError, ObjectTooLarge
+    from .store.chunk_source import ReadError
+    from .store.shared import StoreError
+    from .transfer.remote import SyncError
+    from .util import logs
     try:
         return run() or 0
     except (GitError, SyncError, StoreError, RefError, ObjectTooLarge, ReadError, sqlite3.DatabaseError,

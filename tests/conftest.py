@@ -211,8 +211,8 @@ def write_text(path, size: int, seed: int = 0) -> Path:
 
 def notes_of(path) -> dict[str, dict]:
     """Every status note of the repository at path, by manifest id."""
-    from git_panini.notes import Notes
-    from git_panini.repo import Repo
+    from git_panini.store.notes import Notes
+    from git_panini.git.repo import Repo
     repo = Repo(str(path))
     try:
         return Notes(repo).all()
@@ -260,7 +260,7 @@ def note_manifests(repo) -> set[str]:
 
 def pointer_of(repo, rev_path: str):
     """The parsed pointer stored at e.g. 'HEAD:big.bin'."""
-    from git_panini.pointer import parse
+    from git_panini.format.pointer import parse
     return parse(git(repo, "cat-file", "blob", rev_path, binary=True).stdout)
 
 

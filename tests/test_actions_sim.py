@@ -30,8 +30,8 @@ from conftest import git, make_bare, make_repo, pointer_of, run, write_random, w
 from github_fake import FakeGitHub  # noqa: E402
 from test_report import corrupt_chunk  # noqa: E402
 from git_panini.cli.init_ci import REUSABLE, VENDOR_PREFIX, render  # noqa: E402
-from git_panini.notes import Notes  # noqa: E402
-from git_panini.repo import Repo  # noqa: E402
+from git_panini.store.notes import Notes  # noqa: E402
+from git_panini.git.repo import Repo  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -807,7 +807,7 @@ def test_simulated_actions_run(tmp_path, report):
 
 
 def test_the_default_spec_is_where_this_install_came_from():
-    from git_panini.distribution import spec_from
+    from git_panini.remote_work.distribution import spec_from
 
     def no_checkout(path):
         return None
@@ -825,7 +825,7 @@ def test_the_default_spec_is_where_this_install_came_from():
 
 
 def test_init_ci_refuses_to_guess_a_spec_runners_cannot_install(tmp_path, monkeypatch):
-    from git_panini import distribution
+    from git_panini.remote_work import distribution
     from git_panini.cli import main
 
     repo = make_repo(tmp_path, install=False)

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import (MiB, clone, git, make_bare, make_repo, manifest_chunks, pointer_of, run, sha256_file,
                       write_random)
-from git_panini.pointer import Pointer
+from git_panini.format.pointer import Pointer
 
 
 def _commit_raw(repo: Path, path: str, data: bytes, message: str = "raw blob"):

@@ -16,8 +16,8 @@ import pytest
 
 from conftest import git, make_bare, make_repo, notes_of, pointer_of, run, write_random, write_text
 from test_report import copy_template, corrupt_chunk, forget_raw_copies
-from git_panini.dashboard import sample
-from git_panini.units import human
+from git_panini.report.dashboard import sample
+from git_panini.util.units import human
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

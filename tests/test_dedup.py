@@ -10,7 +10,7 @@ import zlib
 import pytest
 
 from conftest import (MiB, dir_size, git, make_repo, run, sha256_file, store_entries, write_random)
-from git_panini.chunking import ChunkParams, Chunker, chunk_bytes
+from git_panini.format.chunking import ChunkParams, Chunker, chunk_bytes
 
 P = ChunkParams()
 

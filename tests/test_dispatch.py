@@ -14,9 +14,9 @@ from conftest import notes_of, git, make_bare, make_repo, run, write_text
 from github_fake import FakeGitHub
 from test_report import copy_template
 from git_panini.cli import app
-from git_panini.dispatch import Dispatcher, normalize_runner, parse_size, plan
-from git_panini.notes import Notes
-from git_panini.repo import Repo
+from git_panini.remote_work.dispatch import Dispatcher, normalize_runner, parse_size, plan
+from git_panini.store.notes import Notes
+from git_panini.git.repo import Repo
 
 NOW = datetime(2026, 11, 21, 12, 0, 0, tzinfo=timezone.utc)
 

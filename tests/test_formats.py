@@ -11,7 +11,7 @@ import zlib
 
 import pytest
 
-from git_panini.formats import MAX_LAG, SNIFF_BYTES, boundaries, scanner_for
+from git_panini.format.structure import MAX_LAG, SNIFF_BYTES, boundaries, scanner_for
 
 
 def _rand(n, seed=0):

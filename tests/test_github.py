@@ -1,4 +1,4 @@
-"""git_panini.github: the real PyGithub client against a local fake GitHub (tests/github_fake.py).
+"""git_panini.remote_work.github: the real PyGithub client against a local fake GitHub (tests/github_fake.py).
 
 Every call git-panini makes, the requests it sends, and every failure GitHub can answer with
 (401, 403, 404, 422, the two rate limits, a timeout, a server that is not there) turned into one line.
@@ -12,8 +12,8 @@ import time
 import pytest
 
 from github_fake import FakeGitHub
-from git_panini import github as gh_mod
-from git_panini.github import Client, GitHubError, Settings
+from git_panini.remote_work import github as gh_mod
+from git_panini.remote_work.github import Client, GitHubError, Settings
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 MARKER = "<!-- git-panini-report -->"

@@ -13,17 +13,17 @@ from pathlib import Path
 
 from conftest import MiB, clone, git, make_bare, make_repo, manifest_chunks, run, sha256_file, write_random
 
-from git_panini.repo import Repo
-from git_panini.local import LocalStore
-from git_panini.pointer import Pointer, parse as parse_pointer
+from git_panini.git.repo import Repo
+from git_panini.store.local import LocalStore
+from git_panini.format.pointer import Pointer, parse as parse_pointer
 
 
 # A clean filter session that stores files and then dies (os._exit: no store commit, no cleanup), in
 # its own process, so its journal and .keep files name a process that is really gone.
 CRASHING_SESSION = """
 import os, sys
-from git_panini.repo import Repo
-from git_panini.writer import IngestSession
+from git_panini.git.repo import Repo
+from git_panini.gitio.writer import IngestSession
 session = IngestSession(Repo("."))
 for name in sys.argv[1:]:
     with open(name, "rb") as f:
@@ -273,7 +273,7 @@ def test_a_smudge_in_the_cleaning_filter_reads_what_only_its_wal_holds(tmp_path)
     """One filter process cleans a small file (its data goes to the session's WAL, not yet to any pack) and is
     then asked to smudge that very pointer, as a git command that cleans and checks out in one go may: it
     packs its WAL first and writes the file back."""
-    from git_panini.pktline import PktReader, PktWriter
+    from git_panini.git.pktline import PktReader, PktWriter
     repo = make_repo(tmp_path, track=("*.bin",))
     data = random.Random(4).randbytes(100_000)
     proc = subprocess.Popen(["git", "panini", "filter-process"], cwd=repo, stdin=subprocess.PIPE,

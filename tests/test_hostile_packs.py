@@ -16,12 +16,12 @@ import zstandard
 
 from conftest import git, make_repo
 from git_panini import codecs
-from git_panini import manifest as manifest_mod
-from git_panini.chunking import ChunkParams
-from git_panini.objects import object_id
-from git_panini.pointer import Pointer
-from git_panini.repo import Repo
-from git_panini.store import Store, config_blob, manifest_path, pack_path
+from git_panini.format import manifest as manifest_mod
+from git_panini.format.chunking import ChunkParams
+from git_panini.git.objects import object_id
+from git_panini.format.pointer import Pointer
+from git_panini.git.repo import Repo
+from git_panini.store.shared import Store, config_blob, manifest_path, pack_path
 
 RSS_LIMIT_KIB = 500 << 10
 TIMEOUT = 120

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from conftest import clone, git, make_bare, make_repo, run, sha256_file, write_random
-from git_panini.pointer import parse
+from git_panini.format.pointer import parse
 
 MARKERS = (b"<<<<<<<", b">>>>>>>", b"=======")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 from conftest import git, make_bare, make_repo, run, write_random
-from git_panini.pointer import parse
+from git_panini.format.pointer import parse
 
 KiB = 1 << 10
 UNICODE = "ü ber.bin"

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from conftest import git, make_repo
-from git_panini.objects import (MODE_BLOB, MODE_TREE, TreeEntry, commit_tree_and_parents, decode_tree,
+from git_panini.git.objects import (MODE_BLOB, MODE_TREE, TreeEntry, commit_tree_and_parents, decode_tree,
                                 encode_commit, encode_tree, object_id, write_loose)
-from git_panini.pack import PackWriter
-from git_panini.repo import CatFileReader, Pygit2Reader, Repo
+from git_panini.git.pack import PackWriter
+from git_panini.git.repo import CatFileReader, Pygit2Reader, Repo
 
 FORMATS = ["sha1", "sha256"]
 
@@ -75,7 +75,7 @@ def test_encode_tree_matches_git_mktree(bare_repo, fmt):
 
 def test_decode_tree_rejects_truncation(fmt):
     data = encode_tree([TreeEntry("f", MODE_BLOB, "ab" * (20 if fmt == "sha1" else 32))])
-    from git_panini.objects import ObjectFormatError
+    from git_panini.git.objects import ObjectFormatError
     for cut in (1, 5, len(data) - 1):
         with pytest.raises(ObjectFormatError):
             decode_tree(data[:cut], fmt)

@@ -16,8 +16,8 @@ NS = ["unshare", "-rpf", "--mount-proc"]
 # A clean session that hands out its pointers, then dies (os._exit) or finishes normally.
 SESSION = """
 import os, sys
-from git_panini.repo import Repo
-from git_panini.writer import IngestSession
+from git_panini.git.repo import Repo
+from git_panini.gitio.writer import IngestSession
 session = IngestSession(Repo("."))
 for name in sys.argv[2:]:
     with open(name, "rb") as f:

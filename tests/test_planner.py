@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from conftest import MiB, git, ls_tree, make_repo, run, write_random, write_text
 from git_panini import codecs
-from git_panini.planner import SAMPLE_BYTES, SAMPLES, candidates, choose, is_text
+from git_panini.work.planner import SAMPLE_BYTES, SAMPLES, candidates, choose, is_text
 
 
 def _is_text_by_loop(data: bytes) -> bool:

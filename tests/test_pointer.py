@@ -2,7 +2,7 @@
 
 import pytest
 
-from git_panini.pointer import MAX_POINTER_SIZE, Pointer, PointerError, looks_like_pointer, parse
+from git_panini.format.pointer import MAX_POINTER_SIZE, Pointer, PointerError, looks_like_pointer, parse
 
 M1 = "4f44632cf5afe0baa3013a19a32d3b93d8511b70"
 M256 = "7e955a28b8bd39267317634c35c89b7d5e6fd65dc86cff413348e513f0bd20f8"

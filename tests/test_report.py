@@ -13,14 +13,14 @@ import pytest
 from conftest import file_url, git, make_bare, make_repo, pointer_of, run, write_text
 from github_fake import FakeGitHub
 from git_panini import codecs
-from git_panini import manifest as manifest_mod
+from git_panini.format import manifest as manifest_mod
 from git_panini.cli import app
-from git_panini.objects import encode_commit
-from git_panini.repo import Repo
-from git_panini.report import MARKER, build, render_markdown
-from git_panini.store import PACK_REFS, STORE_REF, Store, fan, leaves, pack_path
-from git_panini.treeedit import TreeEditor
-from git_panini.worker import Worker
+from git_panini.git.objects import encode_commit
+from git_panini.git.repo import Repo
+from git_panini.report.report import MARKER, build, render_markdown
+from git_panini.store.shared import PACK_REFS, STORE_REF, Store, fan, leaves, pack_path
+from git_panini.git.tree_edit import TreeEditor
+from git_panini.work.worker import Worker
 
 WEIRD = "we|rd `name`.bin"
 

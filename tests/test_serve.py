@@ -21,7 +21,7 @@ import requests
 from conftest import file_url, git, make_bare, make_repo, notes_of, run, sha256_file, write_text
 from test_dispatch import _build_project
 from test_report import copy_template
-from git_panini.webhook import signature
+from git_panini.remote_work.webhook import signature
 
 TOKEN = "t0ken-for-tests-only"
 SECRET = "hmac-secret-for-tests"
@@ -469,7 +469,7 @@ def test_allow_remote_and_passwords_in_urls(servers, tmp_path):
     """A server that works for one repository refuses jobs naming any other (a token holder could otherwise
     make this machine's credentials fetch from and push to any host); dispatch never sends the password a
     remote URL holds (review findings)."""
-    from git_panini.webhook import without_password
+    from git_panini.remote_work.webhook import without_password
     allowed = file_url(tmp_path / "mine.git")
     server = servers("--allow-remote", allowed + "/")
     for remote, status in ((file_url(tmp_path / "other.git"), 400), (allowed, 202), (allowed + ".git", 400)):

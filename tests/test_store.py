@@ -8,12 +8,12 @@ import random
 import pytest
 
 from conftest import git, ls_tree, make_repo, run
-from git_panini.chunking import ChunkParams
-from git_panini.notes import NOTES_REF, STATE_RANK, Notes
-from git_panini.objects import MODE_TREE, object_id
-from git_panini.repo import Repo
-from git_panini.store import STORE_REF, Store, config_blob, manifest_path, pack_path, raw_list_path
-from git_panini.treeedit import TreeEditor
+from git_panini.format.chunking import ChunkParams
+from git_panini.store.notes import NOTES_REF, STATE_RANK, Notes
+from git_panini.git.objects import MODE_TREE, object_id
+from git_panini.git.repo import Repo
+from git_panini.store.shared import STORE_REF, Store, config_blob, manifest_path, pack_path, raw_list_path
+from git_panini.git.tree_edit import TreeEditor
 
 STATES = ["pending", "queued", "processing", "failed", "completed"]   # lowest to highest
 

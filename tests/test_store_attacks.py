@@ -8,12 +8,12 @@ import json
 
 from conftest import (MiB, clone, git, make_bare, make_repo, manifest_chunks, pointer_of, run, sha256_file,
                       write_random)
-from git_panini.objects import encode_commit
-from git_panini.publish import prepare
-from git_panini.repo import Repo
-from git_panini.store import STORE_REF, Store, manifest_path, pack_path
-from git_panini.sync import fetch, push_once
-from git_panini.treeedit import TreeEditor
+from git_panini.git.objects import encode_commit
+from git_panini.transfer.publish import prepare
+from git_panini.git.repo import Repo
+from git_panini.store.shared import STORE_REF, Store, manifest_path, pack_path
+from git_panini.transfer.sync import fetch, push_once
+from git_panini.git.tree_edit import TreeEditor
 
 
 def _gc(path):

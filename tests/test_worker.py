@@ -16,7 +16,7 @@ from pathlib import Path
 
 from conftest import notes_of, MiB, git, ls_tree, make_bare, make_repo, run, sha256_file, write_random, write_text
 from git_panini import codecs
-from git_panini.worker import claimable
+from git_panini.work.worker import claimable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import corpus  # noqa: E402
@@ -26,7 +26,7 @@ TYPES = ("python", "docs", "man", "wheel", "jpeg", "png", "elf")
 
 def _pointer_manifests(path, names) -> dict[str, tuple[str, int]]:
     """{path: (manifest, size)} of the pointers HEAD holds for these paths."""
-    from git_panini.pointer import parse
+    from git_panini.format.pointer import parse
     out = {}
     for name in names:
         p = parse(git(path, "cat-file", "blob", f"HEAD:{name}", binary=True).stdout)
@@ -134,10 +134,10 @@ def test_claimable_rules():
 
 
 def test_a_file_that_cannot_be_read_is_retried_then_failed_and_the_rest_completes(tmp_path):
-    from git_panini import manifest as manifest_mod
-    from git_panini.notes import Notes, new_note
-    from git_panini.repo import Repo
-    from git_panini.store import Store, manifest_path
+    from git_panini.format import manifest as manifest_mod
+    from git_panini.store.notes import Notes, new_note
+    from git_panini.git.repo import Repo
+    from git_panini.store.shared import Store, manifest_path
 
     path = make_repo(tmp_path, track=("*.bin",))
     good = sha256_file(write_text(path / "good.bin", MiB, seed=1))

@@ -108,8 +108,8 @@ def test_four_workers_on_four_clones_complete_one_backlog(tmp_path, report):
     run(["git", "panini", "fetch"], cwd=fresh)
 
     manifests = {pointer_of(fresh, f"HEAD:{name}").manifest for name in digests}
-    from git_panini.notes import Notes
-    from git_panini.repo import Repo
+    from git_panini.store.notes import Notes
+    from git_panini.git.repo import Repo
     repo = Repo(str(fresh))
     try:
         notes = Notes(repo).all()

@@ -24,8 +24,8 @@ TRIALS = 20
 # batches put commits, and so kills during commits, inside the 0.05-2 s window).
 RUNNER = """
 import sys
-from git_panini.repo import Repo
-from git_panini.worker import Worker
+from git_panini.git.repo import Repo
+from git_panini.work.worker import Worker
 worker = Worker(Repo("."), effort=1, lease_seconds=1)
 while worker.run(max_files=1):
     pass

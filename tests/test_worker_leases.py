@@ -24,12 +24,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from conftest import MiB, git, make_bare, make_repo, manifest_chunks, notes_of, pointer_of, run, sha256_file, write_text
-from git_panini import manifest as manifest_mod
-from git_panini.notes import Notes, new_note
-from git_panini.pointer import Pointer
-from git_panini.publish import publish_local
-from git_panini.repo import Repo
-from git_panini.store import Store, manifest_path, pack_path
+from git_panini.format import manifest as manifest_mod
+from git_panini.store.notes import Notes, new_note
+from git_panini.format.pointer import Pointer
+from git_panini.transfer.publish import publish_local
+from git_panini.git.repo import Repo
+from git_panini.store.shared import Store, manifest_path, pack_path
 
 TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
 

@@ -42,7 +42,7 @@ def _check_paths(repo, paths: list[str]):
 
 def add(paths: list[str] = typer.Argument(..., help="Files or directories, as for git add.")):
     """Stage files; tracked ones are chunked into the store by the clean filter."""
-    from ..filter import PROGRESS_ENV   # the filter's modules: loaded by this command only
+    from ..gitio.filter import PROGRESS_ENV  # the filter's modules: loaded by this command only
     repo = open_repo()
     if repo.work_tree is None:
         fail("add needs a working tree")

@@ -8,8 +8,9 @@ import sys
 import typer
 from rich.console import Console
 
-from ..repo import NotARepository, Repo
-from ..units import human, shown  # noqa: F401 (the commands import human from here)
+from ..git.repo import NotARepository, Repo
+from ..util.units import human, shown  # noqa: F401 (the commands import human from here)
+
 
 # soft_wrap: a message is one line however narrow the terminal (or the 80 columns rich assumes when
 # output is piped), so an error line with a 64-hex id stays greppable in CI logs.
@@ -43,7 +44,7 @@ def fail(message: str, code: int = 1):
     global failed
     failed = True
     if code == 1:   # a failed operation is worth a log; a usage error is not
-        from .. import logs
+        from ..util import logs
         logs.record(message)
     err_console.print(f"git-panini: {message}", style="red", markup=False, highlight=False)
     raise typer.Exit(code)
@@ -80,7 +81,7 @@ def print_json(data):
 
 
 def remote_or_fail(repo, remote: str | None) -> str:
-    from ..sync import default_remote
+    from ..transfer.sync import default_remote
     remote = remote_name_or_fail(remote) or default_remote(repo)
     if remote is None:
         fail("no remote given and none configured")

@@ -25,8 +25,8 @@ def dashboard(out: str = typer.Option(DEFAULT_OUT, "--out", help="Folder to writ
               json: bool = JsonOption):
     """Write DIR/index.html (sizes per file type, codec chains, the queue and its history, worker throughput,
     the largest files, verify status) and DIR/dashboard.json (the same numbers)."""
-    from .. import dashboard as dashboard_mod
-    from ..dashboard_html import render
+    from ..report import dashboard as dashboard_mod
+    from ..report.dashboard_html import render
     repo = open_repo()
     if not dashboard_mod.unborn(repo, rev):      # a repository with no commit yet shows its empty state
         commit_or_fail(repo, rev)

@@ -19,7 +19,7 @@ def demo(directory: str = typer.Argument(None, help="Empty directory to work in 
         os.makedirs(directory, exist_ok=True)
     except OSError as e:
         fail(f"cannot create {directory}: {e.strerror}", code=2 if isinstance(e, (FileNotFoundError, NotADirectoryError)) else 1)
-    from ..demo import run_demo
+    from ..ops.demo import run_demo
     console.print(f"demo directory: {directory}", markup=False)
     raise typer.Exit(run_demo(directory, console))
 

@@ -7,9 +7,9 @@ import time
 
 import typer
 
-from .. import dispatch as dispatch_mod
-from .. import webhook as webhook_mod
-from ..sync import default_remote
+from ..remote_work import dispatch as dispatch_mod
+from ..remote_work import webhook as webhook_mod
+from ..transfer.sync import default_remote
 from .common import JsonOption, console, fail, human, open_repo, print_json, remote_name_or_fail
 
 
@@ -63,7 +63,7 @@ def dispatch(backend: str = typer.Option("local", "--backend", help="local: work
     remote = None if no_remote else (remote_name_or_fail(remote) or default_remote(repo))
     client = None
     if backend == "github" and not matrix and not dry_run:
-        from ..github import Client, GitHubError
+        from ..remote_work.github import Client, GitHubError
         try:   # before anything is queued: a missing token must not leave queued notes behind
             client = Client.from_env(repository, token, api_url)
         except GitHubError as e:
@@ -88,7 +88,7 @@ def dispatch(backend: str = typer.Option("local", "--backend", help="local: work
             jobs = dispatcher.publish(jobs)
         except dispatch_mod.DispatchError as e:
             fail(str(e))
-        from ..github import write_output
+        from ..remote_work.github import write_output
         result["jobs"] = [j.as_dict() for j in jobs]
         result["outputs"] = dispatch_mod.matrix_outputs(jobs)
         result["github_output"] = write_output(result["outputs"])

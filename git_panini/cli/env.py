@@ -7,16 +7,16 @@ import shutil
 import typer
 
 from .. import __version__
-from ..notes import Notes
-from ..repo import run_git
-from ..store import Store
-from ..sync import default_remote
+from ..git.repo import run_git
+from ..store.notes import Notes
+from ..store.shared import Store
+from ..transfer.sync import default_remote
 from .common import JsonOption, console, human, open_repo, print_json
 
 
 def env(json: bool = JsonOption):
     """Show versions, filter configuration, hooks, store and notes tips."""
-    from .. import hooks
+    from ..gitio import hooks
     repo = open_repo()
     store = Store(repo)
     params = store.params()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from ..notes import NOTES_REF
-from ..store import STORE_REF
-from ..sync import SyncError, fetch as fetch_refs
+from ..store.notes import NOTES_REF
+from ..store.shared import STORE_REF
+from ..transfer.sync import SyncError
+from ..transfer.sync import fetch as fetch_refs
 from .common import JsonOption, console, fail, open_repo, print_json, remote_or_fail
 
 

@@ -7,7 +7,7 @@ import typer
 
 def filter_process():
     """Serve Git's filter protocol on stdin/stdout (configured by `git panini install`)."""
-    from ..filter import main
+    from ..gitio.filter import main
     main()
 
 

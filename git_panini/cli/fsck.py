@@ -10,7 +10,7 @@ from .common import JsonOption, console, open_repo, print_json
 def fsck(full: bool = typer.Option(False, "--full", help="Also decode every pack here and re-hash its chunks."),
          json: bool = JsonOption):
     """Check the store, the local store and the notes; exit 1 on any error."""
-    from ..fsck import check_store
+    from ..ops.fsck import check_store
     report = check_store(open_repo(), full=full)
     if json:
         print_json(report)

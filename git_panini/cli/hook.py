@@ -7,7 +7,7 @@ import typer
 
 def hook(name: str, args: list[str] = typer.Argument(None)):
     """Run a git-panini hook (called by .git/hooks scripts)."""
-    from .. import hooks
+    from ..gitio import hooks
     raise typer.Exit(hooks.main(name, args or []))
 
 

@@ -32,7 +32,7 @@ def render(uses: str | None = None, vendor: bool = False, mode: str = "matrix", 
            cron: str = "17,47 * * * *", comment: bool = True, dashboard: bool = False,
            backend: str = "github") -> dict[str, str]:
     """{file name: text} of the workflows to write under .github/workflows/ (ValueError on bad input)."""
-    from ..dispatch import normalize_runner, parse_size
+    from ..remote_work.dispatch import normalize_runner, parse_size
     if mode not in ("matrix", "dispatch"):
         raise ValueError("--mode must be matrix or dispatch")
     if backend not in ("github", "webhook"):
@@ -116,7 +116,7 @@ def init_ci(uses: str = typer.Option(None, "--uses", help=f"OWNER/REPO@REF holdi
     if repo.work_tree is None:
         fail("init-ci needs a working tree")
     if spec is None:
-        from ..distribution import install_spec
+        from ..remote_work.distribution import install_spec
         spec, source = install_spec()
         if spec is None:
             fail(f"this git-panini was installed from {source}, which runners cannot reach: pass --spec "

@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from ..repo import run_git
+from ..git.repo import run_git
 from .common import console, fail, open_repo
 
 FILTER_CONFIG = {
@@ -37,7 +37,8 @@ def _scope(global_: bool) -> list[str]:
 def install(global_: bool = typer.Option(False, "--global", help="Filter config for this user only, no hooks."),
             local: bool = typer.Option(False, "--local", help="This repository (the default).")):
     """Configure the panini filter and install the hooks."""
-    from .. import hooks, manual
+    from ..gitio import hooks
+    from . import manual
     if global_ and local:
         fail("choose one of --global and --local", code=2)
     repo = None if global_ else open_repo()
@@ -67,7 +68,7 @@ def install(global_: bool = typer.Option(False, "--global", help="Filter config 
 
 def uninstall(global_: bool = typer.Option(False, "--global", help="Remove the user-level filter config.")):
     """Remove the filter config and our hooks (chained hooks are put back)."""
-    from .. import hooks
+    from ..gitio import hooks
     repo = None if global_ else open_repo()
     cwd = (repo.work_tree or repo.git_dir) if repo else None
     run_git(["config", *_scope(global_), "--remove-section", "filter.panini"], cwd=cwd, check=False)

@@ -10,7 +10,7 @@ RemoteOption = typer.Option(None, "--remote", help="Remote holding the locks (de
 
 
 def _setup(paths: list[str], remote: str | None, must_exist: bool):
-    from .. import locks
+    from ..transfer import locks
     repo = open_repo()
     try:
         names = [locks.repo_path(repo, p) for p in paths]
@@ -24,7 +24,7 @@ def _setup(paths: list[str], remote: str | None, must_exist: bool):
 def lock(paths: list[str] = typer.Argument(..., help="Files to lock (all or none)."),
          remote: str = RemoteOption, json: bool = JsonOption):
     """Lock files on the remote, so nobody else pushes changes to them; makes them writable here."""
-    from .. import locks
+    from ..transfer import locks
     repo, names, remote = _setup(paths, remote, must_exist=True)
     try:
         new, ours = locks.lock(repo, remote, names)
@@ -45,7 +45,7 @@ def unlock(paths: list[str] = typer.Argument(..., help="Files to unlock (all or 
            force: bool = typer.Option(False, "--force", help="Also another user's lock (admins), or a file with uncommitted changes."),
            remote: str = RemoteOption, json: bool = JsonOption):
     """Release locks on the remote; lockable files become read-only here again."""
-    from .. import locks
+    from ..transfer import locks
     repo, names, remote = _setup(paths, remote, must_exist=False)
     try:
         released = locks.unlock(repo, remote, names, force=force)

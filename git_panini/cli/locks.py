@@ -10,7 +10,7 @@ from .common import JsonOption, console, err_console, fail, open_repo, print_jso
 def locks(remote: str = typer.Option(None, "--remote", help="Remote holding the locks (default: the branch's remote)."),
           json: bool = JsonOption):
     """List the remote's locks: path, owner, since when, from which host."""
-    from .. import locks as remote_locks
+    from ..transfer import locks as remote_locks
     repo = open_repo()
     remote = remote_or_fail(repo, remote)
     try:

@@ -7,7 +7,7 @@ import shutil
 
 import typer
 
-from .. import logs as logs_mod
+from ..util import logs as logs_mod
 from .common import JsonOption, console, fail, open_repo, print_json
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from .. import pointers
+from ..format import pointer_scan as pointers
 from .common import JsonOption, console, human, open_repo, print_json, tree_or_fail
 
 

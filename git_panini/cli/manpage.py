@@ -18,8 +18,9 @@ def _roff(text: str) -> str:
 
 
 def render() -> str:
-    from . import PROG, app
     from typer.main import get_command
+
+    from . import PROG, app
 
     group = get_command(app)
     root = group.make_context(PROG, [], resilient_parsing=True, terminal_width=78, max_content_width=78)

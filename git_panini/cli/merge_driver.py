@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from .. import mergedriver
+from ..gitio import merge_driver as mergedriver
 from .common import err_console, fail, open_repo
 
 

@@ -47,7 +47,7 @@ def migrate_command(
         top: int = typer.Option(10, "--top", min=1, help="info: rows shown."),
         json: bool = JsonOption):
     """Rewrite history: matching files become pointers (import) or plain files (export); info only counts."""
-    from ..migrate import MigrateError, info, migrate
+    from ..ops.migrate import MigrateError, info, migrate
     repo = open_repo()
     include, exclude = include or [], exclude or []
     try:

@@ -10,7 +10,7 @@ from .common import JsonOption, console, human, open_repo, print_json
 def prune(dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Only say what would be dropped."),
           json: bool = JsonOption):
     """Drop cleaned data that nothing references (a file added, then reset); `git gc` frees its bytes."""
-    from ..prune import prune as prune_store
+    from ..ops.prune import prune as prune_store
     result = prune_store(open_repo(), dry_run=dry_run)
     if json:
         print_json({"dry_run": dry_run, "manifests": result.manifests, "chunks": len(result.chunks),

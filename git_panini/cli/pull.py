@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from ..pathfilter import PathFilter
-from ..repo import GitError
-from ..sync import SyncError, remote_refs
+from ..git.repo import GitError
+from ..transfer.sync import SyncError, remote_refs
+from ..util.pathfilter import PathFilter
 from .common import console, fail, open_repo, remote_or_fail
 
 IncludeOption = typer.Option(None, "--include", "-I", help="Only paths matching these patterns (comma-separated).")
@@ -16,7 +16,7 @@ ExcludeOption = typer.Option(None, "--exclude", "-X", help="Not paths matching t
 def pull(remote: str = typer.Argument(None, help="Remote name or URL (default: the branch's remote)."),
          include: list[str] = IncludeOption, exclude: list[str] = ExcludeOption):
     """Download the data of pointer files in the working tree (in one request) and check them out."""
-    from ..materialize import check_out, fetch_data, pointer_files
+    from ..gitio.materialize import check_out, fetch_data, pointer_files
     repo = open_repo()
     if repo.work_tree is None:
         fail("pull needs a working tree")
@@ -34,7 +34,7 @@ def pull(remote: str = typer.Argument(None, help="Remote name or URL (default: t
 
 def checkout(include: list[str] = IncludeOption, exclude: list[str] = ExcludeOption):
     """Check out pointer files in the working tree as real files (fetching what is missing)."""
-    from ..materialize import check_out, pointer_files
+    from ..gitio.materialize import check_out, pointer_files
     repo = open_repo()
     if repo.work_tree is None:
         fail("checkout needs a working tree")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from ..sync import SyncError, push as push_refs
+from ..transfer.sync import SyncError
+from ..transfer.sync import push as push_refs
 from .common import JsonOption, console, fail, open_repo, print_json, remote_or_fail
 
 

@@ -35,7 +35,7 @@ def report(base: str = typer.Option(None, "--base", help="The range's base (e.g.
            token: str = typer.Option(None, "--token", help="Default: $GITHUB_TOKEN (prefer the variable)."),
            repository: str = typer.Option(None, "--repository", help="owner/name; default: $GITHUB_REPOSITORY.")):
     """Per file added or changed in a range: size, new bytes after dedup, stored, pending, codecs, ratio."""
-    from .. import report as report_mod
+    from ..report import report as report_mod
     if (base is None) == (not all_files):
         fail("give --base REV or --all", code=2)
     if format not in ("text", "markdown", "json"):
@@ -50,7 +50,7 @@ def report(base: str = typer.Option(None, "--base", help="The range's base (e.g.
     commit_or_fail(repo, head)
     client = None
     if github:
-        from ..github import Client, GitHubError
+        from ..remote_work.github import Client, GitHubError
         try:
             client = Client.from_env(repository, token, api_url)
         except GitHubError as e:
@@ -74,8 +74,8 @@ def report(base: str = typer.Option(None, "--base", help="The range's base (e.g.
 
 
 def _post(client, result, sha: str, comment: bool, pr: int | None, comment_author: str | None):
-    from .. import report as report_mod
-    from ..github import GitHubError, append_summary, event_pr_number, run_url
+    from ..remote_work.github import GitHubError, append_summary, event_pr_number, run_url
+    from ..report import report as report_mod
     markdown = report_mod.render_markdown(result)
     append_summary(markdown)
     url = run_url()

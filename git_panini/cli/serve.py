@@ -8,9 +8,9 @@ import threading
 
 import typer
 
-from .. import serve as serve_mod
-from ..dispatch import parse_size
-from ..webhook import SECRET_ENV, TOKEN_ENV
+from ..remote_work import serve as serve_mod
+from ..remote_work.dispatch import parse_size
+from ..remote_work.webhook import SECRET_ENV, TOKEN_ENV
 from .common import fail
 
 _print_lock = threading.Lock()

@@ -7,11 +7,11 @@ import sys
 import typer
 from rich.table import Table
 
-from .. import pointers
-from ..notes import Notes
-from ..remotenotes import NotesUnavailable, fetch_notes
-from ..sync import default_remote
-from .common import JsonOption, console, err_console, human, open_repo, shown, print_json, tree_or_fail
+from ..format import pointer_scan as pointers
+from ..store.notes import Notes
+from ..transfer.remote_notes import NotesUnavailable, fetch_notes
+from ..transfer.sync import default_remote
+from .common import JsonOption, console, err_console, human, open_repo, print_json, shown, tree_or_fail
 
 FINAL = ("completed", "failed")
 HEADER = ("file", "size", "new", "stored", "ratio", "status")

@@ -11,7 +11,7 @@ from .common import fail, open_repo
 
 def textconv(path: str = typer.Argument(..., help="The file Git wants to diff (a pointer or real bytes).")):
     """Print a tracked file's text for git diff, or one summary line for a binary (set up by install)."""
-    from .. import textconv as textconv_mod
+    from ..gitio import textconv as textconv_mod
     repo = open_repo()
     try:
         textconv_mod.convert(repo, path, sys.stdout.buffer)

@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from .. import stranded
+from ..ops import stranded
 from .common import JsonOption, console, fail, open_repo, print_json
 
 ATTRS = "filter=panini diff=panini merge=panini -text"

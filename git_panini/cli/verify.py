@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-from .. import pointers
+from ..format import pointer_scan as pointers
 from .common import JsonOption, console, err_console, fail, open_repo, print_json, range_or_fail
 
 
@@ -13,7 +13,7 @@ def verify(range_: str = typer.Argument(None, metavar="[RANGE]", help="e.g. orig
            all_: bool = typer.Option(False, "--all", help="Every pointer in the history of every ref."),
            json: bool = JsonOption):
     """Check manifest, every chunk's hash, and every file's sha256 and size."""
-    from ..verify import mark_stranded, verify_files
+    from ..ops.verify import mark_stranded, verify_files
     if all_ and range_:
         fail("give a RANGE or --all, not both", code=2)
     repo = open_repo()

@@ -11,13 +11,13 @@ import sys
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-from .. import pointers
-from ..dispatch import JOB_ID
-from ..lease import CLOCK_SKEW_SECONDS, held_here
-from ..repo import Repo
-from ..sync import SyncError, default_remote
-from ..watch import Round, Watcher
-from ..worker import LEASE_SECONDS, Worker, threads_per_job
+from ..format import pointer_scan as pointers
+from ..git.repo import Repo
+from ..remote_work.dispatch import JOB_ID
+from ..transfer.sync import SyncError, default_remote
+from ..work.lease import CLOCK_SKEW_SECONDS, held_here
+from ..work.watch import Round, Watcher
+from ..work.worker import LEASE_SECONDS, Worker, threads_per_job
 from .common import JsonOption, console, err_console, fail, human, open_repo, print_json, remote_name_or_fail
 
 
@@ -176,7 +176,7 @@ def work(paths: list[str] = typer.Argument(None, metavar="[PATH]...", help="With
         _release(repo, paths or [], remote, force, json)
         return
     skew = _skew(repo)
-    from ..similarity import resolve_device   # numpy: loaded only when working
+    from ..format.similarity import resolve_device  # numpy: loaded only when working
     try:
         device = resolve_device(device)
     except RuntimeError as e:

@@ -1,0 +1,103 @@
+"""Groups a file's not-yet-packed chunks into segments: runs of consecutive chunks that codecs see together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import structure as formats
+
+SEGMENT_TARGET = 4 << 20      # past this, cut at the next structural boundary
+SEGMENT_MAX = 16 << 20        # cut here whatever the structure says (bounds worker memory)
+WHOLE_FILE_MAX = 32 << 20     # formats whose codecs need the whole file (JPEG, PNG, ZIP) up to this size
+WHOLE_FILE_FORMATS = {"jpeg", "png", "zip"}
+
+
+@dataclass
+class Segment:
+    chunks: list[tuple[str, int]] = field(default_factory=list)
+    format: str | None = None      # the file's format, when this segment starts at a structural unit
+
+    @property
+    def size(self) -> int:
+        return sum(s for _, s in self.chunks)
+
+
+def sniff_format(head: bytes) -> str | None:
+    """The file's format from its first bytes: a structure scanner's name, or 'elf' for x86 code."""
+    scanner = formats.scanner_for(head[: formats.SNIFF_BYTES])
+    if scanner:
+        return scanner.format_name
+    if head[:4] == b"\x7fELF" and len(head) >= 20 and int.from_bytes(head[18:20], "little") in (3, 62):
+        return "elf"
+    return None
+
+
+def plan_segments(chunks: list[tuple[str, int]], is_packed, read_chunk) -> list[Segment]:
+    """Split the unpacked chunks of one file into segments.
+
+    is_packed(oid) says a chunk is already in some pack (it is never packed twice);
+    read_chunk(oid, size) gives chunk bytes, used only to find the file's structure.
+    """
+    if not chunks:
+        return []
+    head = read_chunk(*chunks[0])
+    scanner = formats.scanner_for(head[: formats.SNIFF_BYTES])
+    fmt = sniff_format(head)
+    total = sum(s for _, s in chunks)
+    todo = [not is_packed(c) for c, _ in chunks]
+    if fmt in WHOLE_FILE_FORMATS and total <= WHOLE_FILE_MAX and all(todo):
+        return [Segment(list(chunks), fmt)]
+    boundaries = set()
+    if scanner is not None:
+        # Structure cuts are also chunk cuts, so a segment ending at one holds whole members.
+        for c, s in chunks:
+            boundaries.update(scanner.feed(read_chunk(c, s)))
+    segments, current, offset = [], Segment(format=fmt), 0
+    for (oid, size), wanted in zip(chunks, todo):
+        at_boundary = offset in boundaries
+        if current.chunks and (not wanted or current.size >= SEGMENT_MAX
+                               or (current.size >= SEGMENT_TARGET and (at_boundary or not boundaries))):
+            segments.append(current)
+            # Machine code is machine code anywhere; other formats only from a unit's start.
+            current = Segment(format=fmt if at_boundary or fmt == "elf" else None)
+        if wanted:
+            current.chunks.append((oid, size))
+        elif not current.chunks and fmt != "elf":
+            current.format = None
+        offset += size
+    if current.chunks:
+        segments.append(current)
+    return segments
+
+
+@dataclass
+class SmallFile:
+    manifest: str
+    chunks: list[tuple[str, int]]
+    head: bytes                      # the first bytes, to tell text from binary and order by similarity
+
+
+def group_small_files(files: list[SmallFile], is_text, device: str = "cpu") -> list[Segment]:
+    """Solid segments across small files: text with text, binary with binary, similar files adjacent.
+    Files in whole-file formats (JPEG, PNG, ZIP) keep a segment of their own so their codecs apply."""
+    from .similarity import greedy_order, profiles
+
+    segments, groups = [], {"text": [], "elf": [], "binary": []}
+    for f in files:
+        fmt = sniff_format(f.head)
+        if fmt in WHOLE_FILE_FORMATS:
+            segments.append(Segment(list(f.chunks), fmt))
+        else:
+            groups["elf" if fmt == "elf" else "text" if is_text(f.head) else "binary"].append(f)
+    for kind, members in groups.items():
+        order = greedy_order(profiles([f.head for f in members]), device) if members else []
+        fmt = "elf" if kind == "elf" else None
+        current = Segment(format=fmt)
+        for i in order:
+            if current.chunks and current.size >= SEGMENT_TARGET:
+                segments.append(current)
+                current = Segment(format=fmt)
+            current.chunks.extend(members[i].chunks)
+        if current.chunks:
+            segments.append(current)
+    return segments

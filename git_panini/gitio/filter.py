@@ -1,0 +1,335 @@
+"""`git panini filter-process`: Git's long-running clean/smudge filter (protocol version 2, with delay)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+from ..format import pointer as pointer_mod
+from ..git.pktline import PktReader, PktWriter, ProtocolError
+from ..git.repo import Repo
+from ..store.chunk_source import ChunkSource, MissingObject, ReadError, iter_file, missing_chunks
+from ..transfer.sync import SyncError, default_remote, fetch
+from ..util.pathfilter import PathFilter
+from .writer import IngestSession
+
+CAPABILITIES = ("clean", "smudge", "delay")
+PROGRESS_ENV = "GIT_PANINI_PROGRESS_BYTES"
+SKIP_SMUDGE_ENV = "GIT_PANINI_SKIP_SMUDGE"   # "1": check out pointers as they are (git-lfs's GIT_LFS_SKIP_SMUDGE)
+NEEDS_FETCH = "needs-fetch"   # marker for the post-checkout hook
+SPOOL_MEMORY = 8 << 20       # a non-pointer blob passed through smudge stays in memory up to this size
+SPOOL_BLOCK = 1 << 20
+
+
+def warn(message: str, exc: BaseException | None = None):
+    """One line for the user; the message (and traceback, if any) also in .git/panini/logs/."""
+    from ..util import logs
+    logs.record(message, exc)
+    sys.stderr.write(f"git-panini: {message}\n")
+    sys.stderr.flush()
+
+
+class FilterServer:
+    def __init__(self, repo: Repo, stdin, stdout):
+        self.repo = repo
+        self.inp = PktReader(stdin)
+        self.out = PktWriter(stdout)
+        self._ingest: IngestSession | None = None
+        self._source: ChunkSource | None = None
+        self._delayed: dict[str, pointer_mod.Pointer] = {}   # pathname -> pointer awaiting a fetch
+        self._fetched = False
+        self._skip_all = os.environ.get(SKIP_SMUDGE_ENV, "") not in ("", "0")
+        self._paths = PathFilter.from_config(repo)
+        self._filtering = None    # the progress bar of a checkout's delayed files
+        self.on_bytes = lambda n: None
+
+    @property
+    def ingest(self) -> IngestSession:
+        if self._ingest is None:
+            self._ingest = IngestSession(self.repo)
+        return self._ingest
+
+    @property
+    def source(self) -> ChunkSource:
+        if self._source is None:
+            self._source = ChunkSource(self.repo)
+        return self._source
+
+    def serve(self):
+        self._handshake()
+        if not self.repo.bare:
+            from .hooks import ensure_installed  # the first run in a clone installs its hooks
+            ensure_installed(self.repo, warn)
+        progress = _progress_bar()
+        if progress is not None:
+            progress.start()
+            task = progress.add_task("chunking", total=int(os.environ[PROGRESS_ENV]))
+            self.on_bytes = lambda n: progress.advance(task, n)
+        try:
+            self._serve()
+        finally:
+            if progress is not None:
+                progress.stop()
+
+    def _serve(self):
+        try:
+            while True:
+                try:
+                    headers = self.inp.read_text_list()
+                except EOFError:
+                    return
+                meta = dict(h.split("=", 1) for h in headers if "=" in h)
+                command = meta.get("command")
+                if command == "clean":
+                    self._clean(meta["pathname"])
+                elif command == "smudge":
+                    self._smudge(meta["pathname"], meta.get("can-delay") == "1")
+                elif command == "list_available_blobs":
+                    self._list_available()
+                else:
+                    raise ProtocolError(f"unknown filter command {command!r}")
+        finally:
+            if self._filtering is not None:
+                self._filtering.stop()
+            self.close()
+
+    def close(self):
+        # The journal: one store commit for everything this git command cleaned.
+        if self._ingest is not None:
+            try:
+                self._ingest.finish()
+            except OSError as e:   # a full disk: the journal and WAL stay, for the next commit's replay
+                warn(f"could not record the files this command cleaned ({e.strerror or e}); their data stays "
+                     "in .git/panini and the next commit records it once there is space", e)
+            self._ingest = None
+        if self._source is not None:
+            self._source.close()
+
+    def _handshake(self):
+        hello = self.inp.read_text_list()
+        if not hello or hello[0] != "git-filter-client" or "version=2" not in hello[1:]:
+            raise ProtocolError("expected git-filter-client with version=2")
+        self.out.text_list(["git-filter-server", "version=2"])
+        offered = {h.split("=", 1)[1] for h in self.inp.read_text_list() if h.startswith("capability=")}
+        self.out.text_list([f"capability={c}" for c in CAPABILITIES if c in offered])
+
+    # --- clean ------------------------------------------------------------------------------------
+    def _clean(self, path: str):
+        content = self.inp.read_content()
+        first = next(content, b"")
+        head = bytearray(first)
+        # A pointer that is already clean passes through unchanged (e.g. a file git-panini wrote
+        # as a pointer because its data was missing): never chunk a pointer into another pointer.
+        while len(head) < pointer_mod.MAX_POINTER_SIZE and (pkt := next(content, None)) is not None:
+            head += pkt
+        if pointer_mod.looks_like_pointer(bytes(head)) and _is_valid_pointer(bytes(head)) \
+                or pointer_mod.read_by_git(path):
+            self._respond(bytes(head) + b"".join(content))
+            return
+        try:
+            result = self.ingest.clean(_chain(bytes(head), content, self.on_bytes), path)
+        except Exception as e:  # never leave git hanging: drain, then report the error
+            for _ in content:
+                pass
+            warn(f"clean {path}: {e}", e)
+            self.out.text_list(["status=error"])
+            return
+        self._respond(result)
+
+    # --- smudge -----------------------------------------------------------------------------------
+    def _smudge(self, path: str, can_delay: bool):
+        content = self.inp.read_content()
+        data = bytearray()
+        while len(data) <= pointer_mod.MAX_POINTER_SIZE and (pkt := next(content, None)) is not None:
+            data += pkt
+        if len(data) > pointer_mod.MAX_POINTER_SIZE:
+            self._pass_through(path, data, content)   # too big for a pointer: the file as it was committed
+            return
+        data = bytes(data)
+        if not data and path in self._delayed:
+            pointer = self._delayed.pop(path)
+        elif not data:
+            self._respond(b"")
+            return
+        else:
+            try:
+                pointer = pointer_mod.parse(data)
+            except pointer_mod.PointerError as e:
+                if pointer_mod.looks_like_pointer(data):
+                    warn(f"{path}: invalid pointer ({e}); writing it out unchanged")
+                self._respond(data)
+                return
+            if self._skip_all or not self._paths.matches(path):
+                self._respond(data)   # asked for pointers only (skip-smudge, fetchinclude / fetchexclude)
+                return
+            missing = missing_chunks(self.source, pointer)
+            if missing and self._ingest is not None and self._ingest.make_readable():
+                missing = missing_chunks(self.source, pointer)   # cleaned by this git command: was in its WAL
+            if missing:
+                if can_delay and not self._fetched:
+                    self._delayed[path] = pointer
+                    self.out.text_list(["status=delayed"])
+                    return
+                self._fetch([pointer])
+        self._write_file(path, pointer)
+
+    def _pass_through(self, path: str, head: bytearray, rest):
+        """Hand a non-pointer blob back unchanged, in bounded memory. Git sends all of it before it reads
+        the answer, so it waits in a spool (a file in .git/panini past SPOOL_MEMORY) instead of a buffer."""
+        with tempfile.SpooledTemporaryFile(SPOOL_MEMORY, dir=self.repo.panini_dir) as spool:
+            try:
+                os.makedirs(self.repo.panini_dir, exist_ok=True)
+                spool.write(head)
+                del head[:]
+                for pkt in rest:
+                    spool.write(pkt)
+                spool.seek(0)
+            except OSError as e:   # e.g. a full disk: read what git still sends, then refuse this file
+                for _ in rest:
+                    pass
+                warn(f"smudge {path}: cannot hold the file while git sends it: {e.strerror or e}")
+                self.out.text_list(["status=error"])
+                return
+            self.out.text_list(["status=success"])
+            while block := spool.read(SPOOL_BLOCK):
+                self.out.content(block)
+            self.out.flush()
+            self.out.flush()   # empty list: keep status=success
+
+    def _write_file(self, path: str, pointer):
+        try:
+            chunks = iter_file(self.source, pointer)
+            first = next(chunks, b"")
+        except ReadError as e:
+            warn(f"smudge {path}: {e}")
+            if isinstance(e, MissingObject):
+                self._note_missing(path)
+            self.out.text_list(["status=error"])
+            return
+        self.out.text_list(["status=success"])
+        try:
+            self.out.content(first)
+            for data in chunks:
+                self.out.content(data)
+        except ReadError as e:
+            # Git discards content followed by an error status: nothing unverified lands on disk.
+            warn(f"smudge {path}: {e}")
+            if isinstance(e, MissingObject):
+                self._note_missing(path)
+            self.out.flush()
+            self.out.text_list(["status=error"])
+            return
+        self.out.flush()
+        self.out.flush()  # empty list: keep status=success
+        if self._filtering is not None:
+            self._filtering.advance(pointer.size)
+
+    def _note_missing(self, path: str):
+        """Leave the marker the post-checkout hook looks for: these paths need a fetch and a re-checkout."""
+        os.makedirs(self.repo.panini_dir, exist_ok=True)
+        with open(os.path.join(self.repo.panini_dir, NEEDS_FETCH), "a", encoding="utf-8") as f:
+            f.write(path + "\n")
+
+    def _list_available(self):
+        if self._delayed:
+            self._fetch(list(self._delayed.values()))
+            self._filtering = _filtering_progress(len(self._delayed), sum(p.size for p in self._delayed.values()))
+        elif self._filtering is not None:   # Git asks once more when it has every file: done
+            self._filtering.stop()
+            self._filtering = None
+        paths = list(self._delayed)
+        self.out.text_list([f"pathname={p}" for p in paths])
+        self.out.text_list(["status=success"])
+
+    def _fetch(self, pointers: list):
+        """What these files lack, from the remote: its store once per process (metadata: manifests and
+        recipes), then every blob they need in one request by id."""
+        if not self._fetched:
+            self._fetched = True
+            self.source.remote = default_remote(self.repo)
+            if self.source.remote is None:
+                warn("file data is missing and no remote is configured to fetch it from")
+                return
+            try:
+                fetch(self.repo, self.source.remote)
+            except SyncError as e:
+                warn(str(e))
+            self.source.refresh()
+        self.source.prefetch([p.manifest for p in pointers])
+
+    def _respond(self, data: bytes):
+        self.out.text_list(["status=success"])
+        self.out.content(data)
+        self.out.flush()
+        self.out.flush()
+
+
+def _is_valid_pointer(data: bytes) -> bool:
+    try:
+        pointer_mod.parse(data)
+        return True
+    except pointer_mod.PointerError:
+        return False
+
+
+def _chain(first: bytes, rest, on_bytes):
+    if first:
+        on_bytes(len(first))
+        yield first
+    for block in rest:
+        on_bytes(len(block))
+        yield block
+
+
+def _progress_bar():
+    """`git panini add` asks for a progress bar (on stderr) by saying how many bytes to expect."""
+    if not os.environ.get(PROGRESS_ENV, "").isdigit() or not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+    return Progress("chunking", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                    console=Console(stderr=True), transient=True)
+
+
+class _FilteringProgress:
+    """What git-lfs users see during a clone: "Filtering content (8 files) ━━━ 120/479 MiB 70 MiB/s" (stderr, TTY only)."""
+
+    def __init__(self, files: int, size: int):
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+        self.bar = Progress(f"Filtering content ({files} file{'s' if files != 1 else ''})", BarColumn(),
+                            DownloadColumn(), TransferSpeedColumn(), console=Console(stderr=True), transient=True)
+        self.task = self.bar.add_task("smudge", total=size)
+        self.bar.start()
+
+    def advance(self, n: int):
+        self.bar.advance(self.task, n)
+
+    def stop(self):
+        self.bar.stop()
+
+
+def _filtering_progress(files: int, size: int):
+    return _FilteringProgress(files, size) if sys.stderr.isatty() else None
+
+
+def _widen_pipes(size: int = 1 << 20):
+    """Git talks to us through 64 KiB pipes by default; a wider pipe lets either side run ahead by
+    many packets instead of waking the other for each one (F_SETPIPE_SZ; Linux only, best effort)."""
+    try:
+        import fcntl
+        set_size = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+    except ImportError:
+        return
+    for fd in (0, 1):
+        try:
+            fcntl.fcntl(fd, set_size, size)
+        except OSError:
+            pass   # not a pipe, or above /proc/sys/fs/pipe-max-size
+
+
+def main():
+    _widen_pipes()
+    repo = Repo(".")
+    FilterServer(repo, sys.stdin.buffer, sys.stdout.buffer).serve()

@@ -1,0 +1,253 @@
+"""Git hooks: install ours beside the user's own, and run them (pre-push, post-checkout, post-merge, post-commit)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from importlib import resources
+
+from ..git.tree_edit import TreeEditor
+from ..store import journal
+from ..store.chunk_source import ChunkSource
+from ..store.local import LocalStore
+from ..store.shared import fan
+from ..transfer import locks
+from ..transfer.sync import SyncError, default_remote, fetch, push
+
+HOOK_NAMES = ("pre-push", "post-checkout", "post-merge", "pre-commit", "post-commit")
+MARKER = b"git-panini "
+
+
+def hooks_dir(repo) -> str:
+    path = repo.git("rev-parse", "--git-path", "hooks").stdout.decode().strip()
+    return path if os.path.isabs(path) else os.path.join(repo.work_tree or repo.git_dir, path)
+
+
+def _is_ours(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return MARKER in f.read(200)
+    except OSError:
+        return False
+
+
+def install(repo) -> list[str]:
+    directory = hooks_dir(repo)
+    os.makedirs(directory, exist_ok=True)
+    done = []
+    for name in HOOK_NAMES:
+        path = os.path.join(directory, name)
+        if os.path.exists(path) and not _is_ours(path):
+            local = path + ".local"
+            if os.path.exists(local):
+                raise FileExistsError(f"both {name} and {name}.local exist; merge them by hand first")
+            os.rename(path, local)
+        with open(path, "wb") as f:
+            f.write(resources.files("git_panini").joinpath("hooks", name).read_bytes())
+        os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        done.append(path)
+    return done
+
+
+def ensure_installed(repo, warn) -> None:
+    """Install the hooks if this repository lacks them (the filter calls this on its first run in a
+    clone made with only the global filter, as git-lfs does): without a pre-push hook, a plain
+    `git push` would publish pointers whose data never leaves this machine."""
+    directory = hooks_dir(repo)
+    if all(_is_ours(os.path.join(directory, name)) for name in HOOK_NAMES):
+        return
+    try:
+        install(repo)
+    except (OSError, FileExistsError) as e:
+        warn(f"could not install the git-panini hooks ({e}); pushes will not carry file data")
+
+
+def uninstall(repo) -> list[str]:
+    directory = hooks_dir(repo)
+    removed = []
+    for name in HOOK_NAMES:
+        path = os.path.join(directory, name)
+        if _is_ours(path):
+            os.remove(path)
+            removed.append(path)
+            if os.path.exists(path + ".local"):
+                os.rename(path + ".local", path)
+    return removed
+
+
+def run(repo, name: str, args: list[str], stdin: bytes) -> int:
+    """Our part of a hook (the shell script has already run the user's chained `<name>.local`)."""
+    return {"pre-push": _pre_push, "post-checkout": _after_checkout, "post-merge": _after_checkout,
+            "pre-commit": _refuse_lost, "post-commit": _replay_journal}[name](repo, args, stdin)
+
+
+def _err(message: str):
+    sys.stderr.write(f"git-panini: {message}\n")
+
+
+def _pre_push(repo, args, stdin: bytes) -> int:
+    """Publish the data the pushed commits need (and only that), before Git pushes the branch."""
+    remote = args[0] if args else default_remote(repo)
+    if remote is None:
+        _err("refusing to push: no remote to send the file data to")
+        return 1
+    zero = "0" * repo.hex_len
+    pushed, known, tips = [], [], []
+    for line in stdin.decode().splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[1] != zero:
+            pushed.append(parts[1])
+            if parts[3] != zero and repo.exists(parts[3]):
+                known.append(parts[3])
+                tips.append((parts[1], parts[3]))
+            elif parts[3] == zero:
+                tips.append((parts[1], None))   # a new ref on the remote
+    if not pushed:
+        return 0   # only deletions
+    # What the remote's branches (as last fetched) already hold needs no publishing again.
+    names = repo.git("remote").stdout.decode().split()
+    revs = pushed + ["--not", *known] + ([f"--remotes={remote}"] if remote in names else [])
+    refused = locks.refuse_locked_changes(repo, remote, revs, tips)
+    if refused:
+        _err(f"refusing to push: {refused}")
+        return 1
+    try:
+        push(repo, remote, revs=revs)
+    except SyncError as e:
+        _err(f"refusing to push: {e}")
+        return 1
+    return 0
+
+
+def _after_checkout(repo, args, stdin) -> int:
+    """Fetch what a smudge lacked, then make lockable files we hold no lock on read-only."""
+    code = _refetch_missing(repo, args, stdin)
+    locks.protect_lockable(repo)
+    return code
+
+
+def _refetch_missing(repo, args, stdin) -> int:
+    """A smudge found chunks missing (the filter left a list of paths): fetch, then check them out again."""
+    from .filter import NEEDS_FETCH
+    marker = os.path.join(repo.panini_dir, NEEDS_FETCH)
+    try:
+        with open(marker, encoding="utf-8") as f:
+            paths = sorted({line.rstrip("\n") for line in f if line.strip()})
+        os.remove(marker)
+    except FileNotFoundError:
+        return 0
+    remote = default_remote(repo)
+    if remote is None:
+        _err(f"{len(paths)} file(s) could not be checked out (chunks missing) and no remote is configured")
+        return 0
+    try:
+        fetch(repo, remote)
+    except SyncError as e:
+        _err(f"{len(paths)} file(s) lack chunks and fetching failed: {e}")
+        return 0
+    # Only files the failed smudge left absent: never overwrite what is in the working tree.
+    # Literal pathspecs: a file named ':!x' or 'a[1].bin' must name itself, never other files.
+    tracked = set(repo.git("--literal-pathspecs", "ls-files", "-z", "--", *paths).stdout.decode().split("\0"))
+    paths = [p for p in paths if p in tracked and not os.path.lexists(os.path.join(repo.work_tree, p))]
+    if not paths:
+        return 0
+    proc = repo.git("--literal-pathspecs", "checkout", "--", *paths, check=False)
+    if proc.returncode != 0:
+        _err(f"after fetching from {remote}, {len(paths)} file(s) still cannot be checked out: "
+             + proc.stderr.decode(errors="replace").strip().splitlines()[-1])
+    return 0
+
+
+LOST = "lost"   # .git/panini/lost: (path, manifest) lines whose data died with a crashed filter
+
+
+def _replay(repo) -> list[tuple[str, str]] | None:
+    """journal.replay()'s lost files; None, said in one line, when it cannot write (a full disk)."""
+    try:
+        return journal.replay(repo)[1]
+    except OSError as e:
+        _err(f"could not record what a crashed git add left in .git/panini ({e.strerror or e}); "
+             "it stays there until a commit can: free some space")
+        return None
+
+
+def _replay_journal(repo, args, stdin) -> int:
+    """post-commit (after `git commit --no-verify` too): record what crashed filters left intact; lockable
+    files just committed become read-only unless we hold their lock (as after a checkout, and git-lfs)."""
+    locks.protect_lockable(repo)
+    new = _replay(repo)
+    if new is None:
+        return 0
+    for path, _ in _remember_lost(repo, new):
+        _err(f"{path}: its data was lost with a crashed filter; add it again: git add --renormalize -- '{path}'")
+    return 0
+
+
+def _refuse_lost(repo, args, stdin) -> int:
+    """pre-commit: record what crashed filters left intact, and refuse to commit a staged pointer whose
+    data died with one, until the file is added again (it is still in the working tree). Remembered
+    in .git/panini/lost until then, so a second `git commit` is refused too."""
+    from ..format.pointer_scan import in_index
+    new = _replay(repo)
+    if new is None:
+        return 1   # what is lost cannot be told yet
+    lost = _remember_lost(repo, new)
+    local = LocalStore(repo)
+    kept = TreeEditor(repo, local.tree_of(local.tip()))
+    index = {f.pointer.manifest: f.path for f in in_index(repo) if f.pointer} if lost else {}
+    staged = []
+    source = ChunkSource(repo) if lost else None
+    for path, manifest in lost:
+        if kept.get("manifests/" + fan(manifest)) is not None and journal.intact_chunks(repo, manifest, source) is not None:
+            continue   # added again since (the same content makes the same manifest): resolved
+        if manifest in index:   # staged, under this path or another (git mv)
+            staged.append((index[manifest], manifest))
+        elif (path, manifest) in new:
+            _err(f"{path}: its data was lost with a crashed filter; add it again: git add --renormalize -- '{path}'")
+    if source is not None:
+        source.close()
+    _write_lost(repo, staged)
+    for path, _ in staged:
+        _err(f"{path}: the git add that staged it was killed before its data was kept; "
+             f"add it again: git add --renormalize -- '{path}'")
+    return 1 if staged else 0
+
+
+def _remember_lost(repo, new: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    path = os.path.join(repo.panini_dir, LOST)
+    try:
+        with open(path, encoding="utf-8") as f:
+            known = [tuple(line.rstrip("\n").rsplit("\t", 1)) for line in f if "\t" in line]
+    except FileNotFoundError:
+        known = []
+    merged = list(dict.fromkeys(known + list(new)))
+    _write_lost(repo, merged)
+    return merged
+
+
+def _write_lost(repo, entries: list[tuple[str, str]]):
+    path = os.path.join(repo.panini_dir, LOST)
+    if not entries:
+        if os.path.exists(path):
+            os.remove(path)
+        return
+    os.makedirs(repo.panini_dir, exist_ok=True)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.writelines(f"{p}\t{m}\n" for p, m in entries)
+    os.replace(path + ".tmp", path)
+
+
+def main(name: str, args: list[str]) -> int:
+    """`git-panini hook NAME ARGS...`, as the hook scripts call it."""
+    from ..git.repo import NotARepository, Repo
+    if name not in HOOK_NAMES:
+        _err(f"unknown hook {name!r}")
+        return 2
+    try:
+        repo = Repo(".")
+    except NotARepository as e:
+        _err(str(e))
+        return 1
+    stdin = b"" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer.read()
+    return run(repo, name, args, stdin)

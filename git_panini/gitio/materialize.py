@@ -1,0 +1,63 @@
+"""Pointers left in the working tree (skip-smudge clones, fetchexclude) become real files again."""
+
+from __future__ import annotations
+
+import os
+
+from ..format import pointer_scan as pointers
+from ..store.chunk_source import ChunkSource
+from ..transfer.sync import default_remote, fetch
+from ..util.pathfilter import PathFilter
+
+
+def pointer_files(repo, paths: PathFilter) -> list[pointers.FoundPointer]:
+    """HEAD's tracked files whose working-tree copy is still the pointer text (never a user's edit)."""
+    found = []
+    for f in pointers.in_tree(repo, "HEAD"):
+        if f.pointer is None or not paths.matches(f.path):
+            continue
+        full = os.path.join(repo.work_tree, f.path)
+        try:
+            if os.path.getsize(full) > 1024:
+                continue
+            with open(full, "rb") as fh:
+                if fh.read() == f.pointer.encode():
+                    found.append(f)
+        except FileNotFoundError:
+            found.append(f)   # absent: a smudge failed there; check it out again
+    return found
+
+
+def fetch_missing(repo, source: ChunkSource, manifests: list[str]) -> int:
+    """If these files lack data here: the store from source.remote, then every blob they need in one
+    request. Returns how many objects were asked for (0: all here, or no remote)."""
+    if source.remote is None or not source.wanted(manifests):
+        return 0
+    fetch(repo, source.remote)
+    source.refresh()
+    return source.prefetch(manifests)
+
+
+def fetch_data(repo, files: list[pointers.FoundPointer], remote: str | None = None) -> int:
+    source = ChunkSource(repo, remote=remote or default_remote(repo))
+    try:
+        return fetch_missing(repo, source, [f.pointer.manifest for f in files])
+    finally:
+        source.close()
+
+
+def check_out(repo, files: list[pointers.FoundPointer]) -> None:
+    """Let Git run the smudge filter on exactly these paths (literal pathspecs, from a file). Each file
+    is still the pointer text (pointer_files checked), so removing it first loses nothing, and makes
+    Git write it: a file whose stat matches the index would be left alone."""
+    if not files:
+        return
+    for f in files:
+        try:
+            os.remove(os.path.join(repo.work_tree, f.path))
+        except FileNotFoundError:
+            pass
+    env = {k: v for k, v in os.environ.items() if k != "GIT_PANINI_SKIP_SMUDGE"}
+    repo.git("-c", "panini.fetchinclude=", "-c", "panini.fetchexclude=", "--literal-pathspecs",
+             "checkout", "--pathspec-from-file=-", "--pathspec-file-nul",
+             input=b"".join(f.path.encode("utf-8", "surrogateescape") + b"\0" for f in files), env=env)

@@ -1,0 +1,1 @@
+"""Whole-repository operations a user runs: verify, fsck, prune, migrate, the demo."""

@@ -1,0 +1,51 @@
+"""`git panini prune`: drop local data that nothing references any more (never what a remote lacks).
+
+Referenced means reachable from a branch, tag, stash or other ref, from a reflog entry (until
+`git reflog expire` ends it), or staged in the index. Unpushed commits are on branches, so their
+data is kept; data that was cleaned but never committed (a file added, then reset) is dropped.
+Dropping removes the entries from refs/panini/local; `git gc` then frees the bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..format import manifest as manifest_mod
+from ..format import pointer_scan as pointers
+from ..git.repo import ObjectTooLarge
+from ..store.local import LocalStore
+
+
+@dataclass
+class PruneResult:
+    manifests: list[str] = field(default_factory=list)
+    chunks: list[str] = field(default_factory=list)
+    bytes: int = 0
+    kept: int = 0
+
+
+def referenced_manifests(repo) -> set[str]:
+    revs = ["--exclude=refs/panini/*", "--exclude=refs/notes/*", "--all", "--reflog", "--indexed-objects"]
+    return {f.pointer.manifest for f in pointers.in_revs(repo, revs) if f.pointer}
+
+
+def _chunks(repo, manifest: str) -> list[tuple[str, int]]:
+    try:
+        return manifest_mod.parse(repo.read_kind(manifest, "blob", manifest_mod.MAX_MANIFEST_SIZE) or b"", repo.hex_len)
+    except (manifest_mod.ManifestError, ObjectTooLarge):
+        return []
+
+
+def prune(repo, dry_run: bool = False) -> PruneResult:
+    local = LocalStore(repo)
+    manifests = local.manifests()
+    referenced = referenced_manifests(repo)
+    keep = [m for m in manifests if m in referenced]
+    drop = [m for m in manifests if m not in referenced]
+    needed = {c for m in keep for c, _ in _chunks(repo, m)}
+    sizes = {c: s for m in drop for c, s in _chunks(repo, m)}
+    result = PruneResult(drop, sorted(c for c in local.chunks() if c not in needed), kept=len(keep))
+    result.bytes = sum(sizes.get(c, 0) for c in result.chunks)
+    if not dry_run and (result.manifests or result.chunks):
+        local.drop(result.manifests, result.chunks, f"panini: prune {len(drop)} unreferenced file(s)")
+    return result

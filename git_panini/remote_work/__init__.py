@@ -1,0 +1,1 @@
+"""Workers elsewhere: dispatch and its backends (GitHub Actions, webhook), the `serve` server."""

@@ -1,0 +1,1 @@
+"""What the store holds, for people: the report and the dashboard."""

@@ -1,0 +1,356 @@
+"""Reads files back: resolves each chunk (raw blob or pack), checks every hash, streams the bytes."""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from ..format import manifest as manifest_mod
+from ..format.hashing import BackgroundSha256
+from ..format.manifest import MAX_CHUNK_SIZE, MAX_MANIFEST_SIZE
+from ..format.pointer import Pointer
+from ..format.recipe import MAX_RECIPE_SIZE, MAX_STEP_SIZE, RecipeError, parse_recipe
+from ..git.objects import object_id
+from ..git.repo import ObjectTooLarge
+from .chunk_index import ChunkIndex
+from .shared import Store
+
+READ_AHEAD_BYTES = 32 << 20   # decoded bytes of upcoming packs in flight (one more pack may pass it)
+READ_AHEAD_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+class ReadError(Exception):
+    """A file cannot be reconstructed exactly; the message names what and where."""
+
+    offset: int | None = None   # where in the file, once known
+
+    def __str__(self):
+        text = super().__str__()
+        return text if self.offset is None else f"{text} (file offset {self.offset})"
+
+
+class MissingObject(ReadError):
+    """The manifest or a chunk is not here (a fetch may bring it)."""
+
+
+class ChunkCorrupt(ReadError):
+    def __init__(self, chunk: str, where: str, data: bytes):
+        super().__init__(f"chunk {chunk} from {where} is corrupt (its bytes do not hash to its id)")
+        self.chunk, self.data = chunk, data
+
+
+class ChunkMissing(MissingObject):
+    def __init__(self, chunk: str, unreadable_packs: int = 0):
+        hint = (f"{unreadable_packs} pack(s) in the store have unreadable recipes (see git panini fsck)"
+                if unreadable_packs else "try: git panini fetch")
+        super().__init__(f"chunk {chunk} is not in this repository ({hint})")
+        self.chunk = chunk
+
+
+class ChunkSource:
+    """Finds chunk bytes: raw chunk blobs first, then packs via the local index (decoded packs cached).
+
+    With a remote, what is not here is fetched by object id: prefetch() asks for everything a set
+    of files needs in one request; read() fetches a straggler on its own as a last resort.
+    """
+
+    def __init__(self, repo, cache_bytes: int = 256 << 20, remote: str | None = None):
+        self.repo = repo
+        self.store = Store(repo)
+        self.remote = remote
+        self.fetches = 0          # object fetches made (round trips), for tests and benchmarks
+        self._index: ChunkIndex | None = None
+        self._decoded: OrderedDict[str, bytes] = OrderedDict()
+        # Small files share segments packed in similarity order, not path order: a byte budget
+        # (not a count of packs) keeps reading a directory from decoding each segment again.
+        self._cache_bytes = cache_bytes
+        self._cached = 0
+        # Chunks of each cached pack not yet read: a pack is dropped once all were, so streaming a big
+        # file holds one segment, not the budget (a pack is decoded again only after yielding its size).
+        self._unread: dict[str, set[str]] = {}
+        self._upcoming: deque[str] = deque()      # packs that plan() said come next, not yet started
+        self._pending: dict[str, tuple[Future, int]] = {}   # pack -> (its decode on another thread, size)
+        self._pending_bytes = 0
+        self._pool: ThreadPoolExecutor | None = None
+
+    @property
+    def index(self) -> ChunkIndex:
+        if self._index is None:
+            self._index = ChunkIndex(self.store)
+            self._index.refresh()
+        return self._index
+
+    def refresh(self):
+        if self._index is not None:
+            self._index.refresh()
+
+    def has(self, chunk: str) -> bool:
+        """The chunk is here as a raw blob, or some pack yields it and the pack's blobs are here."""
+        if self.repo.exists(chunk):
+            return True
+        return any(all(self.repo.exists(b) for b in self.index.pack_blobs(pack))
+                   for pack, _, _, _ in self.index.locate(chunk))
+
+    def needed(self, chunks) -> set[str]:
+        """Object ids to fetch so these chunks can be read: a pack's data and dictionaries when
+        some pack yields the chunk, else the raw chunk blob."""
+        wanted: set[str] = set()
+        for chunk in chunks:
+            if self.repo.exists(chunk):
+                continue
+            located = self.index.locate(chunk)
+            if located:
+                blobs = self.index.pack_blobs(located[0][0])
+                if any(b in wanted for b in blobs):
+                    continue
+                wanted.update(b for b in blobs if not self.repo.exists(b))
+            else:
+                wanted.add(chunk)
+        return wanted
+
+    def fetch(self, oids) -> bool:
+        """Fetch these objects from the remote in one request; False without a remote or on failure."""
+        from ..transfer.sync import SyncError, fetch_objects
+        oids = sorted(set(oids))
+        if not oids or self.remote is None:
+            return False
+        self.fetches += 1
+        try:
+            fetch_objects(self.repo, self.remote, oids)
+            return True
+        except SyncError:
+            return False
+
+    def wanted(self, manifests, packs: bool = True) -> set[str]:
+        """Object ids to fetch before these files can be read: absent manifests, and for each chunk
+        not here its pack's blobs (packs=False: never), or the raw chunk."""
+        chunks, absent = [], set()
+        for manifest in manifests:
+            try:
+                data = self.repo.read_kind(manifest, "blob", MAX_MANIFEST_SIZE)
+            except ObjectTooLarge:
+                continue   # reading the file reports it
+            if data is None:
+                absent.add(manifest)
+            else:
+                chunks += [c for c, _ in _parse_or_empty(data, self.repo.hex_len)]
+        return (self.needed(chunks) if packs else {c for c in chunks if not self.repo.exists(c)}) | absent
+
+    def prefetch(self, manifests) -> int:
+        """Fetch what these files lack in one request (a second one only for the chunks of manifests
+        that were not here either). Returns how many objects were asked for."""
+        manifests = list(manifests)
+        wanted = self.wanted(manifests)
+        if not self.fetch(wanted) and wanted:
+            # One id the remote cannot serve fails the whole request (a pack whose data is gone, a
+            # recipe that only claims a chunk): ask for the raw chunks instead, still in one request.
+            self.fetch(self.wanted(manifests, packs=False))
+        late = [m for m in manifests if m in wanted]
+        if late:
+            self.fetch(self.wanted(late))
+        return len(wanted)
+
+    def verify_packed(self, chunk: str, allowed=lambda pack: True) -> bool:
+        """Some pack (of those `allowed`) yields this chunk, and decoding it here reproduces the chunk's id."""
+        for pack, _, offset, length in self.index.locate(chunk):
+            if not allowed(pack):
+                continue
+            try:
+                self._checked(chunk, length, self._pack_data(pack)[offset:offset + length], f"pack {pack}")
+                return True
+            except ReadError:
+                continue
+        return False
+
+    def pack_errors(self, pack: str) -> list[str]:
+        """Decode a pack and re-hash every chunk it claims to yield: what is wrong with it."""
+        rows = self.index.db.execute("select chunk, offset, length from chunks where pack = ?", (pack,)).fetchall()
+        try:
+            data = self._pack_data(pack)
+        except ReadError as e:
+            return [str(e)]
+        bad = []
+        for chunk, offset, length in rows:
+            try:
+                self._checked(chunk, length, data[offset:offset + length], f"pack {pack}")
+            except ReadError:
+                bad.append(chunk)
+        return [f"pack {pack}: {len(bad)} chunk(s) do not decode to their ids (first {bad[0]})"] if bad else []
+
+    def read(self, chunk: str, size: int) -> bytes:
+        """The chunk's bytes, checked against its id and the manifest's size."""
+        data = self.repo.read_kind(chunk, "blob", MAX_CHUNK_SIZE)
+        if data is not None:
+            return self._checked(chunk, size, data, "raw blob")
+        errors = []
+        for pack, _, offset, length in self.index.locate(chunk):
+            try:
+                data = self._checked(chunk, size, self._pack_data(pack)[offset:offset + length], f"pack {pack}")
+            except ReadError as e:  # another pack, or the raw chunk on the remote, may still be good
+                errors.append(e)
+                continue
+            self._served(pack, chunk)
+            return data
+        if self.fetch([chunk]):
+            data = self.repo.read_kind(chunk, "blob", MAX_CHUNK_SIZE)
+            if data is not None:
+                return self._checked(chunk, size, data, "raw blob")
+        if errors:
+            raise errors[0]
+        raise ChunkMissing(chunk, self.index.unreadable_packs())
+
+    def _checked(self, chunk: str, size: int, data: bytes, where: str) -> bytes:
+        if len(data) != size or object_id("blob", data, self.repo.algo) != chunk:
+            raise ChunkCorrupt(chunk, where, data)
+        return data
+
+    def plan(self, chunks):
+        """These (chunk, size) are read next, in this order: their packs are decoded ahead, on other cores
+        (the codecs release the GIL), at most READ_AHEAD_BYTES beyond the pack being read."""
+        upcoming, seen = [], set(self._decoded)
+        for chunk, _ in chunks:
+            if self.repo.exists(chunk):
+                continue
+            located = self.index.locate(chunk)
+            if located and located[0][0] not in seen:
+                seen.add(located[0][0])
+                upcoming.append(located[0][0])
+        for pack in set(self._pending) - seen:   # planned for reads that did not happen (an error)
+            self._pending_bytes -= self._pending.pop(pack)[1]
+        self._upcoming = deque(upcoming)
+        self._read_ahead()
+
+    def _read_ahead(self):
+        from .. import codecs
+        while self._upcoming and self._pending_bytes < READ_AHEAD_BYTES and len(self._pending) < READ_AHEAD_THREADS:
+            pack = self._upcoming.popleft()
+            if pack in self._decoded or pack in self._pending:
+                continue
+            try:
+                loaded = self._load(pack, fetch=False)
+            except ReadError:
+                continue   # read in place when its turn comes, which fetches or reports what is wrong
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(READ_AHEAD_THREADS, thread_name_prefix="panini-decode")
+            self._pending[pack] = (self._pool.submit(codecs.decode_chain, *loaded), loaded[3])
+            self._pending_bytes += loaded[3]
+
+    def _pack_data(self, pack: str) -> bytes:
+        if pack in self._decoded:
+            self._decoded.move_to_end(pack)
+            return self._decoded[pack]
+        from .. import codecs  # only packs need the codec registry
+        pending = self._pending.pop(pack, None)
+        try:
+            if pending is not None:
+                self._pending_bytes -= pending[1]
+                data = pending[0].result()
+            else:
+                data = codecs.decode_chain(*self._load(pack))
+        except codecs.CodecError as e:
+            raise ReadError(f"pack {pack} cannot be decoded: {e}") from None
+        finally:
+            self._read_ahead()
+        self._decoded[pack] = data
+        self._cached += len(data)
+        self._unread[pack] = {c for (c,) in self.index.db.execute("select chunk from chunks where pack = ?", (pack,))}
+        while self._cached > self._cache_bytes and len(self._decoded) > 1:
+            self._drop(next(iter(self._decoded)))
+        return data
+
+    def _load(self, pack: str, fetch: bool = True) -> tuple[bytes, list, dict, int]:
+        """What decoding the pack takes (encoded data, steps, dictionaries, size), read from the store here:
+        decode_chain(*loaded) then needs neither git nor the index, so another thread may run it."""
+        try:
+            recipe = parse_recipe(self.repo.read_kind(pack, "blob", MAX_RECIPE_SIZE) or b"", self.repo.hex_len)
+            blobs = [recipe["data"], *recipe.get("deps", [])]
+            if not all(self.repo.exists(b) for b in blobs):
+                if not fetch:
+                    raise ReadError(f"pack {pack}: its blobs are not here")
+                self.fetch(b for b in blobs if not self.repo.exists(b))
+            encoded = self.repo.read_kind(recipe["data"], "blob", MAX_STEP_SIZE)
+            if encoded is None:
+                raise ReadError(f"pack {pack}: its data blob {recipe['data']} is missing")
+            deps = {}
+            for dep in recipe.get("deps", []):
+                dep_data = self.repo.read_kind(dep, "blob", MAX_STEP_SIZE)
+                if dep_data is None:
+                    raise ReadError(f"pack {pack} needs dictionary {dep}, which is missing")
+                deps[dep] = dep_data
+            return encoded, recipe["steps"], deps, recipe["size"]
+        except (RecipeError, KeyError, ObjectTooLarge) as e:
+            raise ReadError(f"pack {pack} cannot be decoded: {e}") from None
+
+    def _served(self, pack: str, chunk: str):
+        unread = self._unread.get(pack)
+        if unread is not None:
+            unread.discard(chunk)
+            if not unread:
+                self._drop(pack)
+
+    def _drop(self, pack: str):
+        self._cached -= len(self._decoded.pop(pack))
+        self._unread.pop(pack, None)
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+        if self._index is not None:
+            self._index.close()
+
+
+def _parse_or_empty(data: bytes, hex_len: int) -> list[tuple[str, int]]:
+    try:
+        return manifest_mod.parse(data, hex_len)
+    except manifest_mod.ManifestError:
+        return []
+
+
+def read_manifest(repo, pointer: Pointer) -> list[tuple[str, int]]:
+    if len(pointer.manifest) != repo.hex_len:
+        raise ReadError(f"manifest id {pointer.manifest} does not fit this repository's {repo.algo} ids")
+    try:
+        data = repo.read_kind(pointer.manifest, "blob", MAX_MANIFEST_SIZE)
+    except ObjectTooLarge as e:
+        raise ReadError(f"manifest {pointer.manifest}: {e}") from None
+    if data is None:
+        raise MissingObject(f"manifest {pointer.manifest} is not in this repository (try: git panini fetch)")
+    try:
+        chunks = manifest_mod.parse(data, repo.hex_len)
+    except manifest_mod.ManifestError as e:
+        raise ReadError(f"manifest {pointer.manifest}: {e}") from None
+    if sum(size for _, size in chunks) != pointer.size:
+        raise ReadError(f"manifest {pointer.manifest} does not add up to the pointer's size {pointer.size}")
+    return chunks
+
+
+def iter_file(source: ChunkSource, pointer: Pointer):
+    """Yield a file's bytes chunk by chunk; raise ReadError before yielding anything unverifiable,
+    and after the last chunk if the whole-file sha256 does not match."""
+    chunks = read_manifest(source.repo, pointer)
+    if len(chunks) > 1:   # one chunk: nothing to read ahead (a checkout of many small files skips the lookups)
+        source.plan(chunks)
+    digest = BackgroundSha256()
+    offset = 0
+    for chunk, size in chunks:
+        try:
+            data = source.read(chunk, size)
+        except ReadError as e:
+            e.offset = offset
+            raise
+        digest.update(data)
+        offset += size
+        yield data
+    if digest.hexdigest() != pointer.sha256:
+        raise ReadError(f"reassembled file does not match sha256 {pointer.sha256}")
+
+
+def missing_chunks(source: ChunkSource, pointer: Pointer) -> list[str]:
+    """Chunk ids (or the manifest id) this repository lacks to rebuild the file."""
+    try:
+        chunks = read_manifest(source.repo, pointer)
+    except ReadError:
+        return [pointer.manifest]
+    return [c for c, _ in chunks if not source.has(c)]

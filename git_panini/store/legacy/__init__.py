@@ -1,0 +1,1 @@
+"""Code that reads formats older than the current one, only to convert them."""

@@ -1,0 +1,217 @@
+"""What a push carries: the remote's next store and notes commits, built from its tips as fetched.
+
+Only what the pushed commits reference leaves the machine. The next store commit is the remote's
+tip (its only parent) plus the manifests those commits reference that the remote lacks, the list
+of one new raw batch holding every chunk of theirs the remote does not hold yet, and a worker's
+new packs. The next notes commit is the remote's tip plus our notes for files in that store.
+Nothing else of our own store goes: not files published to another remote, not files a
+remote-less worker took from local branches, not data that was cleaned and never committed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..format import manifest as manifest_mod
+from ..format import pointer_scan as pointers
+from ..git.objects import encode_commit
+from ..git.repo import ObjectTooLarge
+from ..git.tree_edit import TreeEditor
+from ..store.chunk_index import ChunkIndex, changed_leaves
+from ..store.chunk_source import ChunkSource, ReadError
+from ..store.local import LocalStore
+from ..store.notes import Notes, new_note
+from ..store.shared import Store, config_blob, fan, manifest_path, pack_path, raw_list_path
+from .remote import RemoteState, SyncError
+
+
+class PublishError(SyncError):
+    """The pushed commits need data this repository cannot supply."""
+
+
+@dataclass
+class Outgoing:
+    store: str | None = None       # the remote's next store commit (None: its store stays as it is)
+    notes: str | None = None       # the remote's next notes commit
+    raw_batch: str | None = None   # a new raw batch commit, pushed as refs/panini/raw/<it>
+
+
+def referenced_manifests(repo, revs: list[str]) -> dict[str, str]:
+    """{manifest: a path} of the pointers among the objects revs reach (e.g. the commits being pushed)."""
+    found = {}
+    for f in pointers.in_revs(repo, revs):
+        if f.pointer is None:
+            raise PublishError(f"{f.path} holds a malformed pointer ({f.error})")
+        found.setdefault(f.pointer.manifest, f.path)
+    return found
+
+
+def prepare(repo, state: RemoteState, revs: list[str], packs=()) -> Outgoing:
+    """The commits a push to state.remote must carry for revs (and a worker's new `packs`)."""
+    store = Store(repo)
+    base = TreeEditor(repo, state.base_tree)
+    paths = referenced_manifests(repo, revs) if revs else {}
+    new = sorted(m for m in paths if base.get(manifest_path(m)) is None)
+    index = ChunkIndex(store)
+    try:
+        index.refresh()
+        send, pending = _chunks_to_send(repo, state.remote, index, new, paths)
+        return _outgoing(repo, state, store, index, new, send, pending, packs)
+    finally:
+        index.close()
+
+
+def _outgoing(repo, state: RemoteState, store: Store, index: ChunkIndex, new, send, pending, packs) -> Outgoing:
+    batch = _raw_batch(repo, send) if send else None
+    editor = TreeEditor(repo, state.base_tree)
+    if editor.get("config") is None:
+        editor.set("config", repo.write_object("blob", config_blob(store.params())))
+    for m in new:
+        editor.set(manifest_path(m), m)
+    if batch:
+        editor.set(raw_list_path(batch[0]), batch[1])
+    for recipe in packs:
+        editor.set(pack_path(recipe), recipe)
+    tree = editor.write()
+    out = Outgoing(raw_batch=batch[0] if batch else None)
+    if (new or packs or state.base_tree) and (tree != state.base_tree or state.replace):
+        message = f"panini: publish {len(new)} file(s), {len(send)} new chunk(s), {len(packs)} pack(s)"
+        out.store = repo.write_object("commit", encode_commit(tree, [state.store] if state.store else [], message))
+    out.notes = _notes_commit(repo, state, tree, pending, index)
+    if new:   # what we publish stays reachable here too, from the local store
+        LocalStore(repo).record(new, send, "panini: keep what was published")
+    return out
+
+
+def publish_local(repo) -> list[str]:
+    """Without a remote: the files committed on branches and tags become work for the local worker,
+    in our own store and notes (which no push sends as such)."""
+    store = Store(repo)
+    paths = referenced_manifests(repo, ["--branches", "--tags"])
+    tip = store.tip()   # read once: one git call per file was most of a small worker run's time
+    new = sorted(m for m in paths if tip is None or not store.has_manifest(m, tip))
+    if not new:
+        return []
+    index = ChunkIndex(store)
+    try:
+        index.refresh()
+        _, pending = _chunks_to_send(repo, None, index, new, paths)
+    finally:
+        index.close()
+    store.publish(new, store.params(), f"panini: {len(new)} committed file(s) to work on")
+    Notes(repo).put(pending, f"panini: {len(pending)} pending", only_if_absent=True)
+    return new
+
+
+def _chunks_to_send(repo, remote: str | None, index: ChunkIndex, manifests: list[str], paths: dict[str, str]):
+    """(chunks the remote lacks, {manifest: its pending note}). A chunk that is here only inside a
+    pack is decoded (and re-hashed) back into a raw blob: a pack may hold other files' bytes, which
+    must not go along. One neither here nor there is fetched from the other remote if there is one."""
+    send: list[str] = []
+    seen: set[str] = set()
+    notes: dict[str, dict] = {}
+    todo: list[tuple[str, str, int]] = []     # (manifest, chunk, size) not raw here
+    for manifest in manifests:
+        what = paths.get(manifest) or f"the file of manifest {manifest}"
+        try:
+            data = repo.read_kind(manifest, "blob", manifest_mod.MAX_MANIFEST_SIZE)
+            chunks = manifest_mod.parse(data, repo.hex_len) if data is not None else None
+        except (manifest_mod.ManifestError, ObjectTooLarge) as e:
+            raise PublishError(f"{what}: manifest {manifest} is unreadable: {e}") from None
+        if chunks is None:
+            raise PublishError(f"{what}: its manifest {manifest} is not in this repository; re-add the file "
+                               "(git add --renormalize)")
+        new_chunks = new_bytes = 0
+        for chunk, size in chunks:
+            if chunk in seen or (remote and index.remote_has(remote, chunk)):
+                continue
+            seen.add(chunk)
+            if repo.exists(chunk):
+                send.append(chunk)
+            else:
+                todo.append((manifest, chunk, size))
+            new_chunks += 1
+            new_bytes += size
+        notes[manifest] = new_note(sum(s for _, s in chunks), len(chunks), new_chunks, new_bytes)
+    if todo:
+        send += _materialize(repo, remote, todo, paths)
+    return send, notes
+
+
+def _materialize(repo, remote: str | None, todo: list[tuple[str, str, int]], paths: dict[str, str]) -> list[str]:
+    """Raw blobs for chunks that are here only packed, or only on another remote (a lazy clone pushing
+    to a fork), written here after their hash is checked."""
+    from .sync import default_remote
+    other = default_remote(repo)
+    source = ChunkSource(repo, remote=other if other and other != remote else None)
+    written = []
+    try:
+        source.fetch(source.needed(c for _, c, _ in todo))
+        for manifest, chunk, size in todo:
+            try:
+                data = source.read(chunk, size)
+            except ReadError as e:
+                what = paths.get(manifest) or f"the file of manifest {manifest}"
+                raise PublishError(f"{what}: chunk {chunk} is neither here nor on '{remote}' ({e}); "
+                                   "fetch it first (git panini pull) or re-add the file") from None
+            if not repo.exists(chunk):
+                repo.write_object("blob", data)
+            written.append(chunk)
+    finally:
+        source.close()
+    return written
+
+
+def _raw_batch(repo, chunks: list[str]) -> tuple[str, str]:
+    """A parentless commit whose tree holds these chunk blobs; returns (commit, list blob)."""
+    editor = TreeEditor(repo, None)
+    for chunk in chunks:
+        editor.set(fan(chunk), chunk)
+    tree = editor.write()
+    commit = repo.write_object("commit", encode_commit(tree, [], f"panini: {len(chunks)} raw chunk(s)",
+                                                       content_addressed=True))
+    listing = repo.write_object("blob", "".join(f"{c}\n" for c in sorted(chunks)).encode())
+    return commit, listing
+
+
+def _notes_commit(repo, state: RemoteState, store_tree: str, pending: dict[str, dict], index: ChunkIndex) -> str | None:
+    """The remote's notes tip plus our notes that differ from its, for files in store_tree, plus
+    pending notes for newly published files. None when that changes nothing. Notes are one namespace
+    for every remote: "completed" goes only where packs yielding the whole file are in store_tree."""
+    notes = Notes(repo)
+    base = notes.tree_of(state.notes) if state.notes else None
+    ours = notes.tree_of(notes.tip())
+    published = TreeEditor(repo, store_tree)
+    editor = TreeEditor(repo, base)
+    for entry, manifest in _changed_notes(repo, base, ours):
+        if published.get(manifest_path(manifest)) is None:
+            continue
+        note = notes.load(entry.oid)
+        if note and note.get("status") == "completed" and not _packed_in(repo, index, published, manifest):
+            continue
+        editor.set(notes.path(manifest), entry.oid)
+    fresh = {m: n for m, n in pending.items() if editor.get(notes.path(m)) is None}
+    for manifest, blob in zip(fresh, repo.write_blobs([notes.encode(n) for n in fresh.values()])):
+        editor.set(notes.path(manifest), blob)
+    tree = editor.write()
+    if tree == base or (base is None and not editor.list("")):
+        return None
+    return repo.write_object("commit", encode_commit(tree, [state.notes] if state.notes else [],
+                                                     f"panini: {len(fresh)} pending, status updates"))
+
+
+def _packed_in(repo, index: ChunkIndex, store: TreeEditor, manifest: str) -> bool:
+    """Every chunk of the file is yielded by a pack that `store` lists."""
+    try:
+        chunks = manifest_mod.parse(repo.read_kind(manifest, "blob", manifest_mod.MAX_MANIFEST_SIZE) or b"",
+                                    repo.hex_len)
+    except (manifest_mod.ManifestError, ObjectTooLarge):
+        return False
+    return bool(chunks) and all(any(store.get(pack_path(p)) is not None for p, _, _, _ in index.locate(c))
+                                for c, _ in chunks)
+
+
+def _changed_notes(repo, base: str | None, ours: str | None):
+    """(entry, manifest) of our notes whose blob differs from the base tree's (only changed fan directories)."""
+    for fan_name, entry in changed_leaves(repo, base, ours, "")[0]:
+        yield entry, fan_name + entry.name

@@ -1,0 +1,1 @@
+"""Small helpers every layer may use: sizes and text for terminals, error logs, path patterns."""

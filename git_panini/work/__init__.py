@@ -1,0 +1,1 @@
+"""The worker: claims and leases, the codec planner, packing segments, the polling loop."""
