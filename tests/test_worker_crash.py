@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 from conftest import notes_of, MiB, git, make_repo, run, sha256_file, write_random, write_text
 
-TRIALS = 20
+TRIALS = 20   # odd trials kill at a named point (git_panini/util/crash_points.py), even ones at a random moment
 
 # A worker exactly like `git panini work --no-remote --effort 1`, with two differences the CLI has no
 # option for: a 1-second lease (a killed worker's claim expires at once, so the next trial can retake it
@@ -96,7 +96,33 @@ def _wait_out_leases(path):
         time.sleep(max(0.0, (until - datetime.now(timezone.utc)).total_seconds()) + 0.05)
 
 
+def _trial(path, env: dict, delay: float | None) -> tuple[str, list[str], str]:
+    """One worker run, ended by SIGKILL: by its own crash point (env), or by us after `delay` seconds.
+    Returns how it ended ("killed" or "exited"), the crash points it reached in order, and its stderr."""
+    trace = path / ".git" / "crash-trace"
+    trace.unlink(missing_ok=True)
+    proc = subprocess.Popen([sys.executable, "-c", RUNNER], cwd=path, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "PANINI_CRASH_TRACE": str(trace), **env})
+    try:
+        proc.wait(timeout=delay if delay is not None else 300)
+    except subprocess.TimeoutExpired:
+        pass
+    _kill(proc)
+    stderr = proc.stderr.read().decode(errors="replace")
+    points = trace.read_text().split() if trace.exists() else []
+    if proc.returncode == -signal.SIGKILL:
+        return "killed", points, stderr
+    assert proc.returncode == 0, stderr
+    return "exited", points, stderr
+
+
 def test_kill_9_at_random_moments_loses_nothing(tmp_path, report):
+    """Trials of two kinds. At a named point: the worker kills itself with SIGKILL at the N-th ref update
+    it makes (claims, pack refs, store and notes commits, dropping raw copies), N drawn from a seeded
+    generator: each such kill is asserted to have landed inside the run, at that point. At a random
+    moment: we kill it after a random delay; where that landed (inside the run or after it ended, and
+    after which point) is recorded, never assumed. After every kill, fsck and verify must pass."""
     path = make_repo(tmp_path, track=("*.bin",))
     rng = random.Random(20261121)
     digests = _backlog(path, rng)
@@ -106,31 +132,37 @@ def test_kill_9_at_random_moments_loses_nothing(tmp_path, report):
 
     outcomes = []
     for trial in range(TRIALS):
-        delay = rng.uniform(0.05, 2.0)
-        proc = subprocess.Popen([sys.executable, "-c", RUNNER], cwd=path, start_new_session=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            proc.wait(timeout=delay)
-            ended = "exited"        # finished the whole backlog before the kill
-        except subprocess.TimeoutExpired:
-            ended = "killed"
-        _kill(proc)
-        stderr = proc.stderr.read().decode(errors="replace")
-        if ended == "exited":
-            assert proc.returncode == 0, stderr
-        counts = _check(path, f"trial {trial} ({ended} after {delay:.2f} s)")
+        left = total - Counter(n.get("status") for n in notes_of(path).values())["completed"]
+        if trial % 2:
+            nth = rng.randint(1, 8)
+            ended, points, stderr = _trial(path, {"PANINI_CRASH_AT": f"update-ref:{nth}"}, None)
+            where = f"named update-ref:{nth}"
+            # Killed exactly at its nth ref update, or the run ended before making that many.
+            reached = points.count("update-ref")
+            assert (ended == "killed" and reached == nth and points[-1] == "update-ref") or \
+                (ended == "exited" and reached < nth), f"trial {trial}: {where}: {ended} after {points}\n{stderr}"
+        else:
+            delay = rng.uniform(0.05, 2.0)
+            ended, points, stderr = _trial(path, {}, delay)
+            where = f"after {delay:.2f} s"
+        point = f"{points[-1]}#{len(points)}" if points else None
+        counts = _check(path, f"trial {trial} ({ended} {where}, last point {point})")
         statuses = Counter(n.get("status") for n in notes_of(path).values())
         assert statuses["failed"] == 0, f"trial {trial}: a kill must not count as a failure: {statuses}"
-        outcomes.append((trial, round(delay, 2), ended, statuses["completed"], statuses["processing"],
+        outcomes.append((trial, where, ended, point or "-", left, statuses["completed"], statuses["processing"],
                          statuses["pending"], counts["packs"], counts["raw_chunks"]))
 
-    mid_work = [o for o in outcomes if o[2] == "killed" and o[3] < total]
-    progress = [o[3] for o in outcomes]
-    report(f"kill -9: {TRIALS} trials; {len(mid_work)} killed with work left; completed after each trial "
-           f"{progress}")
+    named, timed = outcomes[1::2], outcomes[0::2]
+    named_mid_work = [o for o in named if o[2] == "killed" and o[4] > 0]
+    timed_mid_work = [o for o in timed if o[2] == "killed" and o[4] > 0]
+    progress = [o[5] for o in outcomes]
+    report(f"kill -9: {len(named)} kills at named points ({len(named_mid_work)} with work left), "
+           f"{len(timed)} at random moments ({len(timed_mid_work)} landed with work left); "
+           f"completed after each trial {progress}")
     for o in outcomes:
-        print("  trial %2d  delay %.2f s  %-6s  completed %d processing %d pending %d  packs %d raw chunks %d" % o)
-    assert len(mid_work) >= 3, "the trials never caught a worker in the middle of its work"
+        print("  trial %2d  %-22s %-6s at %-10s left %d  completed %d processing %d pending %d  packs %d raw %d" % o)
+    # The first named kills find most of the backlog left: each lands inside a run that has work to do.
+    assert len(named_mid_work) >= 3, "the named kills never caught a worker in the middle of its work"
     assert progress == sorted(progress), "a kill undid completed work"
 
     # One more worker, killed right after its claim lands: its lease must be retaken below.

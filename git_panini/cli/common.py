@@ -81,7 +81,7 @@ def print_json(data):
 
 
 def remote_or_fail(repo, remote: str | None) -> str:
-    from ..transfer.sync import default_remote
+    from ..transfer.remote import default_remote
     remote = remote_name_or_fail(remote) or default_remote(repo)
     if remote is None:
         fail("no remote given and none configured")

@@ -9,7 +9,7 @@ import typer
 
 from ..remote_work import dispatch as dispatch_mod
 from ..remote_work import webhook as webhook_mod
-from ..transfer.sync import default_remote
+from ..transfer.remote import default_remote
 from .common import JsonOption, console, fail, human, open_repo, print_json, remote_name_or_fail
 
 

@@ -10,7 +10,7 @@ from .. import __version__
 from ..git.repo import run_git
 from ..store.notes import Notes
 from ..store.shared import Store
-from ..transfer.sync import default_remote
+from ..transfer.remote import default_remote
 from .common import JsonOption, console, human, open_repo, print_json
 
 
@@ -20,7 +20,7 @@ def env(json: bool = JsonOption):
     repo = open_repo()
     store = Store(repo)
     params = store.params()
-    hook_state = {name: hooks._is_ours(f"{hooks.hooks_dir(repo)}/{name}") for name in hooks.HOOK_NAMES}
+    hook_state = {name: hooks.is_ours(f"{hooks.hooks_dir(repo)}/{name}") for name in hooks.HOOK_NAMES}
     info = {
         "version": __version__,
         "git": run_git(["--version"]).stdout.decode().strip().removeprefix("git version "),

@@ -9,8 +9,8 @@ from rich.table import Table
 
 from ..format import pointer_scan as pointers
 from ..store.notes import Notes
+from ..transfer.remote import default_remote
 from ..transfer.remote_notes import NotesUnavailable, fetch_notes
-from ..transfer.sync import default_remote
 from .common import JsonOption, console, err_console, human, open_repo, print_json, shown, tree_or_fail
 
 FINAL = ("completed", "failed")

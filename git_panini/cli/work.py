@@ -14,7 +14,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 from ..format import pointer_scan as pointers
 from ..git.repo import Repo
 from ..remote_work.dispatch import JOB_ID
-from ..transfer.sync import SyncError, default_remote
+from ..transfer.remote import SyncError, default_remote
 from ..work.lease import CLOCK_SKEW_SECONDS, held_here
 from ..work.watch import Round, Watcher
 from ..work.worker import LEASE_SECONDS, Worker, threads_per_job

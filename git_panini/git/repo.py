@@ -6,6 +6,7 @@ import os
 import subprocess
 import threading
 
+from ..util import crash_points
 from .durability import FsyncPolicy
 from .objects import TreeEntry, decode_tree, write_loose
 
@@ -227,6 +228,7 @@ class Repo:
         zero = "0" * self.hex_len
         proc = self.git("update-ref", "-m", message, name, new, old or zero, check=False)
         if proc.returncode == 0:
+            crash_points.reached("update-ref")
             return True
         # Lost the race only if the ref moved; if it is still where we expected, Git failed for another
         # reason (a full disk, permissions) and retrying would only blame "concurrent writers".

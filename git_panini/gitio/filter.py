@@ -10,14 +10,15 @@ from ..format import pointer as pointer_mod
 from ..git.pktline import PktReader, PktWriter, ProtocolError
 from ..git.repo import Repo
 from ..store.chunk_source import ChunkSource, MissingObject, ReadError, iter_file, missing_chunks
-from ..transfer.sync import SyncError, default_remote, fetch
+from ..transfer.remote import default_remote, remote_objects
+from ..transfer.sync import SyncError, fetch
 from ..util.pathfilter import PathFilter
+from .markers import NEEDS_FETCH
 from .writer import IngestSession
 
 CAPABILITIES = ("clean", "smudge", "delay")
 PROGRESS_ENV = "GIT_PANINI_PROGRESS_BYTES"
 SKIP_SMUDGE_ENV = "GIT_PANINI_SKIP_SMUDGE"   # "1": check out pointers as they are (git-lfs's GIT_LFS_SKIP_SMUDGE)
-NEEDS_FETCH = "needs-fetch"   # marker for the post-checkout hook
 SPOOL_MEMORY = 8 << 20       # a non-pointer blob passed through smudge stays in memory up to this size
 SPOOL_BLOCK = 1 << 20
 
@@ -247,7 +248,7 @@ class FilterServer:
         recipes), then every blob they need in one request by id."""
         if not self._fetched:
             self._fetched = True
-            self.source.remote = default_remote(self.repo)
+            self.source.fetcher = remote_objects(self.repo, default_remote(self.repo))
             if self.source.remote is None:
                 warn("file data is missing and no remote is configured to fetch it from")
                 return

@@ -13,7 +13,9 @@ from ..store.chunk_source import ChunkSource
 from ..store.local import LocalStore
 from ..store.shared import fan
 from ..transfer import locks
-from ..transfer.sync import SyncError, default_remote, fetch, push
+from ..transfer.remote import default_remote
+from ..transfer.sync import SyncError, fetch, push
+from .markers import LOST, NEEDS_FETCH
 
 HOOK_NAMES = ("pre-push", "post-checkout", "post-merge", "pre-commit", "post-commit")
 MARKER = b"git-panini "
@@ -24,7 +26,7 @@ def hooks_dir(repo) -> str:
     return path if os.path.isabs(path) else os.path.join(repo.work_tree or repo.git_dir, path)
 
 
-def _is_ours(path: str) -> bool:
+def is_ours(path: str) -> bool:
     try:
         with open(path, "rb") as f:
             return MARKER in f.read(200)
@@ -38,7 +40,7 @@ def install(repo) -> list[str]:
     done = []
     for name in HOOK_NAMES:
         path = os.path.join(directory, name)
-        if os.path.exists(path) and not _is_ours(path):
+        if os.path.exists(path) and not is_ours(path):
             local = path + ".local"
             if os.path.exists(local):
                 raise FileExistsError(f"both {name} and {name}.local exist; merge them by hand first")
@@ -55,7 +57,7 @@ def ensure_installed(repo, warn) -> None:
     clone made with only the global filter, as git-lfs does): without a pre-push hook, a plain
     `git push` would publish pointers whose data never leaves this machine."""
     directory = hooks_dir(repo)
-    if all(_is_ours(os.path.join(directory, name)) for name in HOOK_NAMES):
+    if all(is_ours(os.path.join(directory, name)) for name in HOOK_NAMES):
         return
     try:
         install(repo)
@@ -68,7 +70,7 @@ def uninstall(repo) -> list[str]:
     removed = []
     for name in HOOK_NAMES:
         path = os.path.join(directory, name)
-        if _is_ours(path):
+        if is_ours(path):
             os.remove(path)
             removed.append(path)
             if os.path.exists(path + ".local"):
@@ -129,7 +131,6 @@ def _after_checkout(repo, args, stdin) -> int:
 
 def _refetch_missing(repo, args, stdin) -> int:
     """A smudge found chunks missing (the filter left a list of paths): fetch, then check them out again."""
-    from .filter import NEEDS_FETCH
     marker = os.path.join(repo.panini_dir, NEEDS_FETCH)
     try:
         with open(marker, encoding="utf-8") as f:
@@ -159,7 +160,6 @@ def _refetch_missing(repo, args, stdin) -> int:
     return 0
 
 
-LOST = "lost"   # .git/panini/lost: (path, manifest) lines whose data died with a crashed filter
 
 
 def _replay(repo) -> list[tuple[str, str]] | None:

@@ -6,7 +6,8 @@ import os
 
 from ..format import pointer_scan as pointers
 from ..store.chunk_source import ChunkSource
-from ..transfer.sync import default_remote, fetch
+from ..transfer.remote import default_remote, remote_objects
+from ..transfer.sync import fetch
 from ..util.pathfilter import PathFilter
 
 
@@ -39,7 +40,7 @@ def fetch_missing(repo, source: ChunkSource, manifests: list[str]) -> int:
 
 
 def fetch_data(repo, files: list[pointers.FoundPointer], remote: str | None = None) -> int:
-    source = ChunkSource(repo, remote=remote or default_remote(repo))
+    source = ChunkSource(repo, fetcher=remote_objects(repo, remote or default_remote(repo)))
     try:
         return fetch_missing(repo, source, [f.pointer.manifest for f in files])
     finally:

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 from ..format.pointer import Pointer, PointerError, looks_like_pointer, parse
 from ..store.chunk_source import ChunkSource, ReadError, iter_file
+from ..transfer.remote import remote_objects
 from ..util.units import human
-from .textconv import MAX_TEXT, _is_text
+from .textconv import MAX_TEXT, decodes_as_text
 
 CLEAN, CONFLICT = 0, 1
 
@@ -97,7 +98,7 @@ def _merge_text(repo, base: Version, ours: Version, theirs: Version, path: str) 
     if any(v.size > MAX_TEXT for v in (base, ours, theirs)) or not any(v.pointer for v in (ours, theirs)):
         return None
     contents = _read_all(repo, (base, ours, theirs))
-    if contents is None or not all(_is_text(c) or not c for c in contents):
+    if contents is None or not all(decodes_as_text(c) or not c for c in contents):
         return None
     with tempfile.TemporaryDirectory(prefix="panini-merge-") as tmp:
         names = []
@@ -112,7 +113,7 @@ def _merge_text(repo, base: Version, ours: Version, theirs: Version, path: str) 
 
 
 def _read_all(repo, versions) -> list[bytes] | None:
-    source = ChunkSource(repo, remote=_remote(repo))
+    source = ChunkSource(repo, fetcher=remote_objects(repo, _remote(repo)))
     try:
         manifests = [v.pointer.manifest for v in versions if v.pointer]
         if source.remote:
@@ -125,7 +126,7 @@ def _read_all(repo, versions) -> list[bytes] | None:
 
 
 def _remote(repo) -> str | None:
-    from ..transfer.sync import default_remote
+    from ..transfer.remote import default_remote
     return default_remote(repo)
 
 

@@ -12,7 +12,7 @@ MAX_TEXT = 32 << 20  # larger text files are summarized: a diff of them helps no
 _HEAD = 64 << 10
 
 
-def _is_text(head: bytes) -> bool:
+def decodes_as_text(head: bytes) -> bool:
     if not head or b"\0" in head:
         return False
     try:
@@ -44,7 +44,7 @@ def convert(repo, path: str, out) -> None:
         f.seek(0)
         head = f.read(_HEAD)
         digest, size = hashlib.sha256(head), len(head)
-        text = _is_text(head) and size <= MAX_TEXT
+        text = decodes_as_text(head) and size <= MAX_TEXT
         parts = [head]
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
@@ -68,7 +68,7 @@ def _convert_pointer(repo, pointer, out) -> None:
             head += piece[:_HEAD - len(head)]
             if len(head) >= _HEAD:
                 break
-        if pointer.size > MAX_TEXT or not _is_text(head):
+        if pointer.size > MAX_TEXT or not decodes_as_text(head):
             out.write(summary(pointer.size, pointer.sha256, head))
             return
         for piece in buffered:

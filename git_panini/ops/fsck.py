@@ -32,8 +32,8 @@ def _fetch_if_unknown(repo, head) -> str | None:
     """A clone's checkout reads the remote's store without keeping it: when HEAD names manifests no store
     here lists, fetch the remote's store once, so they are judged against what the remote holds. Returns a
     warning when the remote cannot be reached."""
-    from ..transfer.remote import SyncError
-    from ..transfer.sync import default_remote, fetch
+    from ..transfer.remote import SyncError, default_remote
+    from ..transfer.sync import fetch
     remote = default_remote(repo)
     if remote is None or repo.bare:
         return None

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from ..format import pointer as pointer_mod
 from ..gitio.writer import IngestSession
 from ..store.chunk_source import ChunkSource, iter_file, missing_chunks
+from ..transfer.remote import remote_objects
 
 ATTRS = "filter=panini diff=panini merge=panini -text"  # as `git panini track` writes them
 EXCLUDED_ATTRS = "!filter !diff !merge !text"   # an excluded pattern: back to what git does by default
@@ -291,10 +292,10 @@ class ExportConversion:
     verb = "export"
 
     def __init__(self, repo, blobs: BlobStream, include: list[str], exclude: list[str]):
-        from ..transfer.sync import default_remote
+        from ..transfer.remote import default_remote
         self.repo, self.blobs = repo, blobs
         # A clone (after gc, or lazy) holds only what its checkouts needed: the rest comes from the remote.
-        self.source = ChunkSource(repo, remote=default_remote(repo))
+        self.source = ChunkSource(repo, fetcher=remote_objects(repo, default_remote(repo)))
         self.lines = set(attribute_lines(include, exclude)) if include else None
         self.patterns = include + exclude
 

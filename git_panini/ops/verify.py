@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ..format.pointer_scan import FoundPointer
 from ..store.chunk_source import ChunkSource, ReadError, read_manifest
-from ..transfer.sync import SyncError, default_remote
+from ..transfer.remote import SyncError, default_remote, remote_objects
 from . import stranded
 
 
@@ -16,7 +16,7 @@ def verify_files(repo, found: list[FoundPointer], work_tree: str | None, progres
     """verify_pointer over every file; what is only on the remote (a lazy clone) is fetched first,
     in one request."""
     from ..gitio.materialize import fetch_missing
-    source = ChunkSource(repo, remote=default_remote(repo))
+    source = ChunkSource(repo, fetcher=remote_objects(repo, default_remote(repo)))
     try:
         try:
             fetch_missing(repo, source, [f.pointer.manifest for f in found if f.pointer])

@@ -13,7 +13,7 @@ import os
 import posixpath
 from datetime import datetime, timezone
 
-from ..store.notes import _FAN, _HEX, NOTES_REF, Notes
+from ..store.notes import NOTES_REF, Notes, is_fanout, is_note
 from .report import Report, ReportError, codec_names
 from .report import build as build_report
 
@@ -233,8 +233,8 @@ class _TreeCounter:
             prefix = 0 if top else 2
             for e in self.repo.read_tree(tree):
                 if e.is_tree:
-                    part = self._tree(e.oid, False) if top and _FAN.fullmatch(e.name) else None
-                elif prefix + len(e.name) == self.repo.hex_len and _HEX.fullmatch(e.name):
+                    part = self._tree(e.oid, False) if is_fanout(e, top) else None
+                elif is_note(e, prefix, self.repo.hex_len):
                     part = self._blob(e.oid)
                 else:
                     part = None

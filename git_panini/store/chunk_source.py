@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Protocol
 
 from ..format import manifest as manifest_mod
 from ..format.hashing import BackgroundSha256
@@ -18,6 +19,14 @@ from .shared import Store
 
 READ_AHEAD_BYTES = 32 << 20   # decoded bytes of upcoming packs in flight (one more pack may pass it)
 READ_AHEAD_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+class ObjectFetcher(Protocol):
+    """Fetches objects by id from one remote in one request: True once fetched, False on failure."""
+
+    remote: str
+
+    def __call__(self, oids: list[str]) -> bool: ...
 
 
 class ReadError(Exception):
@@ -51,14 +60,15 @@ class ChunkMissing(MissingObject):
 class ChunkSource:
     """Finds chunk bytes: raw chunk blobs first, then packs via the local index (decoded packs cached).
 
-    With a remote, what is not here is fetched by object id: prefetch() asks for everything a set
-    of files needs in one request; read() fetches a straggler on its own as a last resort.
+    With a fetcher (handed in by the layer that knows remotes: transfer.remote.remote_objects), what is
+    not here is fetched by object id: prefetch() asks for everything a set of files needs in one request;
+    read() fetches a straggler on its own as a last resort.
     """
 
-    def __init__(self, repo, cache_bytes: int = 256 << 20, remote: str | None = None):
+    def __init__(self, repo, cache_bytes: int = 256 << 20, fetcher: ObjectFetcher | None = None):
         self.repo = repo
         self.store = Store(repo)
-        self.remote = remote
+        self.fetcher = fetcher
         self.fetches = 0          # object fetches made (round trips), for tests and benchmarks
         self._index: ChunkIndex | None = None
         self._decoded: OrderedDict[str, bytes] = OrderedDict()
@@ -73,6 +83,10 @@ class ChunkSource:
         self._pending: dict[str, tuple[Future, int]] = {}   # pack -> (its decode on another thread, size)
         self._pending_bytes = 0
         self._pool: ThreadPoolExecutor | None = None
+
+    @property
+    def remote(self) -> str | None:
+        return self.fetcher.remote if self.fetcher else None
 
     @property
     def index(self) -> ChunkIndex:
@@ -110,17 +124,12 @@ class ChunkSource:
         return wanted
 
     def fetch(self, oids) -> bool:
-        """Fetch these objects from the remote in one request; False without a remote or on failure."""
-        from ..transfer.sync import SyncError, fetch_objects
+        """Fetch these objects from the remote in one request; False without a fetcher or on failure."""
         oids = sorted(set(oids))
-        if not oids or self.remote is None:
+        if not oids or self.fetcher is None:
             return False
         self.fetches += 1
-        try:
-            fetch_objects(self.repo, self.remote, oids)
-            return True
-        except SyncError:
-            return False
+        return self.fetcher(oids)
 
     def wanted(self, manifests, packs: bool = True) -> set[str]:
         """Object ids to fetch before these files can be read: absent manifests, and for each chunk

@@ -6,7 +6,7 @@ import json
 import re
 from datetime import datetime, timezone
 
-from ..git.objects import MODE_BLOB
+from ..git.objects import MODE_BLOB, TreeEntry
 from ..git.ref_chain import RefChain
 from ..git.repo import ObjectTooLarge
 from ..git.tree_edit import TreeEditor
@@ -75,6 +75,16 @@ def _plausible_time(value) -> bool:
         return bool(re.fullmatch(r"2\d{3}-\d\d-\d\dT\d\d:\d\d:\d\dZ", value))
 
 
+
+def is_fanout(entry: TreeEntry, top: bool) -> bool:
+    """A fanout folder of a notes tree as Notes.all() walks it: two hex digits, at the top only."""
+    return entry.is_tree and top and _FAN.fullmatch(entry.name) is not None
+
+
+def is_note(entry: TreeEntry, prefix_len: int, hex_len: int) -> bool:
+    """A note as Notes.all() reads it: a blob whose name, after its fanout prefix, completes an object id."""
+    return not entry.is_tree and prefix_len + len(entry.name) == hex_len and _HEX.fullmatch(entry.name) is not None
+
 class Notes(RefChain):
     ref = NOTES_REF
 
@@ -106,9 +116,9 @@ class Notes(RefChain):
 
     def _walk(self, tree: str, prefix: str, out: dict):
         for e in self.repo.read_tree(tree):
-            if e.is_tree and not prefix and _FAN.fullmatch(e.name):
+            if is_fanout(e, top=not prefix):
                 self._walk(e.oid, e.name, out)
-            elif not e.is_tree and len(prefix + e.name) == self.repo.hex_len and _HEX.fullmatch(e.name):
+            elif is_note(e, len(prefix), self.repo.hex_len):
                 note = self.load(e.oid)
                 if note is not None:
                     out[prefix + e.name] = note

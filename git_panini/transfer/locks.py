@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from ..git.objects import MODE_BLOB, ObjectFormatError, TreeEntry, commit_tree_and_parents, encode_tree
 from ..git.repo import GitError, ObjectTooLarge, first_error_line
 from .remote import SyncError
-from .sync import _drop_private, _private_prefix, remote_refs
+from .sync import drop_private, private_prefix, remote_refs
 
 LOCK_REFS = "refs/panini/locks/"
 RECORD = "lock.json"
@@ -129,7 +129,7 @@ def _read_lock(repo, ref: str, commit: str) -> Lock | None:
 
 def _fetch_lock_refs(repo, remote: str) -> dict[str, str]:
     """{ref: commit} of the remote's locks, with their objects, through refs private to this process."""
-    prefix = _private_prefix()
+    prefix = private_prefix()
     try:
         proc = repo.git("-c", "fetch.negotiationAlgorithm=noop", "fetch", "--quiet", "--no-tags",
                         "--no-write-fetch-head", "--no-auto-gc", "--no-recurse-submodules", remote,
@@ -140,7 +140,7 @@ def _fetch_lock_refs(repo, remote: str) -> dict[str, str]:
         out = repo.git("for-each-ref", "--format=%(objectname) %(refname)", prefix).stdout.decode()
         return {LOCK_REFS + ref[len(prefix):]: oid for oid, ref in (line.split(" ", 1) for line in out.splitlines())}
     finally:
-        _drop_private(repo, prefix)
+        drop_private(repo, prefix)
 
 
 def remote_locks(repo, remote: str) -> tuple[dict[str, Lock], list[str]]:

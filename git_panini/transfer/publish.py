@@ -22,7 +22,7 @@ from ..store.chunk_source import ChunkSource, ReadError
 from ..store.local import LocalStore
 from ..store.notes import Notes, new_note
 from ..store.shared import Store, config_blob, fan, manifest_path, pack_path, raw_list_path
-from .remote import RemoteState, SyncError
+from .remote import RemoteState, SyncError, default_remote, remote_objects
 
 
 class PublishError(SyncError):
@@ -141,9 +141,8 @@ def _chunks_to_send(repo, remote: str | None, index: ChunkIndex, manifests: list
 def _materialize(repo, remote: str | None, todo: list[tuple[str, str, int]], paths: dict[str, str]) -> list[str]:
     """Raw blobs for chunks that are here only packed, or only on another remote (a lazy clone pushing
     to a fork), written here after their hash is checked."""
-    from .sync import default_remote
     other = default_remote(repo)
-    source = ChunkSource(repo, remote=other if other and other != remote else None)
+    source = ChunkSource(repo, fetcher=remote_objects(repo, other if other and other != remote else None))
     written = []
     try:
         source.fetch(source.needed(c for _, c, _ in todo))

@@ -26,30 +26,14 @@ from .publish import Outgoing, prepare
 from .remote import RemoteState, SyncError
 
 
-def default_remote(repo) -> str | None:
-    """panini.remote, else the current branch's remote, else 'origin', else the only remote."""
-    configured = repo.config_get("panini.remote")
-    if configured:
-        return configured
-    branch = repo.git("symbolic-ref", "--quiet", "--short", "HEAD", check=False).stdout.decode().strip()
-    if branch:
-        upstream = repo.config_get(f"branch.{branch}.remote")
-        if upstream and upstream != ".":
-            return upstream
-    remotes = repo.git("remote").stdout.decode().split()
-    if "origin" in remotes:
-        return "origin"
-    return remotes[0] if len(remotes) == 1 else None
-
-
-def _private_prefix() -> str:
+def private_prefix() -> str:
     return f"refs/panini/fetch/{os.getpid()}-{uuid.uuid4().hex[:8]}/"
 
 
 def fetch(repo, remote: str) -> RemoteState:
     """Fetch the remote's store and notes, merge them into ours; return them as fetched."""
     upgrade_local(repo)
-    prefix = _private_prefix()
+    prefix = private_prefix()
     # Glob refspecs: a ref the remote lacks is simply not fetched (a plain refspec would fail).
     specs = [f"+refs/panini/stor*:{prefix}stor*", f"+refs/notes/panin*:{prefix}panin*"]
     # Negotiate with our own store and notes tips only (what the remote's chains may share with us):
@@ -65,7 +49,7 @@ def fetch(repo, remote: str) -> RemoteState:
             break
         message = first_error_line(proc.stderr, proc.returncode)
         if "cannot lock ref" not in message or attempt == 5:
-            _drop_private(repo, prefix)
+            drop_private(repo, prefix)
             raise SyncError(f"fetching from '{remote}' failed: {message}")
         time.sleep(0.05 * 2 ** attempt * (0.5 + random.random()))
     state = RemoteState(remote, repo.ref(prefix + "store"), repo.ref(prefix + "panini"))
@@ -90,25 +74,14 @@ def fetch(repo, remote: str) -> RemoteState:
     except ObjectTooLarge as e:
         raise SyncError(f"the store of '{remote}' holds what no git-panini writes: {e}") from None
     finally:
-        _drop_private(repo, prefix)
+        drop_private(repo, prefix)
     return state
 
 
-def _drop_private(repo, prefix: str):
+def drop_private(repo, prefix: str):
     refs = repo.git("for-each-ref", "--format=%(refname)", prefix, check=False).stdout.decode().split()
     if refs:
         repo.git("update-ref", "--stdin", input="".join(f"delete {r}\n" for r in refs).encode(), check=False)
-
-
-def fetch_objects(repo, remote: str, oids) -> None:
-    """Fetch objects by id in one request. Without negotiation: blobs share no history to negotiate."""
-    wanted = "".join(f"{oid}\n" for oid in sorted(set(oids)))
-    if not wanted:
-        return
-    proc = repo.git("-c", "fetch.negotiationAlgorithm=noop", "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
-                    "--no-auto-gc", "--no-recurse-submodules", "--stdin", remote, input=wanted.encode(), check=False)
-    if proc.returncode != 0:
-        raise SyncError(f"fetching objects from '{remote}' failed: {first_error_line(proc.stderr, proc.returncode)}")
 
 
 def remote_refs(repo, remote: str, prefix: str) -> dict[str, str]:

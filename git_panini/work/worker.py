@@ -27,6 +27,7 @@ from ..store.local import LocalStore
 from ..store.notes import STATE_RANK, Notes
 from ..store.shared import MAX_LIST_SIZE, PACK_REFS, RAW_REFS, Store, fan, manifest_path, pack_path, parse_list
 from ..transfer.publish import prepare, publish_local
+from ..transfer.remote import remote_objects
 from ..transfer.sync import SyncError, fetch, push, push_once, remote_refs
 from ..util.units import human
 from .lease import (
@@ -349,7 +350,7 @@ class Worker:
         between its store commit and dropping them): remove the remote's raw batches and our local raw
         chunks that a pack yields, once decoded and re-hashed here. The pack must be one the remote
         holds (in its store), or without a remote one whose data is here."""
-        source = ChunkSource(self.repo, remote=self.remote)
+        source = ChunkSource(self.repo, fetcher=remote_objects(self.repo, self.remote))
         try:
             if self.remote:
                 self._sync_out(_PackBuilder(self.repo, 0, source, []), source, notes_changed=False)
@@ -383,7 +384,7 @@ class Worker:
         Leases are renewed meanwhile. A failure is charged to the file it belongs to; one that belongs
         to no single file (the batch's commit, say) to every file of the batch: never is a file left
         `processing` with nothing counted."""
-        source = ChunkSource(self.repo, remote=self.remote)
+        source = ChunkSource(self.repo, fetcher=remote_objects(self.repo, self.remote))
         try:
             with self._renewing(manifests):
                 try:

@@ -1,0 +1,5 @@
+"""Files under .git/panini/ through which the filter leaves work for the hooks (the shell hooks test for
+them by these names before they start Python)."""
+
+NEEDS_FETCH = "needs-fetch"   # paths a smudge left as pointers: the post-checkout hook fetches and checks them out
+LOST = "lost"                 # (path, manifest) lines whose data died with a crashed filter
