@@ -16,7 +16,7 @@ from pathlib import Path
 
 from conftest import notes_of, MiB, git, ls_tree, make_bare, make_repo, run, sha256_file, write_random, write_text
 from git_panini import codecs
-from git_panini.work.worker import claimable
+from git_panini.work.claims import claimable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import corpus  # noqa: E402

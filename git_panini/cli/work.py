@@ -15,9 +15,11 @@ from ..format import pointer_scan as pointers
 from ..git.repo import Repo
 from ..remote_work.dispatch import JOB_ID
 from ..transfer.remote import SyncError, default_remote
+from ..work.claims import LEASE_SECONDS, Claims
 from ..work.lease import CLOCK_SKEW_SECONDS, held_here
+from ..work.threads import threads_per_job
 from ..work.watch import Round, Watcher
-from ..work.worker import LEASE_SECONDS, Worker, threads_per_job
+from ..work.worker import Worker
 from .common import JsonOption, console, err_console, fail, human, open_repo, print_json, remote_name_or_fail
 
 
@@ -62,9 +64,9 @@ def _named(repo, paths: list[str]) -> dict[str, str]:
 def _release(repo, paths: list[str], remote: str | None, force: bool, json: bool):
     """`git panini work --release`: hand back leases (this machine's dead processes', or with --force any)."""
     named = _named(repo, paths) if paths else None
-    worker = Worker(repo, remote=remote, skew=_skew(repo))
+    claims = Claims(repo, remote=remote, skew=_skew(repo))
     try:
-        done, kept = worker.release(list(named) if named is not None else None, force=force)
+        done, kept = claims.release(list(named) if named is not None else None, force=force)
     except SyncError as e:
         fail(str(e))
     where = {f.pointer.manifest: f.path for f in pointers.in_tree(repo, "HEAD") if f.pointer} | (named or {})

@@ -21,8 +21,9 @@ from datetime import datetime, timedelta, timezone
 
 from ..store.notes import Notes
 from ..transfer.sync import SyncError, fetch, push
+from ..work.claims import MAX_ATTEMPTS, claimable
 from ..work.lease import NO_HOLDER
-from ..work.worker import MAX_ATTEMPTS, claimable, threads_per_job
+from ..work.threads import threads_per_job
 
 DEFAULT_MAX_JOBS = 4
 DEFAULT_JOB_BYTES = 256 << 20

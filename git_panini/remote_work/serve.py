@@ -37,7 +37,7 @@ from datetime import datetime, timezone
 from ..git.repo import Repo, first_error_line
 from ..store.notes import Notes
 from ..work.lease import iso
-from ..work.worker import threads_per_job
+from ..work.threads import threads_per_job
 from .webhook import SECRET_ENV, SIGNATURE_HEADER, TOKEN_ENV, signature
 
 DEFAULT_LISTEN = "127.0.0.1:8765"

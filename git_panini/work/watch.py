@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..util import logs
 from .lease import interruptible
-from .worker import WorkResult, one_line
+from .result import WorkResult, one_line
 
 
 @dataclass

@@ -1,0 +1,186 @@
+"""Packing one batch of claimed files: read (and so verify) their chunks, plan segments, encode and
+commit the packs (PackBuilder), and account each file's result."""
+
+from __future__ import annotations
+
+import time
+
+from ..format import manifest as manifest_mod
+from ..format.recipe import MAX_RECIPE_SIZE, RecipeError, parse_recipe
+from ..format.segment import WHOLE_FILE_FORMATS, Segment, SmallFile, group_small_files, plan_segments, sniff_format
+from ..git.repo import ObjectTooLarge
+from ..git.tree_edit import TreeEditor
+from ..store.chunk_index import ChunkIndex
+from ..store.chunk_source import ChunkSource, ReadError
+from ..store.shared import Store, pack_path
+from ..util.units import human
+from .pack_builder import PackBuilder
+from .planner import is_text
+from .result import WorkResult, one_line
+
+SMALL_FILE = 1 << 20       # files up to this size are grouped with others
+SAMPLE_BYTES = 64 << 10
+TINY_DUPLICATE = 4096      # at most this many already-packed bytes are packed again to keep a file whole
+
+
+class BatchPacker:
+    """Packs batches of files into packs committed to the store under worker `worker_id`."""
+
+    def __init__(self, repo, store: Store, worker_id: str, effort: int = 2, threads: int = 1, device: str = "cpu",
+                 log=None):
+        self.repo = repo
+        self.store = store
+        self.id = worker_id
+        self.effort = effort
+        self.threads = threads   # segments and codec candidates encoded at once
+        self.device = device
+        self.log = log or (lambda message: None)
+
+    def pack(self, manifests: list[str], source: ChunkSource, published: TreeEditor | None,
+             progress=None) -> tuple[dict[str, WorkResult], PackBuilder]:
+        """Pack the chunks of these manifests not yet packed where our results go (`published`: the
+        remote's store as fetched, or None without a remote), commit the packs, and return
+        ({manifest: result}, the packs made). A failure is charged to the file it belongs to."""
+        started = time.monotonic()
+        index = source.index
+        index.refresh()
+        source.prefetch(manifests)   # everything the batch reads, in one fetch
+        results: dict[str, WorkResult] = {}
+        segments: list[Segment] = []
+        small: list[SmallFile] = []
+        seen: set[str] = set()       # a chunk shared by two files of the batch is packed once
+        file_chunks: dict[str, list[tuple[str, int]]] = {}
+        for manifest in manifests:
+            try:
+                chunks = self._read_manifest(manifest)
+                todo = [(c, s) for c, s in chunks if c not in seen and not _packed_there(index, c, published)]
+                head = source.read(*chunks[0])[:SAMPLE_BYTES] if chunks else b""
+                shared = sum(s for _, s in chunks) - sum(s for _, s in todo)
+                if 0 < shared <= TINY_DUPLICATE and todo and sniff_format(head) in WHOLE_FILE_FORMATS:
+                    # A few bytes shared with other files (a PNG's IEND, say) are packed again so
+                    # the whole-file codec still sees the whole file.
+                    todo = list(chunks)
+                    duplicated = shared
+                else:
+                    duplicated = 0
+                for c, s in todo:   # every chunk is read (and so verified) before anything is packed
+                    source.read(c, s)
+                large = sum(s for _, s in chunks) > SMALL_FILE
+                if large:   # planning reads the file's other chunks too: a hostile pack may fail it here
+                    pending = {c for c, _ in todo}
+                    planned = plan_segments(chunks, lambda c: c not in pending, source.read)
+            except Exception as e:   # noqa: BLE001 - charged to this file; the rest of the batch goes on
+                results[manifest] = WorkResult(manifest, False, error=one_line(e))
+                continue
+            seen.update(c for c, _ in todo)
+            file_chunks[manifest] = chunks
+            results[manifest] = WorkResult(manifest, True, raw_bytes=sum(s for _, s in chunks),
+                                           duplicate_bytes=duplicated)
+            if large:
+                segments += planned
+            elif todo:
+                small.append(SmallFile(manifest, todo, head))
+        segments += group_small_files(small, is_text, self.device)
+        owner = {c: m for m, chunks in file_chunks.items() for c, _ in chunks}
+        packer = PackBuilder(self.repo, self.effort, source, segments, self.threads)
+        try:
+            for segment, outcome in packer.add_all(segments):
+                for part, (choice, raw_size) in self._packed_parts(packer, segment, outcome, owner, results):
+                    for c, s in part.chunks:
+                        r = results[owner[c]]
+                        r.packed_bytes += s
+                        r.stored_bytes += s * len(choice.encoded) / raw_size
+                        r.codecs[choice.codec_names] = r.codecs.get(choice.codec_names, 0) + s
+                    self.log(f"segment of {len(part.chunks)} chunks: {human(raw_size)} -> "
+                             f"{human(len(choice.encoded))} with {choice.codec_names}")
+                    if progress:
+                        progress(raw_size)
+            packer.commit(self.store, self.id)
+        except BaseException:
+            packer.discard()   # a full disk: packs no ref reaches must not keep it full
+            raise
+        index.refresh()
+        ratios: dict[str, float] = {}
+        for manifest, chunks in file_chunks.items():
+            r = results[manifest]
+            r.stored_bytes = int(round(r.stored_bytes))
+            r.file_stored_bytes = _file_share(self.repo, index, chunks, ratios)
+        _share_time(results, time.monotonic() - started)
+        return results, packer
+
+    def _packed_parts(self, packer: PackBuilder, segment: Segment, outcome, owner: dict[str, str],
+                      results: dict[str, WorkResult]) -> list:
+        """[(segment packed, (choice, raw size))]. A segment that failed (outcome is its exception) is packed
+        again file by file (small files share segments), and a file whose own part still fails is charged."""
+        if not isinstance(outcome, Exception):
+            return [(segment, outcome)]
+        error = outcome
+        parts: dict[str, Segment] = {}
+        for c, s in segment.chunks:
+            parts.setdefault(owner[c], Segment(format=segment.format)).chunks.append((c, s))
+        if len(parts) == 1:
+            [manifest] = parts
+            self._charge(results[manifest], error)
+            return []
+        done = []
+        for manifest, part in parts.items():
+            try:
+                done.append((part, packer.add(part)))
+            except Exception as e:   # noqa: BLE001
+                self._charge(results[manifest], e)
+        return done
+
+    def _charge(self, result: WorkResult, error: BaseException):
+        result.ok, result.error = False, one_line(error)
+        self.log(f"failed {result.manifest}: {result.error}")
+
+    def _read_manifest(self, manifest: str) -> list[tuple[str, int]]:
+        data = self.repo.read_kind(manifest, "blob")
+        if data is None:
+            raise ReadError(f"manifest {manifest} is missing")
+        return manifest_mod.parse(data, self.repo.hex_len)
+
+
+def _packed_there(index: ChunkIndex, chunk: str, published: TreeEditor | None) -> bool:
+    """Some pack yields the chunk where our results go: the remote's store (a pack only another
+    remote holds does not count), or without a remote (published is None), ours."""
+    located = index.locate(chunk)
+    if published is None:
+        return bool(located)
+    return any(published.get(pack_path(pack)) is not None for pack, _, _, _ in located)
+
+
+def _share_time(results: dict[str, WorkResult], seconds: float):
+    """Spread a batch's packing time over its files by raw bytes (the dashboard's throughput)."""
+    done = [r for r in results.values() if r.ok]
+    total = sum(r.raw_bytes for r in done)
+    for r in done:
+        r.seconds = seconds * r.raw_bytes / total if total else seconds / len(done)
+
+
+def _file_share(repo, index: ChunkIndex, chunks: list[tuple[str, int]], ratios: dict[str, float]) -> int:
+    """A file's share of the packs holding its chunks (each chunk its share of its pack's encoded
+    size; a chunk still raw counts in full). `ratios` caches each pack's ratio across files."""
+    total = 0.0
+    for chunk, size in chunks:
+        located = index.locate(chunk)
+        if not located:
+            total += size
+            continue
+        pack = located[0][0]
+        if pack not in ratios:
+            ratios[pack] = _pack_ratio(repo, pack)
+        total += size * ratios[pack]
+    return int(round(total))
+
+
+def _pack_ratio(repo, pack: str) -> float:
+    """Encoded / decoded size of a pack; 1.0 when its recipe cannot be read or omits its encoded size
+    (it saves nothing then)."""
+    try:
+        recipe = parse_recipe(repo.read_kind(pack, "blob", MAX_RECIPE_SIZE) or b"", repo.hex_len)
+    except (RecipeError, ObjectTooLarge):
+        return 1.0
+    if recipe.get("encoded_size") is None:
+        return 1.0
+    return recipe["encoded_size"] / recipe["size"] if recipe["size"] else 0.0
