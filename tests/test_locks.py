@@ -1,4 +1,4 @@
-"""Locks kept in the Git remote itself (git_panini/locks.py), against real bare remotes over file:// and smart
+"""Locks kept in the Git remote itself (git_panini/transfer/locks.py), against real bare remotes over file:// and smart
 HTTP: clones racing for one lock, pushes of locked files refused, --force, read-only lockable files, JSON.
 
 Two users are two clones with different `user.name`/`user.email` (the lock owner is the committer

@@ -1,4 +1,4 @@
-"""`git panini lock / unlock`: take and release locks kept in the remote itself (see git_panini/locks.py)."""
+"""`git panini lock / unlock`: take and release locks kept in the remote itself (see git_panini/transfer/locks.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`git panini locks`: the locks a remote holds (see git_panini/locks.py)."""
+"""`git panini locks`: the locks a remote holds (see git_panini/transfer/locks.py)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ Tree (a parentless snapshot, so whatever it drops is garbage for `git gc` at onc
     chunks/<2 hex>/<oid>        every chunk those manifests need that is here as a raw blob
 
 The clean filter records here, so staged data survives `git gc` before it is committed, and it
-never leaves the machine on its own: a push publishes (store.py, publish.py) only the manifests
+never leaves the machine on its own: a push publishes (shared.py, transfer/publish.py) only the manifests
 that the pushed commits reference. `git panini prune` drops what nothing references any more.
 """
 

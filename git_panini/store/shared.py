@@ -65,7 +65,7 @@ def parse_config(data: bytes | None) -> ChunkParams:
         lines = data.decode().splitlines()
     except UnicodeDecodeError:
         raise StoreError("the store config is not text") from None
-    # Format 1 (git-panini 0.1) has the same chunker line; upgrade.py converts the rest of its tree.
+    # Format 1 (git-panini 0.1) has the same chunker line; legacy/format1.py converts the rest of its tree.
     if not lines or lines[0] not in (f"format {FORMAT}", "format git-panini-store/1"):
         raise StoreError(f"the store config is not {FORMAT} (first line {lines[0][:60] if lines else ''!r})")
     for line in lines[1:]:
