@@ -147,9 +147,19 @@ def _slow_repo(tmp_path, remote: bool):
     return path, pointer_of(path, "HEAD:big.bin").manifest, digest
 
 
-def _start(path, *args) -> subprocess.Popen:
+def _start(path, *args, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(["git", "panini", "work", *args], cwd=path, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
+
+
+def _wait_for_point(trace, point: str, proc):
+    """Until the worker reaches a named point (git_panini/util/crash_points.py) while still running."""
+    deadline = time.monotonic() + 120
+    while point not in (trace.read_text().split() if trace.exists() else []):
+        assert proc.poll() is None, f"the worker ended before {point}: {proc.communicate()}"
+        assert time.monotonic() < deadline, f"the worker never reached {point}"
+        time.sleep(0.05)
 
 
 def _wait_for_claim(path, manifest, proc) -> dict:
@@ -176,10 +186,11 @@ def _stop(proc, sig) -> tuple[str, str]:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_worker_hands_its_file_back_and_the_next_run_takes_it_at_once(tmp_path, sig):
     path, manifest, digest = _slow_repo(tmp_path, remote=False)
-    proc = _start(path, "--no-remote", "--effort", "3")   # the default 15-minute lease
+    trace = tmp_path / "points"
+    proc = _start(path, "--no-remote", "--effort", "3", env={"PANINI_CRASH_TRACE": str(trace)})   # 15-minute lease
     note = _wait_for_claim(path, manifest, proc)
     assert note["pid"] != os.getpid() and note["prior"] == "pending"
-    time.sleep(0.5)                                        # packing is under way
+    _wait_for_point(trace, "packing", proc)
     out, err = _stop(proc, sig)
     assert "Traceback" not in err and "interrupted; 1 file(s) handed back" in err
     note = notes_of(path)[manifest]

@@ -1,6 +1,7 @@
 """Named points inside operations where a test kills this process with SIGKILL, at a moment it chose.
 
-Each durable step calls reached(NAME) right after it. Outside tests neither variable is set and a call costs
+Each durable step calls reached(NAME) right after it ("update-ref": every ref moved by compare-and-swap), and
+so do a few moments inside long work ("packing", "segment-packed"). Outside tests neither variable is set and a call costs
 one dict lookup.
 
     PANINI_CRASH_TRACE=FILE   every point reached is appended to FILE, one "NAME" per line

@@ -13,6 +13,7 @@ from ..git.tree_edit import TreeEditor
 from ..store.chunk_index import ChunkIndex
 from ..store.chunk_source import ChunkSource, ReadError
 from ..store.shared import Store, pack_path
+from ..util import crash_points
 from ..util.units import human
 from .pack_builder import PackBuilder
 from .planner import is_text
@@ -84,6 +85,7 @@ class BatchPacker:
         owner = {c: m for m, chunks in file_chunks.items() for c, _ in chunks}
         packer = PackBuilder(self.repo, self.effort, source, segments, self.threads)
         try:
+            crash_points.reached("packing")
             for segment, outcome in packer.add_all(segments):
                 for part, (choice, raw_size) in self._packed_parts(packer, segment, outcome, owner, results):
                     for c, s in part.chunks:
@@ -95,6 +97,7 @@ class BatchPacker:
                              f"{human(len(choice.encoded))} with {choice.codec_names}")
                     if progress:
                         progress(raw_size)
+                    crash_points.reached("segment-packed")
             packer.commit(self.store, self.id)
         except BaseException:
             packer.discard()   # a full disk: packs no ref reaches must not keep it full
