@@ -48,8 +48,9 @@ def run_demo(directory: str, console: Console) -> int:
         if show:
             console.print(f"[bold cyan]$ {' '.join(cmd)}[/]", highlight=False)
         proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-        if show and proc.stdout.strip():
-            console.print(proc.stdout.rstrip(), markup=False, highlight=False)
+        if show:   # line by line: the console shows a line break inside one text as \x0a
+            for line in proc.stdout.rstrip().splitlines():
+                console.print(line, markup=False, highlight=False)
         if proc.returncode != 0:
             console.print(proc.stderr.rstrip(), markup=False, style="red")
             raise SystemExit(f"demo step failed: {' '.join(cmd)}")
