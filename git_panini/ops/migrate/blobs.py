@@ -1,9 +1,8 @@
-"""The history's blobs as migrate reads them: one `git cat-file --batch-command` under small pack windows."""
+"""The history's blobs as migrate reads them: git/repo.py's cat-file reader under small pack windows."""
 
 from __future__ import annotations
 
-import subprocess
-
+from ...git.repo import CatFileReader, GitError
 from .errors import MigrateError
 
 BLOCK = 4 << 20
@@ -14,38 +13,26 @@ PACK_WINDOWS = ("-c", "core.packedGitWindowSize=16m", "-c", "core.packedGitLimit
 
 class BlobReader:
     """Blob sizes and contents through one `git cat-file --batch-command`, contents streamed in blocks (a
-    3 GiB blob is never in memory)."""
+    3 GiB blob is never in memory); a missing blob is a MigrateError."""
 
     def __init__(self, repo):
-        self._proc = subprocess.Popen(["git", "--git-dir", repo.git_dir, *PACK_WINDOWS, "cat-file", "--batch-command"],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-
-    def _ask(self, command: str, oid: str) -> int:
-        self._proc.stdin.write(f"{command} {oid}\n".encode())
-        self._proc.stdin.flush()
-        header = self._proc.stdout.readline().split()
-        if len(header) != 3 or header[1] != b"blob":
-            raise MigrateError(f"blob {oid} is missing from this repository")
-        return int(header[2])
+        self._reader = CatFileReader(repo.git_dir, PACK_WINDOWS)
 
     def size(self, oid: str) -> int:
-        return self._ask("info", oid)
+        found = self._reader.info(oid)
+        if found is None or found[0] != "blob":
+            raise MigrateError(f"blob {oid} is missing from this repository")
+        return found[1]
 
     def blocks(self, oid: str):
         """The blob's bytes in blocks; the generator must be consumed to its end before the next request."""
-        left = self._ask("contents", oid)
-        while left:
-            data = self._proc.stdout.read(min(BLOCK, left))
-            if not data:
-                raise MigrateError("git cat-file stopped early")
-            left -= len(data)
-            yield data
-        self._proc.stdout.read(1)   # the newline after the contents
+        try:
+            yield from self._reader.stream(oid, "blob", BLOCK)
+        except GitError as e:
+            raise MigrateError(str(e)) from None
 
     def read(self, oid: str) -> bytes:
         return b"".join(self.blocks(oid))
 
     def close(self):
-        if self._proc.poll() is None:
-            self._proc.stdin.close()
-            self._proc.wait()
+        self._reader.close()
