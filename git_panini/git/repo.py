@@ -99,38 +99,60 @@ class Pygit2Reader:
 
 
 class CatFileReader:
-    """Object reads through one long-running `git cat-file --batch-command`; works for any object format."""
+    """Object reads through one long-running `git cat-file --batch-command`; works for any object format.
+    options: git's own, given before `cat-file` (`-c core.packedGitLimit=...` bounds what it keeps mapped)."""
 
-    def __init__(self, git_dir: str):
-        self._proc = subprocess.Popen(["git", "--git-dir", git_dir, "cat-file", "--batch-command"],
+    def __init__(self, git_dir: str, options: tuple[str, ...] = ()):
+        self._proc = subprocess.Popen(["git", "--git-dir", git_dir, *options, "cat-file", "--batch-command"],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._lock = threading.Lock()
 
-    def _ask(self, command: str, oid: str) -> tuple[list[bytes], bytes | None]:
+    def _header(self, command: str, oid: str) -> list[bytes]:
+        """The reply's header: [oid, kind, size], or ["<oid>", "missing"] / "ambiguous"."""
         self._proc.stdin.write(f"{command} {oid}\n".encode())
         self._proc.stdin.flush()
-        header = self._proc.stdout.readline().split()
-        if len(header) != 3:  # "<oid> missing" / "ambiguous"
-            return header, None
-        if command == "info":
-            return header, b""
-        size = int(header[2])
-        data = self._proc.stdout.read(size + 1)[:-1]
-        return header, data
+        return self._proc.stdout.readline().split()
 
     def read(self, oid: str) -> tuple[str, bytes] | None:
         with self._lock:
-            header, data = self._ask("contents", oid)
-        return None if data is None else (header[1].decode(), data)
+            header = self._header("contents", oid)
+            if len(header) != 3:
+                return None
+            data = self._proc.stdout.read(int(header[2]) + 1)[:-1]
+        return header[1].decode(), data
+
+    def info(self, oid: str) -> tuple[str, int] | None:
+        """(kind, size) of the object, None where it is not here."""
+        with self._lock:
+            header = self._header("info", oid)
+        return None if len(header) != 3 else (header[1].decode(), int(header[2]))
 
     def exists(self, oid: str) -> bool:
-        with self._lock:
-            return self._ask("info", oid)[1] is not None
+        return self.info(oid) is not None
 
     def size(self, oid: str) -> int | None:
+        found = self.info(oid)
+        return None if found is None else found[1]
+
+    def stream(self, oid: str, kind: str, block: int):
+        """The bytes of an object of this kind in blocks of at most `block` (a 3 GiB blob is never in
+        memory); GitError where it is not here (or of another kind). Read the blocks to the end before the
+        next request."""
         with self._lock:
-            header, data = self._ask("info", oid)
-        return None if data is None else int(header[2])
+            header = self._header("contents", oid)
+            if len(header) != 3:
+                raise GitError(f"{kind} {oid} is missing from this repository")
+            left, wanted = int(header[2]), header[1] == kind.encode()
+            while left:
+                data = self._proc.stdout.read(min(block, left))
+                if not data:
+                    raise GitError("git cat-file stopped early")
+                left -= len(data)
+                if wanted:
+                    yield data
+            self._proc.stdout.read(1)   # the newline after the contents
+            if not wanted:   # read past it all the same: the next request gets its own reply
+                raise GitError(f"{kind} {oid} is missing from this repository")
 
     def close(self):
         if self._proc.poll() is None:
