@@ -1,7 +1,9 @@
-"""The local chunk index (.git/panini/index.sqlite): chunk -> pack, and which chunks a remote already holds.
+"""The local chunk index (.git/panini/index.sqlite): chunk -> pack, which packs this side decoded and
+re-hashed whole, and which chunks a remote is proven to hold.
 
-Both are derived from store trees and brought up to date by walking only the fan directories
-that changed since the tree last indexed, so their cost grows with the change, not the store.
+The pack index is derived from store trees and brought up to date by walking only the fan directories
+that changed since the tree last indexed, so its cost grows with the change, not the store. What a remote
+holds is learnt from its bulk refs, never from its metadata (store/bulk.py says what proves it).
 """
 
 from __future__ import annotations
@@ -10,19 +12,26 @@ import json
 import os
 import sqlite3
 
-from ..format import manifest as manifest_mod
 from ..format.recipe import MAX_RECIPE_SIZE, RecipeError, parse_recipe
 from ..git.repo import ObjectTooLarge
 from ..git.tree_edit import TreeEditor
+from . import bulk
+from .shared import MAX_LIST_SIZE, RAW_REFS, parse_list
 
-SCHEMA_VERSION = 2    # 1: git-panini 0.1 (packs as trees); an index of another version is rebuilt
+# 1: git-panini 0.1 (packs as trees); 2: a remote's chunks taken from its manifests (metadata, not proof);
+# an index of another version is rebuilt.
+SCHEMA_VERSION = 3
 SCHEMA = """
 create table if not exists meta (key text primary key, value text);
 create table if not exists packs (pack text primary key, data text not null, deps text not null);
 create table if not exists unreadable (pack text primary key, reason text not null);
 create table if not exists chunks (chunk text not null, pack text not null, offset integer not null,
                                    length integer not null, primary key (chunk, pack));
-create table if not exists remote_chunks (remote text not null, chunk text not null, primary key (remote, chunk));
+create table if not exists verified_packs (pack text primary key);
+create table if not exists remote_refs (remote text not null, ref text not null, target text not null,
+                                        proven integer not null, primary key (remote, ref));
+create table if not exists remote_blobs (remote text not null, blob text not null, ref text not null,
+                                         primary key (remote, blob, ref));
 """
 
 
@@ -119,38 +128,69 @@ class ChunkIndex:
         """Packs whose recipe could not be read: any chunk they hold looks missing."""
         return self.db.execute("select count(*) from unreadable").fetchone()[0]
 
-    # --- what a remote already holds ----------------------------------------------------------------
-    def sync_remote(self, remote: str, commit: str | None):
-        """Index the chunks a remote's store (its tip `commit`, as fetched) already holds: those of its
-        manifests (an honest writer publishes a manifest in the same atomic push as the chunks it
-        needs, so these never have to be sent again). A pack's recipe is no evidence: it only
-        claims what it yields, and every chunk a pack holds belongs to some manifest anyway."""
-        tree = self.store.tree_of(commit) if commit else None
-        key = f"remote_tree:{remote}"
-        old = self._meta(key)
-        if old == (tree or ""):
-            return
-        manifests, gone = changed_leaves(self.repo, old or None, tree, "manifests")
-        if gone:   # another remote behind the same name, or a rewritten store: start over
-            self.db.execute("delete from remote_chunks where remote = ?", (remote,))
-            manifests = changed_leaves(self.repo, None, tree, "manifests")[0] if tree else []
-        rows = []
-        for _, entry in manifests:
-            try:
-                data = self.repo.read_kind(entry.name, "blob", manifest_mod.MAX_MANIFEST_SIZE)
-                rows += [(remote, c) for c, _ in manifest_mod.parse(data or b"", self.repo.hex_len)]
-            except (manifest_mod.ManifestError, ObjectTooLarge):
-                continue
-        self.db.executemany("insert or ignore into remote_chunks values (?,?)", rows)
-        self.db.execute("insert or replace into meta values (?, ?)", (key, tree or ""))
+    # --- packs this side decoded --------------------------------------------------------------------
+    def mark_verified(self, pack: str):
+        """The pack was decoded here and every chunk its recipe claims re-hashed to its id."""
+        self.db.execute("insert or ignore into verified_packs values (?)", (pack,))
         self.db.commit()
 
-    def on_some_remote(self, chunk: str) -> bool:
-        return self.db.execute("select 1 from remote_chunks where chunk = ? limit 1", (chunk,)).fetchone() is not None
+    def is_verified(self, pack: str) -> bool:
+        return self.db.execute("select 1 from verified_packs where pack = ?", (pack,)).fetchone() is not None
 
-    def remote_has(self, remote: str, chunk: str) -> bool:
-        return self.db.execute("select 1 from remote_chunks where remote = ? and chunk = ?",
-                               (remote, chunk)).fetchone() is not None
+    # --- what a remote is proven to hold ------------------------------------------------------------
+    def prove_remote(self, remote: str, refs: dict[str, str], lists: dict[str, str | None]):
+        """Learn what the remote's bulk refs hold: `refs` {ref: commit} as the remote listed them now,
+        `lists` {commit: the list blob its store records, or None}. A ref counts only when its list
+        recomputes to its commit (bulk.proves); refs gone from the remote are forgotten at once."""
+        known = {ref: (target, proven) for ref, target, proven in self.db.execute(
+            "select ref, target, proven from remote_refs where remote = ?", (remote,))}
+        for ref, (target, _) in known.items():
+            if refs.get(ref) != target:
+                self.db.execute("delete from remote_refs where remote = ? and ref = ?", (remote, ref))
+                self.db.execute("delete from remote_blobs where remote = ? and ref = ?", (remote, ref))
+        for ref, commit in refs.items():
+            if known.get(ref, (None, 0)) == (commit, 1):
+                continue
+            blobs = self._proven_list(ref, commit, lists.get(commit))
+            self.db.execute("insert or replace into remote_refs values (?,?,?,?)", (remote, ref, commit, int(bool(blobs))))
+            self.db.executemany("insert or ignore into remote_blobs values (?,?,?)", [(remote, b, ref) for b in blobs])
+        self.db.commit()
+
+    def _proven_list(self, ref: str, commit: str, listing: str | None) -> list[str]:
+        if listing is None:
+            return []
+        try:
+            blobs = parse_list(self.repo.read_kind(listing, "blob", MAX_LIST_SIZE), self.repo.hex_len)
+        except ObjectTooLarge:
+            return []
+        return blobs if bulk.proves(commit, blobs, ref.startswith(RAW_REFS), self.repo.algo) else []
+
+    def remote_bulk_refs(self, remote: str) -> dict[str, str]:
+        """{ref: commit} of the remote's bulk refs as last listed (proven or not)."""
+        return dict(self.db.execute("select ref, target from remote_refs where remote = ?", (remote,)))
+
+    def proven_raw(self, remote: str, ref: str) -> list[str]:
+        """The chunks a raw batch ref of the remote is proven to hold (none when unproven)."""
+        return [b for (b,) in self.db.execute("select blob from remote_blobs where remote = ? and ref = ?",
+                                              (remote, ref))]
+
+    def remote_holds_blob(self, remote: str | None, blob: str) -> bool:
+        """A bulk ref of the remote (of any remote: None) is proven to hold this blob."""
+        if remote is None:
+            return self.db.execute("select 1 from remote_blobs where blob = ? limit 1", (blob,)).fetchone() is not None
+        return self.db.execute("select 1 from remote_blobs where remote = ? and blob = ? limit 1",
+                               (remote, blob)).fetchone() is not None
+
+    def remote_has(self, remote: str | None, chunk: str) -> bool:
+        """The remote (any remote: None) holds the chunk: raw in a proven batch, or through a pack this
+        side decoded and re-hashed whose every blob a proven bulk ref of that remote holds."""
+        if self.remote_holds_blob(remote, chunk):
+            return True
+        return any(self.is_verified(pack) and all(self.remote_holds_blob(remote, b) for b in self.pack_blobs(pack))
+                   for pack, _, _, _ in self.locate(chunk))
+
+    def on_some_remote(self, chunk: str) -> bool:
+        return self.remote_has(None, chunk)
 
     def close(self):
         self.db.close()

@@ -6,12 +6,14 @@ Tree of every store commit (format git-panini-store/2):
     manifests/<2 hex>/<oid>     manifest blobs of files some pushed commit references
     packs/<2 hex>/<id>          pack recipes (JSON); <id> is the recipe blob's id, the recipe names its data blob
     raw/<2 hex>/<commit>        one line per chunk that the raw batch refs/panini/raw/<commit> holds
+    bulk/<2 hex>/<commit>       one line per blob (pack data, dictionaries) that refs/panini/packs/<commit> holds
 
 The bulk bytes are not in this tree, so fetching it moves metadata only: raw chunks live in
 refs/panini/raw/<commit> (one parentless commit per push, deleted once every chunk is in a
 verified pack) and pack data in refs/panini/packs/<commit> (one per worker push). Readers fetch
 those blobs by id, only the ones the files they check out need.
 
+The lists are hints: what a remote holds is proven by recomputing its bulk refs' commits (store/bulk.py).
 Every path is content-addressed, so two stores merge as a union; a remote's tree is validated
 entry by entry first (merge_trees) and can only add entries, never replace or drop ours.
 """
@@ -44,6 +46,10 @@ def manifest_path(oid: str) -> str:
 
 def pack_path(recipe_oid: str) -> str:
     return "packs/" + fan(recipe_oid)
+
+
+def bulk_list_path(commit: str) -> str:
+    return f"bulk/{fan(commit)}"
 
 
 def raw_list_path(batch: str) -> str:
@@ -100,10 +106,13 @@ class Store(RefChain):
 
         return self.edit(apply, message)
 
-    def add_packs(self, recipes: list[str], message: str) -> str | None:
+    def add_packs(self, recipes: list[str], message: str, bulk: tuple[str, str] | None = None) -> str | None:
+        """Recipes, and the list of the pack data ref holding their blobs: (its commit, the list blob)."""
         def apply(editor: TreeEditor):
             for oid in recipes:
                 editor.set(pack_path(oid), oid)
+            if bulk:
+                editor.set(bulk_list_path(bulk[0]), bulk[1])
         return self.edit(apply, message)
 
     def absorb(self, tree: str, message: str) -> str | None:
@@ -125,7 +134,7 @@ class Store(RefChain):
                 pass   # an invalid config is never adopted; we keep the defaults until a valid one comes
         ours_root = {e.name: e for e in self.repo.read_tree(ours)} if ours else {}
         hex_len = self.repo.hex_len
-        for top, name_is_oid in (("manifests", True), ("packs", True), ("raw", False)):
+        for top, name_is_oid in (("manifests", True), ("packs", True), ("raw", False), ("bulk", False)):
             mine, their = ours_root.get(top), their_root.get(top)
             if their is None or not their.is_tree or (mine is not None and mine.oid == their.oid):
                 continue

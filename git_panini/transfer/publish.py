@@ -2,8 +2,8 @@
 
 Only what the pushed commits reference leaves the machine. The next store commit is the remote's
 tip (its only parent) plus the manifests those commits reference that the remote lacks, the list
-of one new raw batch holding every chunk of theirs the remote does not hold yet, and a worker's
-new packs. The next notes commit is the remote's tip plus our notes for files in that store.
+of one new raw batch holding every chunk of theirs the remote is not proven to hold (its bulk refs,
+transfer.sync.learn_holdings: never its manifests or lists), and a worker's new packs. The next notes commit is the remote's tip plus our notes for files in that store.
 Nothing else of our own store goes: not files published to another remote, not files a
 remote-less worker took from local branches, not data that was cleaned and never committed.
 """
@@ -17,11 +17,12 @@ from ..format import pointer_scan as pointers
 from ..git.objects import encode_commit
 from ..git.repo import ObjectTooLarge
 from ..git.tree_edit import TreeEditor
+from ..store import bulk
 from ..store.chunk_index import ChunkIndex, changed_leaves
 from ..store.chunk_source import ChunkSource, ReadError
 from ..store.local import LocalStore
 from ..store.notes import Notes, new_note
-from ..store.shared import Store, config_blob, fan, manifest_path, pack_path, raw_list_path
+from ..store.shared import Store, config_blob, manifest_path, pack_path, raw_list_path
 from .remote import RemoteState, SyncError, default_remote, remote_objects
 
 
@@ -55,7 +56,9 @@ def prepare(repo, state: RemoteState, revs: list[str], packs=()) -> Outgoing:
     index = ChunkIndex(store)
     try:
         index.refresh()
-        send, pending = _chunks_to_send(repo, state.remote, index, new, paths)
+        # Every file the pushed commits reference, not only those the remote's store does not list: a
+        # listed manifest is a claim (anyone can push one), and its chunks go unless proven held there.
+        send, pending = _chunks_to_send(repo, state.remote, index, sorted(paths), paths)
         return _outgoing(repo, state, store, index, new, send, pending, packs)
     finally:
         index.close()
@@ -104,8 +107,8 @@ def publish_local(repo) -> list[str]:
 
 
 def _chunks_to_send(repo, remote: str | None, index: ChunkIndex, manifests: list[str], paths: dict[str, str]):
-    """(chunks the remote lacks, {manifest: its pending note}). A chunk that is here only inside a
-    pack is decoded (and re-hashed) back into a raw blob: a pack may hold other files' bytes, which
+    """(chunks the remote is not proven to hold, {manifest: its pending note}). A chunk that is here only
+    inside a pack is decoded (and re-hashed) back into a raw blob: a pack may hold other files' bytes, which
     must not go along. One neither here nor there is fetched from the other remote if there is one."""
     send: list[str] = []
     seen: set[str] = set()
@@ -163,14 +166,7 @@ def _materialize(repo, remote: str | None, todo: list[tuple[str, str, int]], pat
 
 def _raw_batch(repo, chunks: list[str]) -> tuple[str, str]:
     """A parentless commit whose tree holds these chunk blobs; returns (commit, list blob)."""
-    editor = TreeEditor(repo, None)
-    for chunk in chunks:
-        editor.set(fan(chunk), chunk)
-    tree = editor.write()
-    commit = repo.write_object("commit", encode_commit(tree, [], f"panini: {len(chunks)} raw chunk(s)",
-                                                       content_addressed=True))
-    listing = repo.write_object("blob", "".join(f"{c}\n" for c in sorted(chunks)).encode())
-    return commit, listing
+    return bulk.write_bulk(repo, chunks, bulk.raw_message(chunks))
 
 
 def _notes_commit(repo, state: RemoteState, store_tree: str, pending: dict[str, dict], index: ChunkIndex) -> str | None:

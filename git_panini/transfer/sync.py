@@ -18,10 +18,11 @@ import time
 import uuid
 
 from ..git.repo import GitError, ObjectTooLarge, first_error_line
+from ..git.tree_edit import TreeEditor
 from ..store.chunk_index import ChunkIndex
 from ..store.legacy.format1 import convert, is_v1, upgrade_local
 from ..store.notes import NOTES_REF, Notes
-from ..store.shared import RAW_REFS, STORE_REF, Store
+from ..store.shared import PACK_REFS, RAW_REFS, STORE_REF, Store, bulk_list_path, raw_list_path
 from .publish import Outgoing, prepare
 from .remote import RemoteState, SyncError
 
@@ -68,7 +69,6 @@ def fetch(repo, remote: str) -> RemoteState:
         index = ChunkIndex(store)
         try:
             index.refresh()
-            index.sync_remote(remote, state.store)
         finally:
             index.close()
     except ObjectTooLarge as e:
@@ -84,12 +84,34 @@ def drop_private(repo, prefix: str):
         repo.git("update-ref", "--stdin", input="".join(f"delete {r}\n" for r in refs).encode(), check=False)
 
 
-def remote_refs(repo, remote: str, prefix: str) -> dict[str, str]:
+def remote_refs(repo, remote: str, *prefixes: str) -> dict[str, str]:
     try:
-        out = repo.git("ls-remote", remote, prefix + "*").stdout.decode()
+        out = repo.git("ls-remote", remote, *(prefix + "*" for prefix in prefixes)).stdout.decode()
     except GitError as e:
         raise SyncError(f"cannot reach remote '{remote}': {e}") from None
     return {ref: oid for oid, ref in (line.split("\t") for line in out.splitlines() if "\t" in line)}
+
+
+def learn_holdings(repo, state: RemoteState):
+    """Prove what the remote's bulk refs hold (store/bulk.py), as they are now: one ls-remote, then the
+    lists its store records, each checked by recomputing the ref's commit. Only what is proven here may
+    spare an upload, mark a file done or let a raw batch go (DESIGN.md §4: objects prove, metadata claims)."""
+    refs = remote_refs(repo, state.remote, RAW_REFS, PACK_REFS)
+    _prove(repo, state.remote, refs, state.base_tree)
+
+
+def _prove(repo, remote: str, refs: dict[str, str], store_tree: str | None):
+    listed = TreeEditor(repo, store_tree) if store_tree else None
+    lists = {}
+    for ref, commit in refs.items():
+        path = raw_list_path(commit) if ref.startswith(RAW_REFS) else bulk_list_path(commit)
+        entry = listed.get(path) if listed else None
+        lists[commit] = entry.oid if entry is not None and not entry.is_tree else None
+    index = ChunkIndex(Store(repo))
+    try:
+        index.prove_remote(remote, refs, lists)
+    finally:
+        index.close()
 
 
 def push(repo, remote: str, revs: list[str] | None = None, packs: list[str] = (), bulk: dict[str, str] | None = None,
@@ -102,6 +124,7 @@ def push(repo, remote: str, revs: list[str] | None = None, packs: list[str] = ()
         revs = ["HEAD", "--not", f"--remotes={remote}"] if repo.ref("HEAD") else []
     for attempt in range(attempts):
         state = fetch(repo, remote)
+        learn_holdings(repo, state)
         pushed = push_once(repo, state, prepare(repo, state, revs, packs), bulk, delete)
         if pushed is not None:
             return pushed
@@ -137,13 +160,13 @@ def push_once(repo, state: RemoteState, out: Outgoing, bulk: dict[str, str] | No
                                        "failed to update", "atomic")):
             return None
         raise SyncError(f"pushing to '{state.remote}' failed: {first_error_line(proc.stderr, proc.returncode)}")
-    _pushed(repo, state, out)
+    _pushed(repo, state, out, updates, delete)
     return updates
 
 
-def _pushed(repo, state: RemoteState, out: Outgoing):
+def _pushed(repo, state: RemoteState, out: Outgoing, pushed: dict[str, str], delete: dict[str, str] | None):
     """The remote now holds what we pushed: ours merges it (so the next fetch negotiates from it), and
-    the index learns what the remote holds."""
+    the index learns what its bulk refs now hold (the refs we created, proven like any other)."""
     store = Store(repo)
     if out.store:
         store.merge_from(out.store, f"panini: pushed to {state.remote}")
@@ -152,6 +175,10 @@ def _pushed(repo, state: RemoteState, out: Outgoing):
     index = ChunkIndex(store)
     try:
         index.refresh()
-        index.sync_remote(state.remote, out.store or state.store)
+        refs = index.remote_bulk_refs(state.remote)
     finally:
         index.close()
+    for ref in delete or {}:
+        refs.pop(ref, None)
+    refs.update((ref, oid) for ref, oid in pushed.items() if ref.startswith((RAW_REFS, PACK_REFS)))
+    _prove(repo, state.remote, refs, store.tree_of(out.store) if out.store else state.base_tree)

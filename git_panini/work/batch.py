@@ -9,10 +9,9 @@ from ..format import manifest as manifest_mod
 from ..format.recipe import MAX_RECIPE_SIZE, RecipeError, parse_recipe
 from ..format.segment import WHOLE_FILE_FORMATS, Segment, SmallFile, group_small_files, plan_segments, sniff_format
 from ..git.repo import ObjectTooLarge
-from ..git.tree_edit import TreeEditor
 from ..store.chunk_index import ChunkIndex
 from ..store.chunk_source import ChunkSource, ReadError
-from ..store.shared import Store, pack_path
+from ..store.shared import Store
 from ..util import crash_points
 from ..util.units import human
 from .pack_builder import PackBuilder
@@ -37,11 +36,11 @@ class BatchPacker:
         self.device = device
         self.log = log or (lambda message: None)
 
-    def pack(self, manifests: list[str], source: ChunkSource, published: TreeEditor | None,
-             progress=None) -> tuple[dict[str, WorkResult], PackBuilder]:
-        """Pack the chunks of these manifests not yet packed where our results go (`published`: the
-        remote's store as fetched, or None without a remote), commit the packs, and return
-        ({manifest: result}, the packs made). A failure is charged to the file it belongs to."""
+    def pack(self, manifests: list[str], source: ChunkSource, held, progress=None) -> tuple[dict[str, WorkResult],
+                                                                                        PackBuilder]:
+        """Pack the chunks of these manifests not yet packed where our results go: by a pack this side
+        decodes and re-hashes, whose data `held(pack)` says is there (the remote, proven; or here). Commit
+        the packs, return ({manifest: result}, the packs made). A failure is charged to its file."""
         started = time.monotonic()
         index = source.index
         index.refresh()
@@ -54,7 +53,7 @@ class BatchPacker:
         for manifest in manifests:
             try:
                 chunks = self._read_manifest(manifest)
-                todo = [(c, s) for c, s in chunks if c not in seen and not _packed_there(index, c, published)]
+                todo = [(c, s) for c, s in chunks if c not in seen and not source.verify_packed(c, held)]
                 head = source.read(*chunks[0])[:SAMPLE_BYTES] if chunks else b""
                 shared = sum(s for _, s in chunks) - sum(s for _, s in todo)
                 if 0 < shared <= TINY_DUPLICATE and todo and sniff_format(head) in WHOLE_FILE_FORMATS:
@@ -142,15 +141,6 @@ class BatchPacker:
         if data is None:
             raise ReadError(f"manifest {manifest} is missing")
         return manifest_mod.parse(data, self.repo.hex_len)
-
-
-def _packed_there(index: ChunkIndex, chunk: str, published: TreeEditor | None) -> bool:
-    """Some pack yields the chunk where our results go: the remote's store (a pack only another
-    remote holds does not count), or without a remote (published is None), ours."""
-    located = index.locate(chunk)
-    if published is None:
-        return bool(located)
-    return any(published.get(pack_path(pack)) is not None for pack, _, _, _ in located)
 
 
 def _share_time(results: dict[str, WorkResult], seconds: float):

@@ -14,7 +14,7 @@ from ..git.tree_edit import TreeEditor
 from ..store.notes import STATE_RANK, Notes
 from ..store.shared import manifest_path
 from ..transfer.publish import prepare, publish_local
-from ..transfer.sync import SyncError, fetch, push_once
+from ..transfer.sync import SyncError, fetch, learn_holdings, push_once
 from .lease import CLOCK_SKEW_SECONDS, held_here, holder, holder_alive, iso, lapsed, released
 
 LEASE_SECONDS = 900
@@ -67,6 +67,7 @@ class Claims:
     def _sync_in(self, publish: bool = True):
         if self.remote:
             self.state = fetch(self.repo, self.remote)
+            learn_holdings(self.repo, self.state)
             # The remote's store as fetched, opened once: asked per chunk in the hot path.
             self.remote_store = TreeEditor(self.repo, self.state.base_tree)
         elif publish:   # no remote to publish through: committed files are work as they are

@@ -9,11 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 from ..codecs import CodecError, train_zstd_dict
 from ..format.recipe import RECIPE_FORMAT, parse_recipe
 from ..format.segment import Segment
-from ..git.objects import encode_commit, object_id
+from ..git.objects import object_id
 from ..git.pack import PackWriter
-from ..git.tree_edit import TreeEditor
+from ..store import bulk
 from ..store.chunk_source import ChunkSource
-from ..store.shared import PACK_REFS, Store, fan
+from ..store.shared import PACK_REFS, Store
 from .planner import choose
 
 DICT_SIZE = 112 << 10
@@ -119,17 +119,13 @@ class PackBuilder:
         self.writer.flush()
         if not self.recipes:
             return
-        editor = TreeEditor(self.repo, None)
-        for oid in self.bulk:
-            editor.set(fan(oid), oid)
-        commit = self.repo.write_object("commit", encode_commit(editor.write(), [], "panini: pack data",
-                                                                 content_addressed=True))
-        self.repo.update_ref(PACK_REFS + commit, commit, None, "panini: pack data")
+        commit, listing = bulk.write_bulk(self.repo, self.bulk, bulk.PACK_MESSAGE)
+        self.repo.update_ref(PACK_REFS + commit, commit, None, bulk.PACK_MESSAGE)
         if self.repo.ref(PACK_REFS + commit, peel=False) != commit:
             raise OSError(f"could not create {PACK_REFS + commit}")
         self.refs = {PACK_REFS + commit: commit}
         store.add_packs(self.recipes, f"panini: {worker_id} packs {len(self.yielded)} chunks into "
-                                      f"{len(self.recipes)} packs")
+                                      f"{len(self.recipes)} packs", bulk=(commit, listing))
 
     def discard(self):
         """Delete this batch's packs unless a ref already reaches them (then gc decides)."""

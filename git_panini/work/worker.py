@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from ..git.repo import ObjectTooLarge
 from ..store.chunk_source import ChunkSource
 from ..store.local import LocalStore
-from ..store.shared import MAX_LIST_SIZE, RAW_REFS, Store, pack_path, parse_list
+from ..store.shared import RAW_REFS, Store
 from ..transfer.remote import remote_objects
-from ..transfer.sync import SyncError, push, remote_refs
+from ..transfer.sync import SyncError, learn_holdings, push
 from .batch import BatchPacker
 from .claims import BATCH_FILES, LEASE_SECONDS, MAX_ATTEMPTS, Claims
 from .lease import CLOCK_SKEW_SECONDS, NO_HOLDER, Renewer, interruptible, uninterrupted
@@ -62,8 +61,7 @@ class Worker:
         try:
             with self._renewing(manifests):
                 try:
-                    published = self.claims.remote_store if self.remote else None
-                    results, made = self.batches.pack(manifests, source, published, progress)
+                    results, made = self.batches.pack(manifests, source, self._held(source), progress)
                 except Exception as e:   # noqa: BLE001 - whatever it was, the files are charged, not left behind
                     self.log(f"batch of {len(manifests)} file(s) failed: {one_line(e)}")
                     results = {m: WorkResult(m, False, error=one_line(e)) for m in manifests}
@@ -124,42 +122,48 @@ class Worker:
         replaced = set(made.yielded)
         delete = {}
         if self.remote:
-            on_remote = lambda pack: self.claims.remote_store.get(pack_path(pack)) is not None   # noqa: E731
-            batches = self.store.raw_batches()
+            learn_holdings(self.repo, self.claims.state)   # the raw batches there now, and what each holds
             verified = set(replaced)
-            for ref, oid in remote_refs(self.repo, self.remote, RAW_REFS).items():
-                if self._covered(batches.get(ref[len(RAW_REFS):]), verified, source, on_remote):
+            refs = source.index.remote_bulk_refs(self.remote)
+            for ref, oid in refs.items():
+                if ref.startswith(RAW_REFS) and self._covered(ref, verified, source):
                     delete[ref] = oid
             if made.recipes or delete or notes_changed:
                 push(self.repo, self.remote, revs=[], packs=made.recipes, bulk=made.refs, delete=delete)
         if replaced:
             LocalStore(self.repo).drop([], sorted(replaced), f"panini: {self.id} packed {len(replaced)} chunk(s)")
 
-    def _covered(self, listing: str | None, verified: set[str], source: ChunkSource, on_remote) -> bool:
-        try:
-            chunks = parse_list(self.repo.read_kind(listing, "blob", MAX_LIST_SIZE), self.repo.hex_len) if listing else []
-        except ObjectTooLarge:
-            return False
+    def _covered(self, ref: str, verified: set[str], source: ChunkSource) -> bool:
+        """Every chunk the raw batch is proven to hold (its list recomputes to its commit: a forged list
+        proves nothing) is yielded by a pack this side decoded and re-hashed, whose data the remote holds or
+        this push carries."""
+        chunks = source.index.proven_raw(self.remote, ref)
         for chunk in chunks:
-            if chunk not in verified and not source.verify_packed(chunk, on_remote):
+            if chunk not in verified and not source.verify_packed(chunk, self._held(source)):
                 return False
             verified.add(chunk)
         return bool(chunks)
+
+    def _held(self, source: ChunkSource):
+        """Whether a pack's data is where our results go: every blob of it proven held by the remote's
+        bulk refs; without a remote, here."""
+        index = source.index
+        if self.remote:
+            return lambda pack: all(index.remote_holds_blob(self.remote, b) for b in index.pack_blobs(pack))
+        return lambda pack: all(self.repo.exists(b) for b in index.pack_blobs(pack))
 
     def _clean_up(self):
         """Raw copies can outlive the work (two workers each packed part of one batch; a worker killed
         between its store commit and dropping them): remove the remote's raw batches and our local raw
         chunks that a pack yields, once decoded and re-hashed here. The pack must be one the remote
-        holds (in its store), or without a remote one whose data is here."""
+        holds (proven), or without a remote one whose data is here."""
         source = ChunkSource(self.repo, fetcher=remote_objects(self.repo, self.remote))
         try:
             if self.remote:
                 self._sync_out(PackBuilder(self.repo, 0, source, []), source, notes_changed=False)
-                allowed = lambda pack: self.claims.remote_store.get(pack_path(pack)) is not None   # noqa: E731
-            else:
-                allowed = lambda pack: all(self.repo.exists(b) for b in source.index.pack_blobs(pack))  # noqa: E731
             local = LocalStore(self.repo)
-            packed = [c for c in local.chunks() if source.index.locate(c) and source.verify_packed(c, allowed)]
+            held = self._held(source)
+            packed = [c for c in local.chunks() if source.index.locate(c) and source.verify_packed(c, held)]
             if packed:
                 local.drop([], packed, f"panini: {self.id} dropped {len(packed)} packed raw chunk(s)")
         except SyncError as e:

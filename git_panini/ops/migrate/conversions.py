@@ -9,8 +9,15 @@ from ...format import pointer as pointer_mod
 from ...gitio.writer import IngestSession
 from ...store.chunk_source import ChunkSource, iter_file, missing_chunks
 from ...transfer.remote import default_remote, remote_objects
-from .attributes import (ATTRS, EXCLUDED_ATTRS, OLD_EXCLUDED_ATTRS, attribute_lines, quote_pattern, relative_pattern,
-                         sets_filter)
+from .attributes import (
+    ATTRS,
+    EXCLUDED_ATTRS,
+    OLD_EXCLUDED_ATTRS,
+    attribute_lines,
+    quote_pattern,
+    relative_pattern,
+    sets_filter,
+)
 from .blobs import BLOCK, BlobReader
 from .errors import MigrateError
 from .lfs import LFS_ATTRS, lfs_pointer

@@ -12,14 +12,15 @@ from __future__ import annotations
 from ...format.chunking import ChunkParams
 from ...git.objects import encode_commit
 from ...git.tree_edit import TreeEditor
+from .. import bulk
 from ..local import LocalStore
 from ..shared import (
     MAX_CONFIG_SIZE,
     PACK_REFS,
     RAW_REFS,
     Store,
+    bulk_list_path,
     config_blob,
-    fan,
     leaves,
     manifest_path,
     pack_path,
@@ -61,22 +62,20 @@ def convert(repo, commit: str) -> tuple[str, dict[str, str]]:
     raw = [e.name for e in leaves(repo, tree, "chunks") if e.oid == e.name]
     refs = {}
     if raw:
-        batch = _bulk(repo, RAW_REFS, raw, "panini: raw chunks of a format-1 store", refs)
-        out.set(raw_list_path(batch), repo.write_object("blob", "".join(f"{c}\n" for c in sorted(raw)).encode()))
+        batch, listing = _bulk(repo, RAW_REFS, raw, bulk.FORMAT1_RAW_MESSAGE, refs)
+        out.set(raw_list_path(batch), listing)
     if pack_blobs:
-        _bulk(repo, PACK_REFS, pack_blobs, "panini: pack data of a format-1 store", refs)
+        commit, listing = _bulk(repo, PACK_REFS, pack_blobs, bulk.FORMAT1_PACK_MESSAGE, refs)
+        out.set(bulk_list_path(commit), listing)
     LocalStore(repo).record(manifests, raw, "panini: keep the data of a format-1 store")
     return out.write(), refs
 
 
-def _bulk(repo, prefix: str, blobs: list[str], message: str, refs: dict[str, str]) -> str:
-    editor = TreeEditor(repo, None)
-    for oid in blobs:
-        editor.set(fan(oid), oid)
-    commit = repo.write_object("commit", encode_commit(editor.write(), [], message, content_addressed=True))
+def _bulk(repo, prefix: str, blobs: list[str], message: str, refs: dict[str, str]) -> tuple[str, str]:
+    commit, listing = bulk.write_bulk(repo, blobs, message)
     repo.update_ref(prefix + commit, commit, None, message)
     refs[prefix + commit] = commit
-    return commit
+    return commit, listing
 
 
 def upgrade_local(repo) -> bool:

@@ -1,0 +1,193 @@
+"""A collaborator with ordinary push access (plumbing only, every edit a fast-forward) cannot make honest
+commands skip or delete data by what the remote's metadata claims (DESIGN.md §4: objects prove, metadata
+claims). Each attack is pushed for real to a bare remote (file://, and smart HTTP for the push), and each
+test ends with reflog expiry and `gc --prune=now` everywhere, the honest clone gone, and a fresh clone
+that reads every committed file bit-identical."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from conftest import MiB, clone, git, make_bare, make_repo, manifest_chunks, notes_of, pointer_of, run, sha256_file, \
+    write_random
+from smart_http import serve_http_remote
+
+from git_panini.git.objects import encode_commit
+from git_panini.git.repo import Repo
+from git_panini.store.chunk_index import ChunkIndex
+from git_panini.store.shared import STORE_REF, Store, fan, manifest_path, pack_path, raw_list_path
+from git_panini.git.tree_edit import TreeEditor
+
+NOTES_REF = "refs/notes/panini"
+
+
+def _gc(*paths):
+    for path in paths:
+        git(path, "reflog", "expire", "--expire=now", "--all")
+        git(path, "gc", "-q", "--prune=now")
+
+
+def _honest(tmp_path, url, name="honest"):
+    work = make_repo(tmp_path, name=name, track=("*.bin",))
+    git(work, "remote", "add", "origin", url)
+    git(work, "add", ".gitattributes")
+    git(work, "commit", "-q", "-m", "attributes")
+    git(work, "push", "-q", "origin", "main")
+    return work
+
+
+def _attacker(tmp_path, url) -> Repo:
+    """A plain clone with the store and notes refs, edited with plumbing only (no filter, no hooks)."""
+    path = tmp_path / "attacker"
+    git(tmp_path, "clone", "-q", "--no-checkout", url, str(path))
+    git(path, "fetch", "-q", "origin", f"+{STORE_REF}:{STORE_REF}", f"+{NOTES_REF}:{NOTES_REF}", check=False)
+    return Repo(str(path))
+
+
+def _push_edit(attacker: Repo, ref: str, edit, message="hostile"):
+    """A fast-forward of `ref` on the remote: its tip plus edit(editor) applied to the tree."""
+    tip = attacker.ref(ref)
+    editor = TreeEditor(attacker, Store(attacker).tree_of(tip) if tip else None)
+    edit(editor)
+    commit = attacker.write_object("commit", encode_commit(editor.write(), [tip] if tip else [], message))
+    attacker.git("update-ref", ref, commit)
+    git(attacker.work_tree or attacker.git_dir, "push", "-q", "origin", f"{ref}:{ref}")
+
+
+def _fresh_clone_reads(tmp_path, url, files: dict[str, str], name="fresh"):
+    run(["git", "panini", "install", "--global"], cwd=tmp_path)
+    dest = tmp_path / name
+    clone(url, dest)
+    for path, digest in files.items():
+        assert sha256_file(dest / path) == digest, path
+    return dest
+
+
+def _manifest_bytes(tmp_path, data_file) -> bytes:
+    """What the attacker predicts: the manifest git-panini makes of content it can guess, cleaned in a
+    scratch repository of its own that never talks to the remote."""
+    scratch = make_repo(tmp_path, name="scratch", track=("*.bin",))
+    shutil.copy(data_file, scratch / "guess.bin")
+    git(scratch, "add", "guess.bin")
+    manifest = pointer_of(scratch, ":guess.bin").manifest
+    return git(scratch, "cat-file", "blob", manifest, binary=True).stdout
+
+
+@pytest.mark.parametrize("transport", ["file", "http"])
+def test_a_forged_manifest_never_makes_an_honest_push_skip_its_data(tmp_path, transport):
+    """Case 1: the attacker pushes to refs/panini/store a manifest listing the chunks of a file it can
+    predict. The honest push of that file must still send every chunk: a listed manifest is a claim."""
+    with serve_http_remote(tmp_path) as http:
+        bare, url = (http.bare, http.url) if transport == "http" else make_bare(tmp_path)
+        work = _honest(tmp_path, url)
+        data = write_random(tmp_path / "predictable.bin", 3 * MiB, seed=11)
+        forged = _manifest_bytes(tmp_path, data)
+
+        attacker = _attacker(tmp_path, url)
+        manifest = attacker.write_object("blob", forged)
+        _push_edit(attacker, STORE_REF, lambda e: e.set(manifest_path(manifest), manifest))
+
+        shutil.copy(data, work / "big.bin")
+        git(work, "add", "big.bin")
+        git(work, "commit", "-q", "-m", "big")
+        git(work, "push", "-q", "origin", "main")
+        assert pointer_of(work, "HEAD:big.bin").manifest == manifest   # the forgery named the honest file
+        digest = sha256_file(work / "big.bin")
+
+        shutil.rmtree(work)   # the honest clone is gone: only the remote can give the file back
+        _gc(bare, attacker.git_dir)
+        _fresh_clone_reads(tmp_path, url, {"big.bin": digest})
+
+
+def _work_remote(path):
+    run(["git", "panini", "work", "--effort", "0"], cwd=path)
+
+
+def test_a_swapped_raw_list_never_makes_an_honest_worker_delete_the_batch(tmp_path):
+    """Case 2: the attacker rewrites an honest batch's list to name one already-packed chunk and marks
+    the file completed. An honest worker in a fresh clone must not retire that batch: its list no longer
+    recomputes to the batch's commit, so it proves nothing."""
+    bare, url = make_bare(tmp_path)
+    work = _honest(tmp_path, url)
+    write_random(work / "old.bin", 1 * MiB, seed=1)
+    git(work, "add", "old.bin")
+    git(work, "commit", "-q", "-m", "old")
+    git(work, "push", "-q", "origin", "main")
+    _work_remote(work)                      # old.bin is packed; its raw batch retired
+    packed_chunk = manifest_chunks(work, pointer_of(work, "HEAD:old.bin").manifest)[0][0]
+    write_random(work / "new.bin", 1 * MiB, seed=2)
+    git(work, "add", "new.bin")
+    git(work, "commit", "-q", "-m", "new")
+    git(work, "push", "-q", "origin", "main")
+    new_manifest = pointer_of(work, "HEAD:new.bin").manifest
+    digests = {name: sha256_file(work / name) for name in ("old.bin", "new.bin")}
+    raw_refs = git(bare, "for-each-ref", "--format=%(refname)", "refs/panini/raw/").stdout.split()
+    assert len(raw_refs) == 1
+    batch = raw_refs[0].rsplit("/", 1)[1]
+
+    attacker = _attacker(tmp_path, url)
+    swapped = attacker.write_object("blob", f"{packed_chunk}\n".encode())
+    _push_edit(attacker, STORE_REF, lambda e: e.set(raw_list_path(batch), swapped))
+    note = json.dumps({**notes_of(work)[new_manifest], "status": "completed"}, sort_keys=True).encode() + b"\n"
+    blob = attacker.write_object("blob", note)
+    _push_edit(attacker, NOTES_REF, lambda e: e.set(f"{new_manifest[:2]}/{new_manifest[2:]}", blob))
+
+    shutil.rmtree(work)
+    worker = tmp_path / "worker"
+    clone(url, worker)                      # a CI worker: a fresh clone every time
+    _work_remote(worker)
+    assert raw_refs == git(bare, "for-each-ref", "--format=%(refname)", "refs/panini/raw/").stdout.split(), \
+        "the worker deleted a raw batch that no verified pack covers"
+    _gc(bare, attacker.git_dir, worker)
+    _fresh_clone_reads(tmp_path, url, digests)
+
+
+def test_a_lying_pack_never_marks_a_file_completed_unpacked(tmp_path):
+    """Case 8: the attacker pushes a pack whose recipe claims the chunks of an honest file that its data
+    does not yield (its data reachable from a pack ref). The worker must pack the file for real: a chunk
+    counts as packed only through a pack this side decoded and re-hashed."""
+    bare, url = make_bare(tmp_path)
+    work = _honest(tmp_path, url)
+    write_random(work / "f.bin", 512 * 1024, seed=3)
+    git(work, "add", "f.bin")
+    git(work, "commit", "-q", "-m", "f")
+    git(work, "push", "-q", "origin", "main")
+    manifest = pointer_of(work, "HEAD:f.bin").manifest
+    chunks = manifest_chunks(work, manifest)
+    digest = sha256_file(work / "f.bin")
+
+    attacker = _attacker(tmp_path, url)
+    size = sum(s for _, s in chunks)
+    data = attacker.write_object("blob", bytes(size))     # zeros: yields none of the claimed chunks
+    offsets, at = [], 0
+    for chunk, s in chunks:
+        offsets.append([chunk, at, s])
+        at += s
+    recipe = {"format": "git-panini-recipe/1", "size": size, "steps": [], "deps": [], "data": data,
+              "encoded_size": size, "chunks": offsets, "tried": []}
+    lying = attacker.write_object("blob", json.dumps(recipe).encode())
+    bulk_tree = TreeEditor(attacker, None)
+    bulk_tree.set(fan(data), data)
+    bulk = attacker.write_object("commit", encode_commit(bulk_tree.write(), [], "panini: pack data",
+                                                        content_addressed=True))
+    git(attacker.git_dir, "push", "-q", "origin", f"{bulk}:refs/panini/packs/{bulk}")
+    _push_edit(attacker, STORE_REF, lambda e: e.set(pack_path(lying), lying))
+
+    _work_remote(work)
+    assert notes_of(work)[manifest]["status"] == "completed"
+    repo = Repo(str(work))
+    index = ChunkIndex(Store(repo))
+    try:
+        index.refresh()
+        honest_packs = {p for c, _ in chunks for p, _, _, _ in index.locate(c) if p != lying}
+        assert all(any(p != lying for p, _, _, _ in index.locate(c)) for c, _ in chunks), \
+            "the file was marked completed though only the lying pack claims its chunks"
+    finally:
+        index.close()
+        repo.close()
+    assert honest_packs
+    shutil.rmtree(work)
+    _gc(bare, attacker.git_dir)
+    _fresh_clone_reads(tmp_path, url, {"f.bin": digest})
