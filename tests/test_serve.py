@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from conftest import file_url, git, make_bare, make_repo, notes_of, run, sha256_
 from test_dispatch import _build_project
 from test_report import copy_template
 from git_panini.remote_work.webhook import signature
+from git_panini.util import liveness
 
 TOKEN = "t0ken-for-tests-only"
 SECRET = "hmac-secret-for-tests"
@@ -320,7 +322,9 @@ def test_stop_and_kill_mid_job_lose_nothing(servers, tmp_path):
     server = servers()
     assert f"job {job}: resumed from {tmp_path / 'serve'}" in server.lines
     _until_processing(remote, server)
-    orphan = json.loads((tmp_path / "serve" / "jobs" / f"{job}.json").read_text())["worker_pid"]
+    record = json.loads((tmp_path / "serve" / "jobs" / f"{job}.json").read_text())
+    orphan = record["worker_pid"]
+    assert record["worker_started"] == pytest.approx(liveness.create_time(orphan), abs=0.01)
     os.kill(server.proc.pid, signal.SIGKILL)
     server.proc.wait(30)
     assert os.path.exists(f"/proc/{orphan}") and not _zombie(orphan)
@@ -345,6 +349,49 @@ def test_stop_and_kill_mid_job_lose_nothing(servers, tmp_path):
     git(remote, "reflog", "expire", "--expire=now", "--all")
     git(remote, "gc", "-q", "--prune=now")
     _fresh_clone_matches(tmp_path, file_url(remote), originals)
+
+
+def test_a_recorded_worker_is_ended_only_while_its_pid_is_still_that_process(servers, tmp_path):
+    """A job record left `running` names a worker pid (and its create time). A process that got the pid
+    since, even one whose command line looks like the worker's, is left alone; the recorded process is
+    ended; a record of git-panini before create times (the pid and command line alone) ends it too."""
+    jobs = tmp_path / "serve" / "jobs"
+    jobs.mkdir(parents=True)
+
+    def left_running(job: str, started_offset: float | None) -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "git_panini", job],
+                                start_new_session=True)
+        _wait_until(lambda: liveness.command_line(proc.pid) is not None and "git_panini" in liveness.command_line(proc.pid))
+        record = {"job": job, "remote": "file:///nowhere", "manifests": [], "state": "running",
+                  "progress": {"phase": "work"}, "result": None, "created": "2026-01-01T00:00:00.000000Z",
+                  "started": None, "finished": None, "runs": 1, "worker_pid": proc.pid}
+        if started_offset is not None:
+            record["worker_started"] = liveness.create_time(proc.pid) + started_offset
+        (jobs / f"{job}.json").write_text(json.dumps(record))
+        return proc
+
+    procs = {"reused": left_running("reused", 100.0), "same": left_running("same", 0.0),
+             "old": left_running("old", None)}
+    try:
+        server = servers()
+        _wait_until(lambda: all(any(line.startswith(f"job {job}: resumed") for line in server.lines) for job in procs))
+        for job, proc in procs.items():
+            ended = f"job {job}: ending the worker a previous server left running (pid {proc.pid})" in server.lines
+            assert ended == (job != "reused"), server.lines
+        assert procs["reused"].poll() is None
+        for job in ("same", "old"):
+            assert procs[job].wait(10) == -signal.SIGTERM
+    finally:
+        for proc in procs.values():
+            proc.kill()
+            proc.wait()
+
+
+def _wait_until(condition, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
 
 
 # --- deliveries that fail --------------------------------------------------------------------------

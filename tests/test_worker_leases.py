@@ -190,6 +190,7 @@ def test_an_interrupted_worker_hands_its_file_back_and_the_next_run_takes_it_at_
     proc = _start(path, "--no-remote", "--effort", "3", env={"PANINI_CRASH_TRACE": str(trace)})   # 15-minute lease
     note = _wait_for_claim(path, manifest, proc)
     assert note["pid"] != os.getpid() and note["prior"] == "pending"
+    assert note["pid_started"].startswith(f"{note['pid']}:")   # its create time, for a reused pid
     _wait_for_point(trace, "packing", proc)
     out, err = _stop(proc, sig)
     assert "Traceback" not in err and "interrupted; 1 file(s) handed back" in err

@@ -36,6 +36,7 @@ from datetime import datetime, timezone
 
 from ..git.repo import Repo, first_error_line
 from ..store.notes import Notes
+from ..util import liveness
 from ..work.lease import iso
 from ..work.threads import threads_per_job
 from .webhook import SECRET_ENV, SIGNATURE_HEADER, TOKEN_ENV, signature
@@ -162,14 +163,17 @@ def _end_orphan(record: dict, log, grace: float = STOP_GRACE_SECONDS):
     sessions of their own, so they outlive it): end it, so that it hands its leases back, before the job runs
     again in the same clone (two workers in one clone would share its refs)."""
     pid = record.get("worker_pid")
-    if not isinstance(pid, int) or pid <= 1:
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 1:
         return
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            argv = f.read().split(b"\0")
-    except OSError:
-        return   # gone (or no /proc: nothing to find it by)
-    if b"git_panini" not in argv or record["job"].encode() not in argv:
+    started = record.get("worker_started")   # absent in a record of git-panini before it: the pid alone
+    if not isinstance(started, (int, float)) or isinstance(started, bool):
+        started = liveness.create_time(pid)   # the process the command line below is read from
+    if not liveness.alive(pid, started):
+        return   # gone, or its pid was given to another process since
+    argv = liveness.command_line(pid)
+    if argv is None:
+        return   # gone, or not ours to read (so not known to be ours to end)
+    if "git_panini" not in argv or record["job"] not in argv:
         return   # the pid was reused by something else
     log(f"job {record['job']}: ending the worker a previous server left running (pid {pid})")
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
@@ -178,18 +182,10 @@ def _end_orphan(record: dict, log, grace: float = STOP_GRACE_SECONDS):
         except (ProcessLookupError, PermissionError):
             return
         deadline = time.monotonic() + wait
-        while os.path.exists(f"/proc/{pid}") and not _zombie(pid) and time.monotonic() < deadline:
+        while liveness.alive(pid, started) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if not os.path.exists(f"/proc/{pid}") or _zombie(pid):
+        if not liveness.alive(pid, started):
             return
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rpartition(b")")[2].split()[0] == b"Z"
-    except (OSError, IndexError):
-        return True
 
 
 def _signal_group(proc: subprocess.Popen, sig: int):
@@ -293,7 +289,8 @@ class JobRunner:
         cmd = [sys.executable, "-m", "git_panini", "work", "--job", job, "--remote", "origin", "--json",
                "--effort", str(self.effort), "--threads", str(self.threads)]
         proc = self._spawn(cmd, clone)
-        self.book.update(job, worker_pid=proc.pid)   # a server killed with -9 leaves it running: see _end_orphan
+        # A server killed with -9 leaves it running: see _end_orphan (the create time tells it from a reused pid).
+        self.book.update(job, worker_pid=proc.pid, worker_started=liveness.create_time(proc.pid))
         self._working[job] = (clone, files)
         try:
             out, err = proc.communicate()
@@ -576,7 +573,7 @@ def serve(listen: str, workdir: str, concurrency: int = 1, max_body: int = DEFAU
     try:
         for job in book.unfinished():
             _end_orphan(book.get(job), log)
-            book.update(job, state="queued", progress={"phase": "queued"}, worker_pid=None)
+            book.update(job, state="queued", progress={"phase": "queued"}, worker_pid=None, worker_started=None)
             runner.submit(job)
             log(f"job {job}: resumed from {workdir}")
         server.run()       # waitress ends its loop on SystemExit (the signal handler)

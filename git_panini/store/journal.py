@@ -9,6 +9,10 @@ A filter session keeps two files in .git/panini/, named by its process and a tok
   asks) instead of a pack, an index and a .keep file.
 - `journal-<pid>-<token>`: the same journal lines ({"path", "manifest"}), kept across the WAL's cuts.
 
+The token ends in `.<create time>` (of the process, in milliseconds: util.liveness.create_time) when it
+could be read: a later process that got the pid does not keep a dead session's files waiting. Files
+without it (git-panini before it, or no create time) are judged by their pid alone.
+
 Both are written once the file's data is on disk (in the WAL, or for a large file in a pack with a .keep
 file naming the process) and before its pointer leaves the filter. When the WAL grows large its objects go
 into a kept pack and it starts again empty; the session's store commit removes both files. A journal whose
@@ -31,6 +35,7 @@ import struct
 from ..format import manifest as manifest_mod
 from ..git.objects import object_id
 from ..git.pack import PackWriter, release_dead_keeps
+from ..util import liveness
 from .chunk_source import ChunkSource
 from .local import LocalStore
 
@@ -42,7 +47,10 @@ OBJECT, ENTRY = b"o", b"f"
 class Journal:
     def __init__(self, repo):
         os.makedirs(repo.panini_dir, exist_ok=True)
-        name = f"{os.getpid()}-{secrets.token_hex(4)}"   # a token: a dead predecessor with our pid keeps its files
+        # A token: a dead predecessor with our pid keeps its files; our create time: judged dead once we are.
+        pid = os.getpid()
+        started = liveness.create_time(pid)
+        name = f"{pid}-{secrets.token_hex(4)}" + ("" if started is None else f".{round(started * 1000)}")
         self.path = os.path.join(repo.panini_dir, f"journal-{name}")
         self.wal_path = os.path.join(repo.panini_dir, f"wal-{name}")
         self.sync = repo.fsync.wants("index")   # as durable as the index that holds the pointer
@@ -91,30 +99,25 @@ class Journal:
         self._wal = self._file = None
 
 
-def alive(pid: int) -> bool:
-    """The process exists and is not a zombie (a killed filter whose parent died is one until reaped)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
+def _owner(path: str) -> tuple[int, float | None] | None:
+    """(pid, create time or None) of journal-<pid>-<token>[.<create time in ms>], wal-<pid>-<token>[...],
+    or a journal-<pid> of git-panini before the WAL; None for a name of none of these forms."""
+    parts = os.path.basename(path).split("-")
+    if len(parts) not in (2, 3) or not parts[1].isdigit():
+        return None
+    mark = parts[2].partition(".")[2] if len(parts) == 3 else ""
+    return int(parts[1]), (int(mark) / 1000 if mark.isdigit() else None)
 
 
 def _pid_of(path: str) -> int | None:
-    """journal-<pid>-<token>, wal-<pid>-<token>, or a journal-<pid> of git-panini before the WAL."""
-    parts = os.path.basename(path).split("-")
-    return int(parts[1]) if len(parts) in (2, 3) and parts[1].isdigit() else None
+    owner = _owner(path)
+    return owner[0] if owner else None
 
 
 def _dead(path: str) -> bool:
-    pid = _pid_of(path)
-    return pid is not None and not alive(pid)
+    """The session that wrote this file is gone (liveness.alive; one that cannot be inspected is not)."""
+    owner = _owner(path)
+    return owner is not None and not liveness.alive(*owner)
 
 
 @contextlib.contextmanager
@@ -215,7 +218,7 @@ def replay(repo) -> tuple[list[str], list[tuple[str, str]]]:
         # that session's pointers are not recorded yet (it is alive, or its pid was reused before replay).
         waiting = {pid for path in glob.glob(os.path.join(repo.panini_dir, "journal-*"))
                    + glob.glob(os.path.join(repo.panini_dir, "wal-*")) if (pid := _pid_of(path)) is not None}
-        release_dead_keeps(repo.objects_dir, lambda pid: pid in waiting or alive(pid))
+        release_dead_keeps(repo.objects_dir, lambda pid: pid in waiting or liveness.alive(pid))
     return recorded, lost
 
 

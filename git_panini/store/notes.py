@@ -20,7 +20,7 @@ _HEX = re.compile(r"[0-9a-f]+")
 # Fields readers rely on, and the types they accept (None is always accepted).
 _FIELDS = {"bytes": int, "chunks": int, "unique_chunks": int, "unique_bytes": int, "stored_bytes": int,
            "attempts": int, "updated": str, "lease_until": str, "worker": str, "job": str, "error": str,
-           "codecs": dict, "host": str, "pid": int, "pid_ns": str, "prior": str}
+           "codecs": dict, "host": str, "pid": int, "pid_ns": str, "pid_started": str, "prior": str}
 
 
 def now() -> str:

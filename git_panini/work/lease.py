@@ -2,17 +2,24 @@
 
 A lease is a `processing` note with `lease_until` (UTC) and its holder: `worker`, `host`, `pid`,
 `pid_ns` (the process's PID namespace: two containers may share a host name, never a namespace
-and a PID) and `prior`, the status to go back to when the lease is released rather than finished.
+and a PID), `pid_started` ("<pid>:<create time>", util.liveness.create_time: a process that got the
+holder's pid later is not the holder) and `prior`, the status to go back to when the lease is released
+rather than finished. `pid_started` names its pid so that a value left behind by a process that did
+not write it (git-panini before it, retaking a lapsed lease) is never taken for the new holder's; a
+note without it is judged by its pid alone.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import socket
 import threading
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+
+from ..util import liveness
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 # Another machine's clock may run ahead of ours by this much: its lease is taken over only this long
@@ -21,7 +28,7 @@ CLOCK_SKEW_SECONDS = 30
 
 
 # A note under no lease names no holder: a `queued` note keeping a dead process's PID would look lapsed.
-NO_HOLDER = {"worker": None, "host": None, "pid": None, "pid_ns": None, "prior": None}
+NO_HOLDER = {"worker": None, "host": None, "pid": None, "pid_ns": None, "pid_started": None, "prior": None}
 
 
 class Interrupted(KeyboardInterrupt):
@@ -46,9 +53,17 @@ def _pid_namespace() -> str | None:
         return None
 
 
+_started_here: tuple[int, str | None] | None = None   # (pid, pid_started) of this process, once read
+
+
 def holder() -> dict:
     """The fields that name this process as a lease's holder."""
-    return {"host": socket.gethostname(), "pid": os.getpid(), "pid_ns": _pid_namespace()}
+    global _started_here
+    pid = os.getpid()
+    if _started_here is None or _started_here[0] != pid:   # read again in a forked child
+        started = liveness.create_time(pid)
+        _started_here = (pid, None if started is None else f"{pid}:{started}")
+    return {"host": socket.gethostname(), "pid": pid, "pid_ns": _pid_namespace(), "pid_started": _started_here[1]}
 
 
 def held_here(note: dict) -> bool:
@@ -58,25 +73,24 @@ def held_here(note: dict) -> bool:
             and isinstance(note.get("pid"), int))
 
 
+def holder_started(note: dict) -> float | None:
+    """The create time recorded for the note's holder, or None: none recorded, or one recorded for
+    another pid (a holder that did not write the field left its predecessor's)."""
+    pid, sep, started = str(note.get("pid_started") or "").partition(":")
+    if not sep or not pid.isdigit() or int(pid) != note.get("pid"):
+        return None
+    try:
+        value = float(started)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
 def holder_alive(note: dict) -> bool:
-    """The local process that holds the lease still runs (a recycled PID counts as alive: the lease
-    then lapses at its time)."""
-    try:
-        os.kill(note["pid"], 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, ValueError):
-        return True   # another user's process, or a PID no process can have: not ours to judge
-    return not _zombie(note["pid"])
-
-
-def _zombie(pid: int) -> bool:
-    """A process that ended and that nobody reaped yet (in a container whose init never reaps, for ever)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-    except (OSError, IndexError):
-        return False
+    """The local process that holds the lease still runs (liveness.alive: not a zombie, and, when the
+    note records its create time, not a later process that got its pid; one we may not inspect counts
+    as running, so its lease lapses at its time)."""
+    return liveness.alive(note["pid"], holder_started(note))
 
 
 def lapsed(note: dict, at: datetime, skew: float = CLOCK_SKEW_SECONDS) -> bool:
