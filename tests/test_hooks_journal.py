@@ -139,6 +139,34 @@ def test_post_commit_is_silent_without_a_journal(tmp_path):
     assert proc.stderr == ""
 
 
+def test_a_live_filters_journal_starts_no_python_in_the_commit_hooks(tmp_path):
+    """A journal of a filter that is still running (journal-<pid>-<token>) is no reason to start Python on
+    a commit: the shell hooks must read the pid from its name (they took the token, so a quarter of commits
+    paid ~2 s of Python in pre- and post-commit)."""
+    repo = make_repo(tmp_path, track=("*.bin",))
+    git(repo, "add", ".gitattributes")
+    git(repo, "commit", "-q", "-m", "attributes")
+    live = subprocess.Popen(["sleep", "300"])
+    try:
+        panini = repo / ".git" / "panini"
+        panini.mkdir(exist_ok=True)
+        for name in (f"journal-{live.pid}-1f2e3d4c", f"journal-{live.pid}-5a6b7c8d.123456"):
+            (panini / name).write_bytes(b"")
+        calls = tmp_path / "calls"
+        wrapper = tmp_path / "bin"
+        wrapper.mkdir()
+        real = shutil.which("git-panini")
+        (wrapper / "git-panini").write_text(f'#!/bin/sh\necho "$*" >> "{calls}"\nexec "{real}" "$@"\n')
+        (wrapper / "git-panini").chmod(0o755)
+        (repo / "a.txt").write_text("a")
+        git(repo, "add", "a.txt")
+        run(["git", "commit", "-q", "-m", "a"], cwd=repo, env={"PATH": f"{wrapper}{os.pathsep}{os.environ['PATH']}"})
+        assert not calls.exists() or "hook" not in calls.read_text(), calls.read_text()
+    finally:
+        live.kill()
+        live.wait()
+
+
 def _add_killed_after_the_index_write(repo, name: str):
     """`git add name`, killed -9 (git and its filter) right after Git wrote the index."""
     index = repo / ".git" / "index"
