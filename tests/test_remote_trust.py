@@ -191,3 +191,68 @@ def test_a_lying_pack_never_marks_a_file_completed_unpacked(tmp_path):
     shutil.rmtree(work)
     _gc(bare, attacker.git_dir)
     _fresh_clone_reads(tmp_path, url, {"f.bin": digest})
+
+
+def _two_files_worked(tmp_path, url):
+    """An honest clone with old.bin packed by the worker (its raw batch retired) and new.bin raw."""
+    work = _honest(tmp_path, url)
+    write_random(work / "old.bin", 1 * MiB, seed=21)
+    git(work, "add", "old.bin")
+    git(work, "commit", "-q", "-m", "old")
+    git(work, "push", "-q", "origin", "main")
+    _work_remote(work)
+    write_random(work / "new.bin", 1 * MiB, seed=22)
+    git(work, "add", "new.bin")
+    git(work, "commit", "-q", "-m", "new")
+    git(work, "push", "-q", "origin", "main")
+    return work, {name: sha256_file(work / name) for name in ("old.bin", "new.bin")}
+
+
+def _fsck_remote(path) -> tuple[int, dict]:
+    proc = run(["git", "panini", "fsck", "--remote", "origin", "--json"], cwd=path, check=False)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("damage", ["raw-deleted", "packs-deleted", "store-rewound"])
+def test_a_damaged_remote_is_detected_and_repaired_from_a_clone_that_holds_the_data(tmp_path, damage):
+    """Case 3: a force-push deletes refs/panini/raw/* or refs/panini/packs/*, or rewinds refs/panini/store.
+    `fsck --remote` names the files the remote can no longer give back (exit 1); `push --repair` (or, for
+    a deleted pack ref or a rewound store, the next plain push, which notices) puts them back."""
+    bare, url = make_bare(tmp_path)
+    work, digests = _two_files_worked(tmp_path, url)
+    code, report = _fsck_remote(work)
+    assert code == 0 and report["counts"]["missing"] == 0, [(f["path"], f["reason"]) for f in report["files"]]
+
+    attacker = _attacker(tmp_path, url).git_dir
+    if damage == "raw-deleted":
+        for ref in git(bare, "for-each-ref", "--format=%(refname)", "refs/panini/raw/").stdout.split():
+            git(attacker, "push", "-q", "origin", f":{ref}")
+        lost = {"new.bin"}
+    elif damage == "packs-deleted":
+        for ref in git(bare, "for-each-ref", "--format=%(refname)", "refs/panini/packs/").stdout.split():
+            git(attacker, "push", "-q", "origin", f":{ref}")
+        lost = {"old.bin"}
+    else:   # back to the store's first commit, before the worker's recipes and lists
+        first = git(bare, "rev-list", STORE_REF).stdout.split()[-1]
+        git(attacker, "push", "-q", "--force", "origin", f"{first}:{STORE_REF}")
+        lost = {"old.bin"}
+    _gc(bare)
+    code, report = _fsck_remote(work)
+    missing = {f["path"] for f in report["files"] if f["verdict"] == "missing"}
+    assert code == 1 and lost <= missing, report
+
+    if damage == "raw-deleted":   # nothing tells a plain push: the repair is asked for
+        proc = run(["git", "panini", "push", "--repair"], cwd=work)
+    else:                         # the next push notices the lost pack ref or the rewound store itself
+        (work / "later.txt").write_text("later")
+        git(work, "add", "later.txt")
+        git(work, "commit", "-q", "-m", "later")
+        proc = git(work, "push", "-q", "origin", "main")
+        assert "lost data" in proc.stderr, proc.stderr
+    code, report = _fsck_remote(work)
+    assert code == 0, report
+
+    shutil.rmtree(work)
+    _gc(bare, attacker)
+    _fresh_clone_reads(tmp_path, url, digests)

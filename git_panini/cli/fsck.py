@@ -1,15 +1,24 @@
-"""`git panini fsck`: check the store by reachability (what `git gc --prune=now` keeps), packs readable."""
+"""`git panini fsck`: check the store by reachability (what `git gc --prune=now` keeps), packs readable;
+`--remote [REMOTE]`: every file of the remote's branches and tags readable from the remote's own objects."""
 
 from __future__ import annotations
 
 import typer
 
-from .common import JsonOption, console, open_repo, print_json
+from .common import JsonOption, console, fail, open_repo, print_json, remote_or_fail
 
 
 def fsck(full: bool = typer.Option(False, "--full", help="Also decode every pack here and re-hash its chunks."),
+         remote: bool = typer.Option(False, "--remote", help="Check the remote instead (its branches and tags)."),
+         name: str = typer.Argument(None, metavar="[REMOTE]", help="With --remote: which (default: the branch's)."),
+         decode: bool = typer.Option(False, "--decode", help="With --remote: fetch and decode packs not yet "
+                                     "decoded here, so 'claimed' becomes 'verified' or 'missing'."),
          json: bool = JsonOption):
     """Check the store, the local store and the notes; exit 1 on any error."""
+    if name and not remote:
+        fail("a remote is checked with --remote REMOTE", code=2)
+    if remote:
+        _fsck_remote(name, decode, json)
     from ..ops.fsck import check_store
     report = check_store(open_repo(), full=full)
     if json:
@@ -26,6 +35,32 @@ def fsck(full: bool = typer.Option(False, "--full", help="Also decode every pack
                       f"{c['notes']} notes{here}: "
                       + ("ok" if not report["errors"] else f"{len(report['errors'])} error(s)"), markup=False)
     raise typer.Exit(1 if report["errors"] else 0)
+
+
+def _fsck_remote(name: str | None, decode: bool, json: bool):
+    from ..ops.remote_fsck import VERDICTS, check_remote
+    from ..transfer.remote import SyncError
+    repo = open_repo()
+    remote = remote_or_fail(repo, name)
+    try:
+        report = check_remote(repo, remote, decode=decode)
+    except SyncError as e:
+        fail(str(e))
+    counts = {v: report.count(v) for v in VERDICTS}
+    if json:
+        print_json({"remote": remote, "counts": counts, "warnings": report.warnings,
+                    "files": [f.__dict__ for f in report.files]})
+    else:
+        for f in report.files:
+            if f.verdict != "verified":
+                console.print(f"{f.verdict}: {f.path}: {f.reason}", markup=False, highlight=False)
+        for warning in report.warnings:
+            console.print(f"warning: {warning}", markup=False, highlight=False)
+        console.print(f"{remote}: {len(report.files)} file version(s): {counts['verified']} verified, "
+                      f"{counts['claimed']} claimed, {counts['missing']} missing"
+                      + (" (a clone that holds them: git panini push --repair)" if counts["missing"] else ""),
+                      markup=False)
+    raise typer.Exit(1 if counts["missing"] else 0)
 
 
 def register(app: typer.Typer):

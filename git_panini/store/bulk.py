@@ -60,9 +60,10 @@ def proves(commit: str, blobs, raw: bool, algo: str) -> bool:
 def write_bulk(repo, blobs, message: str) -> tuple[str, str]:
     """Write the content-addressed commit holding these blobs (which must be here) and the list blob the
     store records for it; returns (commit, list blob)."""
+    blobs = sorted(set(blobs))
     tree, objects = bulk_tree(blobs, repo.algo)
     for kind, data in objects:
         repo.write_object(kind, data)
     commit = repo.write_object("commit", encode_commit(tree, [], message, content_addressed=True))
-    listing = repo.write_object("blob", "".join(f"{b}\n" for b in sorted(set(blobs))).encode())
+    listing = repo.write_object("blob", "".join(f"{b}\n" for b in blobs).encode())
     return commit, listing

@@ -16,7 +16,7 @@ from ..format.recipe import MAX_RECIPE_SIZE, RecipeError, parse_recipe
 from ..git.repo import ObjectTooLarge
 from ..git.tree_edit import TreeEditor
 from . import bulk
-from .shared import MAX_LIST_SIZE, RAW_REFS, parse_list
+from .shared import MAX_LIST_SIZE, PACK_REFS, RAW_REFS, parse_list
 
 # 1: git-panini 0.1 (packs as trees); 2: a remote's chunks taken from its manifests (metadata, not proof);
 # an index of another version is rebuilt.
@@ -30,6 +30,7 @@ create table if not exists chunks (chunk text not null, pack text not null, offs
 create table if not exists verified_packs (pack text primary key);
 create table if not exists remote_refs (remote text not null, ref text not null, target text not null,
                                         proven integer not null, primary key (remote, ref));
+create table if not exists remote_lost (remote text not null, ref text not null, primary key (remote, ref));
 create table if not exists remote_blobs (remote text not null, blob text not null, ref text not null,
                                          primary key (remote, blob, ref));
 """
@@ -79,6 +80,14 @@ class ChunkIndex:
     def _meta(self, key: str) -> str | None:
         row = self.db.execute("select value from meta where key=?", (key,)).fetchone()
         return row[0] if row else None
+
+    def last_seen(self, remote: str, ref: str) -> str | None:
+        """The tip of the remote's `ref` this clone last merged."""
+        return self._meta(f"seen:{remote}:{ref}")
+
+    def saw(self, remote: str, ref: str, tip: str):
+        self.db.execute("insert or replace into meta values (?, ?)", (f"seen:{remote}:{ref}", tip))
+        self.db.commit()
 
     def refresh(self) -> int:
         """Bring the pack index up to the store's tip; returns how many packs were added."""
@@ -138,12 +147,18 @@ class ChunkIndex:
         return self.db.execute("select 1 from verified_packs where pack = ?", (pack,)).fetchone() is not None
 
     # --- what a remote is proven to hold ------------------------------------------------------------
-    def prove_remote(self, remote: str, refs: dict[str, str], lists: dict[str, str | None]):
+    def prove_remote(self, remote: str, refs: dict[str, str], lists: dict[str, str | None]) -> list[str]:
         """Learn what the remote's bulk refs hold: `refs` {ref: commit} as the remote listed them now,
         `lists` {commit: the list blob its store records, or None}. A ref counts only when its list
-        recomputes to its commit (bulk.proves); refs gone from the remote are forgotten at once."""
+        recomputes to its commit (bulk.proves); refs gone from the remote are forgotten at once, and
+        returned."""
         known = {ref: (target, proven) for ref, target, proven in self.db.execute(
             "select ref, target, proven from remote_refs where remote = ?", (remote,))}
+        gone = [ref for ref, (target, _) in known.items() if refs.get(ref) != target]
+        # Pack data is never deleted by an honest writer: remembered as lost until a repair pushes it back.
+        self.db.executemany("insert or ignore into remote_lost values (?,?)",
+                            [(remote, ref) for ref in gone if ref.startswith(PACK_REFS)])
+        self.db.executemany("delete from remote_lost where remote = ? and ref = ?", [(remote, ref) for ref in refs])
         for ref, (target, _) in known.items():
             if refs.get(ref) != target:
                 self.db.execute("delete from remote_refs where remote = ? and ref = ?", (remote, ref))
@@ -155,6 +170,7 @@ class ChunkIndex:
             self.db.execute("insert or replace into remote_refs values (?,?,?,?)", (remote, ref, commit, int(bool(blobs))))
             self.db.executemany("insert or ignore into remote_blobs values (?,?,?)", [(remote, b, ref) for b in blobs])
         self.db.commit()
+        return gone
 
     def _proven_list(self, ref: str, commit: str, listing: str | None) -> list[str]:
         if listing is None:
@@ -164,6 +180,14 @@ class ChunkIndex:
         except ObjectTooLarge:
             return []
         return blobs if bulk.proves(commit, blobs, ref.startswith(RAW_REFS), self.repo.algo) else []
+
+    def lost_refs(self, remote: str) -> list[str]:
+        """Pack data refs the remote had and no longer has, since the last repair."""
+        return [ref for (ref,) in self.db.execute("select ref from remote_lost where remote = ?", (remote,))]
+
+    def repaired(self, remote: str):
+        self.db.execute("delete from remote_lost where remote = ?", (remote,))
+        self.db.commit()
 
     def remote_bulk_refs(self, remote: str) -> dict[str, str]:
         """{ref: commit} of the remote's bulk refs as last listed (proven or not)."""

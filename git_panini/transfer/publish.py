@@ -22,7 +22,7 @@ from ..store.chunk_index import ChunkIndex, changed_leaves
 from ..store.chunk_source import ChunkSource, ReadError
 from ..store.local import LocalStore
 from ..store.notes import Notes, new_note
-from ..store.shared import Store, config_blob, manifest_path, pack_path, raw_list_path
+from ..store.shared import Store, bulk_list_path, config_blob, manifest_path, pack_path, raw_list_path
 from .remote import RemoteState, SyncError, default_remote, remote_objects
 
 
@@ -47,8 +47,9 @@ def referenced_manifests(repo, revs: list[str]) -> dict[str, str]:
     return found
 
 
-def prepare(repo, state: RemoteState, revs: list[str], packs=()) -> Outgoing:
-    """The commits a push to state.remote must carry for revs (and a worker's new `packs`)."""
+def prepare(repo, state: RemoteState, revs: list[str], packs=(), bulk: dict[str, str] | None = None) -> Outgoing:
+    """The commits a push to state.remote must carry for revs (and a worker's new `packs`, whose data goes in
+    the `bulk` refs {ref: commit} pushed with them: their lists go into the store beside the recipes)."""
     store = Store(repo)
     base = TreeEditor(repo, state.base_tree)
     paths = referenced_manifests(repo, revs) if revs else {}
@@ -59,14 +60,62 @@ def prepare(repo, state: RemoteState, revs: list[str], packs=()) -> Outgoing:
         # Every file the pushed commits reference, not only those the remote's store does not list: a
         # listed manifest is a claim (anyone can push one), and its chunks go unless proven held there.
         send, pending = _chunks_to_send(repo, state.remote, index, sorted(paths), paths)
-        return _outgoing(repo, state, store, index, new, send, pending, packs)
+        lists = _bulk_lists(store, (bulk or {}).values())
+        return _outgoing(repo, state, store, index, new, send, pending, packs, lists=lists)
     finally:
         index.close()
 
 
-def _outgoing(repo, state: RemoteState, store: Store, index: ChunkIndex, new, send, pending, packs) -> Outgoing:
+def prepare_repair(repo, state: RemoteState, revs: list[str]) -> tuple[Outgoing, dict[str, str]]:
+    """What puts back on the remote what it lost and this clone holds (`git panini push --repair`): the
+    store entries ours has and its store lacks, every chunk of the files revs reference that it is not
+    proven to hold, and those files' notes back to pending so a worker packs them again. Returns the
+    push and {path: why} of the files this clone cannot supply (the rest still goes)."""
+    store = Store(repo)
+    paths, skipped = {}, {}
+    for f in pointers.in_revs(repo, revs):
+        if f.pointer is None:
+            skipped[f.path] = f"malformed pointer ({f.error})"
+        else:
+            paths.setdefault(f.pointer.manifest, f.path)
+    index = ChunkIndex(store)
+    try:
+        index.refresh()
+        send, pending, seen = [], {}, set()
+        for manifest in sorted(paths):
+            try:
+                chunks, notes = _chunks_to_send(repo, state.remote, index, [manifest], paths, seen)
+            except PublishError as e:
+                skipped[paths[manifest]] = str(e)
+                continue
+            send += chunks
+            pending |= {m: n for m, n in notes.items() if chunks}
+        merged = store.merge_trees(state.base_tree, store.tree_of(store.tip()))
+        base = TreeEditor(repo, merged)
+        new = sorted(m for m in paths if m not in skipped and base.get(manifest_path(m)) is None)
+        out = _outgoing(repo, state, store, index, new, send, pending, (), tree=merged, reset=set(pending))
+        return out, skipped
+    finally:
+        index.close()
+
+
+def _bulk_lists(store: Store, commits) -> dict[str, str]:
+    """{store path: list blob} our store records for these pack data commits."""
+    ours = TreeEditor(store.repo, store.tree_of(store.tip()))
+    lists = {}
+    for commit in commits:
+        entry = ours.get(bulk_list_path(commit))
+        if entry is not None:
+            lists[bulk_list_path(commit)] = entry.oid
+    return lists
+
+
+def _outgoing(repo, state: RemoteState, store: Store, index: ChunkIndex, new, send, pending, packs,
+              tree: str | None = None, reset=frozenset(), lists: dict[str, str] | None = None) -> Outgoing:
+    """tree: the store tree to build on (default: the remote's as fetched); reset: files whose note goes
+    back to pending whatever the remote's says; lists: pack data lists to add."""
     batch = _raw_batch(repo, send) if send else None
-    editor = TreeEditor(repo, state.base_tree)
+    editor = TreeEditor(repo, tree or state.base_tree)
     if editor.get("config") is None:
         editor.set("config", repo.write_object("blob", config_blob(store.params())))
     for m in new:
@@ -75,12 +124,14 @@ def _outgoing(repo, state: RemoteState, store: Store, index: ChunkIndex, new, se
         editor.set(raw_list_path(batch[0]), batch[1])
     for recipe in packs:
         editor.set(pack_path(recipe), recipe)
+    for path, listing in (lists or {}).items():
+        editor.set(path, listing)
     tree = editor.write()
     out = Outgoing(raw_batch=batch[0] if batch else None)
     if (new or packs or state.base_tree) and (tree != state.base_tree or state.replace):
         message = f"panini: publish {len(new)} file(s), {len(send)} new chunk(s), {len(packs)} pack(s)"
         out.store = repo.write_object("commit", encode_commit(tree, [state.store] if state.store else [], message))
-    out.notes = _notes_commit(repo, state, tree, pending, index)
+    out.notes = _notes_commit(repo, state, tree, pending, index, reset)
     if new:   # what we publish stays reachable here too, from the local store
         LocalStore(repo).record(new, send, "panini: keep what was published")
     return out
@@ -106,12 +157,13 @@ def publish_local(repo) -> list[str]:
     return new
 
 
-def _chunks_to_send(repo, remote: str | None, index: ChunkIndex, manifests: list[str], paths: dict[str, str]):
+def _chunks_to_send(repo, remote: str | None, index: ChunkIndex, manifests: list[str], paths: dict[str, str],
+                    seen: set[str] | None = None):
     """(chunks the remote is not proven to hold, {manifest: its pending note}). A chunk that is here only
     inside a pack is decoded (and re-hashed) back into a raw blob: a pack may hold other files' bytes, which
     must not go along. One neither here nor there is fetched from the other remote if there is one."""
     send: list[str] = []
-    seen: set[str] = set()
+    seen = set() if seen is None else seen   # chunks already on their way (shared by files)
     notes: dict[str, dict] = {}
     todo: list[tuple[str, str, int]] = []     # (manifest, chunk, size) not raw here
     for manifest in manifests:
@@ -166,10 +218,12 @@ def _materialize(repo, remote: str | None, todo: list[tuple[str, str, int]], pat
 
 def _raw_batch(repo, chunks: list[str]) -> tuple[str, str]:
     """A parentless commit whose tree holds these chunk blobs; returns (commit, list blob)."""
+    chunks = sorted(set(chunks))
     return bulk.write_bulk(repo, chunks, bulk.raw_message(chunks))
 
 
-def _notes_commit(repo, state: RemoteState, store_tree: str, pending: dict[str, dict], index: ChunkIndex) -> str | None:
+def _notes_commit(repo, state: RemoteState, store_tree: str, pending: dict[str, dict], index: ChunkIndex,
+                  reset=frozenset()) -> str | None:
     """The remote's notes tip plus our notes that differ from its, for files in store_tree, plus
     pending notes for newly published files. None when that changes nothing. Notes are one namespace
     for every remote: "completed" goes only where packs yielding the whole file are in store_tree."""
@@ -185,7 +239,7 @@ def _notes_commit(repo, state: RemoteState, store_tree: str, pending: dict[str, 
         if note and note.get("status") == "completed" and not _packed_in(repo, index, published, manifest):
             continue
         editor.set(notes.path(manifest), entry.oid)
-    fresh = {m: n for m, n in pending.items() if editor.get(notes.path(m)) is None}
+    fresh = {m: n for m, n in pending.items() if m in reset or editor.get(notes.path(m)) is None}
     for manifest, blob in zip(fresh, repo.write_blobs([notes.encode(n) for n in fresh.values()])):
         editor.set(notes.path(manifest), blob)
     tree = editor.write()

@@ -19,6 +19,7 @@ class RemoteState:
     base_tree: str | None = None      # the store tree the next push adds to
     replace: str | None = None        # its format-1 store tip, replaced (with a lease) by the next push
     bulk: dict[str, str] = field(default_factory=dict)   # refs that replacing it must push too
+    damaged: list[str] = field(default_factory=list)     # what it lost since this clone last saw it
 
 
 def default_remote(repo) -> str | None:

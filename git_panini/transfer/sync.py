@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 import time
 import uuid
 
@@ -23,7 +24,7 @@ from ..store.chunk_index import ChunkIndex
 from ..store.legacy.format1 import convert, is_v1, upgrade_local
 from ..store.notes import NOTES_REF, Notes
 from ..store.shared import PACK_REFS, RAW_REFS, STORE_REF, Store, bulk_list_path, raw_list_path
-from .publish import Outgoing, prepare
+from .publish import Outgoing, prepare, prepare_repair
 from .remote import RemoteState, SyncError
 
 
@@ -69,6 +70,7 @@ def fetch(repo, remote: str) -> RemoteState:
         index = ChunkIndex(store)
         try:
             index.refresh()
+            state.damaged += _rewound(repo, index, state)
         finally:
             index.close()
     except ObjectTooLarge as e:
@@ -76,6 +78,21 @@ def fetch(repo, remote: str) -> RemoteState:
     finally:
         drop_private(repo, prefix)
     return state
+
+
+def _rewound(repo, index: ChunkIndex, state: RemoteState) -> list[str]:
+    """The remote's store and notes tips are descendants of the ones this clone last merged (their chains
+    only grow): say which is not. The tips are remembered once they pass, or once a push of ours lands
+    on them (_pushed), so a damage is told again until a push repairs it."""
+    damaged = []
+    for ref, tip in ((STORE_REF, state.store or state.replace), (NOTES_REF, state.notes)):
+        seen = index.last_seen(state.remote, ref)
+        if seen and seen != tip and (tip is None or repo.git("merge-base", "--is-ancestor", seen, tip,
+                                                              check=False).returncode != 0):
+            damaged.append(f"{ref} {'deleted' if tip is None else 'rewound'}")
+        elif tip:
+            index.saw(state.remote, ref, tip)
+    return damaged
 
 
 def drop_private(repo, prefix: str):
@@ -98,9 +115,16 @@ def learn_holdings(repo, state: RemoteState):
     spare an upload, mark a file done or let a raw batch go (DESIGN.md §4: objects prove, metadata claims)."""
     refs = remote_refs(repo, state.remote, RAW_REFS, PACK_REFS)
     _prove(repo, state.remote, refs, state.base_tree)
+    index = ChunkIndex(Store(repo))
+    try:
+        lost = index.lost_refs(state.remote)
+    finally:
+        index.close()
+    if lost:
+        state.damaged.append(f"{len(lost)} pack data ref(s) deleted")
 
 
-def _prove(repo, remote: str, refs: dict[str, str], store_tree: str | None):
+def _prove(repo, remote: str, refs: dict[str, str], store_tree: str | None) -> list[str]:
     listed = TreeEditor(repo, store_tree) if store_tree else None
     lists = {}
     for ref, commit in refs.items():
@@ -109,7 +133,7 @@ def _prove(repo, remote: str, refs: dict[str, str], store_tree: str | None):
         lists[commit] = entry.oid if entry is not None and not entry.is_tree else None
     index = ChunkIndex(Store(repo))
     try:
-        index.prove_remote(remote, refs, lists)
+        return index.prove_remote(remote, refs, lists)
     finally:
         index.close()
 
@@ -125,7 +149,11 @@ def push(repo, remote: str, revs: list[str] | None = None, packs: list[str] = ()
     for attempt in range(attempts):
         state = fetch(repo, remote)
         learn_holdings(repo, state)
-        pushed = push_once(repo, state, prepare(repo, state, revs, packs), bulk, delete)
+        if state.damaged and not packs:   # a worker's push repairs nothing: its packs go, then it stops
+            warn(f"the remote '{remote}' lost data since this clone last saw it ({', '.join(state.damaged)}): "
+                 "pushing back what this clone holds (git panini fsck --remote checks it)")
+            return repair(repo, remote, attempts)[0]
+        pushed = push_once(repo, state, prepare(repo, state, revs, packs, bulk), bulk, delete)
         if pushed is not None:
             return pushed
         if delete:
@@ -134,6 +162,31 @@ def push(repo, remote: str, revs: list[str] | None = None, packs: list[str] = ()
             delete = {ref: oid for ref, oid in delete.items() if there.get(ref) == oid}
         time.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
     raise SyncError(f"pushing to '{remote}' kept racing with other writers; try again")
+
+
+def repair(repo, remote: str, attempts: int = 8) -> tuple[dict[str, str], dict[str, str]]:
+    """`git panini push --repair`: push back whatever the remote lost that this clone holds (publish.
+    prepare_repair), for every file of this clone's branches, tags and remote-tracking refs. Returns
+    ({ref: oid} pushed, {path: why} of files this clone cannot supply)."""
+    for attempt in range(attempts):
+        state = fetch(repo, remote)
+        learn_holdings(repo, state)
+        out, skipped = prepare_repair(repo, state, ["--branches", "--tags", "--remotes"])
+        pushed = push_once(repo, state, out)
+        if pushed is not None:
+            index = ChunkIndex(Store(repo))
+            try:
+                index.repaired(remote)
+            finally:
+                index.close()
+            return pushed, skipped
+        time.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
+    raise SyncError(f"pushing to '{remote}' kept racing with other writers; try again")
+
+
+def warn(message: str):
+    sys.stderr.write(f"git-panini: {message}\n")
+    sys.stderr.flush()
 
 
 def push_once(repo, state: RemoteState, out: Outgoing, bulk: dict[str, str] | None = None,
@@ -176,6 +229,9 @@ def _pushed(repo, state: RemoteState, out: Outgoing, pushed: dict[str, str], del
     try:
         index.refresh()
         refs = index.remote_bulk_refs(state.remote)
+        for ref, tip in ((STORE_REF, out.store), (NOTES_REF, out.notes)):
+            if tip:
+                index.saw(state.remote, ref, tip)
     finally:
         index.close()
     for ref in delete or {}:

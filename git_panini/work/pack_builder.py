@@ -124,6 +124,8 @@ class PackBuilder:
         if self.repo.ref(PACK_REFS + commit, peel=False) != commit:
             raise OSError(f"could not create {PACK_REFS + commit}")
         self.refs = {PACK_REFS + commit: commit}
+        for recipe in self.recipes:   # each one's decode reproduced every chunk before it was kept
+            self.source.index.mark_verified(recipe)
         store.add_packs(self.recipes, f"panini: {worker_id} packs {len(self.yielded)} chunks into "
                                       f"{len(self.recipes)} packs", bulk=(commit, listing))
 
