@@ -1,422 +1,39 @@
-"""The webhook worker behind `git panini serve`: jobs posted over HTTP, each run as `git panini work --job` in a clone kept here.
+"""The HTTP side of `git panini serve`: a small WSGI app (waitress serves it) with routing, authentication,
+limits and the JSON answers.
 
-HTTP: waitress serves a small WSGI app (WebhookApp). `POST /jobs` {"job", "remote", "manifests"?}
-answers 202 and the job's URL, or 200 for a job it already has (a job runs once); `GET /jobs/<id>`
-its state, progress and result; `GET /healthz` that the server is up. Everything but /healthz needs
-`Authorization: Bearer <token>`; with a secret, `POST /jobs` also needs X-Hub-Signature-256
-(webhook.signature). A body over the limit gets 413 before it is read (waitress refuses it).
-
-Jobs: one JSON record per job under WORKDIR/jobs (written before the answer, so a restart knows
-every accepted job and runs again those that were queued or running), a fixed pool of threads, and
-each job in a subprocess, so a job that crashes cannot take the server down. Each remote has one
-partial clone under WORKDIR/clones, fetched (store and notes) before each job. A job is worked once
-the remote's notes queue it: a dispatcher delivers first and publishes after (dispatch.py).
+`POST /jobs` {"job", "remote", "manifests"?} answers 202 and the job's URL, or 200 for a job it already has (a
+job runs once); 429 with Retry-After while --max-queued jobs wait already; `GET /jobs/<id>` its state,
+progress and result; `GET /healthz` that the server is up. Everything but /healthz needs `Authorization:
+Bearer <token>`; with a secret, `POST /jobs` also needs X-Hub-Signature-256 (webhook.signature). A body over
+the limit gets 413 before it is read (waitress refuses it). Errors are one line of JSON, and never name a path
+of this machine (an unexpected error says only that: the server's log has the rest).
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import hmac
-import ipaddress
 import json
-import os
-import queue
 import re
-import shutil
-import signal
-import subprocess
-import sys
-import threading
-import time
 import urllib.parse
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 
-from ..git.repo import Repo, first_error_line
-from ..store.notes import Notes
-from ..work.lease import iso
-from ..work.threads import threads_per_job
-from .webhook import SECRET_ENV, SIGNATURE_HEADER, TOKEN_ENV, signature
+from ..webhook import SIGNATURE_HEADER, signature
+from .book import JOB_ID, JobBook, QueueFull
+from .runner import JobRunner
 
-DEFAULT_LISTEN = "127.0.0.1:8765"
-DEFAULT_MAX_BODY = 1 << 20
-JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 MANIFEST_ID = re.compile(r"(?:[0-9a-f]{40}|[0-9a-f]{64})\Z")
 # A remote the server may clone: a URL of a transport that runs no command here, or scp-like user@host:path.
 REMOTE = re.compile(r"(?:https?|ssh|git|file)://[^\s]+\Z|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s-][^\s]*\Z")
-STATES = ("queued", "running", "completed", "failed")
-NOTES_WAIT_SECONDS = 120   # how long a delivered job may take to appear in the remote's notes
-GIT_TIMEOUT = 3600         # a clone or fetch that hangs longer fails its job
-STOP_GRACE_SECONDS = 60    # a terminated worker hands back its leases within this, or is killed
-PROGRESS_SECONDS = 3       # a running job's progress is counted again at most this often
-WSGI_THREADS = 4           # requests answered at once (jobs run in their own pool)
-
-
-class ServeError(Exception):
-    """The server cannot start; one line."""
-
-
-class JobFailed(Exception):
-    """A job could not be run; one line."""
-
-
-class Stopped(Exception):
-    """The server is stopping: the job goes back to queued and runs again at the next start."""
-
-
-def _now() -> str:
-    return iso(datetime.now(timezone.utc))
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    """'127.0.0.1:8765', '[::1]:8765', '0.0.0.0:0' -> (host, port); ValueError otherwise."""
-    host, sep, port = (text or "").rpartition(":")
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"--listen must be HOST:PORT (e.g. {DEFAULT_LISTEN}), not {text!r}")
-    return host, int(port)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-class JobBook:
-    """The job records: one JSON file per job, replaced atomically on every change."""
-
-    def __init__(self, directory: str):
-        self.directory = directory
-        os.makedirs(directory, exist_ok=True)
-        self._lock = threading.Lock()
-        self._records: dict[str, dict] = {}
-        for name in os.listdir(directory):
-            if name.endswith(".json") and JOB_ID.match(name[:-5]):
-                try:
-                    with open(os.path.join(directory, name), encoding="utf-8") as f:
-                        record = json.load(f)
-                except (OSError, ValueError):
-                    continue
-                if isinstance(record, dict) and record.get("job") == name[:-5] and record.get("state") in STATES:
-                    self._records[record["job"]] = record
-
-    def _write(self, record: dict):
-        path = os.path.join(self.directory, record["job"] + ".json")
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
-            json.dump(record, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(path + ".tmp", path)
-
-    def get(self, job: str) -> dict | None:
-        with self._lock:
-            record = self._records.get(job)
-            return json.loads(json.dumps(record)) if record else None
-
-    def add(self, job: str, remote: str, manifests: list[str]) -> tuple[dict, bool]:
-        """(the record, True) for a new job, written before this returns; (the existing one, False)."""
-        with self._lock:
-            if job in self._records:
-                return dict(self._records[job]), False
-            record = {"job": job, "remote": remote, "manifests": manifests, "state": "queued",
-                      "progress": {"phase": "queued"}, "result": None, "created": _now(), "started": None,
-                      "finished": None, "runs": 0}
-            self._write(record)
-            self._records[job] = record
-            return dict(record), True
-
-    def update(self, job: str, while_state: str | None = None, **fields) -> dict:
-        """Change a record (only while it is in `while_state`, if given) and write it."""
-        with self._lock:
-            if while_state is not None and self._records[job]["state"] != while_state:
-                return dict(self._records[job])
-            record = dict(self._records[job], **fields)
-            try:
-                self._write(record)
-            except OSError as e:
-                # A full disk must not kill the job's thread: clients still get the state, and the record
-                # says it will not survive a restart.
-                record["record_error"] = f"cannot write the job record: {e.strerror or e}"
-            self._records[job] = record
-            return dict(record)
-
-    def unfinished(self) -> list[str]:
-        """Jobs a stop (or a crash) left queued or running, oldest first."""
-        with self._lock:
-            return [r["job"] for r in sorted(self._records.values(), key=lambda r: r["created"])
-                    if r["state"] in ("queued", "running")]
-
-    def counts(self) -> dict[str, int]:
-        with self._lock:
-            return dict(Counter(r["state"] for r in self._records.values()))
-
-
-def _end_orphan(record: dict, log, grace: float = STOP_GRACE_SECONDS):
-    """A worker a previous server started for this job and left running (killed with -9: its workers lead
-    sessions of their own, so they outlive it): end it, so that it hands its leases back, before the job runs
-    again in the same clone (two workers in one clone would share its refs)."""
-    pid = record.get("worker_pid")
-    if not isinstance(pid, int) or pid <= 1:
-        return
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            argv = f.read().split(b"\0")
-    except OSError:
-        return   # gone (or no /proc: nothing to find it by)
-    if b"git_panini" not in argv or record["job"].encode() not in argv:
-        return   # the pid was reused by something else
-    log(f"job {record['job']}: ending the worker a previous server left running (pid {pid})")
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            return
-        deadline = time.monotonic() + wait
-        while os.path.exists(f"/proc/{pid}") and not _zombie(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if not os.path.exists(f"/proc/{pid}") or _zombie(pid):
-            return
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rpartition(b")")[2].split()[0] == b"Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _signal_group(proc: subprocess.Popen, sig: int):
-    try:
-        os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-class JobRunner:
-    """A fixed pool of job threads; each job's git and worker processes are tracked so a stop can end them."""
-
-    def __init__(self, book: JobBook, workdir: str, concurrency: int, effort: int, env: dict, log):
-        self.book = book
-        self.workdir = workdir
-        self.effort = effort
-        self.threads = threads_per_job(concurrency)
-        self.env = env
-        self.log = log
-        self.stopping = threading.Event()
-        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="panini-job")
-        # Each running job has a clone of its own (slot): two `git panini work` in one repository
-        # race on its local refs and index; across clones they meet only in the remote's CAS.
-        self._slots: queue.SimpleQueue[int] = queue.SimpleQueue()
-        for slot in range(concurrency):
-            self._slots.put(slot)
-        self._lock = threading.Lock()
-        self._procs: dict[int, subprocess.Popen] = {}
-        self._clone_locks: dict[str, threading.Lock] = {}
-        self._fetched: dict[str, float] = {}                   # clone -> when its last fetch started
-        self._accepted: dict[str, float] = {}                  # job -> when it was submitted
-        self._working: dict[str, tuple[str, list[str]]] = {}   # job -> (clone, files) while its worker runs
-        self._progress_at: dict[str, float] = {}
-
-    def submit(self, job: str):
-        self._accepted[job] = time.monotonic()
-        self._pool.submit(self._run, job)
-
-    def stop(self, grace: float = STOP_GRACE_SECONDS):
-        """Start no more jobs; SIGTERM the running processes (a worker hands back its leases), kill
-        what is left after `grace` seconds, and wait for the job threads."""
-        self.stopping.set()
-        with self._lock:
-            procs = list(self._procs.values())
-        # Each process leads its own group (start_new_session): the signal reaches what it started too
-        # (git's remote helpers, which would otherwise hold a stuck clone's pipe open for GIT_TIMEOUT).
-        for proc in procs:
-            _signal_group(proc, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        for proc in procs:   # the leader may be gone while its group lives on
-            _signal_group(proc, signal.SIGKILL)
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-    # --- one job ---------------------------------------------------------------------------------
-    def _run(self, job: str):
-        if self.stopping.is_set():
-            return
-        started = time.monotonic()
-        try:
-            result = self._work(job)
-        except Stopped:
-            self.book.update(job, state="queued", progress={"phase": "interrupted: runs again when the server starts"})
-            self.log(f"job {job}: interrupted by the stop; queued again (a worker hands its leases back first)")
-            return
-        except JobFailed as e:
-            self.book.update(job, state="failed", finished=_now(), result={"error": str(e)},
-                             progress=dict(self.book.get(job)["progress"], phase="failed"))
-            self.log(f"job {job}: failed: {e}")
-            return
-        except Exception as e:   # noqa: BLE001 - a bug here fails this job, not the server
-            self.book.update(job, state="failed", finished=_now(), result={"error": f"{type(e).__name__}: {e}"})
-            self.log(f"job {job}: failed: {type(e).__name__}: {e}")
-            return
-        finally:
-            self._accepted.pop(job, None)
-            self._progress_at.pop(job, None)
-        state = "completed" if result["exit"] == 0 else "failed"
-        self.book.update(job, state=state, finished=_now(), result=result,
-                         progress=dict(self.book.get(job)["progress"], phase=state))
-        took = time.monotonic() - started
-        self.log(f"job {job}: {state}: {result['files']} file(s) worked, {result['failed']} failed, "
-                 f"{result['packed_bytes']} bytes packed into {result['stored_bytes']} in {took:.1f} s")
-
-    def _work(self, job: str) -> dict:
-        record = self.book.update(job, state="running", started=_now(), progress={"phase": "clone"})
-        self.log(f"job {job}: running (remote {record['remote']})")
-        slot = self._slots.get()
-        try:
-            return self._work_in(job, record, slot)
-        finally:
-            self._slots.put(slot)
-
-    def _work_in(self, job: str, record: dict, slot: int) -> dict:
-        clone = self._clone(record["remote"], slot, self._accepted.get(job, 0))
-        self.book.update(job, progress={"phase": "waiting for the notes to queue it"})
-        files = self._queued_files(job, clone)
-        runs = self.book.get(job)["runs"] + 1
-        self.book.update(job, runs=runs, progress={"phase": "work", "files": len(files), "completed": 0, "failed": 0})
-        cmd = [sys.executable, "-m", "git_panini", "work", "--job", job, "--remote", "origin", "--json",
-               "--effort", str(self.effort), "--threads", str(self.threads)]
-        proc = self._spawn(cmd, clone)
-        self.book.update(job, worker_pid=proc.pid)   # a server killed with -9 leaves it running: see _end_orphan
-        self._working[job] = (clone, files)
-        try:
-            out, err = proc.communicate()
-        finally:
-            self._working.pop(job, None)
-            self._forget(proc)
-        with open(os.path.join(self.book.directory, job + ".log"), "ab") as f:
-            f.write(f"--- run {runs} ended {_now()} exit {proc.returncode}\n".encode() + err)
-        if self.stopping.is_set() and proc.returncode != 0:
-            raise Stopped()
-        try:
-            results = json.loads(out)["files"]
-        except (ValueError, KeyError, TypeError):
-            raise JobFailed(f"git panini work exited {proc.returncode}: {first_error_line(err, proc.returncode)}") from None
-        self._progress(job, clone, files)
-        failed = [r for r in results if not r.get("ok")]
-        return {"exit": proc.returncode, "files": len(results), "failed": len(failed),
-                "packed_bytes": sum(r.get("packed_bytes") or 0 for r in results),
-                "stored_bytes": sum(r.get("stored_bytes") or 0 for r in results),
-                "errors": [{"manifest": r.get("manifest"), "error": r.get("error")} for r in failed[:10]]}
-
-    def _clone(self, remote: str, slot: int, since: float) -> str:
-        """This slot's partial clone of the remote (made once), with the remote's store and notes as
-        fetched after `since` (one fetch serves every job accepted before it started)."""
-        key = f"{hashlib.sha256(remote.encode()).hexdigest()[:16]}-{slot}"
-        path = os.path.join(self.workdir, "clones", key)
-        with self._lock:
-            lock = self._clone_locks.setdefault(key, threading.Lock())
-        with lock:
-            if not os.path.isdir(os.path.join(path, ".git")):
-                partial = path + ".partial"
-                shutil.rmtree(partial, ignore_errors=True)
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                # No blobs and no checkout, as the worker workflow: the job fetches just its chunks.
-                self._git(["git", "clone", "--quiet", "--filter=blob:none", "--no-checkout", "--", remote, partial],
-                          self.workdir, f"cannot clone {remote}")
-                os.rename(partial, path)
-            if self._fetched.get(key, -1.0) < since:
-                self._fetch(path, remote)
-        return path
-
-    def _fetch(self, clone: str, remote: str):
-        started = time.monotonic()
-        self._git([sys.executable, "-m", "git_panini", "fetch", "origin"], clone, f"cannot fetch from {remote}")
-        self._fetched[os.path.basename(clone)] = started
-
-    def _queued_files(self, job: str, clone: str) -> list[str]:
-        """The files the remote's notes give to this job, fetching again until they appear (the
-        dispatcher publishes right after delivering) or NOTES_WAIT_SECONDS pass."""
-        deadline = time.monotonic() + NOTES_WAIT_SECONDS
-        delay = 0.2
-        while True:
-            files = [m for m, note in self._notes(clone).items() if note.get("job") == job]
-            if files:
-                return files
-            if time.monotonic() > deadline:
-                raise JobFailed(f"the remote's notes never queued job {job} (its dispatch was not published)")
-            if self.stopping.wait(delay):
-                raise Stopped()
-            delay = min(2.0, delay * 2)
-            with self._clone_locks[os.path.basename(clone)]:
-                self._fetch(clone, self.book.get(job)["remote"])
-
-    @staticmethod
-    def _notes(clone: str) -> dict[str, dict]:
-        repo = Repo(clone)
-        try:
-            return Notes(repo).all()
-        finally:
-            repo.close()
-
-    def _progress(self, job: str, clone: str, files: list[str]):
-        notes = self._notes(clone)
-        states = Counter((notes.get(m) or {}).get("status") for m in files)
-        self.book.update(job, "running", progress={"phase": "work", "files": len(files),
-                                                   "completed": states["completed"], "failed": states["failed"]})
-
-    def refresh_progress(self, job: str):
-        """Count the job's files done so far (from the clone's notes, which its worker updates), when
-        someone asks and at most every PROGRESS_SECONDS: a job nobody watches costs nothing."""
-        working = self._working.get(job)
-        with self._lock:
-            if working is None or time.monotonic() - self._progress_at.get(job, 0) < PROGRESS_SECONDS:
-                return
-            self._progress_at[job] = time.monotonic()
-        self._progress(job, *working)
-
-    # --- processes -------------------------------------------------------------------------------
-    def _spawn(self, cmd: list[str], cwd: str) -> subprocess.Popen:
-        with self._lock:   # checked and registered at once: a stop never misses a process
-            if self.stopping.is_set():
-                raise Stopped()
-            proc = subprocess.Popen(cmd, cwd=cwd, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, start_new_session=True)
-            self._procs[proc.pid] = proc
-            return proc
-
-    def _forget(self, proc: subprocess.Popen):
-        with self._lock:
-            self._procs.pop(proc.pid, None)
-
-    def _git(self, cmd: list[str], cwd: str, what: str):
-        proc = self._spawn(cmd, cwd)
-        try:
-            _, err = proc.communicate(timeout=GIT_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise JobFailed(f"{what}: no answer within {GIT_TIMEOUT} s") from None
-        finally:
-            self._forget(proc)
-        if proc.returncode != 0:
-            if self.stopping.is_set():
-                raise Stopped()
-            raise JobFailed(f"{what}: {first_error_line(err, proc.returncode)}")
+DEFAULT_MAX_QUEUED = 100   # jobs that may wait for a slot; one more gets 429
+RETRY_AFTER_SECONDS = 30   # what a 429 asks a client to wait (dispatch waits up to 30 s, then gives up)
 
 
 class WebhookApp:
     """The WSGI application: routing, authentication, limits and the JSON answers."""
 
     def __init__(self, book: JobBook, runner: JobRunner, token: str | None, secret: str | None, max_body: int, log,
-                 allowed: tuple[str, ...] = ()):
+                 allowed: tuple[str, ...] = (), max_queued: int = DEFAULT_MAX_QUEUED):
         self.allowed = tuple(_same_remote(r) for r in allowed)
+        self.max_queued = max_queued
         self.book = book
         self.runner = runner
         self.token = token.encode() if token else None
@@ -429,12 +46,15 @@ class WebhookApp:
         path = environ.get("PATH_INFO") or "/"
         try:
             status, body, note = self._route(method, path, environ)
-        except Exception as e:   # noqa: BLE001 - one line to the client and the log, never a traceback
-            status, body, note = 500, {"error": f"{type(e).__name__}: {e}"[:300]}, ""
+        except Exception as e:   # noqa: BLE001 - the log has the reason; the client learns nothing of this machine
+            status, body = 500, {"error": "internal error (the server's log says why)"}
+            note = " ".join(f"{type(e).__name__}: {e}".split())
         self.log(f"{environ.get('REMOTE_ADDR', '-')} {method} {path[:200]} {status}" + (f" {note}" if note else ""))
         headers = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
         if status == 401:
             headers.append(("WWW-Authenticate", 'Bearer realm="git-panini"'))
+        if status == 429:
+            headers.append(("Retry-After", str(RETRY_AFTER_SECONDS)))
         if status == 405:
             headers.append(("Allow", "POST" if path == "/jobs" else "GET"))
         if status in (200, 202) and "url" in body:
@@ -487,7 +107,11 @@ class WebhookApp:
         if problem:
             return 400, {"error": problem}, ""
         job = request["job"]
-        record, new = self.book.add(job, request["remote"], request.get("manifests") or [])
+        try:
+            record, new = self.book.add(job, request["remote"], request.get("manifests") or [], self.max_queued)
+        except QueueFull as e:
+            return 429, {"error": f"too many jobs waiting ({e.waiting}, --max-queued {self.max_queued}); "
+                                  f"retry in {RETRY_AFTER_SECONDS} s"}, f"job {job} refused: queue full"
         if record["remote"] != request["remote"]:
             return 409, {"error": f"job {job} exists for another remote"}, f"job {job}"
         if new:
@@ -506,7 +130,8 @@ class WebhookApp:
 
 
 _REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
-            405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large", 500: "Internal Server Error"}
+            405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large",
+            429: "Too Many Requests", 500: "Internal Server Error"}
 
 
 def _same_remote(url: str) -> str:
@@ -535,56 +160,3 @@ def _bad_request(request, allowed: tuple[str, ...] = ()) -> str | None:
     return None
 
 
-def serve(listen: str, workdir: str, concurrency: int = 1, max_body: int = DEFAULT_MAX_BODY,
-          token: str | None = None, secret: str | None = None, effort: int = 2, log=print,
-          allowed: tuple[str, ...] = ()) -> None:
-    """Serve until SIGTERM or SIGINT; then stop accepting, end the running jobs (their leases go back)
-    and return. token None: no authentication (the caller allows that on loopback only). allowed: the
-    only remotes jobs may name (a holder of the token could otherwise make this machine's credentials
-    fetch from, and push to, any host)."""
-    from waitress import create_server
-    host, port = parse_listen(listen)
-    workdir = os.path.abspath(workdir)
-    os.makedirs(workdir, exist_ok=True)
-    lock = open(os.path.join(workdir, "serve.lock"), "w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        raise ServeError(f"another git panini serve uses {workdir}") from None
-    book = JobBook(os.path.join(workdir, "jobs"))
-    # The workers need no webhook credentials: they push with the remote's own.
-    env = {k: v for k, v in os.environ.items() if k not in (TOKEN_ENV, SECRET_ENV)} | {"GIT_TERMINAL_PROMPT": "0"}
-    runner = JobRunner(book, workdir, concurrency, effort, env, log)
-    app = WebhookApp(book, runner, token, secret, max_body, log, allowed)
-    try:
-        server = create_server(app, host=host, port=port, threads=WSGI_THREADS, max_request_body_size=max_body,
-                               ident="git-panini", clear_untrusted_proxy_headers=True, asyncore_use_poll=True)
-    except (OSError, ValueError) as e:
-        raise ServeError(f"cannot listen on {listen}: {e}") from None
-
-    def stop(signum, frame):
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    bound = server.effective_host, server.effective_port
-    log(f"listening on http://{'[%s]' % bound[0] if ':' in str(bound[0]) else bound[0]}:{bound[1]} "
-        f"(workdir {workdir}, {concurrency} job(s) at once, "
-        f"{'no authentication' if token is None else 'bearer token' + (' and signature' if secret else '')})")
-    try:
-        for job in book.unfinished():
-            _end_orphan(book.get(job), log)
-            book.update(job, state="queued", progress={"phase": "queued"}, worker_pid=None)
-            runner.submit(job)
-            log(f"job {job}: resumed from {workdir}")
-        server.run()       # waitress ends its loop on SystemExit (the signal handler)
-    except SystemExit:
-        pass
-    finally:
-        server.close()     # stop accepting
-        log("stopping: ending the running jobs (they hand their leases back)")
-        runner.stop()
-        log("stopped")
-        lock.close()
