@@ -115,6 +115,8 @@ TABLE: dict[str, list[Case]] = {
     "serve": [Case("serve", ("--listen", "nope"), USAGE, says="nope"),
               Case("serve", ("--concurrency", "0"), USAGE, says="--concurrency"),
               Case("serve", ("--max-body", "lots"), USAGE, says="lots"),
+              Case("serve", ("--max-queued", "0"), USAGE, says="--max-queued"),
+              Case("serve", ("--job-timeout", "0"), USAGE, says="--job-timeout"),
               Case("serve", ("--no-auth", "--listen", "0.0.0.0:0"), USAGE, says="loopback")],
     "env": [Case("env", ("extra",), USAGE, says="extra"),
             Case("env", ("--json",), FAILED, where=OUTSIDE, says="not a git repository")],

@@ -1,7 +1,9 @@
 """git panini serve and dispatch --backend webhook, as real processes on 127.0.0.1: jobs delivered over HTTP
 complete a repository's pending files through a file:// remote; the HTTP layer refuses what it must (401,
 400, 404, 405, 413); a job posted twice runs once; a server killed mid-job loses nothing and its files are
-retaken; a stop hands the leases back; a delivery that fails for good leaves the files pending."""
+retaken; a stop hands the leases back; a delivery that fails for good leaves the files pending; a token holder
+cannot queue without bound (429), nor hold a slot past --job-timeout (a remote that never answers, a worker that
+hangs), nor learn the server's paths from its errors."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -18,10 +21,10 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from conftest import file_url, git, make_bare, make_repo, notes_of, run, sha256_file, write_text
 from test_dispatch import _build_project
 from test_report import copy_template
+
 from git_panini.remote_work.webhook import signature
 from git_panini.util import liveness
 
@@ -392,6 +395,151 @@ def _wait_until(condition, timeout: float = 10.0):
     while not condition():
         assert time.monotonic() < deadline
         time.sleep(0.02)
+
+# --- what a token holder can make the server do -----------------------------------------------------
+
+class _Silent:
+    """A TCP port that accepts connections and never answers: a remote host that hangs. `closed` is set once
+    a client that connected goes away."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.connected = threading.Event()
+        self.closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connected.set()
+            threading.Thread(target=self._hold, args=(conn,), daemon=True).start()
+
+    def _hold(self, conn):
+        with conn:
+            while conn.recv(65536):
+                pass
+        self.closed.set()
+
+    def close(self):
+        self.sock.close()
+
+
+def _served_no_path(texts: list[str], *paths: Path):
+    for text in texts:
+        for path in paths:
+            assert str(path) not in text and os.path.realpath(path) not in text, text
+
+
+def test_queue_limit_and_a_remote_that_never_answers(servers, tmp_path):
+    """One slot, two may wait: a third waiting job gets 429 with Retry-After. A clone of a remote that accepts
+    the connection and never answers is ended at --job-timeout (its git goes away), the job fails in one line,
+    and the slot runs the jobs that waited; then the queue takes jobs again."""
+    hang = _Silent()
+    server = servers("--concurrency", "1", "--max-queued", "2", "--job-timeout", "5")
+    served: list[str] = []
+
+    def post(job: str, remote: str) -> requests.Response:
+        response = server.call("POST", "/jobs", json.dumps({"job": job, "remote": remote}).encode())
+        served.append(response.text)
+        return response
+
+    assert post("stuck", f"git://127.0.0.1:{hang.port}/x.git").status_code == 202
+    assert hang.connected.wait(60), server.lines       # its clone waits for an answer: the one slot is taken
+    assert server.job("stuck")["state"] == "running"
+    nowhere = file_url(tmp_path / "nowhere.git")
+    assert post("next-1", nowhere).status_code == 202
+    assert post("next-2", nowhere).status_code == 202
+    full = post("next-3", nowhere)
+    assert full.status_code == 429 and full.headers["Retry-After"] == "30"
+    assert list(full.json()) == ["error"] and "--max-queued 2" in full.json()["error"] and "\n" not in full.text.strip()
+    assert server.call("GET", "/jobs/next-3").status_code == 404                  # nothing was recorded
+    assert post("next-1", nowhere).status_code == 200                              # a job it has is no new one
+
+    stuck = server.wait_for("stuck", timeout=120)
+    assert stuck["state"] == "failed" and stuck["runs"] == 0, stuck
+    assert stuck["result"]["error"] == ("over the time limit (5 s, --job-timeout) while cloning the remote; "
+                                        "its processes were ended")
+    assert hang.closed.wait(30)                                                    # its git is gone
+    for job in ("next-1", "next-2"):                                               # the slot ran them next
+        record = server.wait_for(job, timeout=120)
+        assert record["state"] == "failed" and record["result"]["error"].startswith(f"cannot clone {nowhere}: ")
+        assert record["started"] >= stuck["finished"]
+    assert post("next-3", nowhere).status_code == 202                              # room again
+    assert server.wait_for("next-3", timeout=120)["state"] == "failed"
+    served += [server.call("GET", f"/jobs/{job}").text for job in ("stuck", "next-1", "next-2", "next-3")]
+    _served_no_path(served, tmp_path / "serve")
+    assert server.stop() == 0
+    assert "127.0.0.1 POST /jobs 429 job next-3 refused: queue full" in server.lines
+    assert any(line.startswith("job stuck: failed: over the time limit") for line in server.lines)
+    hang.close()
+
+
+def test_a_hung_worker_is_killed_at_its_time_limit_and_its_leases_released(project, servers, tmp_path):
+    """A worker that hangs deaf to SIGTERM (stopped where it packs) is SIGKILLed after the grace; the leases
+    it held are released for it (`work --release`), so its files are queued again, not held by a dead process."""
+    repo, remote = project
+    trace = tmp_path / "trace"
+    server = servers("--effort", "0", "--job-timeout", "15",
+                     env={"PANINI_STOP_AT": "packing", "PANINI_CRASH_TRACE": str(trace)})
+    out = json.loads(run(["git", "panini", "dispatch", "--backend", "webhook", "--url", server.url, "--max-jobs", "1",
+                          "--json"], cwd=repo).stdout)
+    [job] = [j["id"] for j in out["jobs"]]
+    record = server.wait_for(job, timeout=180)
+    assert "packing" in trace.read_text().split(), server.lines                   # it hung where it was told
+    assert record["state"] == "failed" and record["runs"] == 1, record
+    error = record["result"]["error"]
+    assert re.fullmatch(r"over the time limit \(15 s, --job-timeout\) while working; its processes were ended "
+                        r"\(SIGKILL\); [1-4] lease\(s\) it held released", error), error
+    worker = json.loads((tmp_path / "serve" / "jobs" / f"{job}.json").read_text())["worker_pid"]
+    assert not os.path.exists(f"/proc/{worker}") or _zombie(worker)
+    assert _statuses(remote) == ["queued"] * 4                                     # nobody holds them
+    assert "(over the time limit: SIGKILL)" in (tmp_path / "serve" / "jobs" / f"{job}.log").read_text()
+    assert list((tmp_path / "serve" / "clones").iterdir()) == []                   # no clone a kill may have left locked
+    _served_no_path([json.dumps(record)], tmp_path / "serve")
+    assert server.stop() == 0
+
+
+def test_errors_name_no_server_path(servers, tmp_path):
+    """A job that fails on the server's own disk, and a request that fails unexpectedly (500), tell the client
+    what failed, never where: the paths are in the server's log only."""
+    workdir = tmp_path / "serve"
+    (workdir / "jobs").mkdir(parents=True)
+    (workdir / "clones").write_text("a file where the clones' folder goes")          # every clone fails (OSError)
+    (workdir / "jobs" / "broken.json.tmp").mkdir()                                   # job 'broken' cannot be recorded
+    server = servers()
+    remote = file_url(tmp_path / "r.git")
+    body = json.dumps({"job": "j-1", "remote": remote}).encode()
+    assert server.call("POST", "/jobs", body).status_code == 202
+    record = server.wait_for("j-1")
+    assert record["state"] == "failed" and record["result"]["error"] == "FileExistsError: [Errno 17] File exists: '<path>'"
+    broken = server.call("POST", "/jobs", json.dumps({"job": "broken", "remote": remote}).encode())
+    assert broken.status_code == 500 and broken.json() == {"error": "internal error (the server's log says why)"}
+    _served_no_path([server.call("GET", "/jobs/j-1").text, broken.text], tmp_path)
+    assert server.stop() == 0
+    assert any(line.startswith("job j-1: failed: FileExistsError") and str(workdir / "clones") in line
+               for line in server.lines)
+    assert any(" POST /jobs 500 IsADirectoryError" in line and str(workdir) in line for line in server.lines)
+
+
+def test_redactor_keeps_the_clients_own_paths_only():
+    from git_panini.remote_work.serve.redact import Redactor
+    hide = Redactor("/srv/panini")
+    cases = [
+        ("fatal: could not create work tree dir '/srv/panini/clones/ab-0.partial': Permission denied", "https://h/r",
+         "fatal: could not create work tree dir '<path>': Permission denied"),
+        ("cannot clone file:///data/r.git: fatal: '/data/r.git' does not appear to be a git repository",
+         "file:///data/r.git", "cannot clone file:///data/r.git: fatal: '/data/r.git' does not appear to be a git repository"),
+        ("fatal: unable to access 'https://h.example/srv/panini/r.git/': Could not resolve host",
+         "https://h.example/srv/panini/r.git", "fatal: unable to access 'https://h.example/srv/panini/r.git/': Could not resolve host"),
+        ("seen file:///srv/panini/clones/x and /etc/passwd.", "", "seen file://<path> and <path>."),
+        ("2 of 3 done at 10 KB/s\n(/usr/lib/python3/x.py)", "", "2 of 3 done at 10 KB/s (<path>)"),
+    ]
+    for text, keep, expected in cases:
+        assert hide(text, keep) == expected
 
 
 # --- deliveries that fail --------------------------------------------------------------------------

@@ -36,7 +36,14 @@ def serve(listen: str = typer.Option(serve_mod.DEFAULT_LISTEN, "--listen", help=
           effort: int = typer.Option(2, "--effort", min=0, max=3, help="Passed to `git panini work`."),
           allow_remote: list[str] = typer.Option(None, "--allow-remote", metavar="URL",
                                                  help="The only remote(s) jobs may name, repeatable (default: "
-                                                      "any; set it wherever the token travels further than you).")):
+                                                      "any; set it wherever the token travels further than you)."),
+          max_queued: int = typer.Option(serve_mod.DEFAULT_MAX_QUEUED, "--max-queued", metavar="N", min=1,
+                                         help="Jobs that may wait for a slot; a POST over it gets 429 with "
+                                              "Retry-After."),
+          job_timeout: int = typer.Option(serve_mod.DEFAULT_JOB_TIMEOUT, "--job-timeout", metavar="SECONDS", min=1,
+                                          help="Time a job may run (clone, fetches, worker); then its processes "
+                                               "get SIGTERM, SIGKILL after min(60 s, SECONDS), its leases are "
+                                               "released and it fails.")):
     """Take jobs over HTTP (POST /jobs, GET /jobs/ID, GET /healthz) and run `git panini work --job` for them."""
     try:
         host, _ = serve_mod.parse_listen(listen)
@@ -55,7 +62,7 @@ def serve(listen: str = typer.Option(serve_mod.DEFAULT_LISTEN, "--listen", help=
     workdir = workdir or os.path.join(os.path.expanduser("~"), ".local", "state", "git-panini", "serve")
     try:
         serve_mod.serve(listen, workdir, concurrency, limit, token, os.environ.get(SECRET_ENV) or None, effort, _log,
-                        tuple(allow_remote or ()))
+                        tuple(allow_remote or ()), max_queued, job_timeout)
     except serve_mod.ServeError as e:
         fail(str(e))
 
