@@ -11,7 +11,7 @@ from ..git.pktline import PktReader, PktWriter, ProtocolError
 from ..git.repo import Repo
 from ..store.chunk_source import ChunkSource, MissingObject, ReadError, iter_file, missing_chunks
 from ..transfer.remote import default_remote, remote_objects
-from ..transfer.sync import SyncError, fetch
+from ..transfer.sync import SyncError, fetch, learn_holdings
 from ..util.pathfilter import PathFilter
 from .markers import NEEDS_FETCH
 from .writer import IngestSession
@@ -253,7 +253,9 @@ class FilterServer:
                 warn("file data is missing and no remote is configured to fetch it from")
                 return
             try:
-                fetch(self.repo, self.source.remote)
+                # What its bulk refs hold, proven: the chunks fetched below may then spare a later clean
+                # of the same bytes from writing them again (writer._safe_here).
+                learn_holdings(self.repo, fetch(self.repo, self.source.remote))
             except SyncError as e:
                 warn(str(e))
             self.source.refresh()

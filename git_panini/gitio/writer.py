@@ -140,10 +140,10 @@ class IngestSession:
         return True
 
     def _safe_here(self, oid: str) -> bool:
-        """Dedup against a raw blob that is here and that refs/panini/local keeps, or that a remote's
-        published manifest lists (the remote holds it: a clone re-cleaning a checked-out file must not
-        write its whole data again). One merely on disk and nowhere else (garbage a worker's pack
-        replaced) may be gone at the next gc, so it is written again."""
+        """Dedup against a raw blob that is here and that refs/panini/local keeps, or that a remote is proven
+        to hold (one of its bulk refs holds it, as learnt when a checkout fetched it): a clone re-cleaning a
+        checked-out file must not write its whole data again. One merely on disk and nowhere else (garbage
+        a worker's pack replaced) may be gone at the next gc, so it is written again."""
         if not self.repo.exists(oid):
             return False
         if self._kept is None:
