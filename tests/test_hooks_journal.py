@@ -198,6 +198,27 @@ def test_a_git_add_killed_after_the_index_write_loses_nothing(tmp_path):
         assert sha256_file(repo / name) == digest
 
 
+def test_a_git_add_killed_before_its_session_commit_reads_back_before_any_hook(tmp_path):
+    """The filter killed at a named point (util/crash_points) after handing its pointers to git but before
+    its session's store commit: small files' data is only in its WAL. A checkout of the staged pointer
+    (checkout-index, before any hook runs) must read it back: the smudge records the dead session first."""
+    repo = make_repo(tmp_path, track=("*.bin",))
+    git(repo, "add", ".gitattributes")
+    git(repo, "commit", "-q", "-m", "attributes")
+    digest = sha256_file(write_random(repo / "small.bin", 100 * 1024, seed=5))
+    run(["git", "add", "small.bin"], cwd=repo, env={"PANINI_CRASH_AT": "session-end"}, check=False)
+    assert git(repo, "ls-files", "-s", "small.bin").stdout, "git did not stage the pointer"
+    assert list((repo / ".git" / "panini").glob("wal-*")), "the kill did not land before the session commit"
+    _gc(repo)
+    scratch = tmp_path / "scratch"
+    git(repo, "checkout-index", f"--prefix={scratch}/", "--", "small.bin")
+    assert sha256_file(scratch / "small.bin") == digest
+    git(repo, "commit", "-q", "-m", "small")
+    (repo / "small.bin").unlink()
+    _gc_and_checkout(repo, "small.bin")
+    assert sha256_file(repo / "small.bin") == digest
+
+
 def test_a_staged_pointer_whose_data_is_gone_is_refused_at_commit_under_any_path(tmp_path):
     """The second line of defence: a staged pointer whose data is gone all the same (its pack deleted: a
     damaged disk, or a crash under git-panini before 0.3) is refused at every commit, naming the file,

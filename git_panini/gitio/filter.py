@@ -9,6 +9,7 @@ import tempfile
 from ..format import pointer as pointer_mod
 from ..git.pktline import PktReader, PktWriter, ProtocolError
 from ..git.repo import Repo
+from ..store import journal
 from ..store.chunk_source import ChunkSource, MissingObject, ReadError, iter_file, missing_chunks
 from ..transfer.remote import default_remote, remote_objects
 from ..transfer.sync import SyncError, fetch, learn_holdings
@@ -40,6 +41,7 @@ class FilterServer:
         self._source: ChunkSource | None = None
         self._delayed: dict[str, pointer_mod.Pointer] = {}   # pathname -> pointer awaiting a fetch
         self._fetched = False
+        self._replayed = False
         self._skip_all = os.environ.get(SKIP_SMUDGE_ENV, "") not in ("", "0")
         self._paths = PathFilter.from_config(repo)
         self._filtering = None    # the progress bar of a checkout's delayed files
@@ -167,6 +169,8 @@ class FilterServer:
             missing = missing_chunks(self.source, pointer)
             if missing and self._ingest is not None and self._ingest.make_readable():
                 missing = missing_chunks(self.source, pointer)   # cleaned by this git command: was in its WAL
+            if missing and self._replay_dead_sessions():
+                missing = missing_chunks(self.source, pointer)   # cleaned by a git add killed since
             if missing:
                 if can_delay and not self._fetched:
                     self._delayed[path] = pointer
@@ -174,6 +178,18 @@ class FilterServer:
                     return
                 self._fetch([pointer])
         self._write_file(path, pointer)
+
+    def _replay_dead_sessions(self) -> bool:
+        """A `git add` killed after Git wrote its index left staged pointers whose data is in its WAL: record
+        it (what the next commit's hook would do), once per process. True when something was recorded."""
+        if self._replayed:
+            return False
+        self._replayed = True
+        if not journal.abandoned(self.repo):
+            return False
+        recorded, _ = journal.replay(self.repo)
+        self.source.refresh()
+        return bool(recorded)
 
     def _pass_through(self, path: str, head: bytearray, rest):
         """Hand a non-pointer blob back unchanged, in bounded memory. Git sends all of it before it reads

@@ -13,6 +13,7 @@ from ..store.chunk_index import ChunkIndex
 from ..store.journal import Journal
 from ..store.local import LocalStore
 from ..store.shared import Store, fan
+from ..util import crash_points
 
 FEED_BYTES = 4 << 20  # the chunker rescans its tail on every feed, so feed it big blocks
 WAL_FILE_BYTES = 4 << 20   # a file with at most this many new bytes goes through the WAL, a larger one into its own pack
@@ -158,6 +159,7 @@ class IngestSession:
     def finish(self) -> str | None:
         """One local-store commit that keeps every manifest and chunk of the session reachable (safe
         from `git gc`); then the .keep files, the WAL and the journal have done their work."""
+        crash_points.reached("session-end")   # its pointers are out; small files' objects only in the WAL
         self._pack_logged()
         self.packs.flush()
         if self._sync_at_end:

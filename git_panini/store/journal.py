@@ -120,6 +120,11 @@ def _dead(path: str) -> bool:
     return owner is not None and not liveness.alive(*owner)
 
 
+def abandoned(repo) -> bool:
+    """Some journal here was left by a session that is gone: replay() has something to record."""
+    return any(_dead(path) for path in glob.glob(os.path.join(repo.panini_dir, "journal-*")))
+
+
 @contextlib.contextmanager
 def _replaying(repo):
     """One replay at a time: a second one waits, then finds the files the first one handled gone."""
