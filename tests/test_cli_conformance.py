@@ -53,7 +53,8 @@ NOWHERE_FILE = "{nowhere_file}"    # file:// URL of a path that does not exist
 NOWHERE_HTTP = "{nowhere_http}"    # http://127.0.0.1:<a port nothing listens on>/x.git
 PUSH_LINE = "refs/heads/main {head} refs/heads/main {zero}\n"   # what git gives the pre-push hook
 
-COMMANDS = get_command(app).commands     # name -> click command, hidden ones included
+_GROUP = get_command(app)
+COMMANDS = {name: _GROUP.get_command(None, name) for name in _GROUP.list_commands(None)}   # hidden ones included
 
 
 # --- the table: per command, what it is run with outside a repository, and its own bad input -------------

@@ -1,10 +1,13 @@
-"""The `git panini` command line: one thin module per command; the logic lives in git_panini/*."""
+"""The `git panini` command line: one thin module per command, loaded when it runs; the logic lives in
+git_panini/*."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
+from typer.main import get_command
 
 try:  # typer >= 0.20 carries its own copy of click
     from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
@@ -27,9 +30,41 @@ def _usage_name(argument) -> str:
 if hasattr(typer.core.TyperArgument, "_usage_display_name"):
     typer.core.TyperArgument._usage_display_name = _usage_name
 
+# Each command's module, in the order help lists them. A command's module (and what it imports: requests,
+# PyGithub, the worker) loads only when that command runs: every git panini call paid for all of them.
+COMMANDS = {
+    "install": "install", "uninstall": "install", "track": "track", "untrack": "track", "add": "add",
+    "status": "status", "ls-files": "ls_files", "verify": "verify", "fsck": "fsck", "env": "env", "push": "push",
+    "fetch": "fetch", "pull": "pull", "checkout": "pull", "prune": "prune", "lock": "lock", "unlock": "lock",
+    "locks": "locks", "work": "work", "serve": "serve", "migrate": "migrate", "dispatch": "dispatch",
+    "report": "report", "dashboard": "dashboard", "init-ci": "init_ci", "logs": "logs",
+    "filter-process": "filter_process", "hook": "hook", "textconv": "textconv", "merge-driver": "merge_driver",
+    "demo": "demo", "help": "help",
+}
+SETTINGS = dict(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
+                context_settings={"help_option_names": ["-h", "--help"]})
+
+
+class LazyGroup(typer.core.TyperGroup):
+    """The top-level group: a command is built from its module the first time it is asked for."""
+
+    def list_commands(self, ctx) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name: str):
+        command = super().get_command(ctx, name)
+        if command is None and name in COMMANDS:
+            sub = typer.Typer(**SETTINGS)
+            sub.callback()(lambda: None)   # a group even for one command, so each is found by its name
+            importlib.import_module(f".{COMMANDS[name]}", __package__).register(sub)
+            for loaded, each in get_command(sub).commands.items():
+                self.add_command(each, loaded)
+            command = super().get_command(ctx, name)
+        return command
+
+
 # Plain help (no boxed panels): it reads the same in a terminal, a pipe, a CI log and the man page.
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]},
+app = typer.Typer(cls=LazyGroup, no_args_is_help=True, **SETTINGS,
                   help="Large files in Git itself: deduplicated chunk trees, verified bit-perfect.")
 
 
@@ -44,46 +79,6 @@ def _version(value: bool):
 def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")):
     """Large files in Git itself: deduplicated chunk trees, verified bit-perfect."""
-
-
-def _register():
-    from . import (
-        add,
-        dashboard,
-        demo,
-        dispatch,
-        env,
-        fetch,
-        filter_process,
-        fsck,
-        help,
-        hook,
-        init_ci,
-        install,
-        lock,
-        locks,
-        logs,
-        ls_files,
-        merge_driver,
-        migrate,
-        prune,
-        pull,
-        push,
-        report,
-        serve,
-        status,
-        textconv,
-        track,
-        verify,
-        work,
-    )
-    for module in (install, track, add, status, ls_files, verify, fsck, env, push, fetch, pull, prune, lock, locks,
-                   work, serve, migrate, dispatch, report, dashboard, init_ci, logs, filter_process, hook, textconv,
-                   merge_driver, demo, help):
-        module.register(app)
-
-
-_register()
 
 
 def main() -> int:
@@ -112,10 +107,8 @@ def main() -> int:
 
 def _command_path(args: list[str]) -> str:
     """`git panini COMMAND` for an error click raised without its context (an option given a value)."""
-    from typer.main import get_command
-    commands = get_command(app).commands
     name = next((a for a in args if not a.startswith("-")), None)
-    return f"{PROG} {name}" if name in commands else PROG
+    return f"{PROG} {name}" if name in COMMANDS else PROG
 
 
 def _one_line(message: str) -> str:

@@ -16,7 +16,7 @@ def fsck(full: bool = typer.Option(False, "--full", help="Also decode every pack
          json: bool = JsonOption):
     """Check the store, the local store and the notes; exit 1 on any error."""
     if name and not remote:
-        fail("a remote is checked with --remote REMOTE", code=2)
+        fail(f"unexpected argument {name!r} (a remote is checked with --remote REMOTE)", code=2)
     if remote:
         _fsck_remote(name, decode, json)
     from ..ops.fsck import check_store

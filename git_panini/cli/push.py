@@ -27,7 +27,7 @@ def push(remote: str = typer.Argument(None, help="Remote name or URL (default: t
     except SyncError as e:
         fail(str(e))
     if json:   # pushed: the refs this push updated (none when the remote was up to date)
-        print_json({"remote": remote, "pushed": pushed, "not_here": skipped})
+        print_json({"remote": remote, "pushed": pushed} | ({"not_here": skipped} if repair else {}))
     else:
         for path, why in sorted(skipped.items()):
             err_console.print(f"not here: {path}: {why}", markup=False, highlight=False)
