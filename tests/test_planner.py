@@ -1,5 +1,5 @@
 """The planner: same input + same effort => same packs, whatever the machine's load or thread count;
-candidates ranked on samples still pick a chain that decodes exactly; is_text as the byte rule says."""
+candidates ranked on samples still pick a chain that decodes exactly; mostly_printable as the byte rule says."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from conftest import MiB, git, ls_tree, make_repo, run, write_random, write_text
 from git_panini import codecs
-from git_panini.work.planner import SAMPLE_BYTES, SAMPLES, candidates, choose, is_text
+from git_panini.work.planner import SAMPLE_BYTES, SAMPLES, candidates, choose, mostly_printable
 
 
 def _is_text_by_loop(data: bytes) -> bool:
-    """The rule, one byte at a time (what is_text computed before it was vectorized)."""
+    """The rule, one byte at a time (what mostly_printable computed before it was vectorized)."""
     sample = data[:65536]
     if not sample or b"\0" in sample:
         return False
@@ -32,8 +32,8 @@ def test_is_text_agrees_with_the_byte_rule():
             noisy[i] = rng.choice([1, 2, 7, 27, 31, 127])
         cases.append(bytes(noisy))
     for data in cases:
-        assert is_text(data) == _is_text_by_loop(data)
-    assert is_text(text) and not is_text(cases[-1])
+        assert mostly_printable(data) == _is_text_by_loop(data)
+    assert mostly_printable(text) and not mostly_printable(cases[-1])
 
 
 def _text(size: int, seed: int) -> bytes:

@@ -2,7 +2,7 @@
 
 from .base import Codec, CodecError
 from .deflate import DeflateExpand
-from .general import Brotli, Ppmd, Store, Xz, Zstd, train_zstd_dict
+from .general import Brotli, Ppmd, Stored, Xz, Zstd, train_zstd_dict
 from .jpeg import JpegJxl, JpegLepton
 
 __all__ = [
@@ -16,7 +16,7 @@ __all__ = [
 ]
 
 # Ids and names are written into recipes: never renumber, rename or reuse one.
-_CODECS: tuple[Codec, ...] = (Store(), Zstd(), Xz(), Brotli(), Ppmd(), DeflateExpand(), JpegLepton(), JpegJxl())
+_CODECS: tuple[Codec, ...] = (Stored(), Zstd(), Xz(), Brotli(), Ppmd(), DeflateExpand(), JpegLepton(), JpegJxl())
 _BY_ID = {codec.id: codec for codec in _CODECS}
 _BY_NAME = {codec.name: codec for codec in _CODECS}
 assert len(_BY_ID) == len(_BY_NAME) == len(_CODECS), "codec ids and names must be unique"

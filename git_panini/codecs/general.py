@@ -23,7 +23,9 @@ def _too_big(max_output: int) -> CodecError:
     return CodecError(f"output exceeds max_output {max_output} (decompression bomb or size lie)")
 
 
-class Store(Codec):
+class Stored(Codec):
+    """Bytes kept as they are (the chain for what no codec shrinks)."""
+
     id = 1
     name = "store"
 

@@ -77,7 +77,7 @@ class SmallFile:
     head: bytes                      # the first bytes, to tell text from binary and order by similarity
 
 
-def group_small_files(files: list[SmallFile], is_text, device: str = "cpu") -> list[Segment]:
+def group_small_files(files: list[SmallFile], mostly_printable, device: str = "cpu") -> list[Segment]:
     """Solid segments across small files: text with text, binary with binary, similar files adjacent.
     Files in whole-file formats (JPEG, PNG, ZIP) keep a segment of their own so their codecs apply."""
     from .similarity import greedy_order, profiles
@@ -88,7 +88,7 @@ def group_small_files(files: list[SmallFile], is_text, device: str = "cpu") -> l
         if fmt in WHOLE_FILE_FORMATS:
             segments.append(Segment(list(f.chunks), fmt))
         else:
-            groups["elf" if fmt == "elf" else "text" if is_text(f.head) else "binary"].append(f)
+            groups["elf" if fmt == "elf" else "text" if mostly_printable(f.head) else "binary"].append(f)
     for kind, members in groups.items():
         order = greedy_order(profiles([f.head for f in members]), device) if members else []
         fmt = "elf" if kind == "elf" else None

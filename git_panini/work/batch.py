@@ -15,7 +15,7 @@ from ..store.shared import Store
 from ..util import crash_points
 from ..util.units import human
 from .pack_builder import PackBuilder
-from .planner import is_text
+from .planner import mostly_printable
 from .result import WorkResult, one_line
 
 SMALL_FILE = 1 << 20       # files up to this size are grouped with others
@@ -80,7 +80,7 @@ class BatchPacker:
                 segments += planned
             elif todo:
                 small.append(SmallFile(manifest, todo, head))
-        segments += group_small_files(small, is_text, self.device)
+        segments += group_small_files(small, mostly_printable, self.device)
         owner = {c: m for m, chunks in file_chunks.items() for c, _ in chunks}
         packer = PackBuilder(self.repo, self.effort, source, segments, self.threads)
         try:

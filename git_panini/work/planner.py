@@ -27,7 +27,9 @@ WHOLE_ONLY = {"jpeg-lepton", "jpeg-jxl"}
 _TEXT_BYTES = bytes(b for b in range(256) if 32 <= b < 127 or b in (9, 10, 13) or b >= 128)
 
 
-def is_text(data: bytes) -> bool:
+def mostly_printable(data: bytes) -> bool:
+    """Over 95 % of the first 64 KiB is printable text bytes, and no NUL (how the planner ranks chains; not
+    whether the bytes decode as UTF-8, which is what textconv.decodes_as_text asks)."""
     sample = bytes(data[:65536])
     if not sample or b"\0" in sample:
         return False
@@ -153,7 +155,7 @@ def choose(data: bytes, fmt: str | None, effort: int, deps: dict[str, bytes] | N
     codecs release the GIL); the result never depends on timing."""
     deps = deps or {}
     pool = pool or _Serial()
-    chains = candidates(fmt, is_text(data), effort) + (extra or [])
+    chains = candidates(fmt, mostly_printable(data), effort) + (extra or [])
     if effort > 0 and fmt != "jpeg" and _incompressible(data):
         # Random-looking: only a transform that finds deflate streams inside can still win.
         chains = [c for c in chains if c[0][0] in TRANSFORMS]
