@@ -9,6 +9,8 @@ import sys
 import typer
 from typer.main import get_command
 
+from ..util.errors import one_line
+
 try:  # typer >= 0.20 carries its own copy of click
     from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 except ImportError:
@@ -95,13 +97,13 @@ def main() -> int:
         return 0
     except UsageError as e:
         command = e.ctx.command_path if e.ctx is not None else _command_path(sys.argv[1:])
-        sys.stderr.write(f"git-panini: {_one_line(e.format_message())} (see '{command} -h')\n")
+        sys.stderr.write(f"git-panini: {one_line(e.format_message())} (see '{command} -h')\n")
         return 2
     except typer.Abort:
         sys.stderr.write("git-panini: interrupted\n")
         return 130
     except ClickException as e:
-        sys.stderr.write(f"git-panini: {_one_line(e.format_message())}\n")
+        sys.stderr.write(f"git-panini: {one_line(e.format_message())}\n")
         return e.exit_code
 
 
@@ -109,8 +111,3 @@ def _command_path(args: list[str]) -> str:
     """`git panini COMMAND` for an error click raised without its context (an option given a value)."""
     name = next((a for a in args if not a.startswith("-")), None)
     return f"{PROG} {name}" if name in COMMANDS else PROG
-
-
-def _one_line(message: str) -> str:
-    """Click spreads some messages over lines (the choices of an argument): one line, for grep and CI logs."""
-    return " ".join(message.split())

@@ -13,6 +13,7 @@ from ..store import journal
 from ..store.chunk_source import ChunkSource, MissingObject, ReadError, iter_file, missing_chunks
 from ..transfer.remote import default_remote, remote_objects
 from ..transfer.sync import SyncError, fetch, learn_holdings
+from ..util import errors
 from ..util.pathfilter import PathFilter
 from .markers import NEEDS_FETCH
 from .writer import IngestSession
@@ -26,10 +27,7 @@ SPOOL_BLOCK = 1 << 20
 
 def warn(message: str, exc: BaseException | None = None):
     """One line for the user; the message (and traceback, if any) also in .git/panini/logs/."""
-    from ..util import logs
-    logs.record(message, exc)
-    sys.stderr.write(f"git-panini: {message}\n")
-    sys.stderr.flush()
+    errors.warn(message, exc, record=True)
 
 
 class FilterServer:

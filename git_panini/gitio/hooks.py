@@ -15,6 +15,7 @@ from ..store.shared import fan
 from ..transfer import locks
 from ..transfer.remote import default_remote
 from ..transfer.sync import SyncError, fetch, push
+from ..util.errors import warn
 from .markers import LOST, NEEDS_FETCH
 
 HOOK_NAMES = ("pre-push", "post-checkout", "post-merge", "pre-commit", "post-commit")
@@ -84,15 +85,11 @@ def run(repo, name: str, args: list[str], stdin: bytes) -> int:
             "pre-commit": _refuse_lost, "post-commit": _replay_journal}[name](repo, args, stdin)
 
 
-def _err(message: str):
-    sys.stderr.write(f"git-panini: {message}\n")
-
-
 def _pre_push(repo, args, stdin: bytes) -> int:
     """Publish the data the pushed commits need (and only that), before Git pushes the branch."""
     remote = args[0] if args else default_remote(repo)
     if remote is None:
-        _err("refusing to push: no remote to send the file data to")
+        warn("refusing to push: no remote to send the file data to")
         return 1
     zero = "0" * repo.hex_len
     pushed, known, tips = [], [], []
@@ -112,12 +109,12 @@ def _pre_push(repo, args, stdin: bytes) -> int:
     revs = pushed + ["--not", *known] + ([f"--remotes={remote}"] if remote in names else [])
     refused = locks.refuse_locked_changes(repo, remote, revs, tips)
     if refused:
-        _err(f"refusing to push: {refused}")
+        warn(f"refusing to push: {refused}")
         return 1
     try:
         push(repo, remote, revs=revs)
     except SyncError as e:
-        _err(f"refusing to push: {e}")
+        warn(f"refusing to push: {e}")
         return 1
     return 0
 
@@ -140,12 +137,12 @@ def _refetch_missing(repo, args, stdin) -> int:
         return 0
     remote = default_remote(repo)
     if remote is None:
-        _err(f"{len(paths)} file(s) could not be checked out (chunks missing) and no remote is configured")
+        warn(f"{len(paths)} file(s) could not be checked out (chunks missing) and no remote is configured")
         return 0
     try:
         fetch(repo, remote)
     except SyncError as e:
-        _err(f"{len(paths)} file(s) lack chunks and fetching failed: {e}")
+        warn(f"{len(paths)} file(s) lack chunks and fetching failed: {e}")
         return 0
     # Only files the failed smudge left absent: never overwrite what is in the working tree.
     # Literal pathspecs: a file named ':!x' or 'a[1].bin' must name itself, never other files.
@@ -155,7 +152,7 @@ def _refetch_missing(repo, args, stdin) -> int:
         return 0
     proc = repo.git("--literal-pathspecs", "checkout", "--", *paths, check=False)
     if proc.returncode != 0:
-        _err(f"after fetching from {remote}, {len(paths)} file(s) still cannot be checked out: "
+        warn(f"after fetching from {remote}, {len(paths)} file(s) still cannot be checked out: "
              + proc.stderr.decode(errors="replace").strip().splitlines()[-1])
     return 0
 
@@ -167,7 +164,7 @@ def _replay(repo) -> list[tuple[str, str]] | None:
     try:
         return journal.replay(repo)[1]
     except OSError as e:
-        _err(f"could not record what a crashed git add left in .git/panini ({e.strerror or e}); "
+        warn(f"could not record what a crashed git add left in .git/panini ({e.strerror or e}); "
              "it stays there until a commit can: free some space")
         return None
 
@@ -180,7 +177,7 @@ def _replay_journal(repo, args, stdin) -> int:
     if new is None:
         return 0
     for path, _ in _remember_lost(repo, new):
-        _err(f"{path}: its data was lost with a crashed filter; add it again: git add --renormalize -- '{path}'")
+        warn(f"{path}: its data was lost with a crashed filter; add it again: git add --renormalize -- '{path}'")
     return 0
 
 
@@ -204,12 +201,12 @@ def _refuse_lost(repo, args, stdin) -> int:
         if manifest in index:   # staged, under this path or another (git mv)
             staged.append((index[manifest], manifest))
         elif (path, manifest) in new:
-            _err(f"{path}: its data was lost with a crashed filter; add it again: git add --renormalize -- '{path}'")
+            warn(f"{path}: its data was lost with a crashed filter; add it again: git add --renormalize -- '{path}'")
     if source is not None:
         source.close()
     _write_lost(repo, staged)
     for path, _ in staged:
-        _err(f"{path}: the git add that staged it was killed before its data was kept; "
+        warn(f"{path}: the git add that staged it was killed before its data was kept; "
              f"add it again: git add --renormalize -- '{path}'")
     return 1 if staged else 0
 
@@ -242,12 +239,12 @@ def main(name: str, args: list[str]) -> int:
     """`git-panini hook NAME ARGS...`, as the hook scripts call it."""
     from ..git.repo import NotARepository, Repo
     if name not in HOOK_NAMES:
-        _err(f"unknown hook {name!r}")
+        warn(f"unknown hook {name!r}")
         return 2
     try:
         repo = Repo(".")
     except NotARepository as e:
-        _err(str(e))
+        warn(str(e))
         return 1
     stdin = b"" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer.read()
     return run(repo, name, args, stdin)

@@ -22,6 +22,8 @@ import github
 import requests
 from github import GithubException, GithubRetry
 
+from ..util.errors import one_line
+
 DEFAULT_API_URL = "https://api.github.com"
 STATUS_DESCRIPTION_MAX = 140     # GitHub cuts commit status descriptions here
 STATES = ("error", "failure", "pending", "success")
@@ -112,11 +114,6 @@ def _json_or_text(body: bytes):
         return {"message": body.decode(errors="replace")[:200]}
 
 
-def _one_line(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
 def explain(error: Exception, what: str, settings: Settings | None = None, needs: str | None = None) -> str:
     """One line for a failed call: what we were doing, what GitHub said, what to check."""
     where = settings.api_url if settings else "GitHub"
@@ -140,30 +137,30 @@ def explain(error: Exception, what: str, settings: Settings | None = None, needs
                     "%H:%M:%S UTC")
             else:
                 when = "retry later"
-            return _one_line(f"GitHub rate limit hit while {what} ({said}); {when}")
+            return one_line(f"GitHub rate limit hit while {what} ({said}); {when}", 300)
         if status == 401:
-            return _one_line(f"GitHub rejected the token while {what} ({said}): check GITHUB_TOKEN or --token")
+            return one_line(f"GitHub rejected the token while {what} ({said}): check GITHUB_TOKEN or --token", 300)
         if status == 403:
             hint = f": the token needs {needs}" if needs else ": the token lacks a permission"
-            return _one_line(f"GitHub refused {what} ({said}){hint}")
+            return one_line(f"GitHub refused {what} ({said}){hint}", 300)
         if status == 404:
             repo = f" {settings.repository}" if settings else ""
-            return _one_line(f"GitHub found nothing while {what} ({said}): check that the repository{repo} "
-                             "exists, the names are right and the token can see it")
+            return one_line(f"GitHub found nothing while {what} ({said}): check that the repository{repo} "
+                            "exists, the names are right and the token can see it", 300)
         if status == 422:
-            return _one_line(f"GitHub rejected {what} ({said})")
+            return one_line(f"GitHub rejected {what} ({said})", 300)
         if status and status >= 500:
-            return _one_line(f"GitHub failed while {what} ({said}); try again later")
-        return _one_line(f"GitHub call failed while {what} ({said})")
+            return one_line(f"GitHub failed while {what} ({said}); try again later", 300)
+        return one_line(f"GitHub call failed while {what} ({said})", 300)
     text = str(error)
     if isinstance(error, requests.exceptions.Timeout) or "timed out" in text.lower():
         limit = f" within {settings.timeout:g} s" if settings else ""
-        return _one_line(f"GitHub did not answer{limit} while {what} ({where})")
+        return one_line(f"GitHub did not answer{limit} while {what} ({where})", 300)
     if isinstance(error, requests.exceptions.RequestException):
         reason = getattr(error, "args", [None])[0]
         reason = getattr(reason, "reason", reason)
-        return _one_line(f"cannot reach GitHub at {where} while {what}: {reason}", 240)
-    return _one_line(f"GitHub call failed while {what}: {type(error).__name__}: {text}")
+        return one_line(f"cannot reach GitHub at {where} while {what}: {reason}", 240)
+    return one_line(f"GitHub call failed while {what}: {type(error).__name__}: {text}", 300)
 
 
 class Client:
@@ -201,7 +198,7 @@ class Client:
         """POST .../statuses/{sha}."""
         if state not in STATES:
             raise ValueError(f"commit status state must be one of {STATES}")
-        description = _one_line(description, STATUS_DESCRIPTION_MAX)
+        description = one_line(description, STATUS_DESCRIPTION_MAX)
         kwargs = {"target_url": target_url} if target_url else {}
         self._call(f"setting status {context} on {sha[:12]}",
                    lambda: self._repo.get_commit(sha).create_status(state, description=description,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import random
-import sys
 import time
 import uuid
 
@@ -24,6 +23,7 @@ from ..store.chunk_index import ChunkIndex
 from ..store.legacy.format1 import convert, is_v1, upgrade_local
 from ..store.notes import NOTES_REF, Notes
 from ..store.shared import PACK_REFS, RAW_REFS, STORE_REF, Store, bulk_list_path, raw_list_path
+from ..util.errors import warn
 from .publish import Outgoing, prepare, prepare_repair
 from .remote import RemoteState, SyncError
 
@@ -182,11 +182,6 @@ def repair(repo, remote: str, attempts: int = 8) -> tuple[dict[str, str], dict[s
             return pushed, skipped
         time.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
     raise SyncError(f"pushing to '{remote}' kept racing with other writers; try again")
-
-
-def warn(message: str):
-    sys.stderr.write(f"git-panini: {message}\n")
-    sys.stderr.flush()
 
 
 def push_once(repo, state: RemoteState, out: Outgoing, bulk: dict[str, str] | None = None,

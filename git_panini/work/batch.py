@@ -16,7 +16,7 @@ from ..util import crash_points
 from ..util.units import human
 from .pack_builder import PackBuilder
 from .planner import mostly_printable
-from .result import WorkResult, one_line
+from .result import WorkResult, note_error
 
 SMALL_FILE = 1 << 20       # files up to this size are grouped with others
 SAMPLE_BYTES = 64 << 10
@@ -70,7 +70,7 @@ class BatchPacker:
                     pending = {c for c, _ in todo}
                     planned = plan_segments(chunks, lambda c: c not in pending, source.read)
             except Exception as e:   # noqa: BLE001 - charged to this file; the rest of the batch goes on
-                results[manifest] = WorkResult(manifest, False, error=one_line(e))
+                results[manifest] = WorkResult(manifest, False, error=note_error(e))
                 continue
             seen.update(c for c, _ in todo)
             file_chunks[manifest] = chunks
@@ -133,7 +133,7 @@ class BatchPacker:
         return done
 
     def _charge(self, result: WorkResult, error: BaseException):
-        result.ok, result.error = False, one_line(error)
+        result.ok, result.error = False, note_error(error)
         self.log(f"failed {result.manifest}: {result.error}")
 
     def _read_manifest(self, manifest: str) -> list[tuple[str, int]]:

@@ -1,4 +1,4 @@
-"""What working one file came to (WorkResult), and an error as a note keeps it (one_line)."""
+"""What working one file came to (WorkResult), and an error as a note keeps it (note_error)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from ..store.chunk_source import ReadError
 MAX_ERROR = 400            # characters of an error kept in a note: one line, never a traceback
 
 
-def one_line(error: BaseException) -> str:
+def note_error(error: BaseException) -> str:
     """An exception as a note's error: our own errors as they read, anything else with its type."""
     text = str(error).strip().splitlines()
     text = text[0] if text else ""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..util import logs
 from .lease import interruptible
-from .result import WorkResult, one_line
+from .result import WorkResult, note_error
 
 
 @dataclass
@@ -143,4 +143,4 @@ def _first_line(error: Exception) -> str:
         return text[0] if text else type(error).__name__
     if isinstance(error, OSError) and error.strerror:
         return error.strerror + (f" ({error.filename})" if error.filename else "")
-    return one_line(error)
+    return note_error(error)

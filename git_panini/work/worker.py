@@ -14,7 +14,7 @@ from .batch import BatchPacker
 from .claims import BATCH_FILES, LEASE_SECONDS, MAX_ATTEMPTS, Claims
 from .lease import CLOCK_SKEW_SECONDS, NO_HOLDER, Renewer, interruptible, uninterrupted
 from .pack_builder import PackBuilder
-from .result import WorkResult, one_line
+from .result import WorkResult, note_error
 
 
 class Worker:
@@ -63,8 +63,8 @@ class Worker:
                 try:
                     results, made = self.batches.pack(manifests, source, self._held(source), progress)
                 except Exception as e:   # noqa: BLE001 - whatever it was, the files are charged, not left behind
-                    self.log(f"batch of {len(manifests)} file(s) failed: {one_line(e)}")
-                    results = {m: WorkResult(m, False, error=one_line(e)) for m in manifests}
+                    self.log(f"batch of {len(manifests)} file(s) failed: {note_error(e)}")
+                    results = {m: WorkResult(m, False, error=note_error(e)) for m in manifests}
                     made = PackBuilder(self.repo, 0, source, [])
             self._finish(results, made, source)
         finally:
@@ -83,7 +83,7 @@ class Worker:
                 twin = twin or self.claims.twin()
                 twin.renew(manifests)
             except Exception as e:   # noqa: BLE001 - a failed renewal is tried again at the next tick
-                self.log(f"could not renew leases: {one_line(e)}")
+                self.log(f"could not renew leases: {note_error(e)}")
 
         try:
             with Renewer(renew, self.claims.lease_seconds / 3):
@@ -181,4 +181,4 @@ class Worker:
             finally:
                 twin.repo.close()
         except Exception as e:   # noqa: BLE001 - the interruption goes on; the leases lapse
-            self.log(f"could not hand back leases: {one_line(e)}")
+            self.log(f"could not hand back leases: {note_error(e)}")

@@ -14,14 +14,12 @@ import re
 import sys
 import tempfile
 
+from ...util.errors import one_line
+
 # An absolute path standing alone: after a space, a quote or a bracket, not inside a URL or a word.
 ABSOLUTE = re.compile(r"(?<![\w.~:/\\-])/[^\s'\"`<>]+")
 TRAILING = ".,:;)]}!?"
 MAX_CHARS = 300
-
-
-def one_line(text: str) -> str:
-    return " ".join(str(text).split())
 
 
 class Redactor:

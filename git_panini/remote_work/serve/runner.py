@@ -26,9 +26,10 @@ from concurrent.futures import ThreadPoolExecutor
 from ...git.repo import Repo, first_error_line
 from ...store.notes import Notes
 from ...util import liveness
+from ...util.errors import one_line
 from ...work.threads import threads_per_job
 from .book import JobBook, now
-from .redact import Redactor, one_line
+from .redact import Redactor
 from .supervisor import STOP_GRACE_SECONDS, Stopped, Supervisor
 
 NOTES_WAIT_SECONDS = 120      # how long a delivered job may take to appear in the remote's notes
