@@ -93,27 +93,19 @@ def dispatch(backend: str = typer.Option("local", "--backend", help="local: work
         result["outputs"] = dispatch_mod.matrix_outputs(jobs)
         result["github_output"] = write_output(result["outputs"])
     else:
-        # Handed over first, published after: a job that could not be handed over is released here,
-        # before its `queued` note reaches the remote (where no later `pending` could undo it).
-        try:
+        def hand_over():
             if backend == "local":
                 result["workers"] = dispatch_mod.run_local(repo, jobs, remote, effort, wait=not no_wait,
                                                            dispatcher=dispatcher, log=messages.append)
-                code = 1 if any(w["exit"] not in (0, None) for w in result["workers"]) else 0
             elif backend == "webhook":
                 result["url"] = client.url
                 dispatch_mod.dispatch_webhook(client, jobs, remote_url, dispatcher, messages.append)
             else:
-                ref = ref or dispatch_mod.default_ref(repo)
-                result.update(workflow=workflow, ref=ref)
-                dispatch_mod.dispatch_github(client, jobs, workflow, ref, runner, device, dispatcher,
+                result.update(workflow=workflow, ref=ref or dispatch_mod.default_ref(repo))
+                dispatch_mod.dispatch_github(client, jobs, workflow, result["ref"], runner, device, dispatcher,
                                              messages.append)
-        except dispatch_mod.DispatchError as e:
-            error = str(e)
-        try:
-            dispatcher.publish(jobs)
-        except dispatch_mod.DispatchError as e:
-            error = f"{error}; {e}" if error else str(e)
+        error = dispatch_mod.hand_over_then_publish(dispatcher, jobs, hand_over)
+        code = 1 if any(w["exit"] not in (0, None) for w in result.get("workers", [])) else 0
     if error:
         fail(error)
     if wait and jobs:

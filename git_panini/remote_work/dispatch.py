@@ -250,6 +250,22 @@ def _hand_over(jobs: list[Job], send, failure: type[Exception], verb: str, dispa
     return done
 
 
+def hand_over_then_publish(dispatcher: Dispatcher, jobs: list[Job], hand_over) -> str | None:
+    """The rule of every backend: hand the jobs over first (hand_over()), publish their `queued` notes after,
+    also when the hand-over failed: a job that could not be handed over was released by it, before its
+    `queued` note reached the remote (where no later `pending` could undo it). Returns the error, or None."""
+    error = None
+    try:
+        hand_over()
+    except DispatchError as e:
+        error = str(e)
+    try:
+        dispatcher.publish(jobs)
+    except DispatchError as e:
+        error = f"{error}; {e}" if error else str(e)
+    return error
+
+
 def dispatch_github(client, jobs: list[Job], workflow: str, ref: str, runner: str, device: str,
                     dispatcher: Dispatcher | None = None, log=None) -> list[Job]:
     """One workflow_dispatch of the worker workflow per job (inputs: jobs, runner, device)."""
