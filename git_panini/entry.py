@@ -52,7 +52,7 @@ def _one_line_errors(run) -> int:
     The whole story (traceback, command line) goes to .git/panini/logs/ for `git panini logs last`."""
     import sqlite3
 
-    from .git.ref_chain import RefError
+    from .git.cas_refs import RefError
     from .git.repo import GitError, ObjectTooLarge
     from .store.chunk_source import ReadError
     from .store.shared import StoreError

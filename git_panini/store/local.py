@@ -12,16 +12,15 @@ that the pushed commits reference. `git panini prune` drops what nothing referen
 
 from __future__ import annotations
 
-from ..git.ref_chain import RefChain
+from ..git.cas_refs import SnapshotRef
 from ..git.tree_edit import TreeEditor
 from .shared import fan, leaves
 
 LOCAL_REF = "refs/panini/local"
 
 
-class LocalStore(RefChain):
+class LocalStore(SnapshotRef):
     ref = LOCAL_REF
-    history = False
 
     def record(self, manifests: list[str], chunks: list[str], message: str) -> str | None:
         def apply(editor: TreeEditor):

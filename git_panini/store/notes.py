@@ -6,8 +6,8 @@ import json
 import re
 from datetime import datetime, timezone
 
+from ..git.cas_refs import HistoryRef
 from ..git.objects import MODE_BLOB, TreeEntry
-from ..git.ref_chain import RefChain
 from ..git.repo import ObjectTooLarge
 from ..git.tree_edit import TreeEditor
 
@@ -85,7 +85,7 @@ def is_note(entry: TreeEntry, prefix_len: int, hex_len: int) -> bool:
     """A note as Notes.all() reads it: a blob whose name, after its fanout prefix, completes an object id."""
     return not entry.is_tree and prefix_len + len(entry.name) == hex_len and _HEX.fullmatch(entry.name) is not None
 
-class Notes(RefChain):
+class Notes(HistoryRef):
     ref = NOTES_REF
 
     def path(self, manifest: str) -> str:

@@ -23,8 +23,8 @@ from __future__ import annotations
 import re
 
 from ..format.chunking import ChunkParams
+from ..git.cas_refs import HistoryRef
 from ..git.objects import MODE_BLOB, TreeEntry
-from ..git.ref_chain import RefChain
 from ..git.repo import ObjectTooLarge
 from ..git.tree_edit import TreeEditor
 
@@ -83,7 +83,7 @@ def parse_config(data: bytes | None) -> ChunkParams:
     raise StoreError("the store config names no chunker")
 
 
-class Store(RefChain):
+class Store(HistoryRef):
     ref = STORE_REF
 
     def params(self) -> ChunkParams:

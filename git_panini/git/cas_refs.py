@@ -1,4 +1,4 @@
-"""Refs that many writers update: chains with history (shared) and snapshots (local), both by compare-and-swap.
+"""Refs that many writers update, by compare-and-swap: HistoryRef (shared chains) and SnapshotRef (local).
 
 A shared ref (the store's metadata, the notes) is a chain: every update is a commit whose parent
 is the tip it replaced, and a merge with a remote's tip has both tips as parents. Git excludes
@@ -20,11 +20,10 @@ class RefError(Exception):
     """A ref of ours points at something that is not a commit: never overwritten blindly."""
 
 
-class RefChain:
-    """Base for the store, the notes and the local store; subclasses say how two trees merge."""
+class CasRef:
+    """A ref of ours updated only by compare-and-swap: edit() reads its tree, applies a change, commits."""
 
     ref: str = ""
-    history: bool = True     # chains keep ancestry; snapshots (history = False) do not
 
     def __init__(self, repo):
         self.repo = repo
@@ -46,11 +45,8 @@ class RefChain:
             return None
         return commit_tree_and_parents(data)[0]
 
-    def merge_trees(self, ours: str | None, theirs: str | None) -> str | None:
-        raise NotImplementedError
-
     def _commit(self, tree: str, parents: list[str], message: str) -> str:
-        return self.repo.write_object("commit", encode_commit(tree, parents if self.history else [], message))
+        return self.repo.write_object("commit", encode_commit(tree, parents, message))
 
     def edit(self, apply, message: str, attempts: int = 50) -> str | None:
         """Run apply(editor) on the tip's tree and commit the result with compare-and-swap.
@@ -70,6 +66,22 @@ class RefChain:
             if self.repo.update_ref(self.ref, commit, old, message):
                 return commit
         raise RuntimeError(f"could not update {self.ref}: too many concurrent writers")
+
+
+
+class SnapshotRef(CasRef):
+    """A local-only ref: each update a parentless commit, so what it drops is garbage for `git gc` at once."""
+
+    def _commit(self, tree: str, parents: list[str], message: str) -> str:
+        return super()._commit(tree, [], message)
+
+
+class HistoryRef(CasRef):
+    """A shared chain (the store's metadata, the notes): every update a child of the tip it replaced, a
+    merge a child of both tips; subclasses say how two trees merge (merge_trees)."""
+
+    def merge_trees(self, ours: str | None, theirs: str | None) -> str | None:
+        raise NotImplementedError
 
     def merge_from(self, other: str, message: str) -> str:
         """Merge commit `other` (a remote's tip, exactly as fetched) into our ref.
