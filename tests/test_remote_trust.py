@@ -256,3 +256,74 @@ def test_a_damaged_remote_is_detected_and_repaired_from_a_clone_that_holds_the_d
     shutil.rmtree(work)
     _gc(bare, attacker)
     _fresh_clone_reads(tmp_path, url, digests)
+
+
+def test_a_branch_named_like_a_pack_ref_proves_nothing(tmp_path):
+    """ls-remote matches patterns against the end of a ref name: a branch refs/heads/refs/panini/packs/<c>
+    holding predicted chunks (with its list in the store) must not spare the honest push; the attacker then
+    deletes the branch."""
+    bare, url = make_bare(tmp_path)
+    work = _honest(tmp_path, url)
+    write_random(work / "first.bin", 64 * 1024, seed=40)   # so the remote has a store to forge in
+    git(work, "add", "first.bin")
+    git(work, "commit", "-q", "-m", "first")
+    git(work, "push", "-q", "origin", "main")
+    data = write_random(tmp_path / "predictable.bin", 1 * MiB, seed=41)
+    scratch = make_repo(tmp_path, name="scratch", track=("*.bin",))
+    shutil.copy(data, scratch / "guess.bin")
+    git(scratch, "add", "guess.bin")
+    chunks = [c for c, _ in manifest_chunks(scratch, pointer_of(scratch, ":guess.bin").manifest)]
+    evil = Repo(str(scratch))
+    from git_panini.store import bulk
+    commit, listing = bulk.write_bulk(evil, chunks, bulk.PACK_MESSAGE)
+    git(scratch, "fetch", "-q", url, f"+{STORE_REF}:{STORE_REF}")
+    git(scratch, "push", "-q", url, f"{commit}:refs/heads/refs/panini/packs/{commit}")
+    tip = evil.ref(STORE_REF)
+    editor = TreeEditor(evil, Store(evil).tree_of(tip))
+    editor.set(f"bulk/{commit[:2]}/{commit}", listing)
+    forged = evil.write_object("commit", encode_commit(editor.write(), [tip], "hostile"))
+    git(scratch, "push", "-q", url, f"{forged}:{STORE_REF}")
+
+    shutil.copy(data, work / "big.bin")
+    git(work, "add", "big.bin")
+    git(work, "commit", "-q", "-m", "big")
+    git(work, "push", "-q", "origin", "main")
+    digest = sha256_file(work / "big.bin")
+    git(scratch, "push", "-q", url, f":refs/heads/refs/panini/packs/{commit}")
+    evil.close()
+    shutil.rmtree(work)
+    shutil.rmtree(scratch)
+    _gc(bare)
+    _fresh_clone_reads(tmp_path, url, {"big.bin": digest})
+
+
+def test_a_store_claiming_format_1_is_not_converted(tmp_path):
+    """The attacker fast-forwards the store to a tree whose config line says format 1. A fresh clone's
+    honest push must not treat it as a format-1 snapshot (converting drops every recipe and list)."""
+    bare, url = make_bare(tmp_path)
+    work = _honest(tmp_path, url)
+    write_random(work / "a.bin", 1 * MiB, seed=51)
+    git(work, "add", "a.bin")
+    git(work, "commit", "-q", "-m", "a")
+    git(work, "push", "-q", "origin", "main")
+    _work_remote(work)
+    digests = {"a.bin": sha256_file(work / "a.bin")}
+
+    attacker = _attacker(tmp_path, url)
+    config = git(attacker.git_dir, "cat-file", "blob", f"{STORE_REF}:config").stdout.splitlines()
+    lying = attacker.write_object("blob", ("\n".join(["format git-panini-store/1", *config[1:]]) + "\n").encode())
+    _push_edit(attacker, STORE_REF, lambda e: e.set("config", lying))
+    shutil.rmtree(work)
+
+    run(["git", "panini", "install", "--global"], cwd=tmp_path)
+    second = tmp_path / "second"
+    clone(url, second)
+    write_random(second / "b.bin", 512 * 1024, seed=52)
+    git(second, "add", "b.bin")
+    git(second, "commit", "-q", "-m", "b")
+    git(second, "push", "-q", "origin", "main")
+    digests["b.bin"] = sha256_file(second / "b.bin")
+    assert len(git(bare, "rev-list", STORE_REF).stdout.split()) > 1, "the store was replaced by one parentless commit"
+    shutil.rmtree(second)
+    _gc(bare, attacker.git_dir)
+    _fresh_clone_reads(tmp_path, url, digests)

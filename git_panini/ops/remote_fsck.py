@@ -119,14 +119,15 @@ def _judge(repo, index: ChunkIndex, source: ChunkSource | None, listed, path: st
             continue
         if packs and source is not None and source.verify_packed(chunk, pack_held):
             continue
-        if packs:
+        if packs and source is None:
             result.claimed += 1
         else:
             result.missing += 1
             first_missing = first_missing or chunk
     if result.missing:
         result.verdict = "missing"
-        result.reason = f"{result.missing} of {result.chunks} chunk(s) held by no ref of the remote (first {first_missing})"
+        result.reason = (f"{result.missing} of {result.chunks} chunk(s) neither held raw by a ref of the remote nor "
+                         f"yielded by a pack there that decodes to them (first {first_missing})")
     elif result.claimed:
         result.verdict = "claimed"
         result.reason = f"{result.claimed} chunk(s) rest on packs not decoded here (--decode checks them)"

@@ -106,7 +106,9 @@ def remote_refs(repo, remote: str, *prefixes: str) -> dict[str, str]:
         out = repo.git("ls-remote", remote, *(prefix + "*" for prefix in prefixes)).stdout.decode()
     except GitError as e:
         raise SyncError(f"cannot reach remote '{remote}': {e}") from None
-    return {ref: oid for oid, ref in (line.split("\t") for line in out.splitlines() if "\t" in line)}
+    # ls-remote matches a pattern against the end of a name: refs/heads/refs/panini/packs/x is no pack ref.
+    return {ref: oid for oid, ref in (line.split("\t") for line in out.splitlines() if "\t" in line)
+            if ref.startswith(prefixes)}
 
 
 def learn_holdings(repo, state: RemoteState):
@@ -204,6 +206,10 @@ def push_once(repo, state: RemoteState, out: Outgoing, bulk: dict[str, str] | No
                     check=False)
     if proc.returncode != 0:
         out_text = proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
+        if "hook declined" in out_text:   # the server's rules, not a race: retrying cannot help
+            said = [line[len("remote:"):].strip() for line in proc.stderr.decode(errors="replace").splitlines()
+                    if line.startswith("remote:") and line[len("remote:"):].strip()]
+            raise SyncError(f"'{state.remote}' refused the push" + (f": {said[0]}" if said else " (its hook)"))
         if any(s in out_text for s in ("stale info", "rejected", "non-fast-forward", "fetch first", "cannot lock ref",
                                        "failed to update", "atomic")):
             return None

@@ -10,7 +10,7 @@ format-1 tip is converted when fetched, and the next push replaces it (a lease o
 from __future__ import annotations
 
 from ...format.chunking import ChunkParams
-from ...git.objects import encode_commit
+from ...git.objects import commit_tree_and_parents, encode_commit
 from ...git.tree_edit import TreeEditor
 from .. import bulk
 from ..local import LocalStore
@@ -31,10 +31,24 @@ V1_FORMAT = "format git-panini-store/1"
 
 
 def is_v1(repo, commit: str | None) -> bool:
-    tree = Store(repo).tree_of(commit) if commit else None
-    entry = TreeEditor(repo, tree).get("config") if tree else None
-    data = repo.read_kind(entry.oid, "blob", MAX_CONFIG_SIZE) if entry else None
-    return bool(data) and data.split(b"\n", 1)[0].decode(errors="replace") == V1_FORMAT
+    """A format-1 snapshot: its config says so, and so does its shape: one parentless commit, no format-2
+    entries (raw/ and bulk/ lists, recipes as blobs under packs/<fan>/). A format-2 store whose config merely
+    claims format 1 (anyone may push one) is never converted: converting drops every format-2 entry."""
+    if not commit:
+        return False
+    data = repo.read_kind(commit, "commit")
+    if data is None or commit_tree_and_parents(data)[1]:
+        return False
+    tree = commit_tree_and_parents(data)[0]
+    source = TreeEditor(repo, tree)
+    entry = source.get("config")
+    config = repo.read_kind(entry.oid, "blob", MAX_CONFIG_SIZE) if entry else None
+    if not config or config.split(b"\n", 1)[0].decode(errors="replace") != V1_FORMAT:
+        return False
+    if source.get("raw") is not None or source.get("bulk") is not None:
+        return False
+    return not any(not e.is_tree for fan_dir in source.list("packs") if fan_dir.is_tree
+                   for e in source.list(f"packs/{fan_dir.name}"))
 
 
 def convert(repo, commit: str) -> tuple[str, dict[str, str]]:
