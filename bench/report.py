@@ -10,7 +10,8 @@ import json
 import os
 import sys
 
-LABELS = {"panini": "git-panini", "lfs": "git-lfs", "git": "plain git"}
+LABELS = {"panini": "git-panini", "lfs": "git-lfs", "git": "plain git", "new": "git-panini (new)",
+          "old": "git-panini (old)"}
 BEHIND = 0.05   # worse than an anchor by more than this fraction: flagged "behind"
 
 # DESIGN.md §5, "Figures to beat", beside the rows they speak to (matched on the metric's start).

@@ -855,6 +855,18 @@ def transfer(bench: Bench, cfg) -> tuple[dict, list]:
     return transfer_mod.run(bench, cfg, sys.modules[__name__])
 
 
+# --- DESIGN.md §4: proving what the remote holds --------------------------------------------------
+
+@scenario("trust", issue="§4 trust")
+def trust(bench: Bench, cfg) -> tuple[dict, list]:
+    """The trust change's cost (bench/trust.py): push after adding 1 MiB to a remote whose store holds 500 MiB,
+    new git-panini (this checkout; PANINI_NEW_BIN) vs the version before it (PANINI_OLD_BIN) vs git-lfs vs plain
+    git, --runs rounds interleaved (bytes on the wire, seconds, connections); `git panini fsck --remote` over a
+    history of 10,000 small files vs plain git fetching the same store and notes refs into a fresh repository."""
+    from . import trust as trust_mod
+    return trust_mod.run(bench, cfg, sys.modules[__name__])
+
+
 # --- issue 10: bringing an existing history in -----------------------------------------------------
 
 @scenario("migrate", issue="#10")
