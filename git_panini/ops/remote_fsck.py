@@ -79,13 +79,14 @@ def check_remote(repo, remote: str, decode: bool = False) -> RemoteReport:
                               and all(index.remote_holds_blob(remote, b) for b in index.pack_blobs(pack)))
             return held[pack]
 
+        held_blobs = index.remote_blobs(remote)
         for found in branch_and_tag_pointers(repo, remote):
             if found.pointer is None:
                 report.warnings.append(f"{found.path}: malformed pointer ({found.error})")
                 continue
             manifest = found.pointer.manifest
             if manifest not in verdicts:
-                verdicts[manifest] = _judge(repo, index, source, listed, found.path, manifest, pack_held, remote)
+                verdicts[manifest] = _judge(repo, index, source, listed, found.path, manifest, pack_held, held_blobs)
             report.files.append(RemoteFile(**{**verdicts[manifest].__dict__, "path": found.path}))
     finally:
         if source is not None:
@@ -95,7 +96,7 @@ def check_remote(repo, remote: str, decode: bool = False) -> RemoteReport:
 
 
 def _judge(repo, index: ChunkIndex, source: ChunkSource | None, listed, path: str, manifest: str, pack_held,
-           remote: str) -> RemoteFile:
+           held_blobs: set[str]) -> RemoteFile:
     result = RemoteFile(path, manifest)
     if listed is None or listed.get(manifest_path(manifest)) is None:
         result.verdict, result.reason = "missing", "the remote's store does not list its manifest"
@@ -112,7 +113,7 @@ def _judge(repo, index: ChunkIndex, source: ChunkSource | None, listed, path: st
     first_missing = None
     for chunk in dict.fromkeys(c for c, _ in chunks):
         result.chunks += 1
-        if index.remote_holds_blob(remote, chunk):
+        if chunk in held_blobs:
             continue
         packs = [p for p, _, _, _ in index.locate(chunk) if pack_held(p)]
         if any(index.is_verified(p) for p in packs):
