@@ -15,7 +15,9 @@ from ..store.chunk_index import ChunkIndex
 from ..store.chunk_source import ChunkSource, ReadError, read_manifest
 from ..store.local import LocalStore
 from ..store.notes import Notes
-from ..store.shared import Store, StoreError
+from ..store.shared import Store, StoreError, malformed_entries
+
+MAX_NAMED = 20   # malformed store entries named one per line; the rest are counted
 
 
 def reachable_objects(repo) -> set[str]:
@@ -73,6 +75,7 @@ def check_store(repo, full: bool = False) -> dict:
         counts["packs"] = len(packs)
         for pack, reason in index.db.execute("select pack, reason from unreadable"):
             errors.append(f"pack {pack}: {reason}")
+        warnings += _malformed(repo, store, index)
         published = set(store.manifests()) if store.tip() else set()
         counts["manifests"] = len(published)
         local_manifests = local.manifests() if local.tip() else []
@@ -123,6 +126,22 @@ def check_store(repo, full: bool = False) -> dict:
             "warnings": warnings, "counts": counts}
 
 
+def _malformed(repo, store, index) -> list[str]:
+    """One line per entry that no git-panini writes in our store or a remote's as last fetched (every
+    reader skips them: quarantined), at most MAX_NAMED of them."""
+    trees = {"the store": store.tree_of(store.tip())}
+    trees |= {f"the store of '{remote}' (as last fetched)": tree for remote, tree in sorted(index.remote_trees().items())}
+    lines, seen = [], set()
+    for where, tree in trees.items():
+        if tree is None or tree in seen:
+            continue
+        seen.add(tree)
+        lines += [f"{where} holds a malformed entry, ignored: {path}" for path in malformed_entries(repo, tree)]
+    if len(lines) > MAX_NAMED:
+        lines = lines[:MAX_NAMED] + [f"and {len(lines) - MAX_NAMED} more malformed store entries, ignored"]
+    return lines
+
+
 def _lacks_data(source, found, errors: list[str]) -> bool:
     """Whether a HEAD file's chunks are not all here; a manifest that is here but does not describe the
     pointer's file (its sizes do not add up, it does not parse) is an error, not missing data."""
@@ -138,7 +157,7 @@ def _lacks_data(source, found, errors: list[str]) -> bool:
 
 def _packs(store):
     from ..store.shared import leaves
-    return leaves(store.repo, store.tree_of(store.tip()), "packs")
+    return leaves(store.repo, store.tree_of(store.tip()), "packs", name_is_oid=True)
 
 
 def _unreachable_chunk(repo, index, reachable: set[str], manifest: str) -> str | None:

@@ -20,7 +20,7 @@ from ..git.tree_edit import TreeEditor
 from ..store.chunk_index import ChunkIndex, changed_leaves
 from ..store.chunk_source import ChunkSource, ReadError
 from ..store.local import LocalStore
-from ..store.notes import Notes, new_note
+from ..store.notes import Notes, is_note, new_note
 from ..store.shared import Store, config_blob, fan, manifest_path, pack_path, raw_list_path
 from .remote import RemoteState, SyncError, default_remote, remote_objects
 
@@ -212,5 +212,7 @@ def _packed_in(repo, index: ChunkIndex, store: TreeEditor, manifest: str) -> boo
 
 def _changed_notes(repo, base: str | None, ours: str | None):
     """(entry, manifest) of our notes whose blob differs from the base tree's (only changed fan directories)."""
-    for fan_name, entry in changed_leaves(repo, base, ours, "")[0]:
+    def valid(fan_name, entry):
+        return is_note(entry, len(fan_name), repo.hex_len)
+    for fan_name, entry in changed_leaves(repo, base, ours, "", valid)[0]:
         yield entry, fan_name + entry.name

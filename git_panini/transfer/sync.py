@@ -102,7 +102,11 @@ def push(repo, remote: str, revs: list[str] | None = None, packs: list[str] = ()
         revs = ["HEAD", "--not", f"--remotes={remote}"] if repo.ref("HEAD") else []
     for attempt in range(attempts):
         state = fetch(repo, remote)
-        pushed = push_once(repo, state, prepare(repo, state, revs, packs), bulk, delete)
+        try:
+            out = prepare(repo, state, revs, packs)
+        except ObjectTooLarge as e:   # a fan directory of the remote's store that no store writes, where ours go
+            raise SyncError(f"the store of '{remote}' holds what no git-panini writes: {e}") from None
+        pushed = push_once(repo, state, out, bulk, delete)
         if pushed is not None:
             return pushed
         if delete:

@@ -10,7 +10,7 @@ format-1 tip is converted when fetched, and the next push replaces it (a lease o
 from __future__ import annotations
 
 from ...format.chunking import ChunkParams
-from ...git.objects import encode_commit
+from ...git.objects import MODE_TREE, encode_commit
 from ...git.tree_edit import TreeEditor
 from ..local import LocalStore
 from ..shared import (
@@ -49,16 +49,16 @@ def convert(repo, commit: str) -> tuple[str, dict[str, str]]:
             params = ChunkParams.parse(line)
     out = TreeEditor(repo, None)
     out.set("config", repo.write_object("blob", config_blob(params)))
-    manifests = [e.name for e in leaves(repo, tree, "manifests") if e.oid == e.name]
+    manifests = [e.name for e in leaves(repo, tree, "manifests", name_is_oid=True)]
     for oid in manifests:
         out.set(manifest_path(oid), oid)
     pack_blobs = [e.oid for e in leaves(repo, tree, "dicts")]
-    for pack in leaves(repo, tree, "packs"):
+    for pack in leaves(repo, tree, "packs", mode=MODE_TREE):
         parts = {e.name: e.oid for e in repo.read_tree(pack.oid)} if pack.is_tree else {}
         if parts.get("recipe") == pack.name and "data" in parts:
             out.set(pack_path(pack.name), pack.name)
             pack_blobs.append(parts["data"])
-    raw = [e.name for e in leaves(repo, tree, "chunks") if e.oid == e.name]
+    raw = [e.name for e in leaves(repo, tree, "chunks", name_is_oid=True)]
     refs = {}
     if raw:
         batch = _bulk(repo, RAW_REFS, raw, "panini: raw chunks of a format-1 store", refs)
