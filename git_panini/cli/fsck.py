@@ -8,10 +8,12 @@ from .common import JsonOption, console, open_repo, print_json
 
 
 def fsck(full: bool = typer.Option(False, "--full", help="Also decode every pack here and re-hash its chunks."),
+         remote: str = typer.Option(None, "--remote", help="Also check this remote's store and notes refs as it "
+                                    "holds them now: each a commit, no malformed store entry."),
          json: bool = JsonOption):
     """Check the store, the local store and the notes; exit 1 on any error."""
     from ..ops.fsck import check_store
-    report = check_store(open_repo(), full=full)
+    report = check_store(open_repo(), full=full, remote=remote)
     if json:
         print_json(report)
     else:

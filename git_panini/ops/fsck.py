@@ -50,11 +50,13 @@ def _fetch_if_unknown(repo, head) -> str | None:
     return None
 
 
-def check_store(repo, full: bool = False) -> dict:
+def check_store(repo, full: bool = False, remote: str | None = None) -> dict:
+    """remote: also check that remote's store and notes refs as it holds them now (check_remote)."""
     head = [] if repo.bare else [f for f in pointers.in_tree(repo, "HEAD") if f.pointer]
-    unreachable = _fetch_if_unknown(repo, head)
+    errors, warnings = check_remote(repo, remote) if remote else ([], [])
+    unreachable = None if errors else _fetch_if_unknown(repo, head)
     store, local = Store(repo), LocalStore(repo)
-    errors, warnings = [], [unreachable] if unreachable else []
+    warnings += [unreachable] if unreachable else []
     counts = {"manifests": 0, "local_manifests": 0, "raw_chunks": 0, "packs": 0, "notes": 0}
     for chain in (store, local):
         tip = chain.tip()
@@ -75,7 +77,7 @@ def check_store(repo, full: bool = False) -> dict:
         counts["packs"] = len(packs)
         for pack, reason in index.db.execute("select pack, reason from unreadable"):
             errors.append(f"pack {pack}: {reason}")
-        warnings += _malformed(repo, store, index)
+        warnings += _malformed(repo, store, index, checked=remote)
         published = set(store.manifests()) if store.tip() else set()
         counts["manifests"] = len(published)
         local_manifests = local.manifests() if local.tip() else []
@@ -126,11 +128,13 @@ def check_store(repo, full: bool = False) -> dict:
             "warnings": warnings, "counts": counts}
 
 
-def _malformed(repo, store, index) -> list[str]:
+def _malformed(repo, store, index, checked: str | None = None) -> list[str]:
     """One line per entry that no git-panini writes in our store or a remote's as last fetched (every
-    reader skips them: quarantined), at most MAX_NAMED of them."""
+    reader skips them: quarantined), at most MAX_NAMED of them; `checked`: a remote check_remote just
+    read as it is now, not repeated."""
     trees = {"the store": store.tree_of(store.tip())}
-    trees |= {f"the store of '{remote}' (as last fetched)": tree for remote, tree in sorted(index.remote_trees().items())}
+    trees |= {f"the store of '{remote}' (as last fetched)": tree for remote, tree in sorted(index.remote_trees().items())
+              if remote != checked}
     lines, seen = [], set()
     for where, tree in trees.items():
         if tree is None or tree in seen:
@@ -140,6 +144,19 @@ def _malformed(repo, store, index) -> list[str]:
     if len(lines) > MAX_NAMED:
         lines = lines[:MAX_NAMED] + [f"and {len(lines) - MAX_NAMED} more malformed store entries, ignored"]
     return lines
+
+
+def check_remote(repo, remote: str) -> tuple[list[str], list[str]]:
+    """(errors, warnings) about a remote's store and notes refs (transfer.sync.inspect_remote)."""
+    from ..transfer.remote import SyncError
+    from ..transfer.sync import inspect_remote
+    try:
+        errors, warnings = inspect_remote(repo, remote)
+    except SyncError as e:
+        return [str(e)], []
+    if len(warnings) > MAX_NAMED:
+        warnings = warnings[:MAX_NAMED] + [f"and {len(warnings) - MAX_NAMED} more malformed entries, ignored"]
+    return errors, warnings
 
 
 def _lacks_data(source, found, errors: list[str]) -> bool:

@@ -21,7 +21,7 @@ from ..store.chunk_index import ChunkIndex, changed_leaves
 from ..store.chunk_source import ChunkSource, ReadError
 from ..store.local import LocalStore
 from ..store.notes import Notes, is_note, new_note
-from ..store.shared import Store, config_blob, fan, manifest_path, pack_path, raw_list_path
+from ..store.shared import STORE_REF, Store, config_blob, fan, manifest_path, pack_path, raw_list_path
 from .remote import RemoteState, SyncError, default_remote, remote_objects
 
 
@@ -46,8 +46,9 @@ def referenced_manifests(repo, revs: list[str]) -> dict[str, str]:
     return found
 
 
-def prepare(repo, state: RemoteState, revs: list[str], packs=()) -> Outgoing:
-    """The commits a push to state.remote must carry for revs (and a worker's new `packs`)."""
+def prepare(repo, state: RemoteState, revs: list[str], packs=(), resend: bool = False) -> Outgoing:
+    """The commits a push to state.remote must carry for revs (and a worker's new `packs`). resend (a
+    repair): every chunk of the files goes again, whatever our index says the remote held."""
     store = Store(repo)
     base = TreeEditor(repo, state.base_tree)
     paths = referenced_manifests(repo, revs) if revs else {}
@@ -55,7 +56,9 @@ def prepare(repo, state: RemoteState, revs: list[str], packs=()) -> Outgoing:
     index = ChunkIndex(store)
     try:
         index.refresh()
-        send, pending = _chunks_to_send(repo, state.remote, index, new, paths)
+        send, pending = _chunks_to_send(repo, state.remote, index, new, paths, resend)
+        if resend:   # notes replaced: a file already listed that no note of ours covers becomes pending again
+            pending = _listed_notes(repo, sorted(set(paths) - set(new))) | pending
         return _outgoing(repo, state, store, index, new, send, pending, packs)
     finally:
         index.close()
@@ -74,7 +77,8 @@ def _outgoing(repo, state: RemoteState, store: Store, index: ChunkIndex, new, se
         editor.set(pack_path(recipe), recipe)
     tree = editor.write()
     out = Outgoing(raw_batch=batch[0] if batch else None)
-    if (new or packs or state.base_tree) and (tree != state.base_tree or state.replace):
+    replacing = bool(state.replace) or STORE_REF in state.damaged   # a lease on what it replaces, no parent
+    if (new or packs or state.base_tree or replacing) and (tree != state.base_tree or replacing):
         message = f"panini: publish {len(new)} file(s), {len(send)} new chunk(s), {len(packs)} pack(s)"
         out.store = repo.write_object("commit", encode_commit(tree, [state.store] if state.store else [], message))
     out.notes = _notes_commit(repo, state, tree, pending, index)
@@ -103,10 +107,12 @@ def publish_local(repo) -> list[str]:
     return new
 
 
-def _chunks_to_send(repo, remote: str | None, index: ChunkIndex, manifests: list[str], paths: dict[str, str]):
+def _chunks_to_send(repo, remote: str | None, index: ChunkIndex, manifests: list[str], paths: dict[str, str],
+                    resend: bool = False):
     """(chunks the remote lacks, {manifest: its pending note}). A chunk that is here only inside a
     pack is decoded (and re-hashed) back into a raw blob: a pack may hold other files' bytes, which
-    must not go along. One neither here nor there is fetched from the other remote if there is one."""
+    must not go along. One neither here nor there is fetched from the other remote if there is one.
+    resend: every chunk counts as lacking, and one not here is fetched by id from the remote itself."""
     send: list[str] = []
     seen: set[str] = set()
     notes: dict[str, dict] = {}
@@ -123,7 +129,7 @@ def _chunks_to_send(repo, remote: str | None, index: ChunkIndex, manifests: list
                                "(git add --renormalize)")
         new_chunks = new_bytes = 0
         for chunk, size in chunks:
-            if chunk in seen or (remote and index.remote_has(remote, chunk)):
+            if chunk in seen or (remote and not resend and index.remote_has(remote, chunk)):
                 continue
             seen.add(chunk)
             if repo.exists(chunk):
@@ -134,15 +140,31 @@ def _chunks_to_send(repo, remote: str | None, index: ChunkIndex, manifests: list
             new_bytes += size
         notes[manifest] = new_note(sum(s for _, s in chunks), len(chunks), new_chunks, new_bytes)
     if todo:
-        send += _materialize(repo, remote, todo, paths)
+        send += _materialize(repo, remote, todo, paths, resend)
     return send, notes
 
 
-def _materialize(repo, remote: str | None, todo: list[tuple[str, str, int]], paths: dict[str, str]) -> list[str]:
+def _listed_notes(repo, manifests: list[str]) -> dict[str, dict]:
+    """Pending notes for files the remote's store already lists (a repair of its notes; _notes_commit
+    uses them only where no note of ours says more)."""
+    notes = {}
+    for manifest in manifests:
+        try:
+            chunks = manifest_mod.parse(repo.read_kind(manifest, "blob", manifest_mod.MAX_MANIFEST_SIZE) or b"",
+                                        repo.hex_len)
+        except (manifest_mod.ManifestError, ObjectTooLarge):
+            continue
+        if chunks:
+            notes[manifest] = new_note(sum(s for _, s in chunks), len(chunks), 0, 0)
+    return notes
+
+
+def _materialize(repo, remote: str | None, todo: list[tuple[str, str, int]], paths: dict[str, str],
+                 resend: bool = False) -> list[str]:
     """Raw blobs for chunks that are here only packed, or only on another remote (a lazy clone pushing
     to a fork), written here after their hash is checked."""
-    other = default_remote(repo)
-    source = ChunkSource(repo, fetcher=remote_objects(repo, other if other and other != remote else None))
+    other = remote if resend else default_remote(repo)
+    source = ChunkSource(repo, fetcher=remote_objects(repo, other if other and (resend or other != remote) else None))
     written = []
     try:
         source.fetch(source.needed(c for _, c, _ in todo))

@@ -11,6 +11,11 @@ class SyncError(Exception):
     pass
 
 
+class DamagedRemote(SyncError):
+    """The remote's store or notes ref points at something other than a commit (a blob, a tree, a tag):
+    no push can build on it. One line naming the ref; found by the fetch at once, never retried."""
+
+
 @dataclass
 class RemoteState:
     remote: str
@@ -19,6 +24,7 @@ class RemoteState:
     base_tree: str | None = None      # the store tree the next push adds to
     replace: str | None = None        # its format-1 store tip, replaced (with a lease) by the next push
     bulk: dict[str, str] = field(default_factory=dict)   # refs that replacing it must push too
+    damaged: dict[str, str] = field(default_factory=dict)  # {ref: oid} not a commit there (a repair replaces them)
 
 
 def default_remote(repo) -> str | None:

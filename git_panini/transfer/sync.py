@@ -21,38 +21,30 @@ from ..git.repo import GitError, ObjectTooLarge, first_error_line
 from ..store.chunk_index import ChunkIndex
 from ..store.legacy.format1 import convert, is_v1, upgrade_local
 from ..store.notes import NOTES_REF, Notes
-from ..store.shared import RAW_REFS, STORE_REF, Store
+from ..store.shared import RAW_REFS, STORE_REF, Store, malformed_entries
 from .publish import Outgoing, prepare
-from .remote import RemoteState, SyncError
+from .remote import DamagedRemote, RemoteState, SyncError
 
 
 def private_prefix() -> str:
     return f"refs/panini/fetch/{os.getpid()}-{uuid.uuid4().hex[:8]}/"
 
 
-def fetch(repo, remote: str) -> RemoteState:
-    """Fetch the remote's store and notes, merge them into ours; return them as fetched."""
+def fetch(repo, remote: str, repair: bool = False) -> RemoteState:
+    """Fetch the remote's store and notes, merge them into ours; return them as fetched. A ref of the
+    two that is not a commit raises DamagedRemote (repair: it is treated as absent, and recorded in
+    state.damaged for the push that replaces it)."""
     upgrade_local(repo)
     prefix = private_prefix()
-    # Glob refspecs: a ref the remote lacks is simply not fetched (a plain refspec would fail).
-    specs = [f"+refs/panini/stor*:{prefix}stor*", f"+refs/notes/panin*:{prefix}panin*"]
-    # Negotiate with our own store and notes tips only (what the remote's chains may share with us):
-    # the branches have nothing in common with them and would cost round trips. With neither (a
-    # fresh clone) there is nothing to negotiate at all.
-    ours = [ref for ref in (STORE_REF, NOTES_REF) if repo.ref(ref)]
-    negotiation = [f"--negotiation-tip={ref}" for ref in ours]
-    config = [] if ours else ["-c", "fetch.negotiationAlgorithm=noop"]
-    for attempt in range(6):
-        proc = repo.git(*config, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc",
-                        "--no-recurse-submodules", *negotiation, remote, *specs, check=False)
-        if proc.returncode == 0:
-            break
-        message = first_error_line(proc.stderr, proc.returncode)
-        if "cannot lock ref" not in message or attempt == 5:
-            drop_private(repo, prefix)
-            raise SyncError(f"fetching from '{remote}' failed: {message}")
-        time.sleep(0.05 * 2 ** attempt * (0.5 + random.random()))
-    state = RemoteState(remote, repo.ref(prefix + "store"), repo.ref(prefix + "panini"))
+    tips = fetch_tips(repo, remote, prefix)
+    damaged = {ref: (kind, oid) for ref, (kind, oid) in tips.items() if kind != "commit"}
+    if damaged and not repair:
+        drop_private(repo, prefix)
+        ref, (kind, _) = sorted(damaged.items())[0]
+        raise DamagedRemote(damage(remote, ref, kind))
+    commits = {ref: oid for ref, (kind, oid) in tips.items() if kind == "commit"}
+    state = RemoteState(remote, commits.get(STORE_REF), commits.get(NOTES_REF),
+                        damaged={ref: oid for ref, (_, oid) in damaged.items()})
     try:
         store, notes = Store(repo), Notes(repo)
         if state.store and is_v1(repo, state.store):
@@ -76,6 +68,60 @@ def fetch(repo, remote: str) -> RemoteState:
     finally:
         drop_private(repo, prefix)
     return state
+
+
+def damage(remote: str, ref: str, kind: str) -> str:
+    return (f"{ref} on '{remote}' points at a {kind}, not a commit: the remote is damaged (see git panini fsck "
+            f"--remote {remote}; git panini push --repair {remote} replaces it)")
+
+
+def fetch_tips(repo, remote: str, prefix: str) -> dict[str, tuple[str, str]]:
+    """One `git fetch` of the remote's store and notes tips into refs under `prefix` (the caller drops
+    them); {ref as the remote names it: (object type, id)} of those it has."""
+    # Glob refspecs: a ref the remote lacks is simply not fetched (a plain refspec would fail).
+    specs = [f"+refs/panini/stor*:{prefix}stor*", f"+refs/notes/panin*:{prefix}panin*"]
+    # Negotiate with our own store and notes tips only (what the remote's chains may share with us):
+    # the branches have nothing in common with them and would cost round trips. With neither (a
+    # fresh clone) there is nothing to negotiate at all.
+    ours = [ref for ref in (STORE_REF, NOTES_REF) if repo.ref(ref)]
+    negotiation = [f"--negotiation-tip={ref}" for ref in ours]
+    config = [] if ours else ["-c", "fetch.negotiationAlgorithm=noop"]
+    for attempt in range(6):
+        proc = repo.git(*config, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc",
+                        "--no-recurse-submodules", *negotiation, remote, *specs, check=False)
+        if proc.returncode == 0:
+            break
+        message = first_error_line(proc.stderr, proc.returncode)
+        if "cannot lock ref" not in message or attempt == 5:
+            drop_private(repo, prefix)
+            raise SyncError(f"fetching from '{remote}' failed: {message}")
+        time.sleep(0.05 * 2 ** attempt * (0.5 + random.random()))
+    # The type as the remote has it, unpeeled: a blob, a tree or a tag there is no chain a push can build on.
+    names = {prefix + "store": STORE_REF, prefix + "panini": NOTES_REF}
+    out = repo.git("for-each-ref", "--format=%(objecttype) %(objectname) %(refname)", prefix).stdout.decode()
+    return {names[ref]: (kind, oid) for kind, oid, ref in (line.split(" ", 2) for line in out.splitlines())
+            if ref in names}
+
+
+def inspect_remote(repo, remote: str) -> tuple[list[str], list[str]]:
+    """(errors, warnings) about the remote's store and notes refs as it holds them now, fetched into refs
+    private to this process and merged nowhere: a ref that is not a commit (no push can build on it) is an
+    error; an entry of its store that no git-panini writes (every reader skips it) a warning."""
+    prefix = private_prefix()
+    try:
+        tips = fetch_tips(repo, remote, prefix)
+        errors = [f"{ref} on '{remote}' points at a {kind}, not a commit: no push can build on it "
+                  f"(git panini push --repair {remote} replaces it)"
+                  for ref, (kind, _) in sorted(tips.items()) if kind != "commit"]
+        kind, oid = tips.get(STORE_REF, (None, None))
+        tree = Store(repo).tree_of(oid) if kind == "commit" else None
+        warnings = [f"{STORE_REF} on '{remote}' holds a malformed entry, ignored: {path}"
+                    for path in malformed_entries(repo, tree)]
+        if STORE_REF not in tips:
+            warnings.append(f"'{remote}' has no {STORE_REF} (nothing pushed there yet)")
+        return errors, warnings
+    finally:
+        drop_private(repo, prefix)
 
 
 def drop_private(repo, prefix: str):
@@ -117,6 +163,25 @@ def push(repo, remote: str, revs: list[str] | None = None, packs: list[str] = ()
     raise SyncError(f"pushing to '{remote}' kept racing with other writers; try again")
 
 
+def repair(repo, remote: str) -> dict[str, str]:
+    """Replace the remote's store and notes refs that are not commits (see DamagedRemote), each under a
+    lease on exactly what is there: the new store lists every file the remote's branches (as last fetched
+    here) reference, with every chunk of theirs in a new raw batch (what the remote still holds does not
+    cross the wire again); the new notes are ours for those files, pending where we have none. Returns
+    {ref: oid} pushed ("" for a damaged ref deleted); {} when nothing is damaged."""
+    state = fetch(repo, remote, repair=True)
+    if not state.damaged:
+        return {}
+    tracking = repo.git("for-each-ref", "--count=1", "--format=%(refname)", f"refs/remotes/{remote}/").stdout.strip()
+    if not tracking:
+        raise SyncError(f"no branch of '{remote}' is known here, so nothing says which files its store must "
+                        f"list: git fetch {remote} first")
+    pushed = push_once(repo, state, prepare(repo, state, [f"--remotes={remote}"], resend=True))
+    if pushed is None:
+        raise SyncError(f"'{remote}' changed while it was being repaired; try again")
+    return {ref: pushed.get(ref, "") for ref in state.damaged} | pushed   # "": deleted
+
+
 def push_once(repo, state: RemoteState, out: Outgoing, bulk: dict[str, str] | None = None,
               delete: dict[str, str] | None = None) -> dict[str, str] | None:
     """One atomic push of the remote's next store and notes commits (children of its tips as fetched,
@@ -127,12 +192,15 @@ def push_once(repo, state: RemoteState, out: Outgoing, bulk: dict[str, str] | No
         refs[RAW_REFS + out.raw_batch] = out.raw_batch
     updates = {STORE_REF: out.store, NOTES_REF: out.notes}
     updates = {ref: oid for ref, oid in updates.items() if oid} | refs
+    # A repair replaces a damaged ref (or deletes it: notes with nothing to say), under a lease on exactly
+    # the object the fetch saw there.
+    delete = dict(delete or {}) | {ref: oid for ref, oid in state.damaged.items() if ref not in updates}
     if not updates and not delete:
         return {}
-    leases = [f"--force-with-lease={ref}:{oid}" for ref, oid in (delete or {}).items()]
+    leases = [f"--force-with-lease={ref}:{oid}" for ref, oid in (delete | state.damaged).items()]
     if state.replace:
         leases.append(f"--force-with-lease={STORE_REF}:{state.replace}")
-    specs = [f"{oid}:{ref}" for ref, oid in updates.items()] + [f":{ref}" for ref in delete or {}]
+    specs = [f"{oid}:{ref}" for ref, oid in updates.items()] + [f":{ref}" for ref in delete]
     proc = repo.git("push", "--quiet", "--no-verify", "--porcelain", "--atomic", *leases, state.remote, *specs,
                     check=False)
     if proc.returncode != 0:
