@@ -325,7 +325,7 @@ def test_locks_json_and_bad_input(tmp_path):
     bare, url = make_bare(tmp_path)
     alice, bob = setup_team(tmp_path, url)
     empty = json.loads(panini(alice, "locks", "--json").stdout)
-    assert empty == {"remote": "origin", "locks": [], "malformed_refs": []}
+    assert empty == {"remote": "origin", "locks": [], "malformed_refs": [], "malformed": []}
     (alice / "sub").mkdir()
     (alice / "sub" / "new file.psd").write_text("not committed yet\n")
     out = json.loads(run(["git", "panini", "lock", "--json", "new file.psd", "../art.psd"], cwd=alice / "sub").stdout)

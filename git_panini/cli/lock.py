@@ -41,23 +41,40 @@ def lock(paths: list[str] = typer.Argument(..., help="Files to lock (all or none
         console.print(f"already locked by you: {l.path} (since {l.time})", markup=False, highlight=False)
 
 
-def unlock(paths: list[str] = typer.Argument(..., help="Files to unlock (all or none)."),
-           force: bool = typer.Option(False, "--force", help="Also another user's lock (admins), or a file with uncommitted changes."),
+def unlock(paths: list[str] = typer.Argument(..., help="Files to unlock (all or none); or lock refs "
+                                             "(refs/panini/locks/...), or with --force the path a malformed lock records."),
+           force: bool = typer.Option(False, "--force", help="Also another user's lock (admins), a file with uncommitted "
+                                      "changes, or a malformed lock (see git panini locks)."),
            remote: str = RemoteOption, json: bool = JsonOption):
     """Release locks on the remote; lockable files become read-only here again."""
     from ..transfer import locks
-    repo, names, remote = _setup(paths, remote, must_exist=False)
+    repo = open_repo()
+    names, named = [], []
+    for path in paths:
+        if path.startswith(locks.LOCK_REFS):
+            named.append(path)
+            continue
+        try:
+            names.append(locks.repo_path(repo, path))
+        except locks.LockError as e:
+            if not force:
+                fail(str(e), code=e.code)
+            named.append(path)   # no path of this repository: maybe what a malformed lock records
+    remote = remote_or_fail(repo, remote)
     try:
-        released = locks.unlock(repo, remote, names, force=force)
+        released, removed = locks.unlock(repo, remote, names, force=force, named=named)
     except locks.LockError as e:
         fail(str(e), code=e.code)
     if json:
         me = locks.identity(repo)
-        print_json({"remote": remote, "unlocked": [l.as_json(me) for l in released]})
+        print_json({"remote": remote, "unlocked": [l.as_json(me) for l in released],
+                    "removed_malformed": [b.as_json() for b in removed]})
         return
     for l in released:
         console.print(f"unlocked {l.path} on {remote}" + ("" if not force else f" (was {l.owner}'s)"),
                       markup=False, highlight=False)
+    for b in removed:
+        console.print(f"removed malformed lock {b.ref} on {remote}", markup=False, highlight=False)
 
 
 def register(app: typer.Typer):

@@ -19,11 +19,11 @@ def locks(remote: str = typer.Option(None, "--remote", help="Remote holding the 
     except remote_locks.LockError as e:
         fail(str(e), code=e.code)
     if json:
-        print_json({"remote": remote, "locks": [l.as_json(me) for l in found], "malformed_refs": malformed})
+        print_json({"remote": remote, "locks": [l.as_json(me) for l in found],
+                    "malformed_refs": [b.ref for b in malformed], "malformed": [b.as_json() for b in malformed]})
         return
-    if malformed:
-        err_console.print(f"git-panini: ignored {len(malformed)} ref(s) under {remote_locks.LOCK_REFS} that hold no "
-                          f"readable lock, e.g. {malformed[0]}", markup=False, highlight=False)
+    for bad in malformed:   # one line each: they lock nothing and block no push
+        err_console.print(f"git-panini: {bad.line()}", markup=False, highlight=False)
     if not found:
         console.print(f"no locks on {remote}", markup=False)
         return

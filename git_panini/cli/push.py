@@ -18,10 +18,10 @@ def push(remote: str = typer.Argument(None, help="Remote name or URL (default: t
     """Publish the data HEAD's commits need that the remote lacks (the store, notes and a raw batch)."""
     repo = open_repo()
     remote = remote_or_fail(repo, remote)
-    skipped = {}
+    skipped, replaced = {}, []
     try:
         if repair:
-            pushed, skipped = repair_remote(repo, remote)
+            pushed, skipped, replaced = repair_remote(repo, remote)
         else:
             pushed = push_refs(repo, remote)
     except SyncError as e:
@@ -31,6 +31,8 @@ def push(remote: str = typer.Argument(None, help="Remote name or URL (default: t
     else:
         for path, why in sorted(skipped.items()):
             err_console.print(f"not here: {path}: {why}", markup=False, highlight=False)
+        for ref in replaced:   # it was not a commit there
+            console.print(f"replaced {ref} on {remote}", markup=False, highlight=False)
         console.print(f"pushed {len(pushed)} ref(s) to {remote}" if pushed else "nothing to push", markup=False)
     if skipped:
         raise typer.Exit(1)

@@ -43,14 +43,15 @@ class TreeEntry:
 
 def _tree_sort_key(entry: TreeEntry) -> bytes:
     # Git sorts tree entries as if directory names ended in '/'.
-    name = entry.name.encode()
+    name = entry.name.encode("utf-8", "surrogateescape")
     return name + b"/" if entry.is_tree else name
 
 
 def encode_tree(entries) -> bytes:
     out = bytearray()
     for e in sorted(entries, key=_tree_sort_key):
-        out += b"%s %s\0" % (e.mode.encode(), e.name.encode()) + bytes.fromhex(e.oid)
+        # surrogateescape: a name that is not UTF-8 (decode_tree kept its bytes) is written back as it was.
+        out += b"%s %s\0" % (e.mode.encode(), e.name.encode("utf-8", "surrogateescape")) + bytes.fromhex(e.oid)
     return bytes(out)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import threading
 
@@ -10,6 +11,7 @@ from ..util import crash_points
 from .durability import FsyncPolicy
 from .objects import TreeEntry, decode_tree, write_loose
 
+_OID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _KIND_BY_PYGIT2_TYPE = {1: "commit", 2: "tree", 3: "blob", 4: "tag"}
 PACK_BLOBS_FROM = 64   # write_blobs() packs this many blobs or more
 # No tree git-panini writes comes near this (a fan directory of 350 000 entries); a larger one from a
@@ -199,12 +201,19 @@ class Repo:
         return proc.stdout.decode().strip() if proc.returncode == 0 else default
 
     # --- objects ------------------------------------------------------------------------------
+    def is_oid(self, oid) -> bool:
+        """A full lowercase object id of this repository's format. Anything else (a name read from a hostile
+        tree: not hex, not UTF-8, a newline that would start another cat-file command) is no object here."""
+        return isinstance(oid, str) and len(oid) == self.hex_len and _OID.fullmatch(oid) is not None
+
     def read(self, oid: str) -> tuple[str, bytes] | None:
-        return self.reader.read(oid)
+        return self.reader.read(oid) if self.is_oid(oid) else None
 
     def read_kind(self, oid: str, kind: str, limit: int | None = None) -> bytes | None:
         """The object's bytes if it is here and of this kind; with a limit, a larger object raises
         ObjectTooLarge before it is read (a 3 GiB blob named where a manifest belongs)."""
+        if not self.is_oid(oid):
+            return None
         if limit is not None:
             size = self.reader.size(oid)
             if size is None:
@@ -217,7 +226,7 @@ class Repo:
         return obj[1]
 
     def exists(self, oid: str) -> bool:
-        return self.reader.exists(oid)
+        return self.is_oid(oid) and self.reader.exists(oid)
 
     def read_tree(self, oid: str) -> list[TreeEntry]:
         data = self.read_kind(oid, "tree", MAX_TREE_SIZE)

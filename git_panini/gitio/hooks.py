@@ -13,7 +13,8 @@ from ..store.chunk_source import ChunkSource
 from ..store.local import LocalStore
 from ..store.shared import fan
 from ..transfer import locks
-from ..transfer.remote import default_remote
+from ..transfer.publish import referenced_manifests
+from ..transfer.remote import DamagedRemote, default_remote
 from ..transfer.sync import SyncError, fetch, push
 from ..util.errors import warn
 from .markers import LOST, NEEDS_FETCH
@@ -113,9 +114,28 @@ def _pre_push(repo, args, stdin: bytes) -> int:
         return 1
     try:
         push(repo, remote, revs=revs)
+    except DamagedRemote as e:
+        return _push_past_damage(repo, revs, e)
     except SyncError as e:
         warn(f"refusing to push: {e}")
         return 1
+    return 0
+
+
+def _push_past_damage(repo, revs: list[str], damage: DamagedRemote) -> int:
+    """The remote's store or notes ref is not a commit (pushed there by hand, or by a hostile writer): no
+    file data can be published there until it is repaired. A push whose commits add no git-panini file
+    needs none and goes on, with one warning line, so one damaged ref does not stop every push of every
+    clone; one that adds such a file is refused, since its pointers would name data the remote never got."""
+    try:
+        needed = referenced_manifests(repo, revs)
+    except SyncError as e:
+        warn(f"refusing to push: {e}")
+        return 1
+    if needed:
+        warn(f"refusing to push: {damage}")
+        return 1
+    warn(f"warning: {damage}; this push adds no git-panini file, so it goes on")
     return 0
 
 

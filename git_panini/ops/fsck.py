@@ -15,7 +15,9 @@ from ..store.chunk_index import ChunkIndex
 from ..store.chunk_source import ChunkSource, ReadError, read_manifest
 from ..store.local import LocalStore
 from ..store.notes import Notes
-from ..store.shared import Store, StoreError
+from ..store.shared import Store, StoreError, malformed_entries
+
+MAX_NAMED = 20   # malformed store entries named one per line; the rest are counted
 
 
 def reachable_objects(repo) -> set[str]:
@@ -73,6 +75,7 @@ def check_store(repo, full: bool = False) -> dict:
         counts["packs"] = len(packs)
         for pack, reason in index.db.execute("select pack, reason from unreadable"):
             errors.append(f"pack {pack}: {reason}")
+        warnings += _malformed(repo, store)
         published = set(store.manifests()) if store.tip() else set()
         counts["manifests"] = len(published)
         local_manifests = local.manifests() if local.tip() else []
@@ -123,6 +126,29 @@ def check_store(repo, full: bool = False) -> dict:
             "warnings": warnings, "counts": counts}
 
 
+def _malformed(repo, store) -> list[str]:
+    """One line per entry of our store that no git-panini writes (merged from a remote: every reader skips
+    them, quarantined), at most MAX_NAMED of them; a remote's own: `fsck --remote`."""
+    lines = [f"the store holds a malformed entry, ignored: {path}"
+             for path in malformed_entries(repo, store.tree_of(store.tip()))]
+    if len(lines) > MAX_NAMED:
+        lines = lines[:MAX_NAMED] + [f"and {len(lines) - MAX_NAMED} more malformed store entries, ignored"]
+    return lines
+
+
+def check_remote_refs(repo, remote: str) -> tuple[list[str], list[str]]:
+    """(errors, warnings) about a remote's store and notes refs (transfer.sync.inspect_remote)."""
+    from ..transfer.remote import SyncError
+    from ..transfer.sync import inspect_remote
+    try:
+        errors, warnings = inspect_remote(repo, remote)
+    except SyncError as e:
+        return [str(e)], []
+    if len(warnings) > MAX_NAMED:
+        warnings = warnings[:MAX_NAMED] + [f"and {len(warnings) - MAX_NAMED} more malformed entries, ignored"]
+    return errors, warnings
+
+
 def _lacks_data(source, found, errors: list[str]) -> bool:
     """Whether a HEAD file's chunks are not all here; a manifest that is here but does not describe the
     pointer's file (its sizes do not add up, it does not parse) is an error, not missing data."""
@@ -138,7 +164,7 @@ def _lacks_data(source, found, errors: list[str]) -> bool:
 
 def _packs(store):
     from ..store.shared import leaves
-    return leaves(store.repo, store.tree_of(store.tip()), "packs")
+    return leaves(store.repo, store.tree_of(store.tip()), "packs", name_is_oid=True)
 
 
 def _unreachable_chunk(repo, index, reachable: set[str], manifest: str) -> str | None:

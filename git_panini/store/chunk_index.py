@@ -16,7 +16,7 @@ from ..format.recipe import MAX_RECIPE_SIZE, RecipeError, parse_recipe
 from ..git.repo import ObjectTooLarge
 from ..git.tree_edit import TreeEditor
 from . import bulk
-from .shared import MAX_LIST_SIZE, PACK_REFS, RAW_REFS, parse_list
+from .shared import FAN, MAX_LIST_SIZE, PACK_REFS, RAW_REFS, parse_list, read_fanout, valid_leaf
 
 # 1: git-panini 0.1 (packs as trees); 2: a remote's chunks taken from its manifests (metadata, not proof);
 # an index of another version is rebuilt.
@@ -36,20 +36,29 @@ create table if not exists remote_blobs (remote text not null, blob text not nul
 """
 
 
-def changed_leaves(repo, old_tree: str | None, new_tree: str | None, top: str) -> tuple[list, bool]:
+def changed_leaves(repo, old_tree: str | None, new_tree: str | None, top: str, valid=None) -> tuple[list, bool]:
     """([(fan, entry)] of new_tree's 'top/<fan>/' directories ('<fan>/' at the root when top is '')
-    that old_tree lacks or holds differently, whether any of old's went away)."""
+    that old_tree lacks or holds differently, whether any of old's went away). Only valid entries count:
+    valid(fan, entry) (default: a store leaf named by its blob's id); a malformed one, like a fan directory
+    no store writes, is skipped on both sides (quarantined: it affects only itself)."""
+    if valid is None:
+        valid = lambda fan, e: valid_leaf(e, fan, repo.hex_len, name_is_oid=True)   # noqa: E731
+
     def fans(tree):
         entry = TreeEditor(repo, tree).get(top) if tree and top else None
         oid = tree if not top else (entry.oid if entry and entry.is_tree else None)
-        return {e.name: e.oid for e in repo.read_tree(oid) if e.is_tree} if oid else {}
+        found = read_fanout(repo, oid) if oid else None
+        return {e.name: e.oid for e in found or [] if e.is_tree and FAN.fullmatch(e.name)}
+
+    def entries(fan, oid):
+        return [e for e in read_fanout(repo, oid) or [] if valid(fan, e)]
     old, new = fans(old_tree), fans(new_tree)
     added, removed = [], any(name not in new for name in old)
     for name, oid in new.items():
         if old.get(name) == oid:
             continue
-        before = {e.name: e.oid for e in repo.read_tree(old[name])} if name in old else {}
-        after = repo.read_tree(oid)
+        before = {e.name: e.oid for e in entries(name, old[name])} if name in old else {}
+        after = entries(name, oid)
         names = {e.name for e in after}
         removed = removed or any(n not in names for n in before)
         added += [(name, e) for e in after if before.get(e.name) != e.oid]

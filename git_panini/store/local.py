@@ -39,7 +39,7 @@ class LocalStore(SnapshotRef):
         return self.edit(apply, message)
 
     def manifests(self) -> list[str]:
-        return [e.name for e in leaves(self.repo, self.tree_of(self.tip()), "manifests")]
+        return [e.name for e in leaves(self.repo, self.tree_of(self.tip()), "manifests", name_is_oid=True)]
 
     def chunks(self) -> list[str]:
-        return [e.name for e in leaves(self.repo, self.tree_of(self.tip()), "chunks")]
+        return [e.name for e in leaves(self.repo, self.tree_of(self.tip()), "chunks", name_is_oid=True)]

@@ -24,8 +24,8 @@ import re
 
 from ..format.chunking import ChunkParams
 from ..git.cas_refs import HistoryRef
-from ..git.objects import MODE_BLOB, TreeEntry
-from ..git.repo import ObjectTooLarge
+from ..git.objects import MODE_BLOB, ObjectFormatError, TreeEntry
+from ..git.repo import GitError, ObjectTooLarge
 from ..git.tree_edit import TreeEditor
 
 STORE_REF = "refs/panini/store"
@@ -134,22 +134,18 @@ class Store(HistoryRef):
                 pass   # an invalid config is never adopted; we keep the defaults until a valid one comes
         ours_root = {e.name: e for e in self.repo.read_tree(ours)} if ours else {}
         hex_len = self.repo.hex_len
-        for top, name_is_oid in (("manifests", True), ("packs", True), ("raw", False), ("bulk", False)):
+        for top, name_is_oid in TOPS.items():
             mine, their = ours_root.get(top), their_root.get(top)
             if their is None or not their.is_tree or (mine is not None and mine.oid == their.oid):
                 continue
-            for fan_entry in self.repo.read_tree(their.oid):
-                if not fan_entry.is_tree or not _FAN.fullmatch(fan_entry.name):
+            for fan_entry in read_fanout(self.repo, their.oid) or []:
+                if not fan_entry.is_tree or not FAN.fullmatch(fan_entry.name):
                     continue
                 ours_fan = editor.get(f"{top}/{fan_entry.name}")
                 if ours_fan is not None and ours_fan.oid == fan_entry.oid:
                     continue
                 have = {e.name for e in editor.list(f"{top}/{fan_entry.name}")}
-                try:
-                    entries = self.repo.read_tree(fan_entry.oid)
-                except ObjectTooLarge:
-                    continue   # no store writes such a tree: quarantined
-                for e in entries:
+                for e in read_fanout(self.repo, fan_entry.oid) or []:
                     if e.name in have or not valid_leaf(e, fan_entry.name, hex_len, name_is_oid):
                         continue
                     editor.set(f"{top}/{fan_entry.name}/{e.name}", e.oid)
@@ -157,7 +153,7 @@ class Store(HistoryRef):
 
     # --- reads -----------------------------------------------------------------------------------
     def manifests(self, commit: str | None = None) -> list[str]:
-        return [e.name for e in leaves(self.repo, self.tree_of(commit or self.tip()), "manifests")]
+        return [e.name for e in leaves(self.repo, self.tree_of(commit or self.tip()), "manifests", name_is_oid=True)]
 
     def has_manifest(self, oid: str, commit: str | None = None) -> bool:
         tree = self.tree_of(commit or self.tip())
@@ -168,25 +164,72 @@ class Store(HistoryRef):
         return {e.name: e.oid for e in leaves(self.repo, self.tree_of(commit or self.tip()), "raw")}
 
 
-_FAN = re.compile(r"[0-9a-f]{2}")
+FAN = re.compile(r"[0-9a-f]{2}")
 _HEX = re.compile(r"[0-9a-f]+")
+# The fan-out directories of a store tree, and whether a leaf's name is its own blob id.
+TOPS = {"manifests": True, "packs": True, "raw": False, "bulk": False}   # top directory: its leaves named by their blob
 
 
-def valid_leaf(entry: TreeEntry, fan_name: str, hex_len: int, name_is_oid: bool) -> bool:
-    """A content-addressed leaf: a plain blob named by a full lowercase id under its own fan directory."""
-    return (entry.mode == MODE_BLOB and len(entry.name) == hex_len and _HEX.fullmatch(entry.name) is not None
+def valid_leaf(entry: TreeEntry, fan_name: str, hex_len: int, name_is_oid: bool, mode: str = MODE_BLOB) -> bool:
+    """A content-addressed leaf: a plain blob (or `mode`) named by a full lowercase id under its own fan directory."""
+    return (entry.mode == mode and len(entry.name) == hex_len and _HEX.fullmatch(entry.name) is not None
             and entry.name[:2] == fan_name and (not name_is_oid or entry.oid == entry.name))
 
 
-def leaves(repo, tree: str | None, top: str) -> list[TreeEntry]:
-    """Entries of a two-level fanout directory ('top/<2 hex>/<name>')."""
+def read_fanout(repo, oid: str) -> list[TreeEntry] | None:
+    """A tree of a store's fan-out, or None where no store writes such a tree (too large, or not a tree
+    object that parses): quarantined, never read."""
+    try:
+        return repo.read_tree(oid)
+    except (ObjectTooLarge, ObjectFormatError, GitError):
+        return None
+
+
+def leaves(repo, tree: str | None, top: str, name_is_oid: bool = False, mode: str = MODE_BLOB) -> list[TreeEntry]:
+    """The valid entries of a two-level fanout directory ('top/<2 hex>/<full id>'). A malformed one (a name
+    that is not a lowercase id of its fan directory, not UTF-8, another kind of entry; a fan directory no
+    store writes) is skipped: it affects only itself (malformed_entries names it, for fsck)."""
+    root = read_fanout(repo, tree) if tree else None
+    entry = next((e for e in root or [] if e.name == top and e.is_tree), None)
+    out = []
+    for fan_dir in (read_fanout(repo, entry.oid) or []) if entry else []:
+        if fan_dir.is_tree and FAN.fullmatch(fan_dir.name):
+            out.extend(e for e in read_fanout(repo, fan_dir.oid) or []
+                       if valid_leaf(e, fan_dir.name, repo.hex_len, name_is_oid, mode))
+    return out
+
+
+def shown(path: str) -> str:
+    """A tree path as one printable line: bytes that are not printable ASCII (not UTF-8, a newline) escaped."""
+    return repr(path.encode("utf-8", "surrogateescape"))[2:-1]
+
+
+def malformed_entries(repo, tree: str | None) -> list[str]:
+    """The paths (shown()) of a store tree's entries that no git-panini writes, under manifests/, packs/ and
+    raw/: every reader skips them (merge_trees never takes them in, leaves() never lists them)."""
     if tree is None:
         return []
-    editor = TreeEditor(repo, tree)
     out = []
-    for fan_dir in editor.list(top):
-        if fan_dir.is_tree:
-            out.extend(editor.list(f"{top}/{fan_dir.name}"))
+    root = read_fanout(repo, tree) or []
+    for top in (e for e in root if e.name in TOPS):
+        if not top.is_tree:
+            out.append(shown(top.name) + " (not a directory)")
+            continue
+        fans = read_fanout(repo, top.oid)
+        if fans is None:
+            out.append(shown(top.name) + "/ (a tree no store writes)")
+            continue
+        for fan_dir in fans:
+            where = f"{top.name}/{fan_dir.name}"
+            if not fan_dir.is_tree or not FAN.fullmatch(fan_dir.name):
+                out.append(shown(where) + " (not a fan-out directory)")
+                continue
+            found = read_fanout(repo, fan_dir.oid)
+            if found is None:
+                out.append(shown(where) + "/ (a tree no store writes)")
+                continue
+            out += [shown(f"{where}/{e.name}") for e in found
+                    if not valid_leaf(e, fan_dir.name, repo.hex_len, TOPS[top.name])]
     return out
 
 

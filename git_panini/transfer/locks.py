@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import posixpath
 import socket
 import stat
 import uuid
@@ -64,6 +65,23 @@ class Lock:
                 "commit": self.commit, "mine": self.owner == me}
 
 
+@dataclass(frozen=True)
+class BadLock:
+    """A ref under refs/panini/locks/ that holds no lock git-panini could have written: it locks nothing,
+    blocks no push, and `unlock --force` removes it (named by the ref, or by the path it records)."""
+    ref: str
+    commit: str
+    reason: str
+    path: str | None = None   # as recorded, when the record parses
+
+    def as_json(self) -> dict:
+        return {"ref": self.ref, "commit": self.commit, "path": self.path, "reason": self.reason}
+
+    def line(self) -> str:
+        what = f" (path {json.dumps(self.path)})" if self.path is not None else ""
+        return f"malformed lock {self.ref}{what}: {self.reason}; ignored (git panini unlock --force {self.ref} removes it)"
+
+
 def lock_ref(path: str) -> str:
     return LOCK_REFS + hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()
 
@@ -96,6 +114,22 @@ def repo_path(repo, path: str) -> str:
     return relative
 
 
+def path_problem(path: str) -> str | None:
+    """Why a recorded lock path is not one repo_path() could have made (None: it is): every clone must
+    read it as the same file inside the repository, so it is relative, '/'-separated and normalized."""
+    if not path or "\0" in path:
+        return "an empty path" if not path else "a path with a NUL byte"
+    if path.startswith("/"):
+        return "an absolute path, outside the repository"
+    if path == ".." or path.startswith("../"):
+        return "a path outside the repository"
+    if posixpath.normpath(path) != path:
+        return "a path that is not normalized (., .. or empty parts)"
+    if path == ".git" or path.startswith(".git/"):
+        return "a path inside .git"
+    return None
+
+
 def known_paths(repo, paths: list[str]) -> None:
     """Refuse a path that is neither a file Git tracks nor a file in the working tree (a typo, a directory)."""
     tracked = set(repo.git("--literal-pathspecs", "ls-files", "-z", "--", *paths).stdout
@@ -108,23 +142,27 @@ def known_paths(repo, paths: list[str]) -> None:
 # --- the remote's locks ----------------------------------------------------------------------------
 
 
-def _read_lock(repo, ref: str, commit: str) -> Lock | None:
-    """The lock a ref points at, or None when it is not a lock git-panini wrote for the path it names."""
+def _read_lock(repo, ref: str, commit: str) -> Lock | BadLock:
+    """The lock a ref points at, or a BadLock (why not) when it is not a lock git-panini wrote for a path
+    inside the repository that hashes to the ref's name."""
     try:
         data = repo.read_kind(commit, "commit", MAX_OBJECT)
         if data is None:
-            return None
+            return BadLock(ref, commit, "not a lock commit")
         tree, _ = commit_tree_and_parents(data)
         entry = next((e for e in repo.read_tree(tree) if e.name == RECORD), None)
         blob = repo.read_kind(entry.oid, "blob", MAX_OBJECT) if entry else None
         record = json.loads(blob) if blob else None
     except (ObjectTooLarge, ObjectFormatError, GitError, ValueError, RecursionError):   # RecursionError: hostile nesting
-        return None
+        return BadLock(ref, commit, "no readable lock record")
     fields = ("path", "owner", "time", "host")
     if not isinstance(record, dict) or not all(isinstance(record.get(k), str) for k in fields):
-        return None
+        return BadLock(ref, commit, "no readable lock record")
     lock = Lock(record["path"], record["owner"], record["time"], record["host"], commit)
-    return lock if lock.ref == ref else None
+    problem = path_problem(lock.path)
+    if problem:
+        return BadLock(ref, commit, problem, lock.path)
+    return lock if lock.ref == ref else BadLock(ref, commit, "its path does not hash to the ref's name", lock.path)
 
 
 def _fetch_lock_refs(repo, remote: str) -> dict[str, str]:
@@ -143,9 +181,10 @@ def _fetch_lock_refs(repo, remote: str) -> dict[str, str]:
         drop_private(repo, prefix)
 
 
-def remote_locks(repo, remote: str) -> tuple[dict[str, Lock], list[str]]:
-    """The remote's locks by path, and the refs under refs/panini/locks/ that hold no readable lock.
-    One ls-remote; a fetch only when some lock commit is not here yet."""
+def remote_locks(repo, remote: str) -> tuple[dict[str, Lock], list[BadLock]]:
+    """The remote's locks by path, and the refs under refs/panini/locks/ that hold no valid lock (each
+    affects only itself: never a lock on some file). One ls-remote; a fetch only when some lock commit
+    is not here yet."""
     try:
         refs = remote_refs(repo, remote, LOCK_REFS)
     except SyncError as e:
@@ -157,8 +196,8 @@ def remote_locks(repo, remote: str) -> tuple[dict[str, Lock], list[str]]:
     locks, malformed = {}, []
     for ref, commit in sorted(refs.items()):
         lock = _read_lock(repo, ref, commit)
-        if lock is None:
-            malformed.append(ref)
+        if isinstance(lock, BadLock):
+            malformed.append(lock)
         else:
             locks[lock.path] = lock
     return locks, malformed
@@ -210,7 +249,7 @@ def lock(repo, remote: str, paths: list[str]) -> tuple[list[Lock], list[Lock]]:
     theirs = [current[p] for p in paths if p in current and current[p].owner != me]
     if theirs:
         raise LockError(_others(theirs))
-    blocked = [p for p in paths if lock_ref(p) in malformed]
+    blocked = [p for p in paths if lock_ref(p) in {bad.ref for bad in malformed}]
     if blocked:
         raise LockError(f"{blocked[0]}: {lock_ref(blocked[0])} on '{remote}' holds no readable lock; "
                         f"delete it first: git push {remote} :{lock_ref(blocked[0])}")
@@ -228,11 +267,23 @@ def lock(repo, remote: str, paths: list[str]) -> tuple[list[Lock], list[Lock]]:
     return new, ours
 
 
-def unlock(repo, remote: str, paths: list[str], force: bool = False) -> list[Lock]:
-    """Release the locks on these paths, all or none; another user's only with force."""
+def unlock(repo, remote: str, paths: list[str], force: bool = False,
+           named: list[str] = ()) -> tuple[list[Lock], list[BadLock]]:
+    """Release the locks on these paths, all or none; another user's only with force. named: locks given
+    by their ref, or (malformed ones) by the path they record, which may be no path of this repository;
+    a malformed lock is removed only with force. Returns (locks released, malformed locks removed)."""
     me = identity(repo)
     paths = list(dict.fromkeys(paths))
-    current, _ = remote_locks(repo, remote)
+    current, malformed = remote_locks(repo, remote)
+    bad = _named_bad(malformed, list(named) + [p for p in paths if p not in current])
+    if bad and not force:
+        raise LockError(f"{bad[0].ref} holds no valid lock ({bad[0].reason}); only --force removes it")
+    by_ref = {l.ref: l for l in current.values()}
+    unknown = [n for n in named if n not in by_ref and not any(n in (b.ref, b.path) for b in bad)]
+    if unknown:
+        raise LockError(f"{unknown[0]}: no lock on '{remote}' has this ref or records this path")
+    paths += [by_ref[n].path for n in named if n in by_ref and by_ref[n].path not in paths]
+    paths = [p for p in paths if not any(p == b.path for b in bad)]
     absent = [p for p in paths if p not in current]
     if absent:
         _forget(repo, remote, absent)   # released by someone else (--force) since we took it
@@ -244,8 +295,9 @@ def unlock(repo, remote: str, paths: list[str], force: bool = False) -> list[Loc
     dirty = [] if force else _uncommitted(repo, paths)
     if dirty:   # as git-lfs: releasing it now would let someone else change it under your edit
         raise LockError(f"{dirty[0]} has uncommitted changes; commit (and push) them first, or unlock --force")
-    refused = _push(repo, remote, [f"--force-with-lease={l.ref}:{l.commit}" for l in locks],
-                    [f":{l.ref}" for l in locks])
+    gone = [*locks, *bad]
+    refused = _push(repo, remote, [f"--force-with-lease={l.ref}:{l.commit}" for l in gone],
+                    [f":{l.ref}" for l in gone])
     if refused:
         raise LockError(f"the remote refused the unlock: {refused} (the lock changed since it was read: "
                         "see `git panini locks`)")
@@ -254,7 +306,12 @@ def unlock(repo, remote: str, paths: list[str], force: bool = False) -> list[Loc
     for path in paths:
         if path in lockable:
             set_writable(repo, path, False)
-    return locks
+    return locks, bad
+
+
+def _named_bad(malformed: list[BadLock], names: list[str]) -> list[BadLock]:
+    """The malformed locks that `names` name, by ref or by the path they record."""
+    return [b for b in malformed if b.ref in names or (b.path is not None and b.path in names)]
 
 
 def _uncommitted(repo, paths: list[str]) -> list[str]:
@@ -263,7 +320,7 @@ def _uncommitted(repo, paths: list[str]) -> list[str]:
     return [entry[3:] for entry in out.split("\0") if len(entry) > 3]
 
 
-def list_locks(repo, remote: str) -> tuple[list[Lock], list[str]]:
+def list_locks(repo, remote: str) -> tuple[list[Lock], list[BadLock]]:
     """The remote's locks (and malformed lock refs); what we hold there is remembered for checkouts."""
     current, malformed = remote_locks(repo, remote)
     me = identity(repo)

@@ -21,8 +21,8 @@ from ..store import bulk
 from ..store.chunk_index import ChunkIndex, changed_leaves
 from ..store.chunk_source import ChunkSource, ReadError
 from ..store.local import LocalStore
-from ..store.notes import Notes, new_note
-from ..store.shared import Store, bulk_list_path, config_blob, manifest_path, pack_path, raw_list_path
+from ..store.notes import Notes, is_note, new_note
+from ..store.shared import STORE_REF, Store, bulk_list_path, config_blob, manifest_path, pack_path, raw_list_path
 from .remote import RemoteState, SyncError, default_remote, remote_objects
 
 
@@ -128,7 +128,8 @@ def _outgoing(repo, state: RemoteState, store: Store, index: ChunkIndex, new, se
         editor.set(path, listing)
     tree = editor.write()
     out = Outgoing(raw_batch=batch[0] if batch else None)
-    if (new or packs or state.base_tree) and (tree != state.base_tree or state.replace):
+    replacing = bool(state.replace) or STORE_REF in state.broken   # a lease on what it replaces, no parent
+    if (new or packs or state.base_tree or replacing) and (tree != state.base_tree or replacing):
         message = f"panini: publish {len(new)} file(s), {len(send)} new chunk(s), {len(packs)} pack(s)"
         out.store = repo.write_object("commit", encode_commit(tree, [state.store] if state.store else [], message))
     out.notes = _notes_commit(repo, state, tree, pending, index, reset)
@@ -262,5 +263,7 @@ def _packed_in(repo, index: ChunkIndex, store: TreeEditor, manifest: str) -> boo
 
 def _changed_notes(repo, base: str | None, ours: str | None):
     """(entry, manifest) of our notes whose blob differs from the base tree's (only changed fan directories)."""
-    for fan_name, entry in changed_leaves(repo, base, ours, "")[0]:
+    def valid(fan_name, entry):
+        return is_note(entry, len(fan_name), repo.hex_len)
+    for fan_name, entry in changed_leaves(repo, base, ours, "", valid)[0]:
         yield entry, fan_name + entry.name

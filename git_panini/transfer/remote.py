@@ -11,6 +11,11 @@ class SyncError(Exception):
     pass
 
 
+class DamagedRemote(SyncError):
+    """The remote's store or notes ref points at something other than a commit (a blob, a tree, a tag):
+    no push can build on it. One line naming the ref; found by the fetch at once, never retried."""
+
+
 @dataclass
 class RemoteState:
     remote: str
@@ -20,6 +25,7 @@ class RemoteState:
     replace: str | None = None        # its format-1 store tip, replaced (with a lease) by the next push
     bulk: dict[str, str] = field(default_factory=dict)   # refs that replacing it must push too
     damaged: list[str] = field(default_factory=list)     # what it lost since this clone last saw it
+    broken: dict[str, str] = field(default_factory=dict)   # {ref: oid} not a commit there (a repair replaces them)
 
 
 def default_remote(repo) -> str | None:

@@ -28,9 +28,13 @@ def fetch_notes(repo, remote: str) -> bool:
         if proc.returncode != 0:
             raise NotesUnavailable(f"fetching the notes of '{remote}' failed: "
                                    f"{first_error_line(proc.stderr, proc.returncode)}")
-        theirs = repo.ref(private + "panini")
+        theirs = repo.ref(private + "panini", peel=False)
         if theirs is None:
             return False
+        kind = repo.git("cat-file", "-t", theirs).stdout.decode().strip()
+        if kind != "commit":
+            raise NotesUnavailable(f"{NOTES_REF} on '{remote}' points at a {kind}, not a commit: the remote is "
+                                   f"damaged (see git panini fsck --remote {remote})")
         try:
             Notes(repo).merge_from(theirs, f"panini: merge notes from {remote}")
         except (ObjectTooLarge, ValueError) as e:

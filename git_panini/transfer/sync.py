@@ -22,39 +22,31 @@ from ..git.tree_edit import TreeEditor
 from ..store.chunk_index import ChunkIndex
 from ..store.legacy.format1 import convert, is_v1, upgrade_local
 from ..store.notes import NOTES_REF, Notes
-from ..store.shared import PACK_REFS, RAW_REFS, STORE_REF, Store, bulk_list_path, raw_list_path
+from ..store.shared import PACK_REFS, RAW_REFS, STORE_REF, Store, bulk_list_path, malformed_entries, raw_list_path
 from ..util.errors import warn
 from .publish import Outgoing, prepare, prepare_repair
-from .remote import RemoteState, SyncError
+from .remote import DamagedRemote, RemoteState, SyncError
 
 
 def private_prefix() -> str:
     return f"refs/panini/fetch/{os.getpid()}-{uuid.uuid4().hex[:8]}/"
 
 
-def fetch(repo, remote: str) -> RemoteState:
-    """Fetch the remote's store and notes, merge them into ours; return them as fetched."""
+def fetch(repo, remote: str, repair: bool = False) -> RemoteState:
+    """Fetch the remote's store and notes, merge them into ours; return them as fetched. A ref of the
+    two that is not a commit raises DamagedRemote (repair: it is treated as absent, and recorded in
+    state.broken for the push that replaces it)."""
     upgrade_local(repo)
     prefix = private_prefix()
-    # Glob refspecs: a ref the remote lacks is simply not fetched (a plain refspec would fail).
-    specs = [f"+refs/panini/stor*:{prefix}stor*", f"+refs/notes/panin*:{prefix}panin*"]
-    # Negotiate with our own store and notes tips only (what the remote's chains may share with us):
-    # the branches have nothing in common with them and would cost round trips. With neither (a
-    # fresh clone) there is nothing to negotiate at all.
-    ours = [ref for ref in (STORE_REF, NOTES_REF) if repo.ref(ref)]
-    negotiation = [f"--negotiation-tip={ref}" for ref in ours]
-    config = [] if ours else ["-c", "fetch.negotiationAlgorithm=noop"]
-    for attempt in range(6):
-        proc = repo.git(*config, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc",
-                        "--no-recurse-submodules", *negotiation, remote, *specs, check=False)
-        if proc.returncode == 0:
-            break
-        message = first_error_line(proc.stderr, proc.returncode)
-        if "cannot lock ref" not in message or attempt == 5:
-            drop_private(repo, prefix)
-            raise SyncError(f"fetching from '{remote}' failed: {message}")
-        time.sleep(0.05 * 2 ** attempt * (0.5 + random.random()))
-    state = RemoteState(remote, repo.ref(prefix + "store"), repo.ref(prefix + "panini"))
+    tips = fetch_tips(repo, remote, prefix)
+    broken = {ref: (kind, oid) for ref, (kind, oid) in tips.items() if kind != "commit"}
+    if broken and not repair:
+        drop_private(repo, prefix)
+        ref, (kind, _) = sorted(broken.items())[0]
+        raise DamagedRemote(damage(remote, ref, kind))
+    commits = {ref: oid for ref, (kind, oid) in tips.items() if kind == "commit"}
+    state = RemoteState(remote, commits.get(STORE_REF), commits.get(NOTES_REF),
+                        broken={ref: oid for ref, (_, oid) in broken.items()})
     try:
         store, notes = Store(repo), Notes(repo)
         if state.store and is_v1(repo, state.store):
@@ -95,6 +87,60 @@ def _rewound(repo, index: ChunkIndex, state: RemoteState) -> list[str]:
     return damaged
 
 
+def damage(remote: str, ref: str, kind: str) -> str:
+    return (f"{ref} on '{remote}' points at a {kind}, not a commit: the remote is damaged (see git panini fsck "
+            f"--remote {remote}; git panini push --repair {remote} replaces it)")
+
+
+def fetch_tips(repo, remote: str, prefix: str) -> dict[str, tuple[str, str]]:
+    """One `git fetch` of the remote's store and notes tips into refs under `prefix` (the caller drops
+    them); {ref as the remote names it: (object type, id)} of those it has."""
+    # Glob refspecs: a ref the remote lacks is simply not fetched (a plain refspec would fail).
+    specs = [f"+refs/panini/stor*:{prefix}stor*", f"+refs/notes/panin*:{prefix}panin*"]
+    # Negotiate with our own store and notes tips only (what the remote's chains may share with us):
+    # the branches have nothing in common with them and would cost round trips. With neither (a
+    # fresh clone) there is nothing to negotiate at all.
+    ours = [ref for ref in (STORE_REF, NOTES_REF) if repo.ref(ref)]
+    negotiation = [f"--negotiation-tip={ref}" for ref in ours]
+    config = [] if ours else ["-c", "fetch.negotiationAlgorithm=noop"]
+    for attempt in range(6):
+        proc = repo.git(*config, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc",
+                        "--no-recurse-submodules", *negotiation, remote, *specs, check=False)
+        if proc.returncode == 0:
+            break
+        message = first_error_line(proc.stderr, proc.returncode)
+        if "cannot lock ref" not in message or attempt == 5:
+            drop_private(repo, prefix)
+            raise SyncError(f"fetching from '{remote}' failed: {message}")
+        time.sleep(0.05 * 2 ** attempt * (0.5 + random.random()))
+    # The type as the remote has it, unpeeled: a blob, a tree or a tag there is no chain a push can build on.
+    names = {prefix + "store": STORE_REF, prefix + "panini": NOTES_REF}
+    out = repo.git("for-each-ref", "--format=%(objecttype) %(objectname) %(refname)", prefix).stdout.decode()
+    return {names[ref]: (kind, oid) for kind, oid, ref in (line.split(" ", 2) for line in out.splitlines())
+            if ref in names}
+
+
+def inspect_remote(repo, remote: str) -> tuple[list[str], list[str]]:
+    """(errors, warnings) about the remote's store and notes refs as it holds them now, fetched into refs
+    private to this process and merged nowhere: a ref that is not a commit (no push can build on it) is an
+    error; an entry of its store that no git-panini writes (every reader skips it) a warning."""
+    prefix = private_prefix()
+    try:
+        tips = fetch_tips(repo, remote, prefix)
+        errors = [f"{ref} on '{remote}' points at a {kind}, not a commit: no push can build on it "
+                  f"(git panini push --repair {remote} replaces it)"
+                  for ref, (kind, _) in sorted(tips.items()) if kind != "commit"]
+        kind, oid = tips.get(STORE_REF, (None, None))
+        tree = Store(repo).tree_of(oid) if kind == "commit" else None
+        warnings = [f"{STORE_REF} on '{remote}' holds a malformed entry, ignored: {path}"
+                    for path in malformed_entries(repo, tree)]
+        if STORE_REF not in tips:
+            warnings.append(f"'{remote}' has no {STORE_REF} (nothing pushed there yet)")
+        return errors, warnings
+    finally:
+        drop_private(repo, prefix)
+
+
 def drop_private(repo, prefix: str):
     refs = repo.git("for-each-ref", "--format=%(refname)", prefix, check=False).stdout.decode().split()
     if refs:
@@ -127,12 +173,15 @@ def learn_holdings(repo, state: RemoteState):
 
 
 def _prove(repo, remote: str, refs: dict[str, str], store_tree: str | None) -> list[str]:
-    listed = TreeEditor(repo, store_tree) if store_tree else None
+    # A list is a hint wherever it comes from (the recomputed commit is the proof): the remote's store's,
+    # else ours (a damaged remote may have lost its lists while its bulk refs still hold the data).
+    store = Store(repo)
+    sources = [TreeEditor(repo, tree) for tree in (store_tree, store.tree_of(store.tip())) if tree]
     lists = {}
     for ref, commit in refs.items():
         path = raw_list_path(commit) if ref.startswith(RAW_REFS) else bulk_list_path(commit)
-        entry = listed.get(path) if listed else None
-        lists[commit] = entry.oid if entry is not None and not entry.is_tree else None
+        entry = next((e for e in (s.get(path) for s in sources) if e is not None and not e.is_tree), None)
+        lists[commit] = entry.oid if entry is not None else None
     index = ChunkIndex(Store(repo))
     try:
         return index.prove_remote(remote, refs, lists)
@@ -155,7 +204,11 @@ def push(repo, remote: str, revs: list[str] | None = None, packs: list[str] = ()
             warn(f"the remote '{remote}' lost data since this clone last saw it ({', '.join(state.damaged)}): "
                  "pushing back what this clone holds (git panini fsck --remote checks it)")
             return repair(repo, remote, attempts)[0]
-        pushed = push_once(repo, state, prepare(repo, state, revs, packs, bulk), bulk, delete)
+        try:
+            out = prepare(repo, state, revs, packs, bulk)
+        except ObjectTooLarge as e:   # a fan directory of the remote's store that no store writes, where ours go
+            raise SyncError(f"the store of '{remote}' holds what no git-panini writes: {e}") from None
+        pushed = push_once(repo, state, out, bulk, delete)
         if pushed is not None:
             return pushed
         if delete:
@@ -166,12 +219,13 @@ def push(repo, remote: str, revs: list[str] | None = None, packs: list[str] = ()
     raise SyncError(f"pushing to '{remote}' kept racing with other writers; try again")
 
 
-def repair(repo, remote: str, attempts: int = 8) -> tuple[dict[str, str], dict[str, str]]:
+def repair(repo, remote: str, attempts: int = 8) -> tuple[dict[str, str], dict[str, str], list[str]]:
     """`git panini push --repair`: push back whatever the remote lost that this clone holds (publish.
     prepare_repair), for every file of this clone's branches, tags and remote-tracking refs. Returns
-    ({ref: oid} pushed, {path: why} of files this clone cannot supply)."""
+    ({ref: oid} pushed, {path: why} of files this clone cannot supply, the refs replaced). A store or notes
+    ref that is not a commit there (DamagedRemote) is replaced, under a lease on exactly what is there."""
     for attempt in range(attempts):
-        state = fetch(repo, remote)
+        state = fetch(repo, remote, repair=True)
         learn_holdings(repo, state)
         out, skipped = prepare_repair(repo, state, ["--branches", "--tags", "--remotes"])
         pushed = push_once(repo, state, out)
@@ -181,7 +235,7 @@ def repair(repo, remote: str, attempts: int = 8) -> tuple[dict[str, str], dict[s
                 index.repaired(remote)
             finally:
                 index.close()
-            return pushed, skipped
+            return pushed, skipped, sorted(state.broken)
         time.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
     raise SyncError(f"pushing to '{remote}' kept racing with other writers; try again")
 
@@ -196,12 +250,15 @@ def push_once(repo, state: RemoteState, out: Outgoing, bulk: dict[str, str] | No
         refs[RAW_REFS + out.raw_batch] = out.raw_batch
     updates = {STORE_REF: out.store, NOTES_REF: out.notes}
     updates = {ref: oid for ref, oid in updates.items() if oid} | refs
+    # A repair replaces a damaged ref (or deletes it: notes with nothing to say), under a lease on exactly
+    # the object the fetch saw there.
+    delete = dict(delete or {}) | {ref: oid for ref, oid in state.broken.items() if ref not in updates}
     if not updates and not delete:
         return {}
-    leases = [f"--force-with-lease={ref}:{oid}" for ref, oid in (delete or {}).items()]
+    leases = [f"--force-with-lease={ref}:{oid}" for ref, oid in (delete | state.broken).items()]
     if state.replace:
         leases.append(f"--force-with-lease={STORE_REF}:{state.replace}")
-    specs = [f"{oid}:{ref}" for ref, oid in updates.items()] + [f":{ref}" for ref in delete or {}]
+    specs = [f"{oid}:{ref}" for ref, oid in updates.items()] + [f":{ref}" for ref in delete]
     proc = repo.git("push", "--quiet", "--no-verify", "--porcelain", "--atomic", *leases, state.remote, *specs,
                     check=False)
     if proc.returncode != 0:

@@ -10,7 +10,7 @@ format-1 tip is converted when fetched, and the next push replaces it (a lease o
 from __future__ import annotations
 
 from ...format.chunking import ChunkParams
-from ...git.objects import commit_tree_and_parents, encode_commit
+from ...git.objects import MODE_TREE, commit_tree_and_parents, encode_commit
 from ...git.tree_edit import TreeEditor
 from .. import bulk
 from ..local import LocalStore
@@ -64,16 +64,16 @@ def convert(repo, commit: str) -> tuple[str, dict[str, str]]:
             params = ChunkParams.parse(line)
     out = TreeEditor(repo, None)
     out.set("config", repo.write_object("blob", config_blob(params)))
-    manifests = [e.name for e in leaves(repo, tree, "manifests") if e.oid == e.name]
+    manifests = [e.name for e in leaves(repo, tree, "manifests", name_is_oid=True)]
     for oid in manifests:
         out.set(manifest_path(oid), oid)
     pack_blobs = [e.oid for e in leaves(repo, tree, "dicts")]
-    for pack in leaves(repo, tree, "packs"):
+    for pack in leaves(repo, tree, "packs", mode=MODE_TREE):
         parts = {e.name: e.oid for e in repo.read_tree(pack.oid)} if pack.is_tree else {}
         if parts.get("recipe") == pack.name and "data" in parts:
             out.set(pack_path(pack.name), pack.name)
             pack_blobs.append(parts["data"])
-    raw = [e.name for e in leaves(repo, tree, "chunks") if e.oid == e.name]
+    raw = [e.name for e in leaves(repo, tree, "chunks", name_is_oid=True)]
     refs = {}
     if raw:
         batch, listing = _bulk(repo, RAW_REFS, raw, bulk.FORMAT1_RAW_MESSAGE, refs)
