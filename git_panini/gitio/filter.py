@@ -12,7 +12,7 @@ from ..git.repo import Repo
 from ..store import journal
 from ..store.chunk_source import ChunkSource, MissingObject, ReadError, iter_file, missing_chunks
 from ..transfer.remote import default_remote, remote_objects
-from ..transfer.sync import SyncError, fetch, learn_holdings
+from ..transfer.sync import SyncError, fetch
 from ..util import errors
 from ..util.pathfilter import PathFilter
 from .markers import NEEDS_FETCH
@@ -267,9 +267,7 @@ class FilterServer:
                 warn("file data is missing and no remote is configured to fetch it from")
                 return
             try:
-                # What its bulk refs hold, proven: the chunks fetched below may then spare a later clean
-                # of the same bytes from writing them again (writer._safe_here).
-                learn_holdings(self.repo, fetch(self.repo, self.source.remote))
+                fetch(self.repo, self.source.remote)
             except SyncError as e:
                 warn(str(e))
             self.source.refresh()

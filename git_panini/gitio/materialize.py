@@ -7,7 +7,7 @@ import os
 from ..format import pointer_scan as pointers
 from ..store.chunk_source import ChunkSource
 from ..transfer.remote import default_remote, remote_objects
-from ..transfer.sync import fetch, learn_holdings
+from ..transfer.sync import fetch
 from ..util.pathfilter import PathFilter
 
 
@@ -34,7 +34,7 @@ def fetch_missing(repo, source: ChunkSource, manifests: list[str]) -> int:
     request. Returns how many objects were asked for (0: all here, or no remote)."""
     if source.remote is None or not source.wanted(manifests):
         return 0
-    learn_holdings(repo, fetch(repo, source.remote))
+    fetch(repo, source.remote)
     source.refresh()
     return source.prefetch(manifests)
 

@@ -141,10 +141,11 @@ class IngestSession:
         return True
 
     def _safe_here(self, oid: str) -> bool:
-        """Dedup against a raw blob that is here and that refs/panini/local keeps, or that a remote is proven
-        to hold (one of its bulk refs holds it, as learnt when a checkout fetched it): a clone re-cleaning a
-        checked-out file must not write its whole data again. One merely on disk and nowhere else (garbage
-        a worker's pack replaced) may be gone at the next gc, so it is written again."""
+        """Dedup against a raw blob that is here and that refs/panini/local keeps, that a remote is proven to
+        hold, or that a remote served this clone by id (a checkout fetched it: a clone re-cleaning a checked-out
+        file must not write its whole data again; a push still proves what the remote holds before it skips
+        anything). One merely on disk and nowhere else (garbage a worker's pack replaced) may be gone at the
+        next gc, so it is written again."""
         if not self.repo.exists(oid):
             return False
         if self._kept is None:
@@ -154,7 +155,7 @@ class IngestSession:
             return True
         if self._remote_held is None:
             self._remote_held = ChunkIndex(Store(self.repo))
-        return self._remote_held.on_some_remote(oid)
+        return self._remote_held.was_fetched(oid) or self._remote_held.on_some_remote(oid)
 
     def finish(self) -> str | None:
         """One local-store commit that keeps every manifest and chunk of the session reachable (safe

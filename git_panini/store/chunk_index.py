@@ -28,6 +28,7 @@ create table if not exists unreadable (pack text primary key, reason text not nu
 create table if not exists chunks (chunk text not null, pack text not null, offset integer not null,
                                    length integer not null, primary key (chunk, pack));
 create table if not exists verified_packs (pack text primary key);
+create table if not exists fetched (blob text primary key);
 create table if not exists remote_refs (remote text not null, ref text not null, target text not null,
                                         proven integer not null, primary key (remote, ref));
 create table if not exists remote_lost (remote text not null, ref text not null, primary key (remote, ref));
@@ -151,6 +152,14 @@ class ChunkIndex:
         """The pack was decoded here and every chunk its recipe claims re-hashed to its id."""
         self.db.execute("insert or ignore into verified_packs values (?)", (pack,))
         self.db.commit()
+
+    def mark_fetched(self, blobs):
+        """A remote served these blobs by id (a checkout's fetch): what a later clean may dedup against."""
+        self.db.executemany("insert or ignore into fetched values (?)", [(b,) for b in blobs])
+        self.db.commit()
+
+    def was_fetched(self, blob: str) -> bool:
+        return self.db.execute("select 1 from fetched where blob = ?", (blob,)).fetchone() is not None
 
     def is_verified(self, pack: str) -> bool:
         return self.db.execute("select 1 from verified_packs where pack = ?", (pack,)).fetchone() is not None

@@ -129,7 +129,10 @@ class ChunkSource:
         if not oids or self.fetcher is None:
             return False
         self.fetches += 1
-        return self.fetcher(oids)
+        if not self.fetcher(oids):
+            return False
+        self.index.mark_fetched(oids)
+        return True
 
     def wanted(self, manifests, packs: bool = True) -> set[str]:
         """Object ids to fetch before these files can be read: absent manifests, and for each chunk
