@@ -123,8 +123,17 @@ def _read_lock(repo, ref: str, commit: str) -> Lock | None:
     fields = ("path", "owner", "time", "host")
     if not isinstance(record, dict) or not all(isinstance(record.get(k), str) for k in fields):
         return None
+    if not _is_repo_path(record["path"]):
+        return None   # a path no clone can lock ("/etc/passwd", "../x", ".git/config"): git itself refuses it
     lock = Lock(record["path"], record["owner"], record["time"], record["host"], commit)
     return lock if lock.ref == ref else None
+
+
+def _is_repo_path(path: str) -> bool:
+    """A path as `lock` records it: relative to the top of the work tree, '/'-separated, no empty, '.' or '..'
+    part, not under .git (any other character git allows in a path, a newline included, is fine)."""
+    parts = path.split("/")
+    return bool(path) and not any(p in ("", ".", "..") for p in parts) and parts[0].lower() != ".git"
 
 
 def _fetch_lock_refs(repo, remote: str) -> dict[str, str]:
