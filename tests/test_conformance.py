@@ -34,6 +34,25 @@ Unexpected command failures (a push refused for another reason than non-fast-for
 a missing `git panini` command, ...) are collected and fail the test at the end; losing a race for one of
 git's own locks to the concurrent second process is tolerated (git does the same).
 
+A hostile collaborator (operation `hostile`, panini mode only) attacks the remote's panini refs between
+honest steps with plumbing only, from a bare clone of its own (`hash-object -w`, a temporary index,
+`commit-tree`, `push`, force-push): it publishes the manifest of a file an honest actor adds next (cleaned in
+a scratch repository of its own; make_change then writes that very content), swaps a raw batch's list to
+name other chunks, adds a lying recipe (claims a listed file's chunks; its data, zeros or random bytes, sits
+under a real refs/panini/packs/<c> with a list that proves it, sometimes with a `completed` note), sets
+notes to `completed` or garbage, pushes a lock ref with a hostile path (traversal, absolute, .git/,
+newline, 3000 bytes, or a malformed record), deletes some or all refs/panini/raw/* or refs/panini/packs/*,
+or force-pushes refs/panini/store or refs/notes/panini back to an older commit. After a list swap, a
+deletion or a rewind the remote has lost data until a clone that holds it repairs: the next honest step
+(half the time) first runs `git panini push --repair` in its actor (exit 1 naming files "not here" is
+tolerated: that clone lacks them, another must supply them), plain pushes repair by themselves where
+they notice, and before every checkpoint each actor runs `git panini push --repair` once and
+`git panini fsck --remote` must then exit 0. Invariants 1-3 are unchanged under attack: fresh clones
+read every pushed commit bit-identical, manifests the attacker published are not leaks, and plain
+`git panini fsck` exits 0 in every actor, attacked or not (hostile notes, recipes and manifests are at
+most warnings there; `fsck --full` may name a lying pack, which is not run). Locks are advisory: the
+attacker never locks a path an honest actor uses.
+
 Replay: the seed is printed; a failure prints it with the operation log (the full log is written to
 conformance.log in the test's tmp dir). Run one seed again with
     PANINI_CONFORMANCE_SEED=<seed> [PANINI_CONFORMANCE_STEPS=<n>] pytest tests/test_conformance.py -k 'test_conformance[' -s
@@ -47,6 +66,7 @@ with bigger files and four actors.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import re
@@ -153,6 +173,13 @@ class Harness:
             words.append(bytes(self.rng.choices(b"etaoinshrdlucmfwypvbgkjqxz", k=self.rng.randint(2, 10))))
         self.words = words
         self.verifier_env = None
+        self.hostile_repo: Path | None = None
+        self.hostile_manifests: set[str] = set()   # manifests the hostile actor published (not a leak)
+        self.predicted: list[tuple[bytes, list[bytes]]] = []   # contents whose manifest it forged ahead
+        self.damaged: list[str] = []               # deleting or rewinding attacks no honest repair followed yet
+        self.repair_due = False                    # such an attack since the last checkpoint
+        if plain:
+            self.weights["hostile"] = 0
         self.background = False        # a second process runs in an actor: no lock is stale then
 
     # --- logging and commands ------------------------------------------------------------------------
@@ -331,10 +358,11 @@ class Harness:
             dst = self.new_path() if not crowded else self.rng.choice(existing)
             self.write(actor, dst, data, "copy", [])
             return dst, f"{dst} (copy of {src}, {len(data)} B)"
-        data, windows = self.fresh_data()
+        predicted = bool(self.predicted) and self.rng.random() < 0.7
+        data, windows = self.predicted.pop(0) if predicted else self.fresh_data()
         dst = self.rng.choice(existing) if existing and (crowded or r < 0.6) else self.new_path()
         self.write(actor, dst, data, "fresh", windows)
-        return dst, f"{dst} (fresh, {len(data)} B)"
+        return dst, f"{dst} ({'the hostile actor predicted it' if predicted else 'fresh'}, {len(data)} B)"
 
     # --- reading what git stored -------------------------------------------------------------------
 
@@ -1018,9 +1046,256 @@ class Harness:
         self.expect_ok(actor, subprocess.CompletedProcess(bg_cmd, bg.returncode, out, err),
                        f"background {' '.join(bg_cmd[:3])} failed", concurrent=True)
 
+    # --- the hostile collaborator --------------------------------------------------------------------
+
+    HOSTILE_ATTACKS = (("forge_manifest", 3), ("swap_list", 2), ("lying_recipe", 2), ("notes", 2), ("lock", 1),
+                       ("delete_raw", 2), ("delete_packs", 2), ("rewind_store", 2), ("rewind_notes", 1))
+    # After these the remote no longer proves it holds some data (a swapped list proves nothing): a repair is due.
+    DESTRUCTIVE = ("swap_list", "delete_raw", "delete_packs", "rewind_store", "rewind_notes")
+
+    def hostile_git(self, *args, input: bytes | None = None, env: dict | None = None, check: bool = True) -> bytes:
+        """A command in the hostile collaborator's own bare clone (plumbing only, no panini, no hooks)."""
+        proc = self.run(["git", *args], self.hostile_repo, input=input, env=env, quiet=not check)
+        if check and proc.returncode != 0:
+            raise Failure(f"the hostile actor's git {shlex.join(args[:4])} failed: "
+                          + proc.stderr.decode("utf-8", "replace").strip()[-400:])
+        return proc.stdout
+
+    def hostile_state(self) -> dict[str, str]:
+        """A plain clone of the remote, with its store and notes as they are now; {ref: oid} of its panini refs."""
+        if self.hostile_repo is None:
+            self.hostile_repo = self.tmp / "hostile.git"
+            self.must(self.tmp, "clone", "-q", "--bare", self.url, str(self.hostile_repo))
+        out = self.hostile_git("ls-remote", "origin", "refs/panini/*", "refs/notes/*").decode()
+        refs = {ref: oid for oid, ref in (line.split("\t") for line in out.splitlines())}
+        wanted = [f"+{r}:refs/h/{r.split('/', 1)[1]}" for r in ("refs/panini/store", "refs/notes/panini") if r in refs]
+        if wanted:
+            self.hostile_git("fetch", "-q", "--no-tags", "origin", *wanted)
+        return refs
+
+    def hostile_blob(self, data: bytes) -> str:
+        return self.hostile_git("hash-object", "-w", "--stdin", input=data).decode().strip()
+
+    def hostile_tree(self, rev: str, prefix: str = "") -> dict[str, str]:
+        """{path: blob id} of the tree of `rev` (under prefix)."""
+        out = self.hostile_git("ls-tree", "-r", "-z", rev, *([prefix] if prefix else []))
+        entries = {}
+        for record in out.split(b"\0"):
+            if record:
+                meta, _, name = record.partition(b"\t")
+                entries[name.decode()] = meta.decode().split()[2]
+        return entries
+
+    def hostile_edit(self, ref: str, tip: str | None, entries: dict[str, str], message: str = "hostile"):
+        """A fast-forward of `ref` on the remote: its tip's tree with `entries` set (a temporary index)."""
+        index = self.tmp / "hostile.index"
+        index.unlink(missing_ok=True)
+        env = {**os.environ, "GIT_INDEX_FILE": str(index)}
+        if tip:
+            self.hostile_git("read-tree", tip, env=env)
+        info = "".join(f"100644 {oid}\t{path}\n" for path, oid in entries.items())
+        self.hostile_git("update-index", "--add", "--index-info", input=info.encode(), env=env)
+        tree = self.hostile_git("write-tree", env=env).decode().strip()
+        commit = self.hostile_git("commit-tree", tree, *(["-p", tip] if tip else []), "-m", message).decode().strip()
+        self.hostile_git("push", "-q", "origin", f"{commit}:{ref}")
+
+    def bulk_commit(self, blobs: list[str], message: str) -> str:
+        """The content-addressed commit git-panini makes over a fan tree of these blobs (store/bulk.py)."""
+        fans: dict[str, list[str]] = {}
+        for b in sorted(set(blobs)):
+            fans.setdefault(b[:2], []).append(b)
+        top = []
+        for fan_name, oids in sorted(fans.items()):
+            sub = self.hostile_git("mktree", input="".join(f"100644 blob {o}\t{o}\n" for o in oids).encode()).decode().strip()
+            top.append(f"040000 tree {sub}\t{fan_name}\n")
+        tree = self.hostile_git("mktree", input="".join(top).encode()).decode().strip()
+        sig = {"GIT_AUTHOR_NAME": "git-panini", "GIT_AUTHOR_EMAIL": "panini@localhost", "GIT_AUTHOR_DATE": "@0 +0000",
+               "GIT_COMMITTER_NAME": "git-panini", "GIT_COMMITTER_EMAIL": "panini@localhost",
+               "GIT_COMMITTER_DATE": "@0 +0000"}
+        return self.hostile_git("commit-tree", tree, "-m", message, env={**os.environ, **sig}).decode().strip()
+
+    def manifest_chunks(self, manifest: str) -> list[tuple[str, int]]:
+        data = self.hostile_git("cat-file", "blob", manifest)
+        return [(c, int(s)) for c, s in (line.split() for line in data.decode().splitlines())]
+
+    def predict_manifest(self, data: bytes) -> str:
+        """The manifest git-panini makes of `data`, cleaned in a scratch repository of the attacker's own
+        that never talks to the remote."""
+        self.fresh_no += 1
+        scratch = self.tmp / f"hostile-scratch-{self.fresh_no}"
+        self.must(self.tmp, "init", "-q", str(scratch))
+        self.must(scratch, "panini", "install")
+        self.must(scratch, "panini", "track", "*.bin")
+        (scratch / "guess.bin").write_bytes(data)
+        self.must(scratch, "add", "guess.bin")
+        pointer = self.must(scratch, "cat-file", "blob", ":guess.bin").decode()
+        manifest = re.search(r"^manifest (\w+)$", pointer, re.M).group(1)
+        blob = self.must(scratch, "cat-file", "blob", manifest)
+        subprocess.run(["rm", "-rf", str(scratch)])
+        if self.hostile_blob(blob) != manifest:
+            raise Failure("the attacker's predicted manifest does not hash to its name")
+        return manifest
+
+    def op_hostile(self, actor: Actor):
+        """A collaborator with push access attacks the remote's panini refs with plumbing only."""
+        if self.plain:
+            return self.op_fetch(actor)
+        names, weights = zip(*self.HOSTILE_ATTACKS)
+        attack = self.rng.choices(names, weights)[0]
+        refs = self.hostile_state()
+        store = refs.get("refs/panini/store")
+        notes = refs.get("refs/notes/panini")
+        tree = self.hostile_tree("refs/h/panini/store") if store else {}
+        manifests = sorted(p.rsplit("/", 1)[1] for p in tree if p.startswith("manifests/"))
+        done = getattr(self, f"hostile_{attack}")(refs, store, notes, tree, manifests)
+        self.log(f"  hostile: {attack}: {done or 'nothing to attack'}")
+        self.count(f"hostile {attack}" + ("" if done else " (nothing to attack)"))
+        if done and attack in self.DESTRUCTIVE:
+            self.damaged.append(f"step {self.step_no} {attack}")
+            self.repair_due = True
+
+    def hostile_forge_manifest(self, refs, store, notes, tree, manifests) -> str | None:
+        # A file an honest actor will add next (make_change writes it), its manifest published ahead of it.
+        data, windows = self.fresh_data()
+        manifest = self.predict_manifest(data)
+        self.hostile_edit("refs/panini/store", store, {f"manifests/{manifest[:2]}/{manifest}": manifest})
+        self.hostile_manifests.add(manifest)
+        self.predicted.append((data, windows))
+        return f"manifest {manifest[:12]} of a {len(data)} B file an honest actor adds next"
+
+    def hostile_swap_list(self, refs, store, notes, tree, manifests) -> str | None:
+        lists = sorted(p for p in tree if p.startswith("raw/"))
+        if not lists:
+            return None
+        target = self.rng.choice(lists)
+        chunks = [c for m in self.rng.sample(manifests, min(2, len(manifests))) for c, _ in self.manifest_chunks(m)]
+        if self.rng.random() < 0.5 or not chunks:
+            listed = self.hostile_git("cat-file", "blob", tree[target]).decode().split()
+            chunks = listed[:max(1, len(listed) // 2)]        # a part of its own list: "the rest is elsewhere"
+        swapped = self.hostile_blob("".join(f"{c}\n" for c in sorted(set(chunks))).encode())
+        self.hostile_edit("refs/panini/store", store, {target: swapped})
+        return f"{target} now lists {len(set(chunks))} other chunk(s)"
+
+    def hostile_lying_recipe(self, refs, store, notes, tree, manifests) -> str | None:
+        if not manifests:
+            return None
+        victim = self.rng.choice(manifests)
+        chunks = self.manifest_chunks(victim)
+        size = sum(s for _, s in chunks)
+        data = self.hostile_blob(bytes(size) if self.rng.random() < 0.5 else self.rng.randbytes(min(size, 4096)))
+        offsets, at = [], 0
+        for c, s in chunks:
+            offsets.append([c, at, s])
+            at += s
+        recipe = {"format": "git-panini-recipe/1", "size": size, "steps": [], "deps": [], "data": data,
+                  "encoded_size": size, "chunks": offsets, "tried": []}
+        recipe_oid = self.hostile_blob(json.dumps(recipe).encode())
+        bulk = self.bulk_commit([data], "panini: pack data")
+        self.hostile_git("update-ref", f"refs/h/bulk/{bulk}", bulk)
+        self.hostile_git("push", "-q", "origin", f"{bulk}:refs/panini/packs/{bulk}")
+        listing = self.hostile_blob(f"{data}\n".encode())       # the data ref's list: it proves, the recipe lies
+        self.hostile_edit("refs/panini/store", store, {f"packs/{recipe_oid[:2]}/{recipe_oid}": recipe_oid,
+                                                       f"bulk/{bulk[:2]}/{bulk}": listing})
+        if self.rng.random() < 0.5:
+            self.hostile_notes_for([victim], refs, "completed")
+        return f"recipe {recipe_oid[:12]} claims the {len(chunks)} chunk(s) of {victim[:12]}, data under packs/{bulk[:12]}"
+
+    def hostile_notes_for(self, victims: list[str], refs, kind: str):
+        self.hostile_state()
+        notes = refs.get("refs/notes/panini") and self.rev(self.hostile_repo, "refs/h/notes/panini")
+        entries = {}
+        for m in victims:
+            if kind == "completed":
+                note = {"status": "completed", "bytes": 1, "chunks": 1, "unique_bytes": 1, "unique_chunks": 1,
+                        "stored_bytes": 1, "codecs": {"xz": 1}, "job": None, "worker": "hostile:1",
+                        "lease_until": None, "attempts": 0, "error": None, "work_seconds": 0.1,
+                        "updated": "2099-01-01T00:00:00.000000Z"}
+                blob = json.dumps(note, sort_keys=True).encode() + b"\n"
+            else:
+                blob = self.rng.choice((self.rng.randbytes(200), b"{" * 5000, b'{"status": "exploded"}\n',
+                                        b"[]\n", b'{"status": "completed", "bytes": "lots"}\n'))
+            entries[f"{m[:2]}/{m[2:]}"] = self.hostile_blob(blob)
+        self.hostile_edit("refs/notes/panini", notes, entries)
+
+    def hostile_notes(self, refs, store, notes, tree, manifests) -> str | None:
+        targets = list(manifests) + sorted(self.hostile_manifests)
+        if not targets:
+            return None
+        victims = self.rng.sample(targets, min(len(targets), self.rng.randint(1, 4)))
+        kind = self.rng.choice(("completed", "garbage"))
+        self.hostile_notes_for(victims, refs, kind)
+        return f"{kind} notes for {len(victims)} manifest(s)"
+
+    def hostile_lock(self, refs, store, notes, tree, manifests) -> str | None:
+        path = self.rng.choice(("../../outside.bin", "/etc/passwd", ".git/config", "data/\nevil.bin", "x" * 3000,
+                                "data/deep/../../../escape.bin"))
+        record = {"host": "hostile", "id": self.rng.randbytes(8).hex(), "owner": "Mallory <m@example.com>",
+                  "path": path, "time": "2000-01-01T00:00:00Z"}
+        if self.rng.random() < 0.3:
+            record = self.rng.choice(({"path": 5}, "not a dict", {**record, "path": "data/f1.bin"}))   # malformed
+        name = hashlib.sha256(path.encode()).hexdigest()
+        blob = self.hostile_blob(json.dumps(record).encode())
+        tree_oid = self.hostile_git("mktree", input=f"100644 blob {blob}\tlock.json\n".encode()).decode().strip()
+        commit = self.hostile_git("commit-tree", tree_oid, "-m", f"git-panini lock: {path}").decode().strip()
+        self.hostile_git("push", "-q", "-f", "origin", f"{commit}:refs/panini/locks/{name}")
+        return f"lock ref {name[:12]} for {path[:40]!r}"
+
+    def hostile_delete(self, refs, prefix: str) -> str | None:
+        found = sorted(r for r in refs if r.startswith(prefix))
+        if not found:
+            return None
+        gone = found if self.rng.random() < 0.5 else self.rng.sample(found, self.rng.randint(1, len(found)))
+        self.hostile_git("push", "-q", "origin", *(f":{r}" for r in gone))
+        return f"deleted {len(gone)} of {len(found)} {prefix}* ref(s)"
+
+    def hostile_delete_raw(self, refs, store, notes, tree, manifests) -> str | None:
+        return self.hostile_delete(refs, "refs/panini/raw/")
+
+    def hostile_delete_packs(self, refs, store, notes, tree, manifests) -> str | None:
+        return self.hostile_delete(refs, "refs/panini/packs/")
+
+    def hostile_rewind(self, ref: str, local: str) -> str | None:
+        chain = self.hostile_git("rev-list", local).decode().split()
+        if len(chain) < 2:
+            return None
+        back = self.rng.choice((chain[-1], self.rng.choice(chain[1:])))
+        self.hostile_git("push", "-q", "-f", "origin", f"{back}:{ref}")
+        return f"{ref} rewound {chain.index(back)} of {len(chain) - 1} commit(s) back"
+
+    def hostile_rewind_store(self, refs, store, notes, tree, manifests) -> str | None:
+        return self.hostile_rewind("refs/panini/store", "refs/h/panini/store") if store else None
+
+    def hostile_rewind_notes(self, refs, store, notes, tree, manifests) -> str | None:
+        return self.hostile_rewind("refs/notes/panini", "refs/h/notes/panini") if notes else None
+
+    def repair(self, actor: Actor, why: str) -> bool:
+        """`git panini push --repair`: what a user does once `fsck --remote` (or a push) says the remote lost data."""
+        self.log(f"  {actor.name}: git panini push --repair ({why})")
+        self.count("repairs")
+        proc = self.run(["git", "panini", "push", "--repair"], actor.path)
+        text = (proc.stderr + proc.stdout).decode("utf-8", "replace")
+        if proc.returncode == 1 and "not here: " in text and "Traceback" not in text:
+            # This clone lacks some lost file (a lazy clone, a gc since): it pushed the rest; another may hold it.
+            self.count("repairs that could not supply every file")
+            self.log("    (this clone does not hold every lost file: another actor's repair must)")
+            return False
+        return self.expect_ok(actor, proc, "push --repair failed")
+
+    def repair_all(self):
+        """Before the invariants are checked: every actor pushes back what the attacks made the remote lose."""
+        if not self.repair_due:
+            return
+        why = ", ".join(self.damaged) or "attacks a repair already answered"
+        for a in self.actors:
+            self.repair(a, f"before the checkpoint, after {why}")
+        self.damaged, self.repair_due = [], False
+        p = self.run(["git", "panini", "fsck", "--remote", "origin"], self.actors[0].path)
+        if p.returncode != 0:
+            self.anomaly(self.actors[0], "fsck --remote still finds lost data after every actor's push --repair", p)
+
     OPS = (("add", 20), ("commit", 13), ("reset_path", 5), ("reset_hard", 3), ("switch", 5), ("merge", 7),
            ("push", 12), ("fetch", 4), ("pull", 8), ("clone", 2), ("work", 5), ("prune", 2), ("kill", 6),
-           ("gc", 4), ("concurrent", 3))
+           ("gc", 4), ("concurrent", 3), ("hostile", 3))
 
     def step(self, i: int):
         self.step_no = i
@@ -1028,6 +1303,11 @@ class Harness:
         op = self.rng.choices(list(self.weights), list(self.weights.values()))[0]
         self.log(f"[step {i}] {op} @ {actor.name} ({actor.branch} {actor.head[:10]})")
         self.count(f"op {op}")
+        if self.damaged and op != "hostile" and self.rng.random() < 0.5:
+            # An honest step after a deleting, rewinding or list-swapping attack: this actor repairs first (the
+            # damage stays noted: it may not hold everything lost, and repair_all runs before the checks).
+            if self.repair(actor, "after " + ", ".join(self.damaged)):
+                self.damaged = []
         getattr(self, f"op_{op}")(actor)
 
     # --- invariants ----------------------------------------------------------------------------------
@@ -1042,7 +1322,7 @@ class Harness:
         for w in windows:
             for o in range(WINDOW - KEY + 1):
                 keys.setdefault(w[o:o + KEY], []).append((w, o))
-        manifests = {m for c in never for m in c.manifests} - committed_manifests
+        manifests = {m for c in never for m in c.manifests} - committed_manifests - self.hostile_manifests
         return keys, manifests, len(windows)
 
     def scan_remote(self) -> list[str]:
@@ -1091,6 +1371,7 @@ class Harness:
     def checkpoint(self, final: bool):
         self.log(f"== checkpoint after step {self.step_no}{' (final)' if final else ''}")
         problems: list[str] = []
+        self.repair_all()
         # (2) before any gc of the remote: what was ever sent counts, reachable or not.
         problems += self.scan_remote()
         # (1) every commit the remote's branches reach, from a fresh clone after gc of the remote.

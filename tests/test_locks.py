@@ -455,3 +455,26 @@ def test_a_lock_whose_owner_and_host_hold_escape_sequences_is_listed_as_text(tmp
     assert out.count("\n") == 1 and not any(c in out for c in "\x1b\x07\r\x9b"), repr(out)
     assert "art\\x0a\\x1b[2Jfake.psd" in out and "Mallory \\x1b]0;pwned\\x07<m@x>" in out and "evil\\x0dhost\\x9b31m" in out
     assert json.loads(panini(bob, "locks", "--json").stdout)["locks"][0]["owner"] == record["owner"]
+
+
+def test_a_hostile_lock_path_never_stops_an_honest_push(tmp_path):
+    """Conformance seed 22 (hostile actor): a collaborator pushed a lock ref, correctly named by the sha256
+    of its path, for '/etc/passwd'. Every honest push then failed: the pre-push check passed that path to
+    `git ls-tree`, which refuses a path outside the repository. A recorded path no clone could have locked
+    (absolute, '..', '.', an empty part, under .git) is a malformed ref, not a lock."""
+    bare, url = make_bare(tmp_path)
+    alice, bob = setup_team(tmp_path, url)
+    paths = ["/etc/passwd", "../outside.bin", ".git/config", "a//b", "./art.psd"]
+    refs = []
+    for path in paths:
+        record = json.dumps({"host": "h", "id": "1", "owner": "M <m@x>", "path": path, "time": "2000-01-01T00:00:00Z"})
+        blob = git(bob, "hash-object", "-w", "--stdin", input=record).stdout.strip()
+        tree = git(bob, "mktree", input=f"100644 blob {blob}\tlock.json\n").stdout.strip()
+        commit = git(bob, "commit-tree", "-m", f"git-panini lock: {path}", tree).stdout.strip()
+        refs.append(LOCK_REFS + hashlib.sha256(path.encode()).hexdigest())
+        git(bob, "push", "-q", "--no-verify", "origin", f"{commit}:{refs[-1]}")
+    listed = json.loads(panini(alice, "locks", "--json").stdout)
+    assert listed["locks"] == [] and sorted(listed["malformed_refs"]) == sorted(refs)
+    (alice / "data.bin").write_bytes(os.urandom(4096))
+    git(alice, "commit", "-q", "-a", "-m", "more")
+    git(alice, "push", "-q", "origin", "main")     # failed before: git ls-tree ... -- /etc/passwd

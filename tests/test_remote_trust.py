@@ -327,3 +327,36 @@ def test_a_store_claiming_format_1_is_not_converted(tmp_path):
     shutil.rmtree(second)
     _gc(bare, attacker.git_dir)
     _fresh_clone_reads(tmp_path, url, digests)
+
+
+def test_a_raw_batch_is_never_retired_for_a_pack_whose_data_only_that_batch_holds(tmp_path):
+    """Conformance seed 22 (hostile actor): a small file packed with the store codec has a pack data blob
+    that is its one chunk. After an attacker deleted the pack ref, `push --repair` sent the chunk back
+    raw, so the raw batch held the pack's data blob too; the next worker counted the pack as held by the
+    remote (through that very batch), decoded it fine, and deleted the batch: the only copy went. A pack
+    whose data only raw batches hold never justifies retiring a raw batch (nor dropping a local raw copy)."""
+    bare, url = make_bare(tmp_path)
+    work = _honest(tmp_path, url)
+    write_random(work / "small.bin", 3000, seed=31)          # one chunk: the store codec's data blob is the chunk
+    git(work, "add", "small.bin")
+    git(work, "commit", "-q", "-m", "small")
+    git(work, "push", "-q", "origin", "main")
+    _work_remote(work)
+    digest = sha256_file(work / "small.bin")
+    packs = git(bare, "for-each-ref", "--format=%(refname)", "refs/panini/packs/").stdout.split()
+    assert packs and not git(bare, "for-each-ref", "refs/panini/raw/").stdout.strip()
+
+    attacker = _attacker(tmp_path, url).git_dir
+    for ref in packs:
+        git(attacker, "push", "-q", "origin", f":{ref}")
+    run(["git", "panini", "push", "--repair"], cwd=work)
+    assert git(bare, "for-each-ref", "refs/panini/raw/").stdout.strip(), "the repair sent nothing back"
+    worker = tmp_path / "worker"
+    clone(url, worker)
+    _work_remote(worker)
+    _work_remote(work)
+    assert git(bare, "for-each-ref", "refs/panini/raw/").stdout.strip() or \
+        git(bare, "for-each-ref", "refs/panini/packs/").stdout.strip(), "a worker retired the only copy"
+    shutil.rmtree(work)
+    _gc(bare, attacker, worker)
+    _fresh_clone_reads(tmp_path, url, {"small.bin": digest})

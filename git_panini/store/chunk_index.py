@@ -220,8 +220,12 @@ class ChunkIndex:
         """Every blob the remote's bulk refs are proven to hold (one query, for a check of many files)."""
         return {b for (b,) in self.db.execute("select blob from remote_blobs where remote = ?", (remote,))}
 
-    def remote_holds_blob(self, remote: str | None, blob: str) -> bool:
-        """A bulk ref of the remote (of any remote: None) is proven to hold this blob."""
+    def remote_holds_blob(self, remote: str | None, blob: str, pack_refs_only: bool = False) -> bool:
+        """A bulk ref of the remote (of any remote: None) is proven to hold this blob; pack_refs_only: a
+        pack data ref (refs/panini/packs/*), never a raw batch, which a worker may retire."""
+        if pack_refs_only:
+            return self.db.execute("select 1 from remote_blobs where remote = ? and blob = ? and ref like ? limit 1",
+                                   (remote, blob, PACK_REFS + "%")).fetchone() is not None
         if remote is None:
             return self.db.execute("select 1 from remote_blobs where blob = ? limit 1", (blob,)).fetchone() is not None
         return self.db.execute("select 1 from remote_blobs where remote = ? and blob = ? limit 1",

@@ -146,10 +146,13 @@ class Worker:
 
     def _held(self, source: ChunkSource):
         """Whether a pack's data is where our results go: every blob of it proven held by the remote's
-        bulk refs; without a remote, here."""
+        pack data refs; without a remote, here. Never through a raw batch: a store-codec pack's data blob
+        can be a chunk some raw batch also holds (one sent back by push --repair after its pack ref was
+        deleted), and retiring that batch on the strength of that pack would delete the only copy."""
         index = source.index
         if self.remote:
-            return lambda pack: all(index.remote_holds_blob(self.remote, b) for b in index.pack_blobs(pack))
+            return lambda pack: all(index.remote_holds_blob(self.remote, b, pack_refs_only=True)
+                                    for b in index.pack_blobs(pack))
         return lambda pack: all(self.repo.exists(b) for b in index.pack_blobs(pack))
 
     def _clean_up(self):
