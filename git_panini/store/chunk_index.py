@@ -10,10 +10,11 @@ import json
 import os
 import sqlite3
 
-from ..format import manifest as manifest_mod
+from ..format.manifest import ManifestError
 from ..format.recipe import MAX_RECIPE_SIZE, RecipeError, parse_recipe
 from ..git.repo import ObjectTooLarge
 from ..git.tree_edit import TreeEditor
+from . import manifests as manifest_store
 
 SCHEMA_VERSION = 2    # 1: git-panini 0.1 (packs as trees); an index of another version is rebuilt
 SCHEMA = """
@@ -137,10 +138,10 @@ class ChunkIndex:
         rows = []
         for _, entry in manifests:
             try:
-                data = self.repo.read_kind(entry.name, "blob", manifest_mod.MAX_MANIFEST_SIZE)
-                rows += [(remote, c) for c, _ in manifest_mod.parse(data or b"", self.repo.hex_len)]
-            except (manifest_mod.ManifestError, ObjectTooLarge):
+                chunks = manifest_store.load(self.repo, entry.name)
+            except ManifestError:
                 continue
+            rows += [(remote, c) for c in chunks.chunks] if chunks else []
         self.db.executemany("insert or ignore into remote_chunks values (?,?)", rows)
         self.db.execute("insert or replace into meta values (?, ?)", (key, tree or ""))
         self.db.commit()
