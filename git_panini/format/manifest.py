@@ -37,8 +37,8 @@ class Manifest:
         self.chunks: list[str] = []
         self.sizes = array("Q")
         self.counts = array("Q")
-        self._run_chunk = array("L")     # index into chunks
-        self._run_length = array("L")
+        self._run_chunk = array("I")     # index into chunks
+        self._run_length = array("I")
         self.size = 0                    # the file's bytes: every line's size, repeats included
         self.lines = 0
 
