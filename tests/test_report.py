@@ -54,7 +54,7 @@ def corrupt_chunk(repo_path, manifest: str) -> str:
     try:
         store = Store(r)
         editor = TreeEditor(r, store.tree_of(store.tip()))
-        chunks = manifest_mod.parse(r.read_kind(manifest, "blob"), r.hex_len)
+        chunks = list(manifest_mod.parse(r.read_kind(manifest, "blob"), r.hex_len))
         target = chunks[len(chunks) // 2][0]
         for pack in leaves(r, store.tree_of(store.tip()), "packs"):
             recipe = json.loads(r.read_kind(pack.name, "blob"))

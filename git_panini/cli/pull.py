@@ -29,7 +29,7 @@ def pull(remote: str = typer.Argument(None, help="Remote name or URL (default: t
         check_out(repo, files)
     except (SyncError, GitError) as e:
         fail(str(e))
-    console.print(f"{len(files)} file(s) checked out ({asked} object(s) fetched from {remote})", markup=False)
+    _report(repo, files, f"{len(files)} file(s) checked out ({asked} object(s) fetched from {remote})")
 
 
 def checkout(include: list[str] = IncludeOption, exclude: list[str] = ExcludeOption):
@@ -43,7 +43,20 @@ def checkout(include: list[str] = IncludeOption, exclude: list[str] = ExcludeOpt
         check_out(repo, files)
     except GitError as e:
         fail(str(e))
-    console.print(f"{len(files)} file(s) checked out", markup=False)
+    _report(repo, files, f"{len(files)} file(s) checked out")
+
+
+def _report(repo, files, done: str):
+    """Say what was checked out; a file whose data still could not be had (the filter said why, and left
+    it as its pointer text) is counted, and makes the command fail."""
+    from ..gitio import unavailable
+    left = unavailable.current(repo)
+    still = [f for f in files if f.path in left]
+    if still:
+        console.print(f"{done}: {len(files) - len(still)} now real, {len(still)} still missing "
+                      "(see git panini status)", markup=False)
+        raise typer.Exit(1)
+    console.print(done, markup=False)
 
 
 def register(app: typer.Typer):

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from ..format import pointer_scan as pointers
+from ..gitio import unavailable
 from ..store.notes import Notes
 from ..transfer.remote import default_remote
 from ..transfer.remote_notes import NotesUnavailable, fetch_notes
@@ -21,7 +22,8 @@ def status(treeish: str = typer.Option("HEAD", "--rev", help="Commit whose files
            offline: bool = typer.Option(False, "--offline", help="Only the notes already here: do not fetch "
                                         "the remote's when some file has none or an unfinished one."),
            json: bool = JsonOption):
-    """Show pending / queued / processing / completed / failed for each file in a commit.
+    """Show pending / queued / processing / completed / failed for each file in a commit, and missing for a
+    file a checkout left as its pointer text because its data could not be had (with why).
 
     "new" is what the file added to the store when it was first published (its bytes no stored file had),
     written once in its note: it stays the same whoever cleans the same content again."""
@@ -37,17 +39,20 @@ def status(treeish: str = typer.Option("HEAD", "--rev", help="Commit whose files
                 notes = Notes(repo).all()
         except NotesUnavailable as e:
             err_console.print(f"git-panini: {e}; showing the notes here", markup=False, highlight=False)
+    # Files a checkout left as their pointer text, their data not to be had (gitio.unavailable).
+    left = unavailable.current(repo)
     rows = []
     for f in found:
         p = f.pointer
         note = notes.get(p.manifest, {}) if p else {}
         stored = note.get("stored_bytes")
+        missing = left.get(f.path) if p and left.get(f.path, (None,))[0] == p.encode() else None
         rows.append({"path": f.path, "size": p.size if p else None, "manifest": p.manifest if p else None,
                      # No note: the file was never pushed (notes exist only for published files).
-                     "status": note.get("status", "local") if p else "malformed",
+                     "status": "missing" if missing else note.get("status", "local") if p else "malformed",
                      "unique_bytes": note.get("unique_bytes"), "stored_bytes": stored,
                      "ratio": round(stored / p.size, 4) if p and stored is not None and p.size else None,
-                     "error": note.get("error") if p else f.error})
+                     "error": missing[1] if missing else note.get("error") if p else f.error})
     if json:
         print_json({"files": rows})
         return
@@ -59,11 +64,15 @@ def status(treeish: str = typer.Option("HEAD", "--rev", help="Commit whose files
               r["status"] + (f" ({shown(r['error'])})" if r["error"] else "")) for r in rows]
     if not console.is_terminal:
         _print_plain(cells)
-        return
-    table = Table(*HEADER)
-    for row in cells:
-        table.add_row(*row)
-    console.print(table)
+    else:
+        table = Table(*HEADER)
+        for row in cells:
+            table.add_row(*row)
+        console.print(table)
+    missing = sum(r["status"] == "missing" for r in rows)
+    if missing:
+        err_console.print(f"git-panini: {missing} file(s) left as their pointer text: their data could not be had "
+                          "(git panini checkout tries again)", markup=False, highlight=False)
 
 
 def _print_plain(cells):

@@ -1,15 +1,18 @@
-"""Groups a file's not-yet-packed chunks into segments: runs of consecutive chunks that codecs see together."""
+"""Groups a file's not-yet-packed chunks into segments: runs of consecutive chunks that codecs see together,
+each chunk once."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from . import structure as formats
+from .manifest import Manifest
 
 SEGMENT_TARGET = 4 << 20      # past this, cut at the next structural boundary
 SEGMENT_MAX = 16 << 20        # cut here whatever the structure says (bounds worker memory)
 WHOLE_FILE_MAX = 32 << 20     # formats whose codecs need the whole file (JPEG, PNG, ZIP) up to this size
 WHOLE_FILE_FORMATS = {"jpeg", "png", "zip"}
+MIN_CHUNK = 4 << 10           # the smallest chunk a chunker config allows (store.shared's config check)
 
 
 @dataclass
@@ -32,42 +35,64 @@ def sniff_format(head: bytes) -> str | None:
     return None
 
 
-def plan_segments(chunks: list[tuple[str, int]], is_packed, read_chunk) -> list[Segment]:
+def plan_segments(chunks: Manifest, is_packed, read_chunk) -> list[Segment]:
     """Split the unpacked chunks of one file into segments.
 
     is_packed(oid) says a chunk is already in some pack (it is never packed twice);
     read_chunk(oid, size) gives chunk bytes, used only to find the file's structure.
+    A segment holds each chunk once: a chunk the file repeats goes where it first appears, and its
+    repeats neither cut a segment nor cost anything, so the work grows with the file's distinct chunks
+    (a 3 GiB file of zeros is one segment of one chunk). Only a whole-file segment (whole_file_chunks)
+    holds the file as it is, repeats included, within WHOLE_FILE_MAX.
     """
     if not chunks:
         return []
-    head = read_chunk(*chunks[0])
+    head = read_chunk(chunks.chunks[0], chunks.sizes[0])
     scanner = formats.scanner_for(head[: formats.SNIFF_BYTES])
     fmt = sniff_format(head)
-    total = sum(s for _, s in chunks)
-    todo = [not is_packed(c) for c, _ in chunks]
-    if fmt in WHOLE_FILE_FORMATS and total <= WHOLE_FILE_MAX and all(todo):
+    todo = {c for c in chunks.chunks if not is_packed(c)}
+    if fmt in WHOLE_FILE_FORMATS and whole_file_chunks(chunks) and len(todo) == len(chunks.chunks):
         return [Segment(list(chunks), fmt)]
     boundaries = set()
     if scanner is not None:
-        # Structure cuts are also chunk cuts, so a segment ending at one holds whole members.
+        # Structure cuts are also chunk cuts, so a segment ending at one holds whole members. The scan
+        # reads at most the bytes of the file's distinct chunks: a file repeating a chunk is not read
+        # through to its end (the rest of a 3 GiB file of zeros has no structure to find anyway).
+        budget = chunks.distinct_bytes
         for c, s in chunks:
+            if budget <= 0:
+                break
             boundaries.update(scanner.feed(read_chunk(c, s)))
-    segments, current, offset = [], Segment(format=fmt), 0
-    for (oid, size), wanted in zip(chunks, todo):
+            budget -= s
+    segments, current, current_size, offset, placed = [], Segment(format=fmt), 0, 0, set()
+    for oid, size, repeats in chunks.runs():
+        if oid in placed:   # a repeat: the chunk is in a segment already
+            offset += size * repeats
+            continue
+        wanted = oid in todo
         at_boundary = offset in boundaries
-        if current.chunks and (not wanted or current.size >= SEGMENT_MAX
-                               or (current.size >= SEGMENT_TARGET and (at_boundary or not boundaries))):
+        if current.chunks and (not wanted or current_size >= SEGMENT_MAX
+                               or (current_size >= SEGMENT_TARGET and (at_boundary or not boundaries))):
             segments.append(current)
             # Machine code is machine code anywhere; other formats only from a unit's start.
-            current = Segment(format=fmt if at_boundary or fmt == "elf" else None)
+            current, current_size = Segment(format=fmt if at_boundary or fmt == "elf" else None), 0
         if wanted:
             current.chunks.append((oid, size))
+            current_size += size
+            placed.add(oid)
         elif not current.chunks and fmt != "elf":
             current.format = None
-        offset += size
+        offset += size * repeats
     if current.chunks:
         segments.append(current)
     return segments
+
+
+def whole_file_chunks(chunks: Manifest) -> bool:
+    """The file is small enough to be one segment as it is, repeats included: a whole-file codec (JPEG,
+    PNG, ZIP) then sees every byte. Within WHOLE_FILE_MAX, and within the lines an honest chunker
+    (chunks of 4 KiB at least) gives such a file."""
+    return chunks.size <= WHOLE_FILE_MAX and len(chunks) <= WHOLE_FILE_MAX // MIN_CHUNK
 
 
 @dataclass
@@ -92,12 +117,13 @@ def group_small_files(files: list[SmallFile], mostly_printable, device: str = "c
     for kind, members in groups.items():
         order = greedy_order(profiles([f.head for f in members]), device) if members else []
         fmt = "elf" if kind == "elf" else None
-        current = Segment(format=fmt)
+        current, current_size = Segment(format=fmt), 0
         for i in order:
-            if current.chunks and current.size >= SEGMENT_TARGET:
+            if current.chunks and current_size >= SEGMENT_TARGET:
                 segments.append(current)
-                current = Segment(format=fmt)
+                current, current_size = Segment(format=fmt), 0
             current.chunks.extend(members[i].chunks)
+            current_size += sum(s for _, s in members[i].chunks)
         if current.chunks:
             segments.append(current)
     return segments

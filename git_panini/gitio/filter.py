@@ -15,14 +15,16 @@ from ..transfer.remote import default_remote, remote_objects
 from ..transfer.sync import SyncError, fetch
 from ..util import errors
 from ..util.pathfilter import PathFilter
-from .markers import NEEDS_FETCH
+from ..util.units import shown
+from . import unavailable
+from .markers import NEEDS_FETCH, REFETCH_ENV
 from .writer import IngestSession
 
 CAPABILITIES = ("clean", "smudge", "delay")
 PROGRESS_ENV = "GIT_PANINI_PROGRESS_BYTES"
 SKIP_SMUDGE_ENV = "GIT_PANINI_SKIP_SMUDGE"   # "1": check out pointers as they are (git-lfs's GIT_LFS_SKIP_SMUDGE)
-SPOOL_MEMORY = 8 << 20       # a non-pointer blob passed through smudge stays in memory up to this size
-SPOOL_BLOCK = 1 << 20
+SPOOL_MEMORY = 8 << 20       # a blob passed through, or a file verified before it is answered, stays in memory up
+SPOOL_BLOCK = 1 << 20        # to this size (then a temporary file in .git/panini)
 
 
 def warn(message: str, exc: BaseException | None = None):
@@ -42,6 +44,7 @@ class FilterServer:
         self._replayed = False
         self._skip_all = os.environ.get(SKIP_SMUDGE_ENV, "") not in ("", "0")
         self._paths = PathFilter.from_config(repo)
+        self._required: bool | None = None   # filter.panini.required, read when a file is first written
         self._filtering = None    # the progress bar of a checkout's delayed files
         self.on_bytes = lambda n: None
 
@@ -212,15 +215,29 @@ class FilterServer:
             self.out.flush()
             self.out.flush()   # empty list: keep status=success
 
+    # A file whose data cannot be had (missing here and on the remote, a manifest refused as too large or not
+    # adding up, a chunk or pack that does not hash to its id, a file that does not match its sha256) must
+    # never abort the checkout of every other file. Git's protocol has no "skip this one": status=error for a
+    # path makes git keep the blob as it is (here the pointer text) only when filter.panini.required is false;
+    # when it is true (git panini install sets it, as git-lfs does) git dies and the whole checkout or clone
+    # fails, and so does an error sent after part of the content. So the filter answers status=success with
+    # the pointer text itself, the same bytes git would have written for a filter that is not required; says
+    # why in one line; and records the path (gitio.unavailable) for status, fsck, `git panini checkout` and,
+    # when a fetch may bring the data, the post-checkout hook. Under required=true, a file is decoded and
+    # verified whole (into a spool: memory up to SPOOL_MEMORY, then a file in .git/panini) before the first
+    # byte is answered, since no failure may come after status=success; otherwise it streams, and a failure
+    # part-way sends status=error, which makes git keep the pointer text itself.
     def _write_file(self, path: str, pointer):
         try:
             chunks = iter_file(self.source, pointer)
             first = next(chunks, b"")
         except ReadError as e:
-            warn(f"smudge {path}: {e}")
-            if isinstance(e, MissingObject):
-                self._note_missing(path)
-            self.out.text_list(["status=error"])
+            self._unavailable(path, pointer, e)
+            return
+        if self._required is None:
+            self._required = _required(self.repo)
+        if self._required:
+            self._write_verified(path, pointer, first, chunks)
             return
         self.out.text_list(["status=success"])
         try:
@@ -229,16 +246,56 @@ class FilterServer:
                 self.out.content(data)
         except ReadError as e:
             # Git discards content followed by an error status: nothing unverified lands on disk.
-            warn(f"smudge {path}: {e}")
-            if isinstance(e, MissingObject):
-                self._note_missing(path)
-            self.out.flush()
-            self.out.text_list(["status=error"])
+            self._unavailable(path, pointer, e, answered=True)
             return
         self.out.flush()
         self.out.flush()  # empty list: keep status=success
         if self._filtering is not None:
             self._filtering.advance(pointer.size)
+
+    def _write_verified(self, path: str, pointer, first: bytes, chunks):
+        """The whole file decoded and checked (each chunk, then its sha256) before it is answered."""
+        try:
+            os.makedirs(self.repo.panini_dir, exist_ok=True)
+            spool = tempfile.SpooledTemporaryFile(SPOOL_MEMORY, dir=self.repo.panini_dir)
+        except OSError as e:
+            self._unavailable(path, pointer, f"cannot hold the file to verify it: {e.strerror or e}")
+            return
+        with spool:
+            try:
+                spool.write(first)
+                for data in chunks:
+                    spool.write(data)
+                spool.seek(0)
+            except ReadError as e:
+                self._unavailable(path, pointer, e)
+                return
+            except OSError as e:   # a full disk
+                self._unavailable(path, pointer, f"cannot hold the file to verify it: {e.strerror or e}")
+                return
+            self.out.text_list(["status=success"])
+            while block := spool.read(SPOOL_BLOCK):
+                self.out.content(block)
+        self.out.flush()
+        self.out.flush()  # empty list: keep status=success
+        if self._filtering is not None:
+            self._filtering.advance(pointer.size)
+
+    def _unavailable(self, path: str, pointer, error, answered: bool = False):
+        """Leave this file as its pointer text (see above): one line naming it and why, and a record."""
+        reason = str(error)
+        warn(f"{shown(path)}: left as its pointer: {reason} (git panini checkout tries again)")
+        try:
+            unavailable.record(self.repo, path, pointer.encode(), reason)
+            if isinstance(error, MissingObject) and not os.environ.get(REFETCH_ENV):
+                self._note_missing(path)
+        except OSError as e:
+            warn(f"could not record {path} as missing: {e.strerror or e}")
+        if answered:
+            self.out.flush()
+            self.out.text_list(["status=error"])
+        else:
+            self._respond(pointer.encode())
 
     def _note_missing(self, path: str):
         """Leave the marker the post-checkout hook looks for: these paths need a fetch and a re-checkout."""
@@ -278,6 +335,12 @@ class FilterServer:
         self.out.content(data)
         self.out.flush()
         self.out.flush()
+
+
+def _required(repo) -> bool:
+    """filter.panini.required, as git reads it (true, yes, on, 1)."""
+    proc = repo.git("config", "--type=bool", "--get", "filter.panini.required", check=False)
+    return proc.returncode == 0 and proc.stdout.strip() == b"true"
 
 
 def _is_valid_pointer(data: bytes) -> bool:

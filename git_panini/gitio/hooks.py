@@ -17,7 +17,8 @@ from ..transfer.publish import referenced_manifests
 from ..transfer.remote import DamagedRemote, default_remote
 from ..transfer.sync import SyncError, fetch, push
 from ..util.errors import warn
-from .markers import LOST, NEEDS_FETCH
+from . import unavailable
+from .markers import LOST, NEEDS_FETCH, REFETCH_ENV
 
 HOOK_NAMES = ("pre-push", "post-checkout", "post-merge", "pre-commit", "post-commit")
 MARKER = b"git-panini "
@@ -148,6 +149,8 @@ def _after_checkout(repo, args, stdin) -> int:
 
 def _refetch_missing(repo, args, stdin) -> int:
     """A smudge found chunks missing (the filter left a list of paths): fetch, then check them out again."""
+    if os.environ.get(REFETCH_ENV):
+        return 0   # the checkout of our own retry below: one retry per marker, never a loop
     marker = os.path.join(repo.panini_dir, NEEDS_FETCH)
     try:
         with open(marker, encoding="utf-8") as f:
@@ -164,16 +167,24 @@ def _refetch_missing(repo, args, stdin) -> int:
     except SyncError as e:
         warn(f"{len(paths)} file(s) lack chunks and fetching failed: {e}")
         return 0
-    # Only files the failed smudge left absent: never overwrite what is in the working tree.
-    # Literal pathspecs: a file named ':!x' or 'a[1].bin' must name itself, never other files.
+    # Only files the failed smudge left absent or as their pointer text (recorded, and still exactly that):
+    # never overwrite what is in the working tree. A pointer-text file is removed first, or git, seeing it
+    # match the index, would leave it alone. Literal pathspecs: a file named ':!x' or 'a[1].bin' must name
+    # itself, never other files.
     tracked = set(repo.git("--literal-pathspecs", "ls-files", "-z", "--", *paths).stdout.decode().split("\0"))
-    paths = [p for p in paths if p in tracked and not os.path.lexists(os.path.join(repo.work_tree, p))]
+    left = unavailable.current(repo)
+    paths = [p for p in paths if p in tracked and (p in left or not os.path.lexists(os.path.join(repo.work_tree, p)))]
     if not paths:
         return 0
-    proc = repo.git("--literal-pathspecs", "checkout", "--", *paths, check=False)
-    if proc.returncode != 0:
-        warn(f"after fetching from {remote}, {len(paths)} file(s) still cannot be checked out: "
-             + proc.stderr.decode(errors="replace").strip().splitlines()[-1])
+    for p in paths:
+        if p in left:
+            os.remove(os.path.join(repo.work_tree, p))
+    proc = repo.git("--literal-pathspecs", "checkout", "--", *paths, check=False,
+                    env={**os.environ, REFETCH_ENV: "1"})
+    still = [p for p in paths if p in unavailable.current(repo) or not os.path.lexists(os.path.join(repo.work_tree, p))]
+    if proc.returncode != 0 or still:
+        warn(f"after fetching from {remote}, {len(still) or len(paths)} file(s) still cannot be checked out "
+             "(see git panini status; git panini checkout tries again)")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from ..format import pointer_scan as pointers
 from ..store.chunk_source import ChunkSource
@@ -59,6 +60,10 @@ def check_out(repo, files: list[pointers.FoundPointer]) -> None:
         except FileNotFoundError:
             pass
     env = {k: v for k, v in os.environ.items() if k != "GIT_PANINI_SKIP_SMUDGE"}
-    repo.git("-c", "panini.fetchinclude=", "-c", "panini.fetchexclude=", "--literal-pathspecs",
-             "checkout", "--pathspec-from-file=-", "--pathspec-file-nul",
-             input=b"".join(f.path.encode("utf-8", "surrogateescape") + b"\0" for f in files), env=env)
+    proc = repo.git("-c", "panini.fetchinclude=", "-c", "panini.fetchexclude=", "--literal-pathspecs",
+                    "checkout", "--pathspec-from-file=-", "--pathspec-file-nul",
+                    input=b"".join(f.path.encode("utf-8", "surrogateescape") + b"\0" for f in files), env=env)
+    # The filter's own lines (a file left as its pointer text, and why) are for the user.
+    for line in proc.stderr.decode("utf-8", "replace").splitlines():
+        if line.startswith("git-panini: "):
+            sys.stderr.write(line + "\n")

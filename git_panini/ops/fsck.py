@@ -8,14 +8,16 @@ not local is the remote's to hold: `verify` reads those.
 
 from __future__ import annotations
 
-from ..format import manifest as manifest_mod
 from ..format import pointer_scan as pointers
-from ..git.repo import ObjectTooLarge
+from ..format.manifest import ManifestError
+from ..gitio import unavailable
+from ..store import manifests as manifest_store
 from ..store.chunk_index import ChunkIndex
 from ..store.chunk_source import ChunkSource, ReadError, read_manifest
 from ..store.local import LocalStore
 from ..store.notes import Notes
 from ..store.shared import Store, StoreError, malformed_entries
+from ..util.units import shown
 
 MAX_NAMED = 20   # malformed store entries named one per line; the rest are counted
 
@@ -113,6 +115,11 @@ def check_store(repo, full: bool = False) -> dict:
         finally:
             source.close()
         counts["head_files"], counts["head_files_not_here"] = len(head), len(not_here)
+        left = unavailable.current(repo)
+        counts["missing"] = len(left)
+        for path, (_, reason) in sorted(left.items()):
+            errors.append(f"{shown(path)}: missing, left as its pointer text by a checkout ({reason}); "
+                          "git panini checkout tries again")
         if not_here:
             # A lazy clone's normal state, but never "all present": say which and how to get them.
             warnings.append(f"{len(not_here)} of {len(head)} file(s) in HEAD have no data here, e.g. {not_here[0]}: "
@@ -159,7 +166,7 @@ def _lacks_data(source, found, errors: list[str]) -> bool:
             return True
         errors.append(f"{found.path} (HEAD): {e}")
         return False
-    return any(not source.has(c) for c, _ in chunks)
+    return any(not source.has(c) for c in chunks.chunks)
 
 
 def _packs(store):
@@ -172,13 +179,12 @@ def _unreachable_chunk(repo, index, reachable: set[str], manifest: str) -> str |
     if manifest not in reachable:
         return "its manifest blob is not reachable from refs/panini/"
     try:
-        chunks = manifest_mod.parse(repo.read_kind(manifest, "blob", manifest_mod.MAX_MANIFEST_SIZE) or b"",
-                                    repo.hex_len)
-    except (manifest_mod.ManifestError, ObjectTooLarge) as e:
+        chunks = manifest_store.load(repo, manifest)
+    except ManifestError as e:
         return f"unreadable manifest ({e})"
     # Held: reachable here, raw or through a pack whose data is reachable here, or held by a remote
     # (a remote's manifest lists it: a lazy clone, or a raw copy dropped once a pack on it yields it).
-    lost = [c for c, _ in chunks if c not in reachable and not index.on_some_remote(c) and not any(
+    lost = [c for c in (chunks.chunks if chunks else []) if c not in reachable and not index.on_some_remote(c) and not any(
         all(b in reachable for b in index.pack_blobs(p)) for p, _, _, _ in index.locate(c))]
     if lost:
         return f"{len(lost)} chunk(s) are neither reachable here (raw or through a pack) nor on a remote (first {lost[0]})"

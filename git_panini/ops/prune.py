@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..format import manifest as manifest_mod
 from ..format import pointer_scan as pointers
-from ..git.repo import ObjectTooLarge
+from ..format.manifest import ManifestError
+from ..store import manifests as manifest_store
 from ..store.local import LocalStore
 
 
@@ -30,10 +30,12 @@ def referenced_manifests(repo) -> set[str]:
 
 
 def _chunks(repo, manifest: str) -> list[tuple[str, int]]:
+    """The manifest's distinct (chunk, size); [] when it is absent or unreadable."""
     try:
-        return manifest_mod.parse(repo.read_kind(manifest, "blob", manifest_mod.MAX_MANIFEST_SIZE) or b"", repo.hex_len)
-    except (manifest_mod.ManifestError, ObjectTooLarge):
+        m = manifest_store.load(repo, manifest)
+    except ManifestError:
         return []
+    return m.distinct() if m is not None else []
 
 
 def prune(repo, dry_run: bool = False) -> PruneResult:

@@ -111,7 +111,7 @@ def _judge(repo, index: ChunkIndex, source: ChunkSource | None, listed, path: st
         result.verdict, result.reason = "missing", "its manifest is not on the remote"
         return result
     first_missing = None
-    for chunk in dict.fromkeys(c for c, _ in chunks):
+    for chunk in chunks.chunks:   # each distinct chunk once
         result.chunks += 1
         if chunk in held_blobs:
             continue

@@ -30,11 +30,12 @@ def verify_files(repo, found: list[FoundPointer], work_tree: str | None, progres
 
 
 def _all_chunks(repo, found: list[FoundPointer]):
-    """Every chunk the files name, in the order verify reads them (whose manifest is readable)."""
+    """Every chunk the files name, each file's distinct chunks in the order verify reads them (whose
+    manifest is readable)."""
     for f in found:
         if f.pointer is not None:
             try:
-                yield from read_manifest(repo, f.pointer)
+                yield from read_manifest(repo, f.pointer).distinct()
             except ReadError:
                 continue
 

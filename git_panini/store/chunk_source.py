@@ -7,13 +7,13 @@ from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 
-from ..format import manifest as manifest_mod
 from ..format.hashing import BackgroundSha256
-from ..format.manifest import MAX_CHUNK_SIZE, MAX_MANIFEST_SIZE
+from ..format.manifest import MAX_CHUNK_SIZE, Manifest, ManifestError
 from ..format.pointer import Pointer
 from ..format.recipe import MAX_RECIPE_SIZE, MAX_STEP_SIZE, RecipeError, parse_recipe
 from ..git.objects import object_id
 from ..git.repo import ObjectTooLarge
+from . import manifests as manifest_store
 from .chunk_index import ChunkIndex
 from .shared import Store
 
@@ -83,6 +83,7 @@ class ChunkSource:
         self._pending: dict[str, tuple[Future, int]] = {}   # pack -> (its decode on another thread, size)
         self._pending_bytes = 0
         self._pool: ThreadPoolExecutor | None = None
+        self._last: tuple[str, bytes] | None = None   # the chunk read last, verified: a file of zeros repeats one
 
     @property
     def remote(self) -> str | None:
@@ -136,17 +137,19 @@ class ChunkSource:
 
     def wanted(self, manifests, packs: bool = True) -> set[str]:
         """Object ids to fetch before these files can be read: absent manifests, and for each chunk
-        not here its pack's blobs (packs=False: never), or the raw chunk."""
-        chunks, absent = [], set()
+        not here its pack's blobs (packs=False: never), or the raw chunk. Each distinct chunk is
+        looked at once, however often the files repeat it."""
+        chunks: dict[str, None] = {}
+        absent = set()
         for manifest in manifests:
             try:
-                data = self.repo.read_kind(manifest, "blob", MAX_MANIFEST_SIZE)
-            except ObjectTooLarge:
+                m = manifest_store.load(self.repo, manifest)
+            except ManifestError:
                 continue   # reading the file reports it
-            if data is None:
+            if m is None:
                 absent.add(manifest)
             else:
-                chunks += [c for c, _ in _parse_or_empty(data, self.repo.hex_len)]
+                chunks.update(dict.fromkeys(m.chunks))
         return (self.needed(chunks) if packs else {c for c in chunks if not self.repo.exists(c)}) | absent
 
     def prefetch(self, manifests) -> int:
@@ -193,6 +196,13 @@ class ChunkSource:
 
     def read(self, chunk: str, size: int) -> bytes:
         """The chunk's bytes, checked against its id and the manifest's size."""
+        if self._last is not None and self._last[0] == chunk and len(self._last[1]) == size:
+            return self._last[1]
+        data = self._read(chunk, size)
+        self._last = (chunk, data)
+        return data
+
+    def _read(self, chunk: str, size: int) -> bytes:
         data = self.repo.read_kind(chunk, "blob", MAX_CHUNK_SIZE)
         if data is not None:
             return self._checked(chunk, size, data, "raw blob")
@@ -221,8 +231,11 @@ class ChunkSource:
     def plan(self, chunks):
         """These (chunk, size) are read next, in this order: their packs are decoded ahead, on other cores
         (the codecs release the GIL), at most READ_AHEAD_BYTES beyond the pack being read."""
-        upcoming, seen = [], set(self._decoded)
+        upcoming, seen, looked = [], set(self._decoded), set()
         for chunk, _ in chunks:
+            if chunk in looked:   # a chunk the files repeat is looked up once
+                continue
+            looked.add(chunk)
             if self.repo.exists(chunk):
                 continue
             located = self.index.locate(chunk)
@@ -314,27 +327,22 @@ class ChunkSource:
             self._index.close()
 
 
-def _parse_or_empty(data: bytes, hex_len: int) -> list[tuple[str, int]]:
-    try:
-        return manifest_mod.parse(data, hex_len)
-    except manifest_mod.ManifestError:
-        return []
-
-
-def read_manifest(repo, pointer: Pointer) -> list[tuple[str, int]]:
+def read_manifest(repo, pointer: Pointer) -> Manifest:
+    """The pointer's manifest, refused (ReadError) unless its sizes add up to exactly the pointer's size,
+    which may not pass panini.maxFileSize; MissingObject when it is not here."""
     if len(pointer.manifest) != repo.hex_len:
         raise ReadError(f"manifest id {pointer.manifest} does not fit this repository's {repo.algo} ids")
+    cap = manifest_store.max_file_size(repo)
+    if pointer.size > cap:
+        raise ReadError(f"the file is {pointer.size} bytes, more than {manifest_store.MAX_FILE_SIZE_KEY} allows "
+                        f"({cap}): raise it to read this file")
     try:
-        data = repo.read_kind(pointer.manifest, "blob", MAX_MANIFEST_SIZE)
-    except ObjectTooLarge as e:
+        chunks = manifest_store.load(repo, pointer.manifest, pointer.size)
+    except ManifestError as e:
         raise ReadError(f"manifest {pointer.manifest}: {e}") from None
-    if data is None:
+    if chunks is None:
         raise MissingObject(f"manifest {pointer.manifest} is not in this repository (try: git panini fetch)")
-    try:
-        chunks = manifest_mod.parse(data, repo.hex_len)
-    except manifest_mod.ManifestError as e:
-        raise ReadError(f"manifest {pointer.manifest}: {e}") from None
-    if sum(size for _, size in chunks) != pointer.size:
+    if chunks.size != pointer.size:
         raise ReadError(f"manifest {pointer.manifest} does not add up to the pointer's size {pointer.size}")
     return chunks
 
@@ -343,8 +351,8 @@ def iter_file(source: ChunkSource, pointer: Pointer):
     """Yield a file's bytes chunk by chunk; raise ReadError before yielding anything unverifiable,
     and after the last chunk if the whole-file sha256 does not match."""
     chunks = read_manifest(source.repo, pointer)
-    if len(chunks) > 1:   # one chunk: nothing to read ahead (a checkout of many small files skips the lookups)
-        source.plan(chunks)
+    if len(chunks.chunks) > 1:   # one chunk: nothing to read ahead (a checkout of many small files skips the lookups)
+        source.plan(chunks.distinct())
     digest = BackgroundSha256()
     offset = 0
     for chunk, size in chunks:
@@ -366,4 +374,4 @@ def missing_chunks(source: ChunkSource, pointer: Pointer) -> list[str]:
         chunks = read_manifest(source.repo, pointer)
     except ReadError:
         return [pointer.manifest]
-    return [c for c, _ in chunks if not source.has(c)]
+    return [c for c in chunks.chunks if not source.has(c)]

@@ -32,10 +32,11 @@ import os
 import secrets
 import struct
 
-from ..format import manifest as manifest_mod
+from ..format.manifest import ManifestError
 from ..git.objects import object_id
 from ..git.pack import PackWriter, release_dead_keeps
 from ..util import liveness
+from . import manifests as manifest_store
 from .chunk_source import ChunkSource
 from .local import LocalStore
 
@@ -230,11 +231,10 @@ def replay(repo) -> tuple[list[str], list[tuple[str, str]]]:
 def intact_chunks(repo, manifest: str, source: ChunkSource) -> list[str] | None:
     """The manifest's chunks if every one is readable here (a raw blob, or a pack whose blobs are
     here: a chunk the session deduplicated may have been packed and its raw blob gc'd since)."""
-    data = repo.read_kind(manifest, "blob")
-    if data is None:
-        return None
     try:
-        chunks = [c for c, _ in manifest_mod.parse(data, repo.hex_len)]
-    except manifest_mod.ManifestError:
+        m = manifest_store.load(repo, manifest)
+    except ManifestError:
         return None
-    return chunks if all(source.has(c) for c in chunks) else None
+    if m is None:
+        return None
+    return m.chunks if all(source.has(c) for c in m.chunks) else None

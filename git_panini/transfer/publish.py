@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..format import manifest as manifest_mod
 from ..format import pointer_scan as pointers
+from ..format.manifest import ManifestError
 from ..git.objects import encode_commit
-from ..git.repo import ObjectTooLarge
 from ..git.tree_edit import TreeEditor
 from ..store import bulk
+from ..store import manifests as manifest_store
 from ..store.chunk_index import ChunkIndex, changed_leaves
 from ..store.chunk_source import ChunkSource, ReadError
 from ..store.local import LocalStore
@@ -170,15 +170,14 @@ def _chunks_to_send(repo, remote: str | None, index: ChunkIndex, manifests: list
     for manifest in manifests:
         what = paths.get(manifest) or f"the file of manifest {manifest}"
         try:
-            data = repo.read_kind(manifest, "blob", manifest_mod.MAX_MANIFEST_SIZE)
-            chunks = manifest_mod.parse(data, repo.hex_len) if data is not None else None
-        except (manifest_mod.ManifestError, ObjectTooLarge) as e:
+            chunks = manifest_store.load(repo, manifest)
+        except ManifestError as e:
             raise PublishError(f"{what}: manifest {manifest} is unreadable: {e}") from None
         if chunks is None:
             raise PublishError(f"{what}: its manifest {manifest} is not in this repository; re-add the file "
                                "(git add --renormalize)")
         new_chunks = new_bytes = 0
-        for chunk, size in chunks:
+        for chunk, size in chunks.distinct():
             if chunk in seen or (remote and index.remote_has(remote, chunk)):
                 continue
             seen.add(chunk)
@@ -188,7 +187,7 @@ def _chunks_to_send(repo, remote: str | None, index: ChunkIndex, manifests: list
                 todo.append((manifest, chunk, size))
             new_chunks += 1
             new_bytes += size
-        notes[manifest] = new_note(sum(s for _, s in chunks), len(chunks), new_chunks, new_bytes)
+        notes[manifest] = new_note(chunks.size, len(chunks), new_chunks, new_bytes)
     if todo:
         send += _materialize(repo, remote, todo, paths)
     return send, notes
@@ -253,12 +252,11 @@ def _notes_commit(repo, state: RemoteState, store_tree: str, pending: dict[str, 
 def _packed_in(repo, index: ChunkIndex, store: TreeEditor, manifest: str) -> bool:
     """Every chunk of the file is yielded by a pack that `store` lists."""
     try:
-        chunks = manifest_mod.parse(repo.read_kind(manifest, "blob", manifest_mod.MAX_MANIFEST_SIZE) or b"",
-                                    repo.hex_len)
-    except (manifest_mod.ManifestError, ObjectTooLarge):
+        chunks = manifest_store.load(repo, manifest)
+    except ManifestError:
         return False
     return bool(chunks) and all(any(store.get(pack_path(p)) is not None for p, _, _, _ in index.locate(c))
-                                for c, _ in chunks)
+                                for c in chunks.chunks)
 
 
 def _changed_notes(repo, base: str | None, ours: str | None):

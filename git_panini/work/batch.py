@@ -5,10 +5,19 @@ from __future__ import annotations
 
 import time
 
-from ..format import manifest as manifest_mod
+from ..format.manifest import Manifest, ManifestError, TooLarge
 from ..format.recipe import MAX_RECIPE_SIZE, RecipeError, parse_recipe
-from ..format.segment import WHOLE_FILE_FORMATS, Segment, SmallFile, group_small_files, plan_segments, sniff_format
+from ..format.segment import (
+    WHOLE_FILE_FORMATS,
+    Segment,
+    SmallFile,
+    group_small_files,
+    plan_segments,
+    sniff_format,
+    whole_file_chunks,
+)
 from ..git.repo import ObjectTooLarge
+from ..store import manifests as manifest_store
 from ..store.chunk_index import ChunkIndex
 from ..store.chunk_source import ChunkSource, ReadError
 from ..store.shared import Store
@@ -49,39 +58,45 @@ class BatchPacker:
         segments: list[Segment] = []
         small: list[SmallFile] = []
         seen: set[str] = set()       # a chunk shared by two files of the batch is packed once
-        file_chunks: dict[str, list[tuple[str, int]]] = {}
+        file_chunks: dict[str, Manifest] = {}
+        cap = manifest_store.max_file_size(self.repo)
         for manifest in manifests:
+            # Everything here costs the file's distinct chunks, never its size: a hostile manifest saying
+            # "this 64 KiB chunk, 49,152 times" (a 3 GiB file of zeros, as a real one also is) reads,
+            # verifies and packs one chunk.
             try:
-                chunks = self._read_manifest(manifest)
-                todo = [(c, s) for c, s in chunks if c not in seen and not source.verify_packed(c, held)]
-                head = source.read(*chunks[0])[:SAMPLE_BYTES] if chunks else b""
-                shared = sum(s for _, s in chunks) - sum(s for _, s in todo)
-                if 0 < shared <= TINY_DUPLICATE and todo and sniff_format(head) in WHOLE_FILE_FORMATS:
+                chunks = self._read_manifest(manifest, cap)
+                distinct = chunks.distinct()
+                todo = [(c, s) for c, s in distinct if c not in seen and not source.verify_packed(c, held)]
+                head = source.read(*distinct[0])[:SAMPLE_BYTES] if distinct else b""
+                pending = {c for c, _ in todo}
+                shared = sum(s * n for c, s, n in chunks.counted() if c not in pending)   # other files hold these
+                fmt = sniff_format(head)
+                if 0 < shared <= TINY_DUPLICATE and todo and fmt in WHOLE_FILE_FORMATS:
                     # A few bytes shared with other files (a PNG's IEND, say) are packed again so
                     # the whole-file codec still sees the whole file.
-                    todo = list(chunks)
+                    todo, pending = distinct, set(chunks.chunks)
                     duplicated = shared
                 else:
                     duplicated = 0
                 for c, s in todo:   # every chunk is read (and so verified) before anything is packed
                     source.read(c, s)
-                large = sum(s for _, s in chunks) > SMALL_FILE
+                large = chunks.size > SMALL_FILE
                 if large:   # planning reads the file's other chunks too: a hostile pack may fail it here
-                    pending = {c for c, _ in todo}
                     planned = plan_segments(chunks, lambda c: c not in pending, source.read)
             except Exception as e:   # noqa: BLE001 - charged to this file; the rest of the batch goes on
                 results[manifest] = WorkResult(manifest, False, error=note_error(e))
                 continue
-            seen.update(c for c, _ in todo)
+            seen.update(pending)
             file_chunks[manifest] = chunks
-            results[manifest] = WorkResult(manifest, True, raw_bytes=sum(s for _, s in chunks),
-                                           duplicate_bytes=duplicated)
+            results[manifest] = WorkResult(manifest, True, raw_bytes=chunks.size, duplicate_bytes=duplicated)
             if large:
                 segments += planned
             elif todo:
-                small.append(SmallFile(manifest, todo, head))
+                whole = fmt in WHOLE_FILE_FORMATS and len(todo) == len(distinct) and whole_file_chunks(chunks)
+                small.append(SmallFile(manifest, list(chunks) if whole else todo, head))
         segments += group_small_files(small, mostly_printable, self.device)
-        owner = {c: m for m, chunks in file_chunks.items() for c, _ in chunks}
+        owner = {c: m for m, chunks in file_chunks.items() for c in chunks.chunks}
         packer = PackBuilder(self.repo, self.effort, source, segments, self.threads)
         try:
             crash_points.reached("packing")
@@ -136,11 +151,19 @@ class BatchPacker:
         result.ok, result.error = False, note_error(error)
         self.log(f"failed {result.manifest}: {result.error}")
 
-    def _read_manifest(self, manifest: str) -> list[tuple[str, int]]:
-        data = self.repo.read_kind(manifest, "blob")
-        if data is None:
+    def _read_manifest(self, manifest: str, cap: int) -> Manifest:
+        """Bounded like every manifest read (store.manifests); a file no pointer sizes here may not be
+        larger than panini.maxFileSize."""
+        try:
+            chunks = manifest_store.load(self.repo, manifest, cap)
+        except TooLarge:
+            raise ReadError(f"manifest {manifest} describes a file larger than {manifest_store.MAX_FILE_SIZE_KEY} "
+                            f"allows ({cap} bytes)") from None
+        except ManifestError as e:
+            raise ReadError(f"manifest {manifest}: {e}") from None
+        if chunks is None:
             raise ReadError(f"manifest {manifest} is missing")
-        return manifest_mod.parse(data, self.repo.hex_len)
+        return chunks
 
 
 def _share_time(results: dict[str, WorkResult], seconds: float):
@@ -151,19 +174,20 @@ def _share_time(results: dict[str, WorkResult], seconds: float):
         r.seconds = seconds * r.raw_bytes / total if total else seconds / len(done)
 
 
-def _file_share(repo, index: ChunkIndex, chunks: list[tuple[str, int]], ratios: dict[str, float]) -> int:
-    """A file's share of the packs holding its chunks (each chunk its share of its pack's encoded
-    size; a chunk still raw counts in full). `ratios` caches each pack's ratio across files."""
+def _file_share(repo, index: ChunkIndex, chunks: Manifest, ratios: dict[str, float]) -> int:
+    """A file's share of the packs holding its chunks (each chunk, as often as the file holds it, its
+    share of its pack's encoded size; a chunk still raw counts in full). `ratios` caches each pack's
+    ratio across files."""
     total = 0.0
-    for chunk, size in chunks:
+    for chunk, size, count in chunks.counted():
         located = index.locate(chunk)
         if not located:
-            total += size
+            total += size * count
             continue
         pack = located[0][0]
         if pack not in ratios:
             ratios[pack] = _pack_ratio(repo, pack)
-        total += size * ratios[pack]
+        total += size * count * ratios[pack]
     return int(round(total))
 
 
