@@ -209,11 +209,7 @@ class FilterServer:
                 warn(f"smudge {path}: cannot hold the file while git sends it: {e.strerror or e}")
                 self.out.text_list(["status=error"])
                 return
-            self.out.text_list(["status=success"])
-            while block := spool.read(SPOOL_BLOCK):
-                self.out.content(block)
-            self.out.flush()
-            self.out.flush()   # empty list: keep status=success
+            self._answer(spool)
 
     # A file whose data cannot be had (missing here and on the remote, a manifest refused as too large or not
     # adding up, a chunk or pack that does not hash to its id, a file that does not match its sha256) must
@@ -273,13 +269,17 @@ class FilterServer:
             except OSError as e:   # a full disk
                 self._unavailable(path, pointer, f"cannot hold the file to verify it: {e.strerror or e}")
                 return
-            self.out.text_list(["status=success"])
-            while block := spool.read(SPOOL_BLOCK):
-                self.out.content(block)
-        self.out.flush()
-        self.out.flush()  # empty list: keep status=success
+            self._answer(spool)
         if self._filtering is not None:
             self._filtering.advance(pointer.size)
+
+    def _answer(self, spool):
+        """status=success and the spooled bytes, from its start."""
+        self.out.text_list(["status=success"])
+        while block := spool.read(SPOOL_BLOCK):
+            self.out.content(block)
+        self.out.flush()
+        self.out.flush()   # empty list: keep status=success
 
     def _unavailable(self, path: str, pointer, error, answered: bool = False):
         """Leave this file as its pointer text (see above): one line naming it and why, and a record."""
