@@ -13,10 +13,15 @@ def fsck(full: bool = typer.Option(False, "--full", help="Also decode every pack
          name: str = typer.Argument(None, metavar="[REMOTE]", help="With --remote: which (default: the branch's)."),
          decode: bool = typer.Option(False, "--decode", help="With --remote: fetch and decode packs not yet "
                                      "decoded here, so 'claimed' becomes 'verified' or 'missing'."),
+         amplification: bool = typer.Option(False, "--amplification", help="Instead, compute what a checkout of "
+                                            "each commit of the branches and tags decodes and fetches, against "
+                                            "the format's bound (1.5x the bytes written; 1.25x + 1 MiB fetched)."),
          json: bool = JsonOption):
     """Check the store, the local store and the notes; exit 1 on any error."""
     if name and not remote:
         fail(f"unexpected argument {name!r} (a remote is checked with --remote REMOTE)", code=2)
+    if amplification:
+        _fsck_amplification(json)
     if remote:
         _fsck_remote(name, decode, json)
     from ..ops.fsck import check_store
@@ -71,6 +76,35 @@ def _fsck_remote(name: str | None, decode: bool, json: bool):
                       + (" (a clone that holds them: git panini push --repair)" if counts["missing"] else ""),
                       markup=False)
     raise typer.Exit(1 if counts["missing"] else 0)
+
+
+def _fsck_amplification(json: bool):
+    from statistics import median
+
+    from ..ops.amplification import check_history
+    from ..store.read_cost import FETCH_SLACK, MAX_DECODE, MAX_FETCH
+    from ..util.units import human
+    results = check_history(open_repo())
+    over = [r for r in results if not r.cost.within_bound]
+    decode = [r.cost.decode_ratio for r in results if r.cost.written]
+    fetch = [r.cost.fetch_ratio for r in results if r.cost.stored]
+    summary = {"commits": len(results), "over_bound": len(over), "bound": {"decode": MAX_DECODE, "fetch": MAX_FETCH,
+                                                                          "fetch_slack": FETCH_SLACK},
+               "decode_ratio": {"max": max(decode, default=0.0), "median": median(decode) if decode else 0.0},
+               "fetch_ratio": {"max": max(fetch, default=0.0), "median": median(fetch) if fetch else 0.0}}
+    if json:
+        print_json({"summary": summary, "commits": [r.as_dict() for r in results]})
+    else:
+        for r in over:
+            c = r.cost
+            console.print(f"over: {r.commit[:12]}: decodes {human(c.decoded)} to write {human(c.written)} "
+                          f"({c.decode_ratio:.2f}x), fetches {human(c.fetched)} for {human(c.stored)} stored "
+                          f"({c.fetch_ratio:.2f}x), {c.packs} pack(s)", markup=False, highlight=False)
+        d, f = summary["decode_ratio"], summary["fetch_ratio"]
+        console.print(f"{len(results)} commit(s): decode {d['median']:.2f}x median, {d['max']:.2f}x max; fetch "
+                      f"{f['median']:.2f}x median, {f['max']:.2f}x max; "
+                      + (f"{len(over)} over the bound" if over else "all within the bound"), markup=False)
+    raise typer.Exit(1 if over else 0)
 
 
 def register(app: typer.Typer):

@@ -38,7 +38,9 @@ def _found(repo, path: str, oid: str) -> FoundPointer | None:
         return FoundPointer(path, oid, None, str(e))
 
 
-def in_tree(repo, treeish: str = "HEAD") -> list[FoundPointer]:
+def in_tree(repo, treeish: str = "HEAD", seen: dict | None = None) -> list[FoundPointer]:
+    """Pointers in a tree; `seen` ({blob: FoundPointer or None}) spares re-reading the blobs a scan of
+    many commits meets again."""
     proc = repo.git("ls-tree", "-r", "-z", "--full-tree", treeish, check=False)
     if proc.returncode != 0:
         return []
@@ -48,7 +50,19 @@ def in_tree(repo, treeish: str = "HEAD") -> list[FoundPointer]:
         parts = meta.split()
         if len(parts) == 3 and parts[1] == "blob":
             lines.append(f"{parts[2]} {path}")
-    return [f for path, oid in _small_blobs(repo, lines) if (f := _found(repo, path, oid))]
+    if seen is None:
+        return [f for path, oid in _small_blobs(repo, lines) if (f := _found(repo, path, oid))]
+    fresh = [line for line in lines if line[:repo.hex_len] not in seen]
+    small = dict((oid, path) for path, oid in _small_blobs(repo, fresh))
+    for line in fresh:
+        oid = line[:repo.hex_len]
+        seen[oid] = _found(repo, small[oid], oid) if oid in small else None
+    found = []
+    for line in lines:
+        known = seen[line[:repo.hex_len]]
+        if known is not None:
+            found.append(FoundPointer(line[repo.hex_len + 1:], known.blob, known.pointer, known.error))
+    return found
 
 
 def in_index(repo) -> list[FoundPointer]:

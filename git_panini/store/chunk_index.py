@@ -28,6 +28,7 @@ create table if not exists unreadable (pack text primary key, reason text not nu
 create table if not exists chunks (chunk text not null, pack text not null, offset integer not null,
                                    length integer not null, primary key (chunk, pack));
 create table if not exists verified_packs (pack text primary key);
+create table if not exists pack_sizes (pack text primary key, size integer not null, encoded integer not null);
 create table if not exists fetched (blob text primary key);
 create table if not exists remote_refs (remote text not null, ref text not null, target text not null,
                                         proven integer not null, primary key (remote, ref));
@@ -129,11 +130,34 @@ class ChunkIndex:
                         (pack, recipe["data"], json.dumps(recipe.get("deps", []))))
         self.db.executemany("insert or ignore into chunks values (?,?,?,?)",
                             [(c, pack, off, length) for c, off, length in recipe["chunks"]])
+        self._note_size(pack, recipe)
+
+    def _note_size(self, pack: str, recipe: dict):
+        self.db.execute("insert or replace into pack_sizes values (?,?,?)",
+                        (pack, recipe["size"],
+                         recipe.get("encoded_size") or self.repo.size(recipe["data"]) or recipe["size"]))
 
     def locate(self, chunk: str) -> list[tuple[str, str, int, int]]:
         """(pack id, pack data blob, offset, length) for every pack that yields the chunk."""
         return self.db.execute("select c.pack, p.data, c.offset, c.length from chunks c join packs p "
                                "on c.pack = p.pack where c.chunk = ?", (chunk,)).fetchall()
+
+    def pack_size(self, pack: str) -> tuple[int, int]:
+        """(decoded, encoded) bytes of the pack's data: what reading any chunk of it decodes, and fetches
+        (dictionaries apart). Indexes written before sizes were kept learn them from the recipe here."""
+        row = self.db.execute("select size, encoded from pack_sizes where pack = ?", (pack,)).fetchone()
+        if row is None:
+            try:
+                self._note_size(pack, parse_recipe(self.repo.read_kind(pack, "blob", MAX_RECIPE_SIZE) or b"",
+                                                   self.repo.hex_len))
+            except (RecipeError, ObjectTooLarge):
+                return 0, 0
+            row = self.db.execute("select size, encoded from pack_sizes where pack = ?", (pack,)).fetchone()
+        return row
+
+    def pack_chunks(self, pack: str) -> list[tuple[str, int]]:
+        """(chunk, length) of every chunk the pack's recipe lists."""
+        return self.db.execute("select chunk, length from chunks where pack = ?", (pack,)).fetchall()
 
     def pack_blobs(self, pack: str) -> list[str]:
         """The blobs a reader needs to decode the pack: its data and dictionaries."""

@@ -17,12 +17,15 @@ from ..format.segment import (
     whole_file_chunks,
 )
 from ..git.repo import ObjectTooLarge
+from ..store import history
 from ..store import manifests as manifest_store
 from ..store.chunk_index import ChunkIndex
 from ..store.chunk_source import ChunkSource, ReadError
+from ..store.read_cost import waste as history_waste
 from ..store.shared import Store
 from ..util import crash_points
 from ..util.units import human
+from .lifetime_groups import group_by_lifetime
 from .pack_builder import PackBuilder
 from .planner import mostly_printable
 from .result import WorkResult, note_error
@@ -44,6 +47,18 @@ class BatchPacker:
         self.threads = threads   # segments and codec candidates encoded at once
         self.device = device
         self.log = log or (lambda message: None)
+        self._lives: tuple[dict, dict, dict] | None = None
+
+    def _lifetimes(self, index: ChunkIndex) -> tuple[dict[str, frozenset], dict[int, int], dict[int, int]]:
+        """Which hot commits need each chunk, what each writes, and what its checkout decodes for nothing
+        from the packs made so far: scanned once per worker run, the waste then kept up to date."""
+        if self._lives is None:
+            files = history.Files(self.repo)
+            hot = history.hot_commits(self.repo)
+            lives, written = history.lifetimes(self.repo, hot, files)
+            waste = {i: history_waste(index, [m for _, m in files.of(commit)[0]]) for i, commit in enumerate(hot)}
+            self._lives = lives, written, waste
+        return self._lives
 
     def pack(self, manifests: list[str], source: ChunkSource, held, progress=None) -> tuple[dict[str, WorkResult],
                                                                                         PackBuilder]:
@@ -96,6 +111,7 @@ class BatchPacker:
                 whole = fmt in WHOLE_FILE_FORMATS and len(todo) == len(distinct) and whole_file_chunks(chunks)
                 small.append(SmallFile(manifest, list(chunks) if whole else todo, head))
         segments += group_small_files(small, mostly_printable, self.device)
+        segments = group_by_lifetime(segments, *self._lifetimes(index))
         owner = {c: m for m, chunks in file_chunks.items() for c in chunks.chunks}
         packer = PackBuilder(self.repo, self.effort, source, segments, self.threads)
         try:

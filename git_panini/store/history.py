@@ -1,0 +1,81 @@
+"""Which files the commits of the history check out: the pointers of each commit, the hot commits (what
+the tips of branches and tags and their last panini.hotCommits commits reference), and from them how long
+each chunk lives (the commits that need it), which is how the worker groups chunks so that a checkout
+decodes what it writes (store/read_cost.py)."""
+
+from __future__ import annotations
+
+from ..format import pointer_scan
+from ..format.manifest import Manifest, ManifestError
+from ..format.pointer import Pointer
+from . import manifests as manifest_store
+
+HISTORY = ["--branches", "--tags", "--remotes"]
+HOT_COMMITS_KEY = "panini.hotCommits"
+DEFAULT_HOT_COMMITS = 100
+
+
+def commits(repo, revs: list[str] | None = None) -> list[str]:
+    """The commits of revs (default: every branch, tag and remote-tracking branch), newest first."""
+    return repo.git("rev-list", *(revs or HISTORY), "--").stdout.decode().split()
+
+
+def hot_commits(repo) -> list[str]:
+    """Every tip (branches, tags, remote-tracking branches) and its last panini.hotCommits commits."""
+    proc = repo.git("config", "--int", "--get", HOT_COMMITS_KEY, check=False)
+    text = proc.stdout.decode().strip()
+    depth = int(text) if proc.returncode == 0 and text.isdigit() else DEFAULT_HOT_COMMITS
+    tips = repo.git("for-each-ref", "--format=%(objectname)^{commit}", "refs/heads", "refs/tags",
+                    "refs/remotes").stdout.decode().split()
+    hot: dict[str, None] = {}
+    for tip in dict.fromkeys(tips):
+        proc = repo.git("rev-list", f"--max-count={max(1, depth)}", tip, "--", check=False)
+        hot.update(dict.fromkeys(proc.stdout.decode().split()))
+    return list(hot)
+
+
+class Files:
+    """The files (pointers and their manifests) commits check out, each pointer and manifest read once."""
+
+    def __init__(self, repo):
+        self.repo = repo
+        self._pointers: dict = {}
+        self._manifests: dict[str, Manifest | None] = {}
+
+    def of(self, commit: str) -> tuple[list[tuple[Pointer, Manifest]], int]:
+        """([(pointer, manifest)] of the commit's readable git-panini files, how many others it has: a
+        malformed pointer, a manifest not here or not readable)."""
+        files, unreadable = [], 0
+        for found in pointer_scan.in_tree(self.repo, commit, self._pointers):
+            manifest = self.manifest(found.pointer) if found.pointer is not None else None
+            if manifest is None:
+                unreadable += 1
+            else:
+                files.append((found.pointer, manifest))
+        return files, unreadable
+
+    def manifest(self, pointer: Pointer) -> Manifest | None:
+        m = pointer.manifest
+        if m not in self._manifests:
+            try:
+                self._manifests[m] = manifest_store.load(self.repo, m, pointer.size)
+            except ManifestError:
+                self._manifests[m] = None
+        return self._manifests[m]
+
+
+def lifetimes(repo, commits_: list[str], files: Files | None = None) -> tuple[dict[str, frozenset], dict[str, int]]:
+    """({chunk: the indexes in commits_ of the commits that check it out}, {commit index: bytes it writes})."""
+    files = files or Files(repo)
+    lives: dict[str, set[int]] = {}
+    written: dict[int, int] = {}
+    for i, commit in enumerate(commits_):
+        seen_here: set[str] = set()
+        written[i] = 0
+        for _, manifest in files.of(commit)[0]:
+            written[i] += manifest.size
+            for chunk in manifest.chunks:
+                if chunk not in seen_here:
+                    seen_here.add(chunk)
+                    lives.setdefault(chunk, set()).add(i)
+    return {c: frozenset(s) for c, s in lives.items()}, written

@@ -1,0 +1,104 @@
+"""What reading a set of files costs once their chunks are packed, and the rule of the format that bounds
+it (docs/format.md, "Read amplification"): a checkout of one commit decodes at most MAX_DECODE times the
+bytes it writes, and fetches at most MAX_FETCH times the stored size of the chunks it needs plus
+FETCH_SLACK. Readers and the checker choose packs the same way (choose_packs), so the checker measures
+what a checkout does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..format.manifest import Manifest
+from .chunk_index import ChunkIndex
+
+MAX_DECODE = 1.5
+MAX_FETCH = 1.25
+FETCH_SLACK = 1 << 20
+
+
+@dataclass
+class ReadCost:
+    written: int = 0     # the files' bytes, each file as often as the checkout writes it
+    decoded: int = 0     # every chosen pack's whole segment, and each chunk no pack yields (read raw)
+    fetched: int = 0     # the chosen packs' encoded data, and the raw chunks
+    stored: int = 0      # the needed chunks' share of what stores them
+    packs: int = 0
+
+    @property
+    def decode_ratio(self) -> float:
+        return self.decoded / self.written if self.written else 0.0
+
+    @property
+    def fetch_ratio(self) -> float:
+        return self.fetched / self.stored if self.stored else 0.0
+
+    @property
+    def within_bound(self) -> bool:
+        return self.decoded <= MAX_DECODE * self.written and self.fetched <= MAX_FETCH * self.stored + FETCH_SLACK
+
+
+def choose_packs(index: ChunkIndex, chunks: dict[str, int]) -> dict[str, str]:
+    """{chunk: the pack to read it from} for the chunks {chunk: size} some pack yields. A chunk in one pack
+    is read from it; of several, from a pack already chosen, else the pack that yields the most needed
+    bytes per byte decoded (a segment packed for these files beats an old one they share a few chunks of)."""
+    chosen: dict[str, str] = {}
+    open_choice: dict[str, list[str]] = {}
+    used: set[str] = set()
+    for chunk in chunks:
+        packs = sorted({pack for pack, _, _, _ in index.locate(chunk)})
+        if len(packs) == 1:
+            chosen[chunk] = packs[0]
+            used.add(packs[0])
+        elif packs:
+            open_choice[chunk] = packs
+    while open_choice:
+        for chunk, packs in list(open_choice.items()):
+            hit = next((p for p in packs if p in used), None)
+            if hit:
+                chosen[chunk] = hit
+                del open_choice[chunk]
+        if not open_choice:
+            break
+        covers: dict[str, int] = {}
+        for chunk, packs in open_choice.items():
+            for pack in packs:
+                covers[pack] = covers.get(pack, 0) + chunks[chunk]
+        best = max(sorted(covers), key=lambda p: covers[p] / max(1, index.pack_size(p)[0]))
+        used.add(best)
+    return chosen
+
+
+def read_cost(index: ChunkIndex, files: list[Manifest]) -> ReadCost:
+    """The cost of reading these files (a commit's tracked files) from a clone that has nothing but the
+    store's metadata: each chosen pack decoded and fetched once, every other chunk fetched raw."""
+    cost = ReadCost(written=sum(m.size for m in files))
+    needed: dict[str, int] = {}
+    for m in files:
+        needed.update(m.distinct())
+    chosen = choose_packs(index, needed)
+    for pack in set(chosen.values()):
+        decoded, encoded = index.pack_size(pack)
+        cost.decoded += decoded
+        cost.fetched += encoded
+        cost.packs += 1
+    for chunk, size in needed.items():
+        pack = chosen.get(chunk)
+        if pack is None:
+            cost.decoded += size
+            cost.fetched += size
+            cost.stored += size
+        else:
+            decoded, encoded = index.pack_size(pack)
+            cost.stored += size * encoded / decoded if decoded else size
+    cost.stored = int(round(cost.stored))
+    return cost
+
+
+def waste(index: ChunkIndex, files: list[Manifest]) -> int:
+    """Bytes reading these files decodes and does not need: the rest of each segment it decodes whole."""
+    cost = read_cost(index, files)
+    needed: dict[str, int] = {}
+    for m in files:
+        needed.update(m.distinct())
+    return cost.decoded - sum(needed.values())

@@ -1,0 +1,96 @@
+"""The read bound (docs/format.md, "Read amplification"): after `git panini work`, a checkout of any hot
+commit decodes at most 1.5x the bytes it writes; `git panini fsck --amplification` computes it for every
+commit and fails when a commit breaks it."""
+
+from __future__ import annotations
+
+import json
+import random
+
+from conftest import clone, file_url, git, make_bare, run, sha256_file
+
+COMMITS = 24
+
+
+def _words(rng: random.Random, size: int) -> bytearray:
+    """Compressible bytes that chunk well: words from a small vocabulary."""
+    vocabulary = [bytes(rng.choice(b"abcdefghij") for _ in range(rng.randint(2, 8))) for _ in range(300)]
+    out = bytearray()
+    while len(out) < size:
+        out += rng.choice(vocabulary) + b" "
+    return out[:size]
+
+
+def _history(repo, seed: int = 3) -> dict[str, dict[str, str]]:
+    """COMMITS commits: two 600 KB files edited in place most commits, twelve small files of 20-50 KB of
+    which two change per commit. Returns {commit: {path: sha256}}."""
+    rng = random.Random(seed)
+    files = {f"big{i}.bin": _words(rng, 600_000) for i in range(2)}
+    files.update({f"small/s{i}.bin": _words(rng, rng.randint(20_000, 50_000)) for i in range(12)})
+    (repo / "small").mkdir()
+    expected = {}
+    for n in range(COMMITS):
+        changed = [p for p in files if p.startswith("big") and rng.random() < 0.7]
+        changed += rng.sample(sorted(p for p in files if p.startswith("small")), 2)
+        for path in changed if n else files:
+            data = files[path]
+            for _ in range(2):
+                at = rng.randrange(len(data) - 64)
+                data[at:at + 40] = rng.randbytes(40)
+            (repo / path).write_bytes(data)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", f"version {n}")
+        expected[git(repo, "rev-parse", "HEAD").stdout.strip()] = {p: sha256_file(repo / p) for p in files}
+    return expected
+
+
+def _amplification(repo) -> tuple[int, dict]:
+    proc = run(["git", "panini", "fsck", "--amplification", "--json"], cwd=repo, check=False)
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def test_every_hot_commit_within_the_bound_after_work(repo, tmp_path):
+    expected = _history(repo)
+    remote, url = make_bare(tmp_path)
+    git(repo, "remote", "add", "origin", url)
+    git(repo, "push", "-q", "origin", "main")
+    run(["git", "panini", "work"], cwd=repo)
+    for where in (repo, remote):
+        git(where, "reflog", "expire", "--expire=now", "--all")
+        git(where, "gc", "-q", "--prune=now")
+
+    code, report = _amplification(repo)
+    assert report["summary"]["commits"] == COMMITS + 1
+    over = [c for c in report["commits"] if not c["within_bound"]]
+    assert code == 0 and not over, over
+    assert report["summary"]["decode_ratio"]["max"] <= 1.5
+    assert max(c["packs"] for c in report["commits"]) > 1   # packed, not read raw
+
+    # A fresh clone over file:// reads old and new commits bit-identical from the packs alone.
+    fresh = tmp_path / "fresh"
+    run(["git", "panini", "install", "--global"], cwd=tmp_path)   # the clone smudges
+    clone(file_url(remote), fresh)
+    assert git(remote, "for-each-ref", "refs/panini/raw").stdout == ""   # every raw batch retired
+    code, report = _amplification(fresh)
+    assert code == 0, [c for c in report["commits"] if not c["within_bound"]]
+    commits = list(expected)
+    for commit in (commits[0], commits[len(commits) // 2], commits[-1]):
+        git(fresh, "checkout", "-q", commit)
+        assert {p: sha256_file(fresh / p) for p in expected[commit]} == expected[commit]
+
+
+def test_cold_history_is_packed_solid_and_the_checker_says_so(repo, tmp_path):
+    """With one hot commit (the tip), older versions are cold: packed for size across versions, which
+    breaks the bound for old commits; the checker names them and exits 1, the tip stays within it."""
+    _history(repo)
+    git(repo, "config", "panini.hotCommits", "1")
+    run(["git", "panini", "work", "--no-remote"], cwd=repo)
+    code, report = _amplification(repo)
+    tip = git(repo, "rev-parse", "HEAD").stdout.strip()
+    by_commit = {c["commit"]: c for c in report["commits"]}
+    assert by_commit[tip]["within_bound"]
+    assert code == 1 and report["summary"]["over_bound"] > 0
+    text = run(["git", "panini", "fsck", "--amplification"], cwd=repo, check=False)
+    assert text.returncode == 1
+    assert "over the bound" in text.stdout.splitlines()[-1]
+    assert all(line.startswith("over: ") for line in text.stdout.splitlines()[:-1])
