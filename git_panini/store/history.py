@@ -5,6 +5,8 @@ decodes what it writes (store/read_cost.py)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..format import pointer_scan
 from ..format.manifest import Manifest, ManifestError
 from ..format.pointer import Pointer
@@ -42,8 +44,8 @@ class Files:
         self._pointers: dict = {}
         self._manifests: dict[str, Manifest | None] = {}
 
-    def of(self, commit: str) -> tuple[list[tuple[Pointer, Manifest]], int]:
-        """([(pointer, manifest)] of the commit's readable git-panini files, how many others it has: a
+    def of(self, commit: str) -> tuple[list[tuple[str, Manifest]], int]:
+        """([(path, manifest)] of the commit's readable git-panini files, how many others it has: a
         malformed pointer, a manifest not here or not readable)."""
         files, unreadable = [], 0
         for found in pointer_scan.in_tree(self.repo, commit, self._pointers):
@@ -51,7 +53,7 @@ class Files:
             if manifest is None:
                 unreadable += 1
             else:
-                files.append((found.pointer, manifest))
+                files.append((found.path, manifest))
         return files, unreadable
 
     def manifest(self, pointer: Pointer) -> Manifest | None:
@@ -64,18 +66,29 @@ class Files:
         return self._manifests[m]
 
 
-def lifetimes(repo, commits_: list[str], files: Files | None = None) -> tuple[dict[str, frozenset], dict[str, int]]:
-    """({chunk: the indexes in commits_ of the commits that check it out}, {commit index: bytes it writes})."""
+@dataclass
+class Lifetimes:
+    lives: dict[str, frozenset]              # chunk -> indexes (in the commits scanned) of those that need it
+    written: dict[int, int]                  # commit index -> the bytes its checkout writes
+    where: dict[str, tuple[str, int]]        # chunk -> (path, offset) where the newest commit has it first
+
+
+def lifetimes(repo, commits_: list[str], files: Files | None = None) -> Lifetimes:
+    """Which of these commits (newest first) check out each chunk, and where."""
     files = files or Files(repo)
     lives: dict[str, set[int]] = {}
     written: dict[int, int] = {}
+    where: dict[str, tuple[str, int]] = {}
     for i, commit in enumerate(commits_):
         seen_here: set[str] = set()
         written[i] = 0
-        for _, manifest in files.of(commit)[0]:
+        for path, manifest in files.of(commit)[0]:
             written[i] += manifest.size
-            for chunk in manifest.chunks:
+            offset = 0
+            for chunk, size, repeats in manifest.runs():
                 if chunk not in seen_here:
                     seen_here.add(chunk)
                     lives.setdefault(chunk, set()).add(i)
-    return {c: frozenset(s) for c, s in lives.items()}, written
+                    where.setdefault(chunk, (path, offset))
+                offset += size * repeats
+    return Lifetimes({c: frozenset(s) for c, s in lives.items()}, written, where)

@@ -47,17 +47,16 @@ class BatchPacker:
         self.threads = threads   # segments and codec candidates encoded at once
         self.device = device
         self.log = log or (lambda message: None)
-        self._lives: tuple[dict, dict, dict] | None = None
+        self._lives: tuple[history.Lifetimes, dict[int, int]] | None = None
 
-    def _lifetimes(self, index: ChunkIndex) -> tuple[dict[str, frozenset], dict[int, int], dict[int, int]]:
+    def _lifetimes(self, index: ChunkIndex) -> tuple[history.Lifetimes, dict[int, int]]:
         """Which hot commits need each chunk, what each writes, and what its checkout decodes for nothing
         from the packs made so far: scanned once per worker run, the waste then kept up to date."""
         if self._lives is None:
             files = history.Files(self.repo)
             hot = history.hot_commits(self.repo)
-            lives, written = history.lifetimes(self.repo, hot, files)
             waste = {i: history_waste(index, [m for _, m in files.of(commit)[0]]) for i, commit in enumerate(hot)}
-            self._lives = lives, written, waste
+            self._lives = history.lifetimes(self.repo, hot, files), waste
         return self._lives
 
     def pack(self, manifests: list[str], source: ChunkSource, held, progress=None) -> tuple[dict[str, WorkResult],

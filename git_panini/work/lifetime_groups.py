@@ -11,6 +11,7 @@ needs (cold history) keep the segments planned for them: there the strongest gro
 from __future__ import annotations
 
 from ..format.segment import SEGMENT_MAX, SEGMENT_TARGET, WHOLE_FILE_FORMATS, Segment
+from ..store.history import Lifetimes
 from ..store.read_cost import MAX_DECODE
 
 # Waste a hot commit may have in all, as a share of the bytes it writes: the bound's, less a margin.
@@ -18,11 +19,10 @@ WASTE_SHARE = MAX_DECODE - 1 - 0.05
 SMALL_GROUP = SEGMENT_TARGET // 4    # groups below this are worth merging
 
 
-def group_by_lifetime(segments: list[Segment], lives: dict[str, frozenset], written: dict[int, int],
-                      waste: dict[int, int]) -> list[Segment]:
-    """The same chunks as `segments`, regrouped (see the module's doc). `lives` {chunk: hot commits that
-    need it}, `written` {hot commit: the bytes its checkout writes}, `waste` {hot commit: bytes its
+def group_by_lifetime(segments: list[Segment], hot: Lifetimes, waste: dict[int, int]) -> list[Segment]:
+    """The same chunks as `segments`, regrouped (see the module's doc). `waste` {hot commit: bytes its
     checkout decodes and does not need}, which this adds to (the packs of earlier batches count)."""
+    lives = hot.lives
     groups: dict[frozenset, Segment] = {}
     kept: list[Segment] = []
     for segment in segments:
@@ -44,7 +44,7 @@ def group_by_lifetime(segments: list[Segment], lives: dict[str, frozenset], writ
             group.chunks.append((chunk, size))
         if cold.chunks:
             kept.append(cold)
-    return kept + _merge_small(groups, written, waste)
+    return kept + _merge_small(groups, hot, waste)
 
 
 def _charge(waste: dict[int, int], segment: Segment, lives: dict[str, frozenset]):
@@ -71,10 +71,13 @@ def _split(group: Segment) -> list[Segment]:
     return pieces + [current]
 
 
-def _merge_small(groups: dict[frozenset, Segment], written: dict[int, int], waste: dict[int, int]) -> list[Segment]:
+def _merge_small(groups: dict[frozenset, Segment], hot: Lifetimes, waste: dict[int, int]) -> list[Segment]:
+    written = hot.written
     out = [piece for g in groups.values() if g.size >= SMALL_GROUP for piece in _split(g)]
+    # Visited file by file and place by place, so that the versions of one region of a file land in one
+    # segment while the budget allows: the codec then stores a version's edit, not its whole chunk again.
     small = sorted(((life, g) for life, g in groups.items() if g.size < SMALL_GROUP),
-                   key=lambda item: (item[1].format or "", min(item[0]), max(item[0]), len(item[0])))
+                   key=lambda item: (item[1].format or "", hot.where[item[1].chunks[0][0]], min(item[0])))
     current: Segment | None = None
     needs: dict[int, int] = {}      # hot commit -> bytes of `current` it needs
     for life, group in small:
