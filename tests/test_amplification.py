@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import random
 
-from conftest import clone, file_url, git, make_bare, run, sha256_file
+from conftest import clone, file_url, git, ls_tree, make_bare, run, sha256_file
+from git_panini.work.planner import FAST_DECODE
 
 COMMITS = 24
 
@@ -44,6 +45,11 @@ def _history(repo, seed: int = 3) -> dict[str, dict[str, str]]:
     return expected
 
 
+def _recipes(repo) -> list[dict]:
+    return [json.loads(git(repo, "cat-file", "-p", oid).stdout)
+            for _, oid, _ in ls_tree(repo, "refs/panini/store", "packs").values()]
+
+
 def _amplification(repo) -> tuple[int, dict]:
     proc = run(["git", "panini", "fsck", "--amplification", "--json"], cwd=repo, check=False)
     return proc.returncode, json.loads(proc.stdout)
@@ -58,6 +64,10 @@ def test_every_hot_commit_within_the_bound_after_work(repo, tmp_path):
     for where in (repo, remote):
         git(where, "reflog", "expire", "--expire=now", "--all")
         git(where, "gc", "-q", "--prune=now")
+
+    # Hot data waits on no slow decoder (balanced profile).
+    codecs_used = {step["codec"] for recipe in _recipes(repo) for step in recipe["steps"]}
+    assert codecs_used and codecs_used <= FAST_DECODE, codecs_used
 
     code, report = _amplification(repo)
     assert report["summary"]["commits"] == COMMITS + 1
@@ -85,6 +95,7 @@ def test_cold_history_is_packed_solid_and_the_checker_says_so(repo, tmp_path):
     _history(repo)
     git(repo, "config", "panini.hotCommits", "1")
     run(["git", "panini", "work", "--no-remote"], cwd=repo)
+    assert {step["codec"] for recipe in _recipes(repo) for step in recipe["steps"]} - FAST_DECODE   # cold: strongest
     code, report = _amplification(repo)
     tip = git(repo, "rev-parse", "HEAD").stdout.strip()
     by_commit = {c["commit"]: c for c in report["commits"]}
@@ -94,3 +105,15 @@ def test_cold_history_is_packed_solid_and_the_checker_says_so(repo, tmp_path):
     assert text.returncode == 1
     assert "over the bound" in text.stdout.splitlines()[-1]
     assert all(line.startswith("over: ") for line in text.stdout.splitlines()[:-1])
+
+
+def test_an_unknown_profile_is_one_line_and_packs_nothing(repo):
+    (repo / "a.bin").write_bytes(_words(random.Random(1), 100_000))
+    git(repo, "add", "a.bin")
+    git(repo, "commit", "-q", "-m", "a")
+    git(repo, "config", "panini.profile", "fastest")
+    proc = run(["git", "panini", "work", "--no-remote"], cwd=repo, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == ["git-panini: panini.profile is 'fastest': it must be one of "
+                                                "balanced, archive"]
+    assert git(repo, "for-each-ref", "refs/panini/packs").stdout == ""

@@ -19,6 +19,7 @@ MIN_CHUNK = 4 << 10           # the smallest chunk a chunker config allows (stor
 class Segment:
     chunks: list[tuple[str, int]] = field(default_factory=list)
     format: str | None = None      # the file's format, when this segment starts at a structural unit
+    hot: bool = False              # a hot commit needs it: checkouts wait on its decode (work/lifetime_groups)
 
     @property
     def size(self) -> int:

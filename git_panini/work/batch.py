@@ -30,6 +30,10 @@ from .pack_builder import PackBuilder
 from .planner import mostly_printable
 from .result import WorkResult, note_error
 
+# balanced: hot data with codecs that decode at hundreds of MB/s, cold data with the strongest; archive: the
+# strongest everywhere (every checkout then waits on them).
+PROFILE_KEY = "panini.profile"
+PROFILES = ("balanced", "archive")
 SMALL_FILE = 1 << 20       # files up to this size are grouped with others
 SAMPLE_BYTES = 64 << 10
 TINY_DUPLICATE = 4096      # at most this many already-packed bytes are packed again to keep a file whole
@@ -48,6 +52,10 @@ class BatchPacker:
         self.device = device
         self.log = log or (lambda message: None)
         self._lives: tuple[history.Lifetimes, dict[int, int]] | None = None
+        profile = repo.git("config", "--get", PROFILE_KEY, check=False).stdout.decode().strip() or PROFILES[0]
+        if profile not in PROFILES:
+            raise RuntimeError(f"{PROFILE_KEY} is {profile!r}: it must be one of {', '.join(PROFILES)}")
+        self.archive = profile == "archive"
 
     def _lifetimes(self, index: ChunkIndex) -> tuple[history.Lifetimes, dict[int, int]]:
         """Which hot commits need each chunk, what each writes, and what its checkout decodes for nothing
@@ -112,7 +120,7 @@ class BatchPacker:
         segments += group_small_files(small, mostly_printable, self.device)
         segments = group_by_lifetime(segments, *self._lifetimes(index))
         owner = {c: m for m, chunks in file_chunks.items() for c in chunks.chunks}
-        packer = PackBuilder(self.repo, self.effort, source, segments, self.threads)
+        packer = PackBuilder(self.repo, self.effort, source, segments, self.threads, self.archive)
         try:
             crash_points.reached("packing")
             for segment, outcome in packer.add_all(segments):

@@ -27,6 +27,7 @@ def group_by_lifetime(segments: list[Segment], hot: Lifetimes, waste: dict[int, 
     kept: list[Segment] = []
     for segment in segments:
         if segment.format in WHOLE_FILE_FORMATS:   # its codec needs the whole file: never split
+            segment.hot = any(lives.get(chunk) for chunk, _ in segment.chunks)
             kept.append(segment)
             _charge(waste, segment, lives)
             continue
@@ -38,7 +39,8 @@ def group_by_lifetime(segments: list[Segment], hot: Lifetimes, waste: dict[int, 
                 continue
             group = groups.get(life)
             if group is None:
-                group = groups[life] = Segment(format=segment.format if segment.format in (None, "elf") else None)
+                group = groups[life] = Segment(format=segment.format if segment.format in (None, "elf") else None,
+                                               hot=True)
             elif group.format != segment.format:
                 group.format = None
             group.chunks.append((chunk, size))
@@ -62,11 +64,11 @@ def _split(group: Segment) -> list[Segment]:
     that needs one piece needs them all, so this costs no waste."""
     if group.size <= SEGMENT_MAX:
         return [group]
-    pieces, current = [], Segment(format=group.format)
+    pieces, current = [], Segment(format=group.format, hot=True)
     for chunk, size in group.chunks:
         if current.chunks and current.size + size > SEGMENT_TARGET:
             pieces.append(current)
-            current = Segment(format=group.format if group.format == "elf" else None)
+            current = Segment(format=group.format if group.format == "elf" else None, hot=True)
         current.chunks.append((chunk, size))
     return pieces + [current]
 
@@ -95,7 +97,7 @@ def _merge_small(groups: dict[frozenset, Segment], hot: Lifetimes, waste: dict[i
                 continue
         if current is not None:
             out.append(current)
-        current = Segment(list(group.chunks), group.format)
+        current = Segment(list(group.chunks), group.format, hot=True)
         needs = {i: size for i in life}
     if current is not None:
         out.append(current)

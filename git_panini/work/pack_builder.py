@@ -24,8 +24,10 @@ class PackBuilder:
     """Encodes segments into packs (a data blob + its recipe) and commits them: recipes to the store,
     data and dictionaries to a new bulk ref refs/panini/packs/<commit>."""
 
-    def __init__(self, repo, effort: int, source: ChunkSource, segments: list[Segment], threads: int = 1):
+    def __init__(self, repo, effort: int, source: ChunkSource, segments: list[Segment], threads: int = 1,
+                 archive: bool = False):
         self.repo, self.effort, self.source, self.threads = repo, effort, source, threads
+        self.archive = archive               # the strongest codecs for hot segments too (panini.profile)
         self.writer = PackWriter(repo.objects_dir, repo.algo, sync=repo.fsync.wants("pack"))
         self.recipes: list[str] = []         # pack ids (recipe oids)
         self.bulk: list[str] = []            # data blobs and dictionaries the packs need
@@ -91,7 +93,8 @@ class PackBuilder:
 
     def _choose(self, segment: Segment, raw: bytes, pool):
         extra = [[("zstd", {"level": 19, "dict": self._dict[0]})]] if self._dict else []
-        return choose(raw, segment.format, self.effort, self._deps(), extra, pool)
+        return choose(raw, segment.format, self.effort, self._deps(), extra, pool,
+                      fast_decode=segment.hot and not self.archive)
 
     def _add(self, segment: Segment, raw: bytes, choice):
         deps = self._deps()

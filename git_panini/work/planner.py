@@ -23,6 +23,10 @@ CLOSE = 0.01
 TRANSFORMS = {"deflate-expand"}
 # Codecs that need a whole file (no sample of a JPEG is a JPEG): at effort <= 2 the first that succeeds wins.
 WHOLE_ONLY = {"jpeg-lepton", "jpeg-jxl"}
+# What a hot checkout may wait on: decoders of hundreds of MB/s per core. Measured in one process on 4 MiB of
+# the stdlib's sources: zstd -19 660 MB/s, brotli q11 345; xz -9e 53, PPMd 4, and deflate-expand (which
+# deflates again to decode) about 1 (python /tmp/amp/speed.py, issue 18's note).
+FAST_DECODE = {"store", "zstd", "brotli"}
 
 _TEXT_BYTES = bytes(b for b in range(256) if 32 <= b < 127 or b in (9, 10, 13) or b >= 128)
 
@@ -38,8 +42,8 @@ def mostly_printable(data: bytes) -> bool:
     return printable / len(sample) > 0.95
 
 
-def candidates(fmt: str | None, text: bool, effort: int) -> list[list[tuple[str, dict]]]:
-    """Codec chains to try, most promising first.
+def candidates(fmt: str | None, text: bool, effort: int, fast_decode: bool = False) -> list[list[tuple[str, dict]]]:
+    """Codec chains to try, most promising first; fast_decode: only chains of FAST_DECODE codecs (hot data).
 
     Effort 1 picks one fast chain per kind of data that still beats per-file `xz -9e` (PNG and gzip
     streams cost too much to expand there); effort 2 keeps the chains that win on real files (profiled
@@ -47,6 +51,11 @@ def candidates(fmt: str | None, text: bool, effort: int) -> list[list[tuple[str,
     most, and PPMd beats xz on expanded deflate streams); effort 3 tries everything."""
     if effort <= 0:
         return [[("zstd", {"level": 3})]]
+    if fast_decode:
+        if effort == 1:
+            return [[("zstd", {"level": 12})]]
+        chains = [[("zstd", {"level": 19})], [("zstd", {"level": 22, "long": 27})]]
+        return chains + ([[("brotli", {"quality": 11, "lgwin": 24})]] if effort >= 3 else [])
     if effort == 1:
         if fmt == "jpeg":
             return [[("jpeg-lepton", {})], [("zstd", {"level": 12})]]
@@ -149,13 +158,16 @@ def _estimate(parts: list[bytes], chain, deps, scale: float):
 
 
 def choose(data: bytes, fmt: str | None, effort: int, deps: dict[str, bytes] | None = None,
-           extra: list | None = None, pool: Executor | None = None) -> Choice:
+           extra: list | None = None, pool: Executor | None = None, fast_decode: bool = False) -> Choice:
     """Smallest verified encoding of `data` among the candidates (plus `extra` chains, e.g. with a
-    trained dictionary in deps). Independent encodes run in `pool`'s threads when one is given (the
-    codecs release the GIL); the result never depends on timing."""
+    trained dictionary in deps; fast_decode: only chains of FAST_DECODE codecs). Independent encodes run
+    in `pool`'s threads when one is given (the codecs release the GIL); the result never depends on
+    timing."""
     deps = deps or {}
     pool = pool or _Serial()
-    chains = candidates(fmt, mostly_printable(data), effort) + (extra or [])
+    chains = candidates(fmt, mostly_printable(data), effort, fast_decode) + (extra or [])
+    if fast_decode:
+        chains = [c for c in chains if all(name in FAST_DECODE for name, _ in c)]
     if effort > 0 and fmt != "jpeg" and _incompressible(data):
         # Random-looking: only a transform that finds deflate streams inside can still win.
         chains = [c for c in chains if c[0][0] in TRANSFORMS]
