@@ -46,6 +46,7 @@ from .transfer import Wire, _lfs_objects, _write_tree
 MiB = 1 << 20
 KiB = 1 << 10
 PUSH_TOOLS = ("new", "old", "lfs", "git")
+PARTS = ("push", "fsck")
 KIND = {"new": "panini", "old": "panini", "lfs": "lfs", "git": "git"}
 LABELS = {"new": "git-panini (new)", "old": "git-panini (old)"}
 
@@ -58,15 +59,17 @@ def params(cfg) -> dict:
             "fsck_min": KiB, "fsck_max": 4 * KiB}
 
 
-def _bins() -> dict:
-    new = os.environ.get("PANINI_NEW_BIN") or os.path.dirname(sys.executable)
-    old = os.environ.get("PANINI_OLD_BIN")
-    if not old:
-        raise RuntimeError("trust: set PANINI_OLD_BIN to the bin directory of the old git-panini installation")
-    for d in (new, old):
+def _bins(with_old: bool) -> dict:
+    bins = {"new": os.environ.get("PANINI_NEW_BIN") or os.path.dirname(sys.executable)}
+    if with_old:
+        bins["old"] = os.environ.get("PANINI_OLD_BIN")
+        if not bins["old"]:
+            raise RuntimeError("trust: set PANINI_OLD_BIN to the bin directory of the old git-panini installation "
+                               "(or PANINI_BENCH_TRUST_PARTS=fsck to run only the fsck part)")
+    for d in bins.values():
         if not os.access(os.path.join(d, "git-panini"), os.X_OK):
             raise RuntimeError(f"trust: no git-panini in {d}")
-    return {"new": os.path.abspath(new), "old": os.path.abspath(old)}
+    return {tool: os.path.abspath(d) for tool, d in bins.items()}
 
 
 def _add_env(bench, h, tool: str, bin_dir: str | None):
@@ -206,58 +209,35 @@ def _fsck_round(bench, h, wire: Wire, state: dict, n: int, order: tuple) -> dict
 
 # --- the scenario ------------------------------------------------------------------------------------
 
+def parts() -> tuple[str, ...]:
+    """The parts to run: PANINI_BENCH_TRUST_PARTS (e.g. "fsck", which needs no old installation), else both."""
+    chosen = tuple(os.environ.get("PANINI_BENCH_TRUST_PARTS", ",".join(PARTS)).replace(",", " ").split())
+    unknown = set(chosen) - set(PARTS)
+    if unknown or not chosen:
+        raise RuntimeError(f"trust: PANINI_BENCH_TRUST_PARTS names {' '.join(sorted(unknown)) or 'nothing'}; "
+                           f"the parts are {', '.join(PARTS)}")
+    return chosen
+
+
 def run(bench, cfg, h) -> tuple[dict, list]:
     global cfg_seed_fsck
     cfg_seed_fsck = cfg.seed + 808
     p = params(cfg)
-    bins = _bins()
-    for tool in PUSH_TOOLS:
+    chosen = parts()
+    bins = _bins("push" in chosen)
+    for tool in PUSH_TOOLS if "push" in chosen else ("new",):
         _add_env(bench, h, tool, bins.get(tool))
-    raw: dict = {"params": p, "bins": bins, "where": {t: _where(bench, t) for t in ("new", "old")},
-                 "steps_seconds": {}}
+    raw: dict = {"params": p, "parts": list(chosen), "bins": bins,
+                 "where": {t: _where(bench, t) for t in bins}, "steps_seconds": {}}
     wire = Wire(bench.root)
     saved = {t: dict(bench.envs[t]) for t in bench.envs}
     for t in bench.envs:
         bench.envs[t].update(wire.env())
     try:
-        clock = time.perf_counter()
-        src = os.path.join(bench.root, "trust-src")
-        rng = random.Random(cfg.seed + 1)
-        left, i = p["store_mib"], 0
-        while left > 0:
-            size = min(p["store_file_mib"], left)
-            _write_tree(src, {f"s{i:03d}.bin": rng.randbytes(size * MiB)})
-            left, i = left - size, i + 1
-        states = {}
-        for t in h.rotation(0, PUSH_TOOLS):
-            states[t] = _push_setup(bench, h, p, wire, t, src)
-            print(f"  trust: {t} store pushed ({states[t]['setup_push_seconds']} s)", file=sys.stderr, flush=True)
-        shutil.rmtree(src)
-        raw["steps_seconds"]["push_setup"] = round(time.perf_counter() - clock, 1)
-        clock = time.perf_counter()
-        for n in range(p["runs"]):
-            data = random.Random(cfg.seed + 101 + n).randbytes(p["increment_mib"] * MiB)
-            for t in h.rotation(n, PUSH_TOOLS):
-                states[t]["rounds"].append(_push_round(bench, h, p, wire, t, states[t], n, data))
-        raw["steps_seconds"]["push_rounds"] = round(time.perf_counter() - clock, 1)
-        for t in PUSH_TOOLS:
-            for path in (states[t].pop("repo"), states[t].pop("remote")):
-                shutil.rmtree(path)
-        raw["push"] = states
-
-        clock = time.perf_counter()
-        fsck = _fsck_setup(bench, h, p, wire)
-        raw["steps_seconds"]["fsck_setup"] = round(time.perf_counter() - clock, 1)
-        clock = time.perf_counter()
-        fsck["rounds"] = [_fsck_round(bench, h, wire, fsck, n, ("fsck", "fetch") if n % 2 == 0 else ("fetch", "fsck"))
-                          for n in range(p["runs"])]
-        raw["steps_seconds"]["fsck_rounds"] = round(time.perf_counter() - clock, 1)
-        fsck["fsck_stdout_last"] = fsck["rounds"][-1]["fsck"].get("stdout", "")[-500:]
-        for r in fsck["rounds"]:
-            r["fsck"].pop("stdout", None)
-        for path in (fsck.pop("repo"), fsck.pop("remote")):
-            shutil.rmtree(path)
-        raw["fsck"] = fsck
+        if "push" in chosen:
+            raw["push"] = _push_part(bench, h, p, wire, cfg, raw["steps_seconds"])
+        if "fsck" in chosen:
+            raw["fsck"] = _fsck_part(bench, h, p, wire, raw["steps_seconds"])
     finally:
         for t in saved:
             bench.envs[t].clear()
@@ -265,22 +245,75 @@ def run(bench, cfg, h) -> tuple[dict, list]:
     return raw, _rows(h, p, raw)
 
 
+def _push_part(bench, h, p, wire: Wire, cfg, steps: dict) -> dict:
+    clock = time.perf_counter()
+    src = os.path.join(bench.root, "trust-src")
+    rng = random.Random(cfg.seed + 1)
+    left, i = p["store_mib"], 0
+    while left > 0:
+        size = min(p["store_file_mib"], left)
+        _write_tree(src, {f"s{i:03d}.bin": rng.randbytes(size * MiB)})
+        left, i = left - size, i + 1
+    states = {}
+    for t in h.rotation(0, PUSH_TOOLS):
+        states[t] = _push_setup(bench, h, p, wire, t, src)
+        print(f"  trust: {t} store pushed ({states[t]['setup_push_seconds']} s)", file=sys.stderr, flush=True)
+    shutil.rmtree(src)
+    steps["push_setup"] = round(time.perf_counter() - clock, 1)
+    clock = time.perf_counter()
+    for n in range(p["runs"]):
+        data = random.Random(cfg.seed + 101 + n).randbytes(p["increment_mib"] * MiB)
+        for t in h.rotation(n, PUSH_TOOLS):
+            states[t]["rounds"].append(_push_round(bench, h, p, wire, t, states[t], n, data))
+    steps["push_rounds"] = round(time.perf_counter() - clock, 1)
+    for t in PUSH_TOOLS:
+        for path in (states[t].pop("repo"), states[t].pop("remote")):
+            shutil.rmtree(path)
+    return states
+
+
+def _fsck_part(bench, h, p, wire: Wire, steps: dict) -> dict:
+    clock = time.perf_counter()
+    fsck = _fsck_setup(bench, h, p, wire)
+    steps["fsck_setup"] = round(time.perf_counter() - clock, 1)
+    clock = time.perf_counter()
+    # The first check reads the whole history; the rounds' re-read only what changed since (nothing).
+    timing, counted = wire.measure(lambda: bench.timed("new", ["git", "panini", "fsck", "--remote"], fsck["repo"]))
+    fsck["first"] = {**timing, "wire": counted}
+    fsck["rounds"] = [_fsck_round(bench, h, wire, fsck, n, ("fsck", "fetch") if n % 2 == 0 else ("fetch", "fsck"))
+                      for n in range(p["runs"])]
+    steps["fsck_rounds"] = round(time.perf_counter() - clock, 1)
+    fsck["fsck_stdout_last"] = fsck["rounds"][-1]["fsck"].get("stdout", "")[-500:]
+    for r in fsck["rounds"]:
+        r["fsck"].pop("stdout", None)
+    for path in (fsck.pop("repo"), fsck.pop("remote")):
+        shutil.rmtree(path)
+    return fsck
+
+
 def _span(values, digits=2) -> str:
     return f"{min(values):.{digits}f}–{max(values):.{digits}f}"
 
 
 def _rows(h, p, raw: dict) -> list:
-    row = h.row
-    mib = lambda b: round(b / MiB, 3)  # noqa: E731
+    return ((_push_rows(h, p, raw["push"]) if "push" in raw else [])
+            + (_fsck_rows(h, p, raw["fsck"]) if "fsck" in raw else []))
+
+
+def _mib(b) -> float:
+    return round(b / MiB, 3)
+
+
+def _push_rows(h, p, push: dict) -> list:
+    row, mib = h.row, _mib
     moved = lambda w: w["bytes"] + w.get("lfs_objects", 0)  # noqa: E731
-    push = raw["push"]
     what = f"push after adding {p['increment_mib']} MiB to a {p['store_mib']} MiB store"
     rounds = {t: push[t]["rounds"] for t in PUSH_TOOLS}
     wire = {t: [moved(r["wire"]) for r in rounds[t]] for t in PUSH_TOOLS}
     secs = {t: [r["seconds"] for r in rounds[t]] for t in PUSH_TOOLS}
     anchors = ("old", "lfs", "git")
     n = p["runs"]
-    rows = [
+    return [
         row(f"{what}: bytes on the wire (median)", "MiB", {t: mib(h.median(wire[t])) for t in PUSH_TOOLS},
             better="lower", anchors=anchors, subject="new", n=n,
             note=f"new ÷ the new data {h.median(wire['new']) / (p['increment_mib'] * MiB):.3f} (target ≤ 1.2); "
@@ -300,16 +333,25 @@ def _rows(h, p, raw: dict) -> list:
             {t: mib(h.median([r["remote_growth"] for r in rounds[t]])) for t in PUSH_TOOLS}, better="lower",
             anchors=anchors, subject="new", n=n),
     ]
-    f = raw["fsck"]
+
+
+def _fsck_rows(h, p, f: dict) -> list:
+    row, mib, n = h.row, _mib, p["runs"]
     fr = f["rounds"]
     fs = {"fsck": [r["fsck"]["seconds"] for r in fr], "fetch": [r["fetch"]["seconds"] for r in fr]}
     label = (f"{f['files']:,} files of 1–4 KiB over {p['fsck_commits']} commits "
              f"({f['remote_refs']['panini_raw']} raw / {f['remote_refs']['panini_packs']} pack refs)")
     vals = lambda fn: {"panini fsck --remote": fn("fsck"), "git fetch store + notes": fn("fetch")}  # noqa: E731
-    rows += [
+    first = f.get("first")
+    return [
         row(f"{label}: wall time (median)", "s", vals(lambda k: h.median(fs[k])), better="lower",
             anchors=("git fetch store + notes",), subject="panini fsck --remote", n=n,
-            note="target ≤ 2×; min–max fsck " + _span(fs["fsck"]) + ", fetch " + _span(fs["fetch"])),
+            note="target ≤ 2×; a check again, nothing new since the last; min–max fsck " + _span(fs["fsck"])
+                 + ", fetch " + _span(fs["fetch"])),
+        *([row(f"{label}: wall time of the first check (nothing read before)", "s",
+               {"panini fsck --remote": first["seconds"], "git fetch store + notes": h.median(fs["fetch"])},
+               better="lower", anchors=("git fetch store + notes",), subject="panini fsck --remote", n=1,
+               note="once, right after the push, beside the rounds' median fetch")] if first else []),
         row(f"{label}: CPU seconds of the command tree (median)", "s",
             vals(lambda k: h.median([r[k]["cpu_seconds"] for r in fr])), better="lower",
             anchors=("git fetch store + notes",), subject="panini fsck --remote", n=n),
@@ -319,4 +361,11 @@ def _rows(h, p, raw: dict) -> list:
         row(f"{label}: git connections", "count", vals(lambda k: max(r[k]["wire"]["connections"] for r in fr)),
             better="lower", anchors=("git fetch store + notes",), subject="panini fsck --remote"),
     ]
-    return rows
+
+
+if __name__ == "__main__":
+    # `python -m bench.trust fsck [bench.run options]`: only these parts, through bench.run (results file and all).
+    from . import run as bench_run
+    os.environ["PANINI_BENCH_TRUST_PARTS"] = " ".join(a for a in sys.argv[1:] if a in PARTS)
+    parts()
+    bench_run.main(["--only", "trust", *(a for a in sys.argv[1:] if a not in PARTS)])

@@ -360,3 +360,45 @@ def test_a_raw_batch_is_never_retired_for_a_pack_whose_data_only_that_batch_hold
     shutil.rmtree(work)
     _gc(bare, attacker, worker)
     _fresh_clone_reads(tmp_path, url, {"small.bin": digest})
+
+
+def test_a_check_again_reads_only_what_is_new_and_forgets_what_went_away(tmp_path):
+    """`fsck --remote` keeps what it learnt (the pointers of the remote's history up to its tips, the
+    files it found whole there) and reads only what is new on the next check; what it kept never hides a
+    loss: a raw batch ref deleted, a manifest entry dropped by a fast-forward of the store, a branch
+    rewound, each after a check that found everything, is seen by the next check."""
+    bare, url = make_bare(tmp_path)
+    work = _honest(tmp_path, url)
+
+    def add(name: str, seed: int):
+        write_random(work / name, 64 * 1024, seed=seed)
+        git(work, "add", name)
+        git(work, "commit", "-q", "-m", name)
+        git(work, "push", "-q", "origin", "main")
+
+    def verdicts() -> tuple[int, dict[str, str]]:
+        code, report = _fsck_remote(work)
+        return code, {f["path"]: f["verdict"] for f in report["files"]}
+
+    add("a.bin", 61)
+    first = git(work, "rev-parse", "HEAD").stdout.strip()
+    assert verdicts() == (0, {"a.bin": "verified"})
+    add("b.bin", 62)
+    assert verdicts() == (0, {"a.bin": "verified", "b.bin": "verified"})
+    assert verdicts() == (0, {"a.bin": "verified", "b.bin": "verified"})   # nothing new: all from the index
+
+    attacker = _attacker(tmp_path, url)
+    for ref in git(bare, "for-each-ref", "--format=%(refname)", "refs/panini/raw/").stdout.split():
+        git(attacker.git_dir, "push", "-q", "origin", f":{ref}")
+    assert verdicts() == (1, {"a.bin": "missing", "b.bin": "missing"})
+    run(["git", "panini", "push", "--repair"], cwd=work)
+    assert verdicts() == (0, {"a.bin": "verified", "b.bin": "verified"})
+
+    git(attacker.git_dir, "fetch", "-q", "origin", f"+{STORE_REF}:{STORE_REF}")
+    dropped = pointer_of(work, "HEAD:b.bin").manifest
+    _push_edit(attacker, STORE_REF, lambda e: e.remove(manifest_path(dropped)))
+    code, found = verdicts()
+    assert code == 1 and found == {"a.bin": "verified", "b.bin": "missing"}, found
+
+    git(attacker.git_dir, "push", "-q", "--force", "origin", f"{first}:refs/heads/main")
+    assert verdicts() == (0, {"a.bin": "verified"})   # b.bin is in no branch of the remote any more

@@ -43,24 +43,22 @@ def fsck(full: bool = typer.Option(False, "--full", help="Also decode every pack
 
 
 def _fsck_remote(name: str | None, decode: bool, json: bool):
-    from ..ops.fsck import check_remote_refs
     from ..ops.remote_fsck import VERDICTS, check_remote
     from ..transfer.remote import SyncError
     repo = open_repo()
     remote = remote_or_fail(repo, name)
-    errors, warnings = check_remote_refs(repo, remote)   # its store and notes refs: commits, well-formed
-    if errors:   # a ref that is not a commit: no file can be judged through it
-        if json:
-            print_json({"remote": remote, "errors": errors, "warnings": warnings})
-        else:
-            for line in errors + warnings:
-                console.print(f"{'error' if line in errors else 'warning'}: {line}", markup=False, highlight=False)
-        raise typer.Exit(1)
     try:
         report = check_remote(repo, remote, decode=decode)
     except SyncError as e:
         fail(str(e))
-    report.warnings[:0] = warnings
+    if report.errors:   # its store or notes ref is not a commit: no file can be judged through it
+        if json:
+            print_json({"remote": remote, "errors": report.errors, "warnings": report.warnings})
+        else:
+            for line in report.errors + report.warnings:
+                console.print(f"{'error' if line in report.errors else 'warning'}: {line}", markup=False,
+                              highlight=False)
+        raise typer.Exit(1)
     counts = {v: report.count(v) for v in VERDICTS}
     if json:
         print_json({"remote": remote, "errors": [], "counts": counts, "warnings": report.warnings,

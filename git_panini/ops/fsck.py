@@ -143,12 +143,12 @@ def _malformed(repo, store) -> list[str]:
     return lines
 
 
-def check_remote_refs(repo, remote: str) -> tuple[list[str], list[str]]:
+def check_remote_refs(repo, remote: str, tips: dict[str, tuple[str, str]] | None = None) -> tuple[list[str], list[str]]:
     """(errors, warnings) about a remote's store and notes refs (transfer.sync.inspect_remote)."""
     from ..transfer.remote import SyncError
     from ..transfer.sync import inspect_remote
     try:
-        errors, warnings = inspect_remote(repo, remote)
+        errors, warnings = inspect_remote(repo, remote, tips)
     except SyncError as e:
         return [str(e)], []
     if len(warnings) > MAX_NAMED:

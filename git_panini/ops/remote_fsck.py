@@ -21,7 +21,8 @@ from ..store.chunk_index import ChunkIndex
 from ..store.chunk_source import ChunkSource
 from ..store.shared import Store, manifest_path, pack_path
 from ..transfer.remote import remote_objects
-from ..transfer.sync import drop_private, fetch, learn_holdings, private_prefix
+from ..transfer.sync import drop_private, fetch, learn_holdings, private_prefix, survey
+from .fsck import check_remote_refs
 
 VERDICTS = ("verified", "claimed", "missing")
 
@@ -41,28 +42,51 @@ class RemoteFile:
 class RemoteReport:
     remote: str
     files: list[RemoteFile] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)     # its store or notes ref unusable: no file judged
     warnings: list[str] = field(default_factory=list)
 
     def count(self, verdict: str) -> int:
         return sum(f.verdict == verdict for f in self.files)
 
 
-def branch_and_tag_pointers(repo, remote: str) -> list[pointers.FoundPointer]:
-    """Every pointer in the history of the remote's branches and tags, as the remote has them now."""
-    prefix = private_prefix()
-    try:
-        repo.git("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc", remote,
-                 f"+refs/heads/*:{prefix}heads/*", f"+refs/tags/*:{prefix}tags/*")
-        refs = repo.git("for-each-ref", "--format=%(refname)", prefix).stdout.decode().split()
-        return pointers.in_revs(repo, refs) if refs else []
-    finally:
-        drop_private(repo, prefix)
+def branch_and_tag_pointers(repo, index: ChunkIndex, remote: str, tips: list[str]):
+    """[(path, blob, manifest, error)] of every pointer in the history of the remote's branches and tags
+    (`tips`, here): only the history new since the last check is read when it holds that check's tips,
+    all of it otherwise (a branch deleted or rewound there)."""
+    tips = sorted(set(tips))
+    old, known = index.scanned(remote)
+    if old == tips:
+        return known
+    kept = bool(old) and bool(tips) and repo.git("rev-list", "--count", *old, "--not", *tips, "--",
+                                                 check=False).stdout.strip() == b"0"
+    revs = [*tips, "--not", *old] if kept else tips
+    found = [(f.path, f.blob, f.pointer.manifest if f.pointer else None, f.error)
+             for f in (pointers.in_revs(repo, revs) if revs else [])]
+    index.record_scan(remote, tips, found, replace=not kept)
+    if not kept:
+        return found
+    seen = {blob for _, blob, _, _ in known}
+    return known + [f for f in found if f[1] not in seen]
 
 
 def check_remote(repo, remote: str, decode: bool = False) -> RemoteReport:
-    state = fetch(repo, remote)
-    learn_holdings(repo, state)
     report = RemoteReport(remote)
+    prefix = private_prefix()
+    try:
+        seen = survey(repo, remote, prefix)
+        report.errors, report.warnings = check_remote_refs(repo, remote, seen.tips)
+        if report.errors:   # a ref that is not a commit: no file can be judged through it
+            return report
+        state = fetch(repo, remote, tips=seen.tips)
+        learn_holdings(repo, state, seen.bulk)
+        _check_files(repo, state, seen.branches, report, decode)
+    finally:
+        drop_private(repo, prefix)
+    return report
+
+
+def _check_files(repo, state, branches: dict[str, str], report: RemoteReport, decode: bool):
+    remote = state.remote
     if state.damaged:
         report.warnings.append(f"the remote lost data since this clone last saw it: {', '.join(state.damaged)}")
     listed = TreeEditor(repo, state.base_tree) if state.base_tree else None
@@ -80,38 +104,55 @@ def check_remote(repo, remote: str, decode: bool = False) -> RemoteReport:
             return held[pack]
 
         held_blobs = index.remote_blobs(remote)
-        for found in branch_and_tag_pointers(repo, remote):
-            if found.pointer is None:
-                report.warnings.append(f"{found.path}: malformed pointer ({found.error})")
+        found = branch_and_tag_pointers(repo, index, remote, list(branches.values()))
+        # Verdicts of files found whole there before stand while nothing they rested on went away.
+        before = index.verified_files(remote, state.base_tree)
+        known = index.manifest_chunks({m for _, _, m, _ in found if m and m not in before})
+        read: dict[str, list[str]] = {}
+        for path, _, manifest, error in found:
+            if manifest is None:
+                report.warnings.append(f"{path}: malformed pointer ({error})")
                 continue
-            manifest = found.pointer.manifest
             if manifest not in verdicts:
-                verdicts[manifest] = _judge(repo, index, source, listed, found.path, manifest, pack_held, held_blobs)
-            report.files.append(RemoteFile(**{**verdicts[manifest].__dict__, "path": found.path}))
+                if manifest in before:
+                    verdicts[manifest] = RemoteFile(path, manifest, chunks=before[manifest])
+                else:
+                    chunks = known[manifest] if manifest in known else read.get(manifest)
+                    verdicts[manifest] = _judge(repo, index, source, listed, path, manifest, chunks, read, pack_held,
+                                                held_blobs)
+            v = verdicts[manifest]
+            report.files.append(RemoteFile(path, manifest, v.verdict, v.chunks, v.missing, v.claimed, v.reason))
+        index.remember_manifests(read)
+        now = {m: v.chunks for m, v in verdicts.items() if v.verdict == "verified" and m not in before}
+        if state.base_tree and (now or not before):
+            index.add_verified_files(remote, state.base_tree, now)
     finally:
         if source is not None:
             source.close()
         index.close()
-    return report
 
 
-def _judge(repo, index: ChunkIndex, source: ChunkSource | None, listed, path: str, manifest: str, pack_held,
-           held_blobs: set[str]) -> RemoteFile:
+def _judge(repo, index: ChunkIndex, source: ChunkSource | None, listed, path: str, manifest: str,
+           chunks: list[str] | None, read: dict[str, list[str]], pack_held, held_blobs: set[str]) -> RemoteFile:
+    """The file's verdict by what the remote holds now; chunks: its manifest's, when a check read it before
+    (a manifest read here is added to `read`)."""
     result = RemoteFile(path, manifest)
     if listed is None or listed.get(manifest_path(manifest)) is None:
         result.verdict, result.reason = "missing", "the remote's store does not list its manifest"
         return result
-    try:
-        data = repo.read_kind(manifest, "blob", manifest_mod.MAX_MANIFEST_SIZE)
-        chunks = manifest_mod.parse(data, repo.hex_len) if data is not None else None
-    except (manifest_mod.ManifestError, ObjectTooLarge) as e:
-        result.verdict, result.reason = "missing", f"its manifest is unreadable ({e})"
-        return result
     if chunks is None:
-        result.verdict, result.reason = "missing", "its manifest is not on the remote"
-        return result
+        try:
+            data = repo.read_kind(manifest, "blob", manifest_mod.MAX_MANIFEST_SIZE)
+            parsed = manifest_mod.parse(data, repo.hex_len) if data is not None else None
+        except (manifest_mod.ManifestError, ObjectTooLarge) as e:
+            result.verdict, result.reason = "missing", f"its manifest is unreadable ({e})"
+            return result
+        if parsed is None:
+            result.verdict, result.reason = "missing", "its manifest is not on the remote"
+            return result
+        chunks = read[manifest] = parsed.chunks
     first_missing = None
-    for chunk in chunks.chunks:   # each distinct chunk once
+    for chunk in chunks:   # each distinct chunk once
         result.chunks += 1
         if chunk in held_blobs:
             continue

@@ -16,7 +16,7 @@ from ..format.recipe import MAX_RECIPE_SIZE, RecipeError, parse_recipe
 from ..git.repo import ObjectTooLarge
 from ..git.tree_edit import TreeEditor
 from . import bulk
-from .shared import FAN, MAX_LIST_SIZE, PACK_REFS, RAW_REFS, parse_list, read_fanout, valid_leaf
+from .shared import FAN, MAX_LIST_SIZE, PACK_REFS, RAW_REFS, malformed_entries, parse_list, read_fanout, valid_leaf
 
 # 1: git-panini 0.1 (packs as trees); 2: a remote's chunks taken from its manifests (metadata, not proof);
 # an index of another version is rebuilt.
@@ -35,6 +35,12 @@ create table if not exists remote_refs (remote text not null, ref text not null,
 create table if not exists remote_lost (remote text not null, ref text not null, primary key (remote, ref));
 create table if not exists remote_blobs (remote text not null, blob text not null, ref text not null,
                                          primary key (remote, blob, ref));
+create table if not exists scanned_tips (remote text not null, tip text not null, primary key (remote, tip));
+create table if not exists scanned_pointers (remote text not null, blob text not null, path text not null,
+                                             manifest text, error text, primary key (remote, blob));
+create table if not exists manifest_chunks (manifest text primary key, chunks text not null);
+create table if not exists verified_files (remote text not null, manifest text not null, chunks integer not null,
+                                           primary key (remote, manifest));
 """
 
 
@@ -97,8 +103,9 @@ class ChunkIndex:
         return self._meta(f"seen:{remote}:{ref}")
 
     def saw(self, remote: str, ref: str, tip: str):
-        self.db.execute("insert or replace into meta values (?, ?)", (f"seen:{remote}:{ref}", tip))
-        self.db.commit()
+        if self.last_seen(remote, ref) != tip:   # a commit syncs the disk: none when nothing changed
+            self.db.execute("insert or replace into meta values (?, ?)", (f"seen:{remote}:{ref}", tip))
+            self.db.commit()
 
     def refresh(self) -> int:
         """Bring the pack index up to the store's tip; returns how many packs were added."""
@@ -265,6 +272,85 @@ class ChunkIndex:
 
     def on_some_remote(self, chunk: str) -> bool:
         return self.remote_has(None, chunk)
+
+    # --- what a remote's branches and tags reference (fsck --remote) ---------------------------------
+    # Facts about objects, never about what the remote holds: a blob's pointer and a manifest's chunks
+    # never change, and the pointers of a history are those of its tips, so a check reads only what is new.
+    def scanned(self, remote: str) -> tuple[list[str], list[tuple[str, str, str | None, str | None]]]:
+        """(the remote's branch and tag tips last scanned, [(path, blob, manifest, error)] of the pointers
+        their history holds: manifest None for a malformed one, error saying why)."""
+        tips = [t for (t,) in self.db.execute("select tip from scanned_tips where remote = ? order by tip", (remote,))]
+        found = self.db.execute("select path, blob, manifest, error from scanned_pointers where remote = ?",
+                                (remote,)).fetchall()
+        return tips, found
+
+    def record_scan(self, remote: str, tips: list[str], found, replace: bool):
+        """The history of `tips` holds the pointers `found` ((path, blob, manifest, error)) as well as the
+        ones recorded before (replace: instead of them)."""
+        if replace:
+            self.db.execute("delete from scanned_pointers where remote = ?", (remote,))
+        self.db.execute("delete from scanned_tips where remote = ?", (remote,))
+        self.db.executemany("insert or ignore into scanned_tips values (?,?)", [(remote, t) for t in tips])
+        self.db.executemany("insert or ignore into scanned_pointers values (?,?,?,?,?)",
+                            [(remote, blob, path, manifest, error) for path, blob, manifest, error in found])
+        self.db.commit()
+
+    def verified_files(self, remote: str, tree: str | None) -> dict[str, int]:
+        """{manifest: its distinct chunks} of those a check found every chunk of held by the remote, as long as that still stands:
+        every bulk ref proven then is proven now with the same commit (held blobs never went away), and
+        the remote's store (now `tree`) lost no manifest or pack entry since. Anything else forgets them."""
+        saved = self._meta(f"verified:{remote}")
+        if not saved or tree is None:
+            return {}
+        saved = json.loads(saved)
+        stands = {tuple(r) for r in saved["refs"]} <= set(self._proven_refs(remote)) and (
+            saved["tree"] == tree or not any(changed_leaves(self.repo, saved["tree"], tree, top)[1]
+                                             for top in ("manifests", "packs")))
+        if not stands:
+            self.db.execute("delete from verified_files where remote = ?", (remote,))
+            self.db.execute("delete from meta where key = ?", (f"verified:{remote}",))
+            self.db.commit()
+            return {}
+        return dict(self.db.execute("select manifest, chunks from verified_files where remote = ?", (remote,)))
+
+    def add_verified_files(self, remote: str, tree: str, manifests: dict[str, int]):
+        """These manifests' chunks ({manifest: how many}) are all held by the remote now, its store `tree`
+        listing them: added to what verified_files() returns, as of the bulk refs proven now and this tree."""
+        self.db.executemany("insert or ignore into verified_files values (?,?,?)",
+                            [(remote, m, n) for m, n in manifests.items()])
+        self.db.execute("insert or replace into meta values (?, ?)", (f"verified:{remote}", json.dumps(
+            {"tree": tree, "refs": self._proven_refs(remote)})))
+        self.db.commit()
+
+    def _proven_refs(self, remote: str) -> list[tuple[str, str]]:
+        return self.db.execute("select ref, target from remote_refs where remote = ? and proven = 1 order by ref",
+                               (remote,)).fetchall()
+
+    def malformed_entries(self, tree: str | None) -> list[str]:
+        """shared.malformed_entries(tree), remembered for the last tree asked about (a tree never changes)."""
+        saved = json.loads(self._meta("malformed") or "{}")
+        if tree is not None and saved.get("tree") == tree:
+            return saved["entries"]
+        found = malformed_entries(self.repo, tree)
+        if tree is not None:
+            self.db.execute("insert or replace into meta values ('malformed', ?)",
+                            (json.dumps({"tree": tree, "entries": found}),))
+            self.db.commit()
+        return found
+
+    def manifest_chunks(self, manifests) -> dict[str, list[str]]:
+        """{manifest: its distinct chunks} of those a check read before."""
+        manifests, out = list(manifests), {}
+        for i in range(0, len(manifests), 500):
+            part = manifests[i:i + 500]
+            out.update((m, chunks.split()) for m, chunks in self.db.execute(
+                f"select manifest, chunks from manifest_chunks where manifest in ({','.join('?' * len(part))})", part))
+        return out
+
+    def remember_manifests(self, chunks: dict[str, list[str]]):
+        self.db.executemany("insert or ignore into manifest_chunks values (?,?)",
+                            [(m, " ".join(c)) for m, c in chunks.items()])
+        self.db.commit()
 
     def close(self):
         self.db.close()

@@ -28,6 +28,14 @@ class RemoteState:
     broken: dict[str, str] = field(default_factory=dict)   # {ref: oid} not a commit there (a repair replaces them)
 
 
+@dataclass
+class RemoteSurvey:
+    """sync.survey(): one listing of a remote, its tips' objects here."""
+    tips: dict[str, tuple[str, str]]   # its store and notes refs: {ref: (object type, id)}
+    branches: dict[str, str]           # its branches and tags: {ref: id}
+    bulk: dict[str, str]               # its raw batch and pack data refs: {ref: commit}
+
+
 def default_remote(repo) -> str | None:
     """panini.remote, else the current branch's remote, else 'origin', else the only remote."""
     configured = repo.config_get("panini.remote")

@@ -22,23 +22,24 @@ from ..git.tree_edit import TreeEditor
 from ..store.chunk_index import ChunkIndex
 from ..store.legacy.format1 import convert, is_v1, upgrade_local
 from ..store.notes import NOTES_REF, Notes
-from ..store.shared import PACK_REFS, RAW_REFS, STORE_REF, Store, bulk_list_path, malformed_entries, raw_list_path
+from ..store.shared import PACK_REFS, RAW_REFS, STORE_REF, Store, bulk_list_path, raw_list_path
 from ..util.errors import warn
 from .publish import Outgoing, prepare, prepare_repair
-from .remote import DamagedRemote, RemoteState, SyncError
+from .remote import DamagedRemote, RemoteState, RemoteSurvey, SyncError
 
 
 def private_prefix() -> str:
     return f"refs/panini/fetch/{os.getpid()}-{uuid.uuid4().hex[:8]}/"
 
 
-def fetch(repo, remote: str, repair: bool = False) -> RemoteState:
+def fetch(repo, remote: str, repair: bool = False, tips: dict[str, tuple[str, str]] | None = None) -> RemoteState:
     """Fetch the remote's store and notes, merge them into ours; return them as fetched. A ref of the
     two that is not a commit raises DamagedRemote (repair: it is treated as absent, and recorded in
-    state.broken for the push that replaces it)."""
+    state.broken for the push that replaces it). tips: those a survey() found, whose objects are here."""
     upgrade_local(repo)
     prefix = private_prefix()
-    tips = fetch_tips(repo, remote, prefix)
+    if tips is None:
+        tips = fetch_tips(repo, remote, prefix)
     broken = {ref: (kind, oid) for ref, (kind, oid) in tips.items() if kind != "commit"}
     if broken and not repair:
         drop_private(repo, prefix)
@@ -92,17 +93,20 @@ def damage(remote: str, ref: str, kind: str) -> str:
             f"--remote {remote}; git panini push --repair {remote} replaces it)")
 
 
-def fetch_tips(repo, remote: str, prefix: str) -> dict[str, tuple[str, str]]:
+def fetch_tips(repo, remote: str, prefix: str, branches: bool = False) -> dict[str, tuple[str, str]]:
     """One `git fetch` of the remote's store and notes tips into refs under `prefix` (the caller drops
-    them); {ref as the remote names it: (object type, id)} of those it has."""
+    them); {ref as the remote names it: (object type, id)} of those it has. branches: its branches and
+    tags too (under prefix heads/ and tags/)."""
     # Glob refspecs: a ref the remote lacks is simply not fetched (a plain refspec would fail).
     specs = [f"+refs/panini/stor*:{prefix}stor*", f"+refs/notes/panin*:{prefix}panin*"]
+    if branches:
+        specs += [f"+refs/heads/*:{prefix}heads/*", f"+refs/tags/*:{prefix}tags/*"]
     # Negotiate with our own store and notes tips only (what the remote's chains may share with us):
     # the branches have nothing in common with them and would cost round trips. With neither (a
-    # fresh clone) there is nothing to negotiate at all.
-    ours = [ref for ref in (STORE_REF, NOTES_REF) if repo.ref(ref)]
+    # fresh clone) there is nothing to negotiate at all. The remote's branches negotiate with all ours.
+    ours = [ref for ref in (STORE_REF, NOTES_REF) if repo.ref(ref)] if not branches else []
     negotiation = [f"--negotiation-tip={ref}" for ref in ours]
-    config = [] if ours else ["-c", "fetch.negotiationAlgorithm=noop"]
+    config = ["-c", "fetch.negotiationAlgorithm=noop"] if not ours and not branches else []
     for attempt in range(6):
         proc = repo.git(*config, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc",
                         "--no-recurse-submodules", *negotiation, remote, *specs, check=False)
@@ -116,24 +120,59 @@ def fetch_tips(repo, remote: str, prefix: str) -> dict[str, tuple[str, str]]:
     # The type as the remote has it, unpeeled: a blob, a tree or a tag there is no chain a push can build on.
     names = {prefix + "store": STORE_REF, prefix + "panini": NOTES_REF}
     out = repo.git("for-each-ref", "--format=%(objecttype) %(objectname) %(refname)", prefix).stdout.decode()
-    return {names[ref]: (kind, oid) for kind, oid, ref in (line.split(" ", 2) for line in out.splitlines())
-            if ref in names}
+    found = {}
+    for kind, oid, ref in (line.split(" ", 2) for line in out.splitlines()):
+        if ref in names:
+            found[names[ref]] = (kind, oid)
+        elif branches and ref.startswith((prefix + "heads/", prefix + "tags/")):
+            found["refs/" + ref[len(prefix):]] = (kind, oid)
+    return found
 
 
-def inspect_remote(repo, remote: str) -> tuple[list[str], list[str]]:
+def survey(repo, remote: str, prefix: str) -> RemoteSurvey:
+    """The remote as it is now, for a check of all it holds: one `git ls-remote` of its store, notes,
+    branches, tags and bulk refs. Only where this clone lacks an object those tips reach is there a
+    second connection, a fetch of them into refs under `prefix` (the caller drops them), whose tips then
+    count. The tips are returned with their object types, as the remote has them (unpeeled)."""
+    listed = remote_refs(repo, remote, STORE_REF, NOTES_REF, "refs/heads/", "refs/tags/", RAW_REFS, PACK_REFS)
+    bulk = {ref: oid for ref, oid in listed.items() if ref.startswith((RAW_REFS, PACK_REFS))}
+    tips = {ref: oid for ref, oid in listed.items() if ref in (STORE_REF, NOTES_REF)
+            or (ref.startswith(("refs/heads/", "refs/tags/")) and not ref.endswith("^{}"))}
+    # What `git fetch` checks before it asks for a pack: every object the tips reach is here.
+    here = not tips or repo.git("rev-list", "--objects", "--quiet", "--stdin", "--not", "--all",
+                                input="".join(f"{oid}\n" for oid in set(tips.values())).encode(),
+                                check=False).returncode == 0
+    if not here:
+        typed = fetch_tips(repo, remote, prefix, branches=True)
+    else:
+        oids = sorted(set(tips.values()))
+        out = repo.git("cat-file", "--batch-check=%(objectname) %(objecttype)",
+                       input="".join(f"{oid}\n" for oid in oids).encode()).stdout.decode()
+        kinds = dict(line.split(" ", 1) for line in out.splitlines())
+        typed = {ref: (kinds[oid], oid) for ref, oid in tips.items()}
+    return RemoteSurvey({ref: t for ref, t in typed.items() if ref in (STORE_REF, NOTES_REF)},
+                        {ref: oid for ref, (_, oid) in typed.items() if ref not in (STORE_REF, NOTES_REF)}, bulk)
+
+
+def inspect_remote(repo, remote: str, tips: dict[str, tuple[str, str]] | None = None) -> tuple[list[str], list[str]]:
     """(errors, warnings) about the remote's store and notes refs as it holds them now, fetched into refs
-    private to this process and merged nowhere: a ref that is not a commit (no push can build on it) is an
-    error; an entry of its store that no git-panini writes (every reader skips it) a warning."""
+    private to this process and merged nowhere (or as a survey() found them: tips): a ref that is not a
+    commit (no push can build on it) is an error; an entry of its store that no git-panini writes (every
+    reader skips it) a warning."""
     prefix = private_prefix()
     try:
-        tips = fetch_tips(repo, remote, prefix)
+        tips = fetch_tips(repo, remote, prefix) if tips is None else tips
         errors = [f"{ref} on '{remote}' points at a {kind}, not a commit: no push can build on it "
                   f"(git panini push --repair {remote} replaces it)"
                   for ref, (kind, _) in sorted(tips.items()) if kind != "commit"]
         kind, oid = tips.get(STORE_REF, (None, None))
         tree = Store(repo).tree_of(oid) if kind == "commit" else None
-        warnings = [f"{STORE_REF} on '{remote}' holds a malformed entry, ignored: {path}"
-                    for path in malformed_entries(repo, tree)]
+        index = ChunkIndex(Store(repo))
+        try:
+            malformed = index.malformed_entries(tree)
+        finally:
+            index.close()
+        warnings = [f"{STORE_REF} on '{remote}' holds a malformed entry, ignored: {path}" for path in malformed]
         if STORE_REF not in tips:
             warnings.append(f"'{remote}' has no {STORE_REF} (nothing pushed there yet)")
         return errors, warnings
@@ -157,11 +196,13 @@ def remote_refs(repo, remote: str, *prefixes: str) -> dict[str, str]:
             if ref.startswith(prefixes)}
 
 
-def learn_holdings(repo, state: RemoteState):
-    """Prove what the remote's bulk refs hold (store/bulk.py), as they are now: one ls-remote, then the
-    lists its store records, each checked by recomputing the ref's commit. Only what is proven here may
-    spare an upload, mark a file done or let a raw batch go (DESIGN.md §4: objects prove, metadata claims)."""
-    refs = remote_refs(repo, state.remote, RAW_REFS, PACK_REFS)
+def learn_holdings(repo, state: RemoteState, refs: dict[str, str] | None = None):
+    """Prove what the remote's bulk refs hold (store/bulk.py), as they are now: one ls-remote (or refs, as
+    a survey() just listed them), then the lists its store records, each checked by recomputing the ref's
+    commit. Only what is proven here may spare an upload, mark a file done or let a raw batch go
+    (DESIGN.md §4: objects prove, metadata claims)."""
+    if refs is None:
+        refs = remote_refs(repo, state.remote, RAW_REFS, PACK_REFS)
     _prove(repo, state.remote, refs, state.base_tree)
     index = ChunkIndex(Store(repo))
     try:
