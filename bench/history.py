@@ -2,7 +2,7 @@
 
 One history is generated from the seed (no network, nothing read but this Python's stdlib sources for
 text): six tracked files in five real formats, each about 100-550 KB at HEAD in quick mode (200 commits,
-about 77 MB of file versions) and 0.5-3 MB in `--full` (250 commits, about 450 MB):
+about 77 MB of file versions) and 0.6-3.2 MB in `--full` (250 commits, about 510 MB):
 
 - `art/photo.png`: an RGB image (a gradient with noise), edited by drawn rectangles and repainted regions;
 - `art/sprites.png`: an RGBA sheet of 32 x 32 tiles, one tile repainted per edit;
