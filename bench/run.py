@@ -855,6 +855,20 @@ def transfer(bench: Bench, cfg) -> tuple[dict, list]:
     return transfer_mod.run(bench, cfg, sys.modules[__name__])
 
 
+# --- issue 18: a history of real binary formats -------------------------------------------------
+
+@scenario("history", issue="#18")
+def history(bench: Bench, cfg) -> tuple[dict, list]:
+    """A lineage of real binary formats (PNG, SQLite, ZIP, docx-like ZIP, sfnt-like font) generated from the seed
+    and edited over 200 commits (--full: 250, files 5.5x bigger), replayed commit by commit into git-panini,
+    git-lfs and plain git with pushes to bare file:// remotes (bench/history.py): add and commit latency per
+    commit, push bytes, remote size, fresh clone and old-commit checkouts before and after `git panini work`
+    (plain git: after `gc --aggressive`), stored size, read amplification when fsck can report it. Every
+    checkout is checked against the generated files."""
+    from . import history as history_mod
+    return history_mod.run(bench, cfg, sys.modules[__name__])
+
+
 # --- DESIGN.md §4: proving what the remote holds --------------------------------------------------
 
 @scenario("trust", issue="§4 trust")
