@@ -15,6 +15,7 @@ from ..git.objects import object_id
 from ..git.repo import ObjectTooLarge
 from . import manifests as manifest_store
 from .chunk_index import ChunkIndex
+from .read_cost import choose_packs
 from .shared import Store
 
 READ_AHEAD_BYTES = 32 << 20   # decoded bytes of upcoming packs in flight (one more pack may pass it)
@@ -84,6 +85,9 @@ class ChunkSource:
         self._pending_bytes = 0
         self._pool: ThreadPoolExecutor | None = None
         self._last: tuple[str, bytes] | None = None   # the chunk read last, verified: a file of zeros repeats one
+        # The pack each chunk is read from, chosen for all the files read together (store/read_cost.py: what
+        # fsck --amplification computes): a chunk several packs yield is read from one the others need anyway.
+        self._choice: dict[str, str] = {}
 
     @property
     def remote(self) -> str | None:
@@ -107,16 +111,30 @@ class ChunkSource:
         return any(all(self.repo.exists(b) for b in self.index.pack_blobs(pack))
                    for pack, _, _, _ in self.index.locate(chunk))
 
+    def choose(self, chunks):
+        """Choose the packs these chunks (read together) are read from, for those not here raw."""
+        todo = [c for c in dict.fromkeys(chunks) if c not in self._choice and not self.repo.exists(c)]
+        if todo:
+            self._choice.update(choose_packs(self.index, todo))
+
+    def _locations(self, chunk: str) -> list[tuple[str, str, int, int]]:
+        """Where the chunk is packed, the chosen pack first."""
+        located = self.index.locate(chunk)
+        chosen = self._choice.get(chunk)
+        return sorted(located, key=lambda row: row[0] != chosen) if chosen and len(located) > 1 else located
+
     def needed(self, chunks) -> set[str]:
         """Object ids to fetch so these chunks can be read: a pack's data and dictionaries when
         some pack yields the chunk, else the raw chunk blob."""
+        chunks = list(chunks)
+        self.choose(chunks)
         wanted: set[str] = set()
         for chunk in chunks:
             if self.repo.exists(chunk):
                 continue
-            located = self.index.locate(chunk)
-            if located:
-                blobs = self.index.pack_blobs(located[0][0])
+            pack = self._choice.get(chunk)
+            if pack:
+                blobs = self.index.pack_blobs(pack)
                 if any(b in wanted for b in blobs):
                     continue
                 wanted.update(b for b in blobs if not self.repo.exists(b))
@@ -207,7 +225,7 @@ class ChunkSource:
         if data is not None:
             return self._checked(chunk, size, data, "raw blob")
         errors = []
-        for pack, _, offset, length in self.index.locate(chunk):
+        for pack, _, offset, length in self._locations(chunk):
             try:
                 data = self._checked(chunk, size, self._pack_data(pack)[offset:offset + length], f"pack {pack}")
             except ReadError as e:  # another pack, or the raw chunk on the remote, may still be good
@@ -232,16 +250,18 @@ class ChunkSource:
         """These (chunk, size) are read next, in this order: their packs are decoded ahead, on other cores
         (the codecs release the GIL), at most READ_AHEAD_BYTES beyond the pack being read."""
         upcoming, seen, looked = [], set(self._decoded), set()
+        chunks = list(chunks)
+        self.choose(c for c, _ in chunks)
         for chunk, _ in chunks:
             if chunk in looked:   # a chunk the files repeat is looked up once
                 continue
             looked.add(chunk)
             if self.repo.exists(chunk):
                 continue
-            located = self.index.locate(chunk)
-            if located and located[0][0] not in seen:
-                seen.add(located[0][0])
-                upcoming.append(located[0][0])
+            pack = self._choice.get(chunk)
+            if pack and pack not in seen:
+                seen.add(pack)
+                upcoming.append(pack)
         for pack in set(self._pending) - seen:   # planned for reads that did not happen (an error)
             self._pending_bytes -= self._pending.pop(pack)[1]
         self._upcoming = deque(upcoming)

@@ -38,34 +38,33 @@ class ReadCost:
         return self.decoded <= MAX_DECODE * self.written and self.fetched <= MAX_FETCH * self.stored + FETCH_SLACK
 
 
-def choose_packs(index: ChunkIndex, chunks: dict[str, int]) -> dict[str, str]:
-    """{chunk: the pack to read it from} for the chunks {chunk: size} some pack yields. A chunk in one pack
-    is read from it; of several, from a pack already chosen, else the pack that yields the most needed
-    bytes per byte decoded (a segment packed for these files beats an old one they share a few chunks of)."""
+def choose_packs(index: ChunkIndex, chunks) -> dict[str, str]:
+    """{chunk: the pack to read it from} for those of these chunks some pack yields. A chunk in one pack is
+    read from it; of several, from a pack already chosen, else the pack that yields the most needed bytes
+    per byte decoded (a segment packed for these files beats an old one they share a few chunks of)."""
     chosen: dict[str, str] = {}
-    open_choice: dict[str, list[str]] = {}
+    open_choice: dict[str, dict[str, int]] = {}   # chunk -> {pack: length}
     used: set[str] = set()
-    for chunk in chunks:
-        packs = sorted({pack for pack, _, _, _ in index.locate(chunk)})
+    for chunk in dict.fromkeys(chunks):
+        packs = {pack: length for pack, _, _, length in index.locate(chunk)}
         if len(packs) == 1:
-            chosen[chunk] = packs[0]
-            used.add(packs[0])
+            [chosen[chunk]] = packs
+            used.update(packs)
         elif packs:
             open_choice[chunk] = packs
     while open_choice:
         for chunk, packs in list(open_choice.items()):
-            hit = next((p for p in packs if p in used), None)
+            hit = min((p for p in packs if p in used), default=None)
             if hit:
                 chosen[chunk] = hit
                 del open_choice[chunk]
         if not open_choice:
             break
         covers: dict[str, int] = {}
-        for chunk, packs in open_choice.items():
-            for pack in packs:
-                covers[pack] = covers.get(pack, 0) + chunks[chunk]
-        best = max(sorted(covers), key=lambda p: covers[p] / max(1, index.pack_size(p)[0]))
-        used.add(best)
+        for packs in open_choice.values():
+            for pack, length in packs.items():
+                covers[pack] = covers.get(pack, 0) + length
+        used.add(max(sorted(covers), key=lambda p: covers[p] / max(1, index.pack_size(p)[0])))
     return chosen
 
 
@@ -95,10 +94,13 @@ def read_cost(index: ChunkIndex, files: list[Manifest]) -> ReadCost:
     return cost
 
 
-def waste(index: ChunkIndex, files: list[Manifest]) -> int:
-    """Bytes reading these files decodes and does not need: the rest of each segment it decodes whole."""
-    cost = read_cost(index, files)
+
+def pack_use(index: ChunkIndex, files: list[Manifest]) -> dict[str, int]:
+    """{pack: bytes of it these files need} for the packs reading them decodes (choose_packs)."""
     needed: dict[str, int] = {}
     for m in files:
         needed.update(m.distinct())
-    return cost.decoded - sum(needed.values())
+    use: dict[str, int] = {}
+    for chunk, pack in choose_packs(index, needed).items():
+        use[pack] = use.get(pack, 0) + needed[chunk]
+    return use

@@ -21,12 +21,13 @@ from ..store import history
 from ..store import manifests as manifest_store
 from ..store.chunk_index import ChunkIndex
 from ..store.chunk_source import ChunkSource, ReadError
-from ..store.read_cost import waste as history_waste
+from ..store.read_cost import pack_use
 from ..store.shared import Store
 from ..util import crash_points
 from ..util.units import human
-from .lifetime_groups import group_by_lifetime
+from .lifetime_groups import WASTE_SHARE, group_by_lifetime
 from .pack_builder import PackBuilder
+from .repack import chunks_to_repack
 from .planner import mostly_printable
 from .result import WorkResult, note_error
 
@@ -51,21 +52,31 @@ class BatchPacker:
         self.threads = threads   # segments and codec candidates encoded at once
         self.device = device
         self.log = log or (lambda message: None)
-        self._lives: tuple[history.Lifetimes, dict[int, int]] | None = None
+        self._lives: tuple[history.Lifetimes, dict, dict[int, int]] | None = None
         profile = repo.git("config", "--get", PROFILE_KEY, check=False).stdout.decode().strip() or PROFILES[0]
         if profile not in PROFILES:
             raise RuntimeError(f"{PROFILE_KEY} is {profile!r}: it must be one of {', '.join(PROFILES)}")
         self.archive = profile == "archive"
 
-    def _lifetimes(self, index: ChunkIndex) -> tuple[history.Lifetimes, dict[int, int]]:
-        """Which hot commits need each chunk, what each writes, and what its checkout decodes for nothing
-        from the packs made so far: scanned once per worker run, the waste then kept up to date."""
+    def _lifetimes(self, index: ChunkIndex) -> tuple[history.Lifetimes, dict[int, dict[str, int]], dict[int, int]]:
+        """Which hot commits need each chunk and what each writes; the packs each reads, how much of each it
+        needs, and what its checkout decodes for nothing: scanned once per worker run, then kept up to date."""
         if self._lives is None:
             files = history.Files(self.repo)
             hot = history.hot_commits(self.repo)
-            waste = {i: history_waste(index, [m for _, m in files.of(commit)[0]]) for i, commit in enumerate(hot)}
-            self._lives = history.lifetimes(self.repo, hot, files), waste
+            uses = {i: pack_use(index, [m for _, m in files.of(commit)[0]]) for i, commit in enumerate(hot)}
+            waste = {i: sum(index.pack_size(p)[0] - n for p, n in use.items()) for i, use in uses.items()}
+            self._lives = history.lifetimes(self.repo, hot, files), uses, waste
         return self._lives
+
+    def rescan(self):
+        """Forget what hot commits read: the next batch looks again (after packs were added)."""
+        self._lives = None
+
+    def repack_wanted(self, index: ChunkIndex) -> bool:
+        """Some hot commit decodes more than its share of the bound: a batch of no files packs again."""
+        hot, _, waste = self._lifetimes(index)
+        return any(waste[i] > WASTE_SHARE * hot.written[i] for i in waste)
 
     def pack(self, manifests: list[str], source: ChunkSource, held, progress=None) -> tuple[dict[str, WorkResult],
                                                                                         PackBuilder]:
@@ -118,14 +129,24 @@ class BatchPacker:
                 whole = fmt in WHOLE_FILE_FORMATS and len(todo) == len(distinct) and whole_file_chunks(chunks)
                 small.append(SmallFile(manifest, list(chunks) if whole else todo, head))
         segments += group_small_files(small, mostly_printable, self.device)
-        segments = group_by_lifetime(segments, *self._lifetimes(index))
-        owner = {c: m for m, chunks in file_chunks.items() for c in chunks.chunks}
+        hot, uses, waste = self._lifetimes(index)
+        again = [(c, s) for c, s in chunks_to_repack(index, hot, uses, waste) if c not in seen]
+        source.fetch(source.needed(c for c, _ in again))   # the old packs, in one request
+        for c, s in again:   # read (and so verified) like the batch's own chunks
+            source.read(c, s)
+        if again:
+            self.log(f"packing {len(again)} packed chunk(s) again for the read bound of hot commits")
+            segments.append(Segment(again))
+        segments = group_by_lifetime(segments, hot, waste)
+        owner = {c: m for m, chunks in file_chunks.items() for c in chunks.chunks}   # packed again: no owner
         packer = PackBuilder(self.repo, self.effort, source, segments, self.threads, self.archive)
         try:
             crash_points.reached("packing")
             for segment, outcome in packer.add_all(segments):
                 for part, (choice, raw_size) in self._packed_parts(packer, segment, outcome, owner, results):
                     for c, s in part.chunks:
+                        if c not in owner:
+                            continue
                         r = results[owner[c]]
                         r.packed_bytes += s
                         r.stored_bytes += s * len(choice.encoded) / raw_size
@@ -155,22 +176,25 @@ class BatchPacker:
         if not isinstance(outcome, Exception):
             return [(segment, outcome)]
         error = outcome
-        parts: dict[str, Segment] = {}
+        parts: dict[str | None, Segment] = {}   # None: chunks packed again, which no file of the batch owns
         for c, s in segment.chunks:
-            parts.setdefault(owner[c], Segment(format=segment.format)).chunks.append((c, s))
+            parts.setdefault(owner.get(c), Segment(format=segment.format, hot=segment.hot)).chunks.append((c, s))
         if len(parts) == 1:
             [manifest] = parts
-            self._charge(results[manifest], error)
+            self._charge(results.get(manifest), error)
             return []
         done = []
         for manifest, part in parts.items():
             try:
                 done.append((part, packer.add(part)))
             except Exception as e:   # noqa: BLE001
-                self._charge(results[manifest], e)
+                self._charge(results.get(manifest), e)
         return done
 
-    def _charge(self, result: WorkResult, error: BaseException):
+    def _charge(self, result: WorkResult | None, error: BaseException):
+        if result is None:   # chunks packed again: they stay where they were
+            self.log(f"could not pack chunks again: {note_error(error)}")
+            return
         result.ok, result.error = False, note_error(error)
         self.log(f"failed {result.manifest}: {result.error}")
 
