@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 
 from ..git.cas_refs import SnapshotRef
-from ..git.pack import PackWriter
+from ..git.pack import PackStream
 from ..git.tree_edit import TreeEditor
 from ..util import crash_points
 from . import journal
@@ -149,9 +149,9 @@ def _buckets(editor: TreeEditor) -> list[Bucket]:
 class CacheSession:
     """What one filter session read from packs or fetched for the files it wrote whole (ChunkSource.keeper).
 
-    Decoded chunks go into a kept pack as they come (64 MiB in memory at most, written by a background thread;
-    the .keep file keeps `git gc` off them until the ref names them); finish() records those of verified files
-    in refs/panini/cache at once. A session takes in at most the cache's size less a bucket, so the cache
+    Decoded chunks go into one pack as they come (written at once: constant memory); finish() makes it visible
+    with a .keep file, which keeps `git gc` off it until the ref names it, and records the chunks of verified
+    files in refs/panini/cache in one commit. A session takes in at most the cache's size less a bucket, so the cache
     never holds more than its size. Any failure is one warning, and the checkout goes on as if uncached."""
 
     def __init__(self, repo, warn):
@@ -162,7 +162,7 @@ class CacheSession:
         self._taken: dict[str, int] = {}  # chunk -> size, of the files written whole so far
         self._file: dict[str, int] = {}   # the current file's, until it verifies
         self._bytes = 0                   # everything taken in, a failed file's too (its bytes are written)
-        self._writer: PackWriter | None = None
+        self._writer: PackStream | None = None
         self._kept: list[TreeEditor] | None = None   # the trees of refs/panini/local and the cache
         self._failed = False
 
@@ -180,7 +180,8 @@ class CacheSession:
             return
         try:
             if self._writer is None:
-                self._writer = PackWriter(self.repo.objects_dir, self.repo.algo, keep=True)
+                self._writer = PackStream(self.repo.objects_dir, self.repo.algo, keep=True,
+                                          sync=self.repo.fsync.wants("pack"))
             self._writer.add("blob", data, chunk)
         except Exception as e:   # noqa: BLE001 - a full disk, or anything: this checkout goes on uncached
             self._fail(e)
@@ -227,9 +228,7 @@ class CacheSession:
         writer = self._writer
         try:
             if writer is not None:
-                writer.flush()
-                if self.repo.fsync.wants("pack"):
-                    writer.sync_written()
+                writer.finish()
             crash_points.reached("cache-packed")
             # A raw blob read is here unless a gc took it since; one this session wrote is in its pack.
             entries = [(c, s) for c, s in self._taken.items() if (writer is not None and c in writer)
@@ -241,7 +240,7 @@ class CacheSession:
         self._writer, self._taken = None, {}
         if writer is not None:
             with contextlib.suppress(OSError):   # a .keep left over: the next session releases it
-                writer.release_keeps()
+                writer.release_keep()
 
     def _fail(self, error: Exception):
         self._failed = True
