@@ -223,3 +223,19 @@ def test_the_cache_is_never_pushed(remote, packed, tmp_path):
     git(fresh, "fetch", "-q", "origin", "+refs/panini/*:refs/remotes/origin-panini/*")
     assert "cache" not in git(fresh, "for-each-ref", "--format=%(refname)").stdout.replace(CACHE, "")
     assert sha256_file(fresh / "new.bin") == sha256_file(clone / "new.bin")
+
+
+def test_a_cache_that_cannot_be_written_is_one_warning_and_the_checkout_goes_on(remote, packed, tmp_path):
+    """The cache's ref cannot be created (a ref refs/panini/cache/x is in its way, a real git failure): the files
+    check out bit-identical, one line says so, and the session's pack is deleted, .keep and all."""
+    _, digests, chunks = packed
+    clone = _clone(remote[1], tmp_path / "clone", env={"GIT_PANINI_SKIP_SMUDGE": "1"})
+    git(clone, "update-ref", f"{CACHE}/x", "HEAD")
+    proc = run(["git", "panini", "checkout"], cwd=clone)
+    for name, digest in digests.items():
+        assert sha256_file(clone / name) == digest, name
+    said = [line for line in proc.stderr.splitlines() if "read cache" in line]
+    assert len(said) == 1 and said[0].startswith("git-panini: could not keep"), proc.stderr
+    pack_dir = clone / ".git" / "objects" / "pack"
+    assert not [p.name for p in pack_dir.iterdir() if p.suffix == ".keep" or p.name.startswith("tmp_")]
+    assert not _present(clone, set().union(*chunks.values())), "the session's pack was left behind"

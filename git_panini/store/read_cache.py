@@ -151,8 +151,8 @@ class CacheSession:
 
     Decoded chunks go into one pack as they come (written at once: constant memory); finish() makes it visible
     with a .keep file, which keeps `git gc` off it until the ref names it, and records the chunks of verified
-    files in refs/panini/cache in one commit. A session takes in at most the cache's size less a bucket, so the cache
-    never holds more than its size. Any failure is one warning, and the checkout goes on as if uncached."""
+    files in refs/panini/cache in one commit. A session takes in at most the cache's size less a bucket, so the
+    cache never holds more than its size. Any failure is one warning, and the checkout goes on uncached."""
 
     def __init__(self, repo, warn):
         self.repo = repo
@@ -176,9 +176,9 @@ class CacheSession:
 
     def decoded(self, chunk: str, data: bytes):
         """A chunk decoded from a pack (checked against its id): its bytes are written now."""
-        if not self._room(chunk, len(data)):
-            return
         try:
+            if not self._room(chunk, len(data)):
+                return
             if self._writer is None:
                 self._writer = PackStream(self.repo.objects_dir, self.repo.algo, keep=True,
                                           sync=self.repo.fsync.wants("pack"))
@@ -190,8 +190,11 @@ class CacheSession:
 
     def present(self, chunk: str, size: int):
         """A raw chunk blob read here: its id is recorded unless a ref of ours keeps it already."""
-        if not self._held(chunk) and self._room(chunk, size):
-            self._file[chunk] = size
+        try:
+            if not self._held(chunk) and self._room(chunk, size):
+                self._file[chunk] = size
+        except Exception as e:   # noqa: BLE001 - a ref of ours unreadable, or anything: this checkout goes on
+            self._fail(e)
 
     def _held(self, chunk: str) -> bool:
         """refs/panini/local or the cache itself keeps the chunk (as the session first read them)."""
@@ -214,7 +217,7 @@ class CacheSession:
         return True
 
     def finish(self):
-        """Record what the session took in (its pack flushed first), in one commit; never raises."""
+        """Record what the session took in (its pack made visible first), in one commit; never raises."""
         if self._failed or not self._taken:
             self._discard()
         else:
