@@ -227,6 +227,114 @@ class PackWriter:
         return created and (not self.keep or keep_owner(path[:-len(".pack")] + ".keep") == os.getpid())
 
 
+class PackStream:
+    """One pack written as objects come, in constant memory (a PackWriter holds a batch): each object goes to a
+    temporary file at once; finish() fills in the header's object count, hashes the file (read back, usually
+    from the page cache) and makes the pack visible, with a .keep file naming this process first when
+    keep=True. For an unknown, possibly large number of objects that should make one pack (the read cache)."""
+
+    def __init__(self, objects_dir: str, algo: str, keep: bool = False, sync: bool = False):
+        self.pack_dir = os.path.join(objects_dir, "pack")
+        self.algo, self.keep, self.sync = algo, keep, sync
+        self._file = None
+        self._tmp: str | None = None
+        self._entries: list[tuple[str, int, int]] = []   # (oid, crc32, offset)
+        self._ids: set[str] = set()
+        self._offset = 12
+        self._name: str | None = None    # the finished pack, without its extension, if this stream created it
+        self._keep: str | None = None    # the .keep file it wrote
+
+    def add(self, kind: str, data: bytes | memoryview, oid: str | None = None) -> str:
+        oid = oid or object_id(kind, data, self.algo)
+        if oid in self._ids:
+            return oid
+        packed = _object_header(kind, len(data)) + zlib_stored(data)
+        try:
+            if self._file is None:
+                os.makedirs(self.pack_dir, exist_ok=True)
+                fd, self._tmp = tempfile.mkstemp(dir=self.pack_dir, prefix="tmp_pack_")
+                self._file = os.fdopen(fd, "w+b")
+                self._file.write(bytes(12))   # the header, once the count is known
+            self._file.write(packed)
+        except BaseException:
+            self.discard()
+            raise
+        self._entries.append((oid, zlib.crc32(packed), self._offset))
+        self._offset += len(packed)
+        self._ids.add(oid)
+        return oid
+
+    def __contains__(self, oid: str) -> bool:
+        return oid in self._ids
+
+    def finish(self) -> str | None:
+        """Make the pack visible (its .keep first); its path, or None when nothing was added."""
+        if self._file is None:
+            return None
+        f, self._file = self._file, None
+        try:
+            with f:
+                f.seek(0)
+                f.write(b"PACK" + struct.pack(">II", 2, len(self._entries)))
+                f.seek(0)
+                pack_hash = new_hasher(self.algo)
+                while block := f.read(1 << 20):
+                    pack_hash.update(block)
+                checksum = pack_hash.digest()
+                f.seek(0, os.SEEK_END)
+                f.write(checksum)
+                f.flush()
+                if self.sync:
+                    os.fsync(f.fileno())
+            os.chmod(self._tmp, 0o444)
+            base = os.path.join(self.pack_dir, "pack-" + checksum.hex())
+            if self.keep:   # before the pack is visible: a gc never sees it unprotected
+                self._keep = base + ".keep"
+                with open(self._keep, "w", encoding="ascii") as keep:
+                    keep.write(f"{KEEP_MARK}{os.getpid()}\n")
+            if os.path.exists(base + ".idx"):   # the same objects in the same order: that pack serves
+                _unlink(self._tmp)
+                return base + ".pack"
+            fd, tmp_idx = tempfile.mkstemp(dir=self.pack_dir, prefix="tmp_idx_")
+            try:
+                with os.fdopen(fd, "wb") as idx:
+                    idx.write(_encode_index(self._entries, checksum, self.algo))
+                    idx.flush()
+                    if self.sync:
+                        os.fsync(idx.fileno())
+                os.chmod(tmp_idx, 0o444)
+                self._name = base
+                os.replace(self._tmp, base + ".pack")   # the .idx, last, makes the pack visible
+                os.replace(tmp_idx, base + ".idx")
+            except BaseException:
+                _unlink(tmp_idx)
+                raise
+            if self.sync:
+                fsync_dir(self.pack_dir)
+            return base + ".pack"
+        except BaseException:
+            self.discard()
+            raise
+
+    def release_keep(self):
+        """A ref reaches every object: `git gc` may repack them as it likes."""
+        if self._keep is not None and keep_owner(self._keep) == os.getpid():
+            _unlink(self._keep)
+
+    def discard(self):
+        """Nothing names these objects: remove the temporary file, or the pack this stream created."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._tmp is not None:
+            _unlink(self._tmp)
+        if self._name is not None and (not self.keep or keep_owner(self._name + ".keep") == os.getpid()):
+            _remove_pack(self._name)
+        else:
+            self.release_keep()
+        self._name = None
+
+
 def _unlink(path: str):
     try:
         os.remove(path)

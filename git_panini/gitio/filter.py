@@ -11,6 +11,7 @@ from ..git.pktline import PktReader, PktWriter, ProtocolError
 from ..git.repo import Repo
 from ..store import journal
 from ..store.chunk_source import ChunkSource, MissingObject, ReadError, iter_file, missing_chunks
+from ..store.read_cache import CacheSession
 from ..transfer.remote import default_remote, remote_objects
 from ..transfer.sync import SyncError, fetch
 from ..util import errors
@@ -58,6 +59,8 @@ class FilterServer:
     def source(self) -> ChunkSource:
         if self._source is None:
             self._source = ChunkSource(self.repo)
+            # What a checkout decodes or fetches is kept (refs/panini/cache): the next one of these files reads it.
+            self._source.keeper = CacheSession(self.repo, warn)
         return self._source
 
     def serve(self):
@@ -108,6 +111,7 @@ class FilterServer:
                      "in .git/panini and the next commit records it once there is space", e)
             self._ingest = None
         if self._source is not None:
+            self._source.keeper.finish()   # the read cache: one pack and one commit for the session
             self._source.close()
 
     def _handshake(self):

@@ -16,6 +16,7 @@ from ..store.chunk_index import ChunkIndex
 from ..store.chunk_source import ChunkSource, ReadError, read_manifest
 from ..store.local import LocalStore
 from ..store.notes import Notes
+from ..store.read_cache import CACHE_REF
 from ..store.shared import Store, StoreError, malformed_entries
 from ..util.units import shown
 
@@ -23,9 +24,10 @@ MAX_NAMED = 20   # malformed store entries named one per line; the rest are coun
 
 
 def reachable_objects(repo) -> set[str]:
-    """Every object a ref under refs/panini/ reaches (our private fetch refs excepted)."""
+    """Every object a ref under refs/panini/ reaches (our private fetch refs excepted, and the read cache:
+    it evicts as it likes, so what only it keeps is no store for a file)."""
     refs = repo.git("for-each-ref", "--format=%(refname)", "refs/panini/").stdout.decode().split()
-    refs = [r for r in refs if not r.startswith("refs/panini/fetch/")]
+    refs = [r for r in refs if not r.startswith("refs/panini/fetch/") and r != CACHE_REF]
     if not refs:
         return set()
     out = repo.git("rev-list", "--objects", "--no-object-names", *refs).stdout.decode()

@@ -30,6 +30,18 @@ class ObjectFetcher(Protocol):
     def __call__(self, oids: list[str]) -> bool: ...
 
 
+class Keeper(Protocol):
+    """Keeps what a reader decoded or fetched for the files it writes (store.read_cache.CacheSession)."""
+
+    def begin_file(self) -> None: ...
+
+    def file_done(self) -> None: ...
+
+    def decoded(self, chunk: str, data: bytes) -> None: ...
+
+    def present(self, chunk: str, size: int) -> None: ...
+
+
 class ReadError(Exception):
     """A file cannot be reconstructed exactly; the message names what and where."""
 
@@ -63,7 +75,8 @@ class ChunkSource:
 
     With a fetcher (handed in by the layer that knows remotes: transfer.remote.remote_objects), what is
     not here is fetched by object id: prefetch() asks for everything a set of files needs in one request;
-    read() fetches a straggler on its own as a last resort.
+    read() fetches a straggler on its own as a last resort. With a keeper (the smudge filter's read cache),
+    every chunk read from a pack or fetched by id is offered to it, and iter_file says when a file verified.
     """
 
     def __init__(self, repo, cache_bytes: int = 256 << 20, fetcher: ObjectFetcher | None = None):
@@ -71,6 +84,7 @@ class ChunkSource:
         self.store = Store(repo)
         self.fetcher = fetcher
         self.fetches = 0          # object fetches made (round trips), for tests and benchmarks
+        self.keeper: Keeper | None = None
         self._index: ChunkIndex | None = None
         self._decoded: OrderedDict[str, bytes] = OrderedDict()
         # Small files share segments packed in similarity order, not path order: a byte budget
@@ -223,7 +237,10 @@ class ChunkSource:
     def _read(self, chunk: str, size: int) -> bytes:
         data = self.repo.read_kind(chunk, "blob", MAX_CHUNK_SIZE)
         if data is not None:
-            return self._checked(chunk, size, data, "raw blob")
+            data = self._checked(chunk, size, data, "raw blob")
+            if self.keeper is not None:
+                self.keeper.present(chunk, size)
+            return data
         errors = []
         for pack, _, offset, length in self._locations(chunk):
             try:
@@ -232,11 +249,16 @@ class ChunkSource:
                 errors.append(e)
                 continue
             self._served(pack, chunk)
+            if self.keeper is not None:
+                self.keeper.decoded(chunk, data)
             return data
         if self.fetch([chunk]):
             data = self.repo.read_kind(chunk, "blob", MAX_CHUNK_SIZE)
             if data is not None:
-                return self._checked(chunk, size, data, "raw blob")
+                data = self._checked(chunk, size, data, "raw blob")
+                if self.keeper is not None:
+                    self.keeper.present(chunk, size)
+                return data
         if errors:
             raise errors[0]
         raise ChunkMissing(chunk, self.index.unreadable_packs())
@@ -371,6 +393,8 @@ def iter_file(source: ChunkSource, pointer: Pointer):
     """Yield a file's bytes chunk by chunk; raise ReadError before yielding anything unverifiable,
     and after the last chunk if the whole-file sha256 does not match."""
     chunks = read_manifest(source.repo, pointer)
+    if source.keeper is not None:
+        source.keeper.begin_file()
     if len(chunks.chunks) > 1:   # one chunk: nothing to read ahead (a checkout of many small files skips the lookups)
         source.plan(chunks.distinct())
     digest = BackgroundSha256()
@@ -386,6 +410,8 @@ def iter_file(source: ChunkSource, pointer: Pointer):
         yield data
     if digest.hexdigest() != pointer.sha256:
         raise ReadError(f"reassembled file does not match sha256 {pointer.sha256}")
+    if source.keeper is not None:
+        source.keeper.file_done()
 
 
 def missing_chunks(source: ChunkSource, pointer: Pointer) -> list[str]:

@@ -219,13 +219,24 @@ def replay(repo) -> tuple[list[str], list[tuple[str, str]]]:
             if _dead(wal) and not os.path.exists(wal.replace(os.sep + "wal-", os.sep + "journal-")):
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(wal)
-        # Recorded (or never named by a pointer): the dead processes' packs need no .keep any more. A pid
-        # that still has a journal or WAL here keeps its .keep files whatever its process looks like now:
-        # that session's pointers are not recorded yet (it is alive, or its pid was reused before replay).
-        waiting = {pid for path in glob.glob(os.path.join(repo.panini_dir, "journal-*"))
-                   + glob.glob(os.path.join(repo.panini_dir, "wal-*")) if (pid := _pid_of(path)) is not None}
-        release_dead_keeps(repo.objects_dir, lambda pid: pid in waiting or liveness.alive(pid))
+        # Recorded (or never named by a pointer): the dead processes' packs need no .keep any more.
+        _release_keeps(repo)
     return recorded, lost
+
+
+def release_abandoned_keeps(repo):
+    """Let `git gc` have the packs of dead processes that no journal waits for (a checkout killed before its
+    read cache named its pack); a dead clean filter's stay kept until replay() records them."""
+    with _replaying(repo):
+        _release_keeps(repo)
+
+
+def _release_keeps(repo):
+    """A pid that still has a journal or WAL here keeps its .keep files whatever its process looks like now:
+    that session's pointers are not recorded yet (it is alive, or its pid was reused before replay)."""
+    waiting = {pid for path in glob.glob(os.path.join(repo.panini_dir, "journal-*"))
+               + glob.glob(os.path.join(repo.panini_dir, "wal-*")) if (pid := _pid_of(path)) is not None}
+    release_dead_keeps(repo.objects_dir, lambda pid: pid in waiting or liveness.alive(pid))
 
 
 def intact_chunks(repo, manifest: str, source: ChunkSource) -> list[str] | None:
