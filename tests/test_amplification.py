@@ -11,6 +11,7 @@ from conftest import clone, file_url, git, ls_tree, make_bare, run, sha256_file
 from git_panini.work.planner import FAST_DECODE
 
 COMMITS = 24
+INCREMENTAL_COMMITS = 12
 
 
 def _words(rng: random.Random, size: int) -> bytearray:
@@ -117,3 +118,38 @@ def test_an_unknown_profile_is_one_line_and_packs_nothing(repo):
     assert proc.stderr.strip().splitlines() == ["git-panini: panini.profile is 'fastest': it must be one of "
                                                 "balanced, archive"]
     assert git(repo, "for-each-ref", "refs/panini/packs").stdout == ""
+
+
+def test_a_lineage_packed_version_by_version_stays_within_the_bound(repo, tmp_path):
+    """A worker after every push (as CI runs it) packs one version at a time; the packs earlier versions
+    left are packed again where they would make a hot checkout decode too much."""
+    remote, url = make_bare(tmp_path)
+    git(repo, "remote", "add", "origin", url)
+    rng = random.Random(5)
+    files = {f"big{i}.bin": _words(rng, 900_000) for i in range(2)}
+    files.update({f"s{i}.bin": _words(rng, 40_000) for i in range(6)})
+    expected = {}
+    for n in range(INCREMENTAL_COMMITS):
+        for path in files if n == 0 else ["big0.bin", "big1.bin", f"s{n % 6}.bin"]:
+            data = files[path]
+            for _ in range(3):
+                at = rng.randrange(len(data) - 64)
+                data[at:at + 40] = rng.randbytes(40)
+            (repo / path).write_bytes(data)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", f"version {n}")
+        git(repo, "push", "-q", "origin", "main")
+        run(["git", "panini", "work"], cwd=repo)
+        expected[git(repo, "rev-parse", "HEAD").stdout.strip()] = {p: sha256_file(repo / p) for p in files}
+    code, report = _amplification(repo)
+    assert code == 0, [(c["commit"][:8], c["decode_ratio"]) for c in report["commits"] if not c["within_bound"]]
+
+    for where in (repo, remote):
+        git(where, "reflog", "expire", "--expire=now", "--all")
+        git(where, "gc", "-q", "--prune=now")
+    fresh = tmp_path / "fresh"
+    run(["git", "panini", "install", "--global"], cwd=tmp_path)
+    clone(file_url(remote), fresh)
+    for commit in (list(expected)[0], list(expected)[-1]):
+        git(fresh, "checkout", "-q", commit)
+        assert {p: sha256_file(fresh / p) for p in expected[commit]} == expected[commit]

@@ -25,7 +25,7 @@ from ..store.read_cost import pack_use
 from ..store.shared import Store
 from ..util import crash_points
 from ..util.units import human
-from .lifetime_groups import WASTE_SHARE, group_by_lifetime
+from .lifetime_groups import REPACK_AT, group_by_lifetime
 from .pack_builder import PackBuilder
 from .repack import chunks_to_repack
 from .planner import mostly_printable
@@ -53,6 +53,7 @@ class BatchPacker:
         self.device = device
         self.log = log or (lambda message: None)
         self._lives: tuple[history.Lifetimes, dict, dict[int, int]] | None = None
+        self.repacked: frozenset[str] = frozenset()   # what the last batch packed again
         profile = repo.git("config", "--get", PROFILE_KEY, check=False).stdout.decode().strip() or PROFILES[0]
         if profile not in PROFILES:
             raise RuntimeError(f"{PROFILE_KEY} is {profile!r}: it must be one of {', '.join(PROFILES)}")
@@ -76,7 +77,7 @@ class BatchPacker:
     def repack_wanted(self, index: ChunkIndex) -> bool:
         """Some hot commit decodes more than its share of the bound: a batch of no files packs again."""
         hot, _, waste = self._lifetimes(index)
-        return any(waste[i] > WASTE_SHARE * hot.written[i] for i in waste)
+        return any(waste[i] > REPACK_AT * hot.written[i] for i in waste)
 
     def pack(self, manifests: list[str], source: ChunkSource, held, progress=None) -> tuple[dict[str, WorkResult],
                                                                                         PackBuilder]:
@@ -134,6 +135,7 @@ class BatchPacker:
         source.fetch(source.needed(c for c, _ in again))   # the old packs, in one request
         for c, s in again:   # read (and so verified) like the batch's own chunks
             source.read(c, s)
+        self.repacked = frozenset(c for c, _ in again)
         if again:
             self.log(f"packing {len(again)} packed chunk(s) again for the read bound of hot commits")
             segments.append(Segment(again))

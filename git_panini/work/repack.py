@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..store.chunk_index import ChunkIndex
 from ..store.history import Lifetimes
-from .lifetime_groups import WASTE_SHARE
+from .lifetime_groups import REPACK_AT
 
 REPACK_TO = 0.2     # a commit over its share is brought down to this much waste, leaving room for merges
 
@@ -22,7 +22,7 @@ def chunks_to_repack(index: ChunkIndex, hot: Lifetimes, uses: dict[int, dict[str
     {pack: bytes of it the commit needs}}."""
     marked: set[str] = set()
     for i in sorted(uses):   # newest first: the tips matter most
-        if waste[i] <= WASTE_SHARE * hot.written[i]:
+        if waste[i] <= REPACK_AT * hot.written[i]:
             continue
         by_waste = sorted(uses[i], key=lambda pack: uses[i][pack] - index.pack_size(pack)[0])
         for pack in by_waste:

@@ -60,12 +60,14 @@ class Worker:
         """When no batch brought every hot commit within the read bound (packs made before this run, by an
         older worker or version by version), batches of no files pack their chunks again: a pass is planned
         on what readers will choose, which the packs it adds change, so up to REPACK_PASSES passes."""
+        last = None
         for _ in range(REPACK_PASSES):
             source = ChunkSource(self.repo, fetcher=remote_objects(self.repo, self.remote))
             try:
                 self.batches.rescan()
-                if not self.batches.repack_wanted(source.index):
+                if not self.batches.repack_wanted(source.index) or self.batches.repacked == last:
                     return
+                last = self.batches.repacked
                 self.process([], progress, source)
             finally:
                 source.close()
