@@ -3,7 +3,9 @@ pre-push refusal, and clean failures outside a repository."""
 
 import json
 import os
+import shlex
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,7 +62,8 @@ def test_every_read_command_prints_json(published):
     assert all(" " not in key and "-" not in key for key in env)
     assert env["store"] == fsck["store"]
     assert env["remote"] == "origin"
-    assert env["filter_process"] == "git-panini filter-process" and env["diff_textconv"] == "git-panini textconv"
+    script = os.path.join(os.path.dirname(sys.executable), "git-panini")   # this installation's, by absolute path
+    assert env["filter_process"] == f"{script} filter-process" and env["diff_textconv"] == f"{script} textconv"
     assert all(env["hooks"].values())
 
     push = _json(work, "push")
@@ -259,3 +262,24 @@ def test_ctrl_c_at_any_moment_is_one_line(tmp_path):
         # handler already gone); else exactly our one line.
         assert proc.returncode in (0, -signal.SIGINT) and not err.strip(b"\n") or \
             (proc.returncode == 130 and err == b"git-panini: interrupted\n"), (extra, proc.returncode, err)
+
+
+def test_git_finds_this_installation_with_its_venv_off_path(tmp_path):
+    """install records the filter, drivers and hooks by absolute path: add, commit, push, clone and checkout
+    work from a shell whose PATH lacks the venv (git-lfs users expect the same)."""
+    script = os.path.join(os.path.dirname(sys.executable), "git-panini")
+    work = make_repo(tmp_path, name="work", track=("*.bin",))
+    hook = (work / ".git" / "hooks" / "pre-push").read_text()
+    assert f"\npanini_cmd={shlex.quote(script)}\n" in hook
+    remote, url = make_bare(tmp_path)
+    git(work, "remote", "add", "origin", url)
+    bare_path = {"PATH": "/usr/bin:/bin"}
+    assert run(["sh", "-c", "command -v git-panini"], env=bare_path, check=False).returncode != 0
+    write_random(work / "a.bin", 300_000, seed=4)
+    for args in (["add", "a.bin", ".gitattributes"], ["commit", "-q", "-m", "a"], ["push", "-q", "origin", "main"]):
+        run(["git", *args], cwd=work, env=bare_path)
+    assert git(remote, "for-each-ref", "refs/panini/raw").stdout   # the pre-push hook ran and sent the data
+    digest = sha256_file(work / "a.bin")
+    (work / "a.bin").unlink()
+    run(["git", "checkout", "--", "a.bin"], cwd=work, env=bare_path)
+    assert sha256_file(work / "a.bin") == digest

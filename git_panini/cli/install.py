@@ -7,16 +7,19 @@ import os
 import typer
 
 from ..git.repo import run_git
+from ..util.command import command, installed_script
 from .common import console, fail, open_repo
 
-FILTER_CONFIG = {
-    "filter.panini.process": "git-panini filter-process",
-    "filter.panini.required": "true",
-    "diff.panini.textconv": "git-panini textconv",
-    # A conflict on a tracked file keeps ours and says how to pick, never conflict-marker text in a pointer.
-    "merge.panini.name": "git-panini binary merge",
-    "merge.panini.driver": "git-panini merge-driver %O %A %B %P",
-}
+def filter_config(panini: str) -> dict[str, str]:
+    """The git config that makes Git call `panini` (this installation's command, util/command.py)."""
+    return {
+        "filter.panini.process": f"{panini} filter-process",
+        "filter.panini.required": "true",
+        "diff.panini.textconv": f"{panini} textconv",
+        # A conflict on a tracked file keeps ours and says how to pick, never conflict-marker text in a pointer.
+        "merge.panini.name": "git-panini binary merge",
+        "merge.panini.driver": f"{panini} merge-driver %O %A %B %P",
+    }
 # Written by earlier versions: it made every diff "Binary files differ".
 OLD_CONFIG = ("diff.panini.binary",)
 # Git's delta search over chunk and pack blobs costs much and saves little (bench/delta_attributes.py:
@@ -50,12 +53,18 @@ def install(global_: bool = typer.Option(False, "--global", help="Filter config 
         except FileExistsError as e:
             fail(str(e))
     cwd = repo.work_tree or repo.git_dir if repo else None
-    for key, value in FILTER_CONFIG.items():
+    panini = command()
+    if installed_script() is None:
+        console.print("warning: no git-panini script beside this Python or on PATH: Git will look for "
+                      "git-panini on PATH (pip install git-panini, then run git panini install again)",
+                      markup=False, highlight=False)
+    for key, value in filter_config(panini).items():
         run_git(["config", *_scope(global_), key, value], cwd=cwd)
     for key in OLD_CONFIG:
         run_git(["config", *_scope(global_), "--unset-all", key], cwd=cwd, check=False)
     if repo is None:
-        console.print("git-panini filter configured for this user (~/.gitconfig)")
+        console.print(f"git-panini filter configured for this user (~/.gitconfig): Git runs {panini}",
+                      markup=False, highlight=False)
         return
     attributes = os.path.join(repo.common_dir, "info", "attributes")
     os.makedirs(os.path.dirname(attributes), exist_ok=True)
@@ -63,7 +72,8 @@ def install(global_: bool = typer.Option(False, "--global", help="Filter config 
     if STORE_ATTRIBUTES not in existing:
         with open(attributes, "w") as f:
             f.write(existing.replace(OLD_STORE_ATTRIBUTES, "") + STORE_ATTRIBUTES)
-    console.print(f"git-panini installed: filter in .git/config, {len(installed)} hooks")
+    console.print(f"git-panini installed: filter in .git/config, {len(installed)} hooks; Git runs {panini}",
+                  markup=False, highlight=False)
 
 
 def uninstall(global_: bool = typer.Option(False, "--global", help="Remove the user-level filter config.")):

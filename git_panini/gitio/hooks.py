@@ -16,6 +16,7 @@ from ..transfer import locks
 from ..transfer.publish import referenced_manifests
 from ..transfer.remote import DamagedRemote, default_remote
 from ..transfer.sync import SyncError, fetch, push
+from ..util.command import command
 from ..util.errors import warn
 from . import unavailable
 from .markers import LOST, NEEDS_FETCH, REFETCH_ENV
@@ -48,8 +49,9 @@ def install(repo) -> list[str]:
             if os.path.exists(local):
                 raise FileExistsError(f"both {name} and {name}.local exist; merge them by hand first")
             os.rename(path, local)
+        text = resources.files("git_panini").joinpath("hooks", name).read_bytes()
         with open(path, "wb") as f:
-            f.write(resources.files("git_panini").joinpath("hooks", name).read_bytes())
+            f.write(text.replace(b"\npanini_cmd=git-panini\n", b"\npanini_cmd=" + command().encode() + b"\n", 1))
         os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
         done.append(path)
     return done
