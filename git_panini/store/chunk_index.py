@@ -142,7 +142,7 @@ class ChunkIndex:
     def _note_size(self, pack: str, recipe: dict):
         self.db.execute("insert or replace into pack_sizes values (?,?,?)",
                         (pack, recipe["size"],
-                         recipe.get("encoded_size") or self.repo.size(recipe["data"]) or recipe["size"]))
+                         recipe.get("encoded_size") or self.repo.reader.size(recipe["data"]) or recipe["size"]))
 
     def locate(self, chunk: str) -> list[tuple[str, str, int, int]]:
         """(pack id, pack data blob, offset, length) for every pack that yields the chunk."""

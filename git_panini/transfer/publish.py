@@ -35,6 +35,8 @@ class Outgoing:
     store: str | None = None       # the remote's next store commit (None: its store stays as it is)
     notes: str | None = None       # the remote's next notes commit
     raw_batch: str | None = None   # a new raw batch commit, pushed as refs/panini/raw/<it>
+    raw_chunks: int = 0            # what the batch holds (for the progress line)
+    raw_bytes: int = 0
 
 
 def referenced_manifests(repo, revs: list[str]) -> dict[str, str]:
@@ -127,7 +129,8 @@ def _outgoing(repo, state: RemoteState, store: Store, index: ChunkIndex, new, se
     for path, listing in (lists or {}).items():
         editor.set(path, listing)
     tree = editor.write()
-    out = Outgoing(raw_batch=batch[0] if batch else None)
+    out = Outgoing(raw_batch=batch[0] if batch else None, raw_chunks=len(send) if batch else 0,
+                   raw_bytes=sum(repo.reader.size(c) or 0 for c in send) if batch else 0)
     replacing = bool(state.replace) or STORE_REF in state.broken   # a lease on what it replaces, no parent
     if (new or packs or state.base_tree or replacing) and (tree != state.base_tree or replacing):
         message = f"panini: publish {len(new)} file(s), {len(send)} new chunk(s), {len(packs)} pack(s)"

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
+import sys
+import threading
 import time
 import uuid
 
@@ -24,6 +27,7 @@ from ..store.legacy.format1 import convert, is_v1, upgrade_local
 from ..store.notes import NOTES_REF, Notes
 from ..store.shared import PACK_REFS, RAW_REFS, STORE_REF, Store, bulk_list_path, raw_list_path
 from ..util.errors import warn
+from ..util.units import human
 from .publish import Outgoing, prepare, prepare_repair
 from .remote import DamagedRemote, RemoteState, RemoteSurvey, SyncError
 
@@ -300,8 +304,12 @@ def push_once(repo, state: RemoteState, out: Outgoing, bulk: dict[str, str] | No
     if state.replace:
         leases.append(f"--force-with-lease={STORE_REF}:{state.replace}")
     specs = [f"{oid}:{ref}" for ref, oid in updates.items()] + [f":{ref}" for ref in delete]
-    proc = repo.git("push", "--quiet", "--no-verify", "--porcelain", "--atomic", *leases, state.remote, *specs,
-                    check=False)
+    show = out.raw_bytes > 0 and sys.stderr.isatty()
+    if show:
+        sys.stderr.write(f"git-panini: uploading {out.raw_chunks} new chunk(s), {human(out.raw_bytes)}, "
+                         f"to {state.remote}\n")
+        sys.stderr.flush()
+    proc = _git_push(repo, ["--no-verify", "--porcelain", "--atomic", *leases, state.remote, *specs], show)
     if proc.returncode != 0:
         out_text = proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
         if "hook declined" in out_text:   # the server's rules, not a race: retrying cannot help
@@ -314,6 +322,29 @@ def push_once(repo, state: RemoteState, out: Outgoing, bulk: dict[str, str] | No
         raise SyncError(f"pushing to '{state.remote}' failed: {first_error_line(proc.stderr, proc.returncode)}")
     _pushed(repo, state, out, updates, delete)
     return updates
+
+
+def _git_push(repo, args: list[str], show: bool) -> subprocess.CompletedProcess:
+    """git push; show: with git's own progress ("Writing objects: 45% (12/27), 68.00 MiB | 40.00 MiB/s") passed
+    on to our stderr as it comes (and kept, for the error checks), as git-lfs shows its uploads."""
+    if not show:
+        return repo.git("push", "--quiet", *args, check=False)
+    proc = subprocess.Popen(["git", "--git-dir", repo.git_dir, "push", "--progress", *args],
+                            cwd=repo.work_tree or repo.git_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    kept = bytearray()
+
+    def forward():
+        for block in iter(lambda: proc.stderr.read1(4096), b""):
+            kept.extend(block)
+            sys.stderr.buffer.write(block)
+            sys.stderr.flush()
+
+    thread = threading.Thread(target=forward, daemon=True)
+    thread.start()
+    out = proc.stdout.read()
+    proc.wait()
+    thread.join()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, bytes(kept))
 
 
 def _pushed(repo, state: RemoteState, out: Outgoing, pushed: dict[str, str], delete: dict[str, str] | None):
