@@ -46,35 +46,40 @@ def one_line_errors(run) -> int:
         return 130
 
 
+# What goes wrong in git, the store or a remote: (module, class). Looked up only when something went wrong,
+# and only in modules already loaded (an error of a class exists only if its module was imported), so the
+# filter and the hooks do not load the store, the transfer layer and sqlite3 just to name their errors.
+EXPECTED_ERRORS = (("git_panini.git.repo", "GitError"), ("git_panini.git.repo", "ObjectTooLarge"),
+                   ("git_panini.git.cas_refs", "RefError"), ("git_panini.store.chunk_source", "ReadError"),
+                   ("git_panini.store.shared", "StoreError"), ("git_panini.transfer.remote", "SyncError"),
+                   ("sqlite3", "DatabaseError"), ("builtins", "RuntimeError"))
+
+
+def _expected_errors() -> tuple[type, ...]:
+    return tuple(getattr(sys.modules[module], name) for module, name in EXPECTED_ERRORS if module in sys.modules)
+
+
 def _one_line_errors(run) -> int:
     """Run a command; what goes wrong in the store, a remote or git is one line and exit 1, no traceback
     (a bad revision or path is exit 2, but the commands check those before Git sees them).
     The whole story (traceback, command line) goes to .git/panini/logs/ for `git panini logs last`."""
-    import sqlite3
-
-    from .git.cas_refs import RefError
-    from .git.repo import GitError, ObjectTooLarge
-    from .store.chunk_source import ReadError
-    from .store.shared import StoreError
-    from .transfer.remote import SyncError
     from .util import logs
     try:
         return run() or 0
-    except (GitError, SyncError, StoreError, RefError, ObjectTooLarge, ReadError, sqlite3.DatabaseError,
-            RuntimeError) as e:
-        logs.record(str(e), e)
-        sys.stderr.write(f"git-panini: {shown(str(e))}\n")
-        return 1
     except KeyboardInterrupt:
         sys.stderr.write("git-panini: interrupted\n")
         return 130
-    except OSError as e:   # a full disk, a permission: the system's words, not a bug's
-        logs.record(str(e), e)
-        where = f" ({e.filename})" if e.filename else ""
-        hint = "; free some space, then run it again" if e.errno == 28 else ""
-        sys.stderr.write(shown(f"git-panini: {e.strerror or e}{where}{hint}") + "\n")
-        return 1
-    except Exception as e:  # noqa: BLE001 - a bug: one line here, the traceback in the log
+    except Exception as e:  # noqa: BLE001 - one line either way; a bug's traceback goes to the log
+        if isinstance(e, _expected_errors()):
+            logs.record(str(e), e)
+            sys.stderr.write(f"git-panini: {shown(str(e))}\n")
+            return 1
+        if isinstance(e, OSError):   # a full disk, a permission: the system's words, not a bug's
+            logs.record(str(e), e)
+            where = f" ({e.filename})" if e.filename else ""
+            hint = "; free some space, then run it again" if e.errno == 28 else ""
+            sys.stderr.write(shown(f"git-panini: {e.strerror or e}{where}{hint}") + "\n")
+            return 1
         where = logs.record(f"{type(e).__name__}: {e}", e)
         first = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
         sys.stderr.write(f"git-panini: internal error: {type(e).__name__}: {shown(first)}"

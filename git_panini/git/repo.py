@@ -14,6 +14,7 @@ from .objects import TreeEntry, decode_tree, write_loose
 _OID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _KIND_BY_PYGIT2_TYPE = {1: "commit", 2: "tree", 3: "blob", 4: "tag"}
 PACK_BLOBS_FROM = 64   # write_blobs() packs this many blobs or more
+LIGHT_READS = 256      # a "light" Repo reads this many objects through git cat-file, then through libgit2
 # No tree git-panini writes comes near this (a fan directory of 350 000 entries); a larger one from a
 # remote is refused unread, so memory stays bounded.
 MAX_TREE_SIZE = 16 << 20
@@ -38,10 +39,18 @@ def run_git(args, cwd=None, input=None, check=True, env=None) -> subprocess.Comp
     return proc
 
 
-def _is_partial_clone(git_dir: str) -> bool:
-    out = run_git(["--git-dir", git_dir, "config", "--get-regexp", r"^(extensions\.partialclone|remote\..*\.promisor)$"],
-                  check=False).stdout.decode()
-    return any(line.partition(" ")[2].strip().lower() not in ("", "false", "no", "off", "0") for line in out.splitlines())
+def _is_partial_clone(repo) -> bool:
+    config = repo.config()
+    values = [v for k, v in config.items() if k == "extensions.partialclone"
+              or (k.startswith("remote.") and k.endswith(".promisor"))]
+    return any(v.strip().lower() not in ("", "false", "no", "off", "0") for v in values)
+
+
+def config_key(key: str) -> str:
+    """A config key as `git config --list` spells it: section and name lower case, a subsection as it is."""
+    section, _, rest = key.partition(".")
+    middle, _, name = rest.rpartition(".")
+    return f"{section.lower()}.{middle + '.' if middle else ''}{name.lower()}"
 
 
 def first_error_line(stderr: bytes, code: int) -> str:
@@ -165,24 +174,50 @@ class CatFileReader:
 class Repo:
     def __init__(self, path: str = ".", reader: str | None = None):
         try:
-            out = run_git(["rev-parse", "--absolute-git-dir", "--git-common-dir",
-                           "--show-object-format", "--is-bare-repository"], cwd=path).stdout
+            # One git for the paths (a second only in a bare repository, which has no top level to show).
+            asked = ["rev-parse", "--absolute-git-dir", "--git-common-dir", "--show-object-format",
+                     "--is-bare-repository"]
+            proc = run_git([*asked, "--show-toplevel"], cwd=path, check=False)
+            out = proc.stdout if proc.returncode == 0 else run_git(asked, cwd=path).stdout
         except (GitError, FileNotFoundError) as e:
             raise NotARepository(f"not a git repository: {os.path.abspath(path)}") from e
-        git_dir, common, algo, bare = out.decode().split("\n")[:4]
+        git_dir, common, algo, bare, *top = out.decode().split("\n")
         self.git_dir = git_dir
         self.common_dir = os.path.normpath(os.path.join(path, common)) if not os.path.isabs(common) else common
         self.algo = algo
         self.bare = bare == "true"
-        self.work_tree = None if self.bare else run_git(["rev-parse", "--show-toplevel"], cwd=path).stdout.decode().strip()
+        if not self.bare and not (top and top[0]):   # inside .git of a work tree: git's own error, as before
+            top = [run_git(["rev-parse", "--show-toplevel"], cwd=path).stdout.decode().strip()]
+        self.work_tree = None if self.bare else top[0]
         self.objects_dir = os.path.join(self.common_dir, "objects")
         self.panini_dir = os.path.join(self.common_dir, "panini")
+        self._config: dict[str, str] | None = None
         # A partial clone (--filter=blob:none) fetches missing objects lazily; only git cat-file does that.
-        self.partial = _is_partial_clone(self.git_dir)
-        kind = reader or ("pygit2" if algo == "sha1" and not self.partial else "cat-file")
-        self.reader = Pygit2Reader(self.git_dir) if kind == "pygit2" else CatFileReader(self.git_dir)
+        self.partial = _is_partial_clone(self)
+        fast = "pygit2" if algo == "sha1" and not self.partial else "cat-file"
+        # "light": `git cat-file` for the few reads of a short session (a small git add), libgit2 once it
+        # has read LIGHT_READS objects (loading pygit2 costs more than such a whole session otherwise).
+        self._reader_kind = fast if reader in (None, "light") else reader
+        self._light_reads = 0 if reader == "light" and fast == "pygit2" else None
+        self._reader: Pygit2Reader | CatFileReader | None = None
         self.hex_len = 40 if algo == "sha1" else 64
         self._fsync: FsyncPolicy | None = None
+
+    @property
+    def reader(self) -> Pygit2Reader | CatFileReader:
+        """Opened on first use (see "light" in __init__)."""
+        if self._light_reads is not None:
+            self._light_reads += 1
+            if self._light_reads > LIGHT_READS:
+                self._light_reads = None
+                if self._reader is not None:
+                    self._reader.close()
+                self._reader = Pygit2Reader(self.git_dir)
+            elif self._reader is None:
+                self._reader = CatFileReader(self.git_dir)
+        if self._reader is None:
+            self._reader = Pygit2Reader(self.git_dir) if self._reader_kind == "pygit2" else CatFileReader(self.git_dir)
+        return self._reader
 
     @property
     def fsync(self) -> FsyncPolicy:
@@ -196,9 +231,23 @@ class Repo:
         return run_git(["--git-dir", self.git_dir, *args], cwd=self.work_tree or self.git_dir,
                        input=input, check=check, env=env)
 
+    def config(self) -> dict[str, str]:
+        """The repository's configuration as Git sees it, read once per process (as git itself does): one
+        `git config --list` instead of a git per key on every start of the filter and hooks."""
+        if self._config is None:
+            out = run_git(["--git-dir", self.git_dir, "config", "--list", "-z"], cwd=self.work_tree or self.git_dir,
+                          check=False).stdout.decode("utf-8", "surrogateescape")
+            config = {}
+            for entry in out.split("\0"):
+                if entry:
+                    key, _, value = entry.partition("\n")
+                    config[key] = value   # the last one wins, as for git config --get
+            self._config = config
+        return self._config
+
     def config_get(self, key: str, default: str | None = None) -> str | None:
-        proc = self.git("config", "--get", key, check=False)
-        return proc.stdout.decode().strip() if proc.returncode == 0 else default
+        value = self.config().get(config_key(key))
+        return default if value is None else value.strip()
 
     # --- objects ------------------------------------------------------------------------------
     def is_oid(self, oid) -> bool:
@@ -269,4 +318,5 @@ class Repo:
         return False
 
     def close(self):
-        self.reader.close()
+        if self._reader is not None:
+            self._reader.close()

@@ -5,21 +5,21 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from typing import TYPE_CHECKING
 
 from ..format import pointer as pointer_mod
 from ..git.pktline import PktReader, PktWriter, ProtocolError
 from ..git.repo import Repo
 from ..store import journal
-from ..store.chunk_source import ChunkSource, MissingObject, ReadError, iter_file, missing_chunks
-from ..store.read_cache import CacheSession
-from ..transfer.remote import default_remote, remote_objects
-from ..transfer.sync import SyncError, fetch
 from ..util import errors
 from ..util.pathfilter import PathFilter
 from ..util.units import shown
 from . import unavailable
 from .markers import NEEDS_FETCH, REFETCH_ENV
 from .writer import IngestSession
+
+if TYPE_CHECKING:
+    from ..store.chunk_source import ChunkSource
 
 CAPABILITIES = ("clean", "smudge", "delay")
 PROGRESS_ENV = "GIT_PANINI_PROGRESS_BYTES"
@@ -58,6 +58,9 @@ class FilterServer:
     @property
     def source(self) -> ChunkSource:
         if self._source is None:
+            # The reading side loads with the first smudge: a git add (most filter sessions) never needs it.
+            from ..store.chunk_source import ChunkSource
+            from ..store.read_cache import CacheSession
             self._source = ChunkSource(self.repo)
             # What a checkout decodes or fetches is kept (refs/panini/cache): the next one of these files reads it.
             self._source.keeper = CacheSession(self.repo, warn)
@@ -147,6 +150,7 @@ class FilterServer:
 
     # --- smudge -----------------------------------------------------------------------------------
     def _smudge(self, path: str, can_delay: bool):
+        from ..store.chunk_source import missing_chunks
         content = self.inp.read_content()
         data = bytearray()
         while len(data) <= pointer_mod.MAX_POINTER_SIZE and (pkt := next(content, None)) is not None:
@@ -228,6 +232,7 @@ class FilterServer:
     # byte is answered, since no failure may come after status=success; otherwise it streams, and a failure
     # part-way sends status=error, which makes git keep the pointer text itself.
     def _write_file(self, path: str, pointer):
+        from ..store.chunk_source import ReadError, iter_file
         try:
             chunks = iter_file(self.source, pointer)
             first = next(chunks, b"")
@@ -255,6 +260,7 @@ class FilterServer:
 
     def _write_verified(self, path: str, pointer, first: bytes, chunks):
         """The whole file decoded and checked (each chunk, then its sha256) before it is answered."""
+        from ..store.chunk_source import ReadError
         try:
             os.makedirs(self.repo.panini_dir, exist_ok=True)
             spool = tempfile.SpooledTemporaryFile(SPOOL_MEMORY, dir=self.repo.panini_dir)
@@ -287,6 +293,7 @@ class FilterServer:
 
     def _unavailable(self, path: str, pointer, error, answered: bool = False):
         """Leave this file as its pointer text (see above): one line naming it and why, and a record."""
+        from ..store.chunk_source import MissingObject
         reason = str(error)
         warn(f"{shown(path)}: left as its pointer: {reason} (git panini checkout tries again)")
         try:
@@ -321,6 +328,8 @@ class FilterServer:
     def _fetch(self, pointers: list):
         """What these files lack, from the remote: its store once per process (metadata: manifests and
         recipes), then every blob they need in one request by id."""
+        from ..transfer.remote import default_remote, remote_objects
+        from ..transfer.sync import SyncError, fetch
         if not self._fetched:
             self._fetched = True
             self.source.fetcher = remote_objects(self.repo, default_remote(self.repo))
@@ -413,5 +422,5 @@ def _widen_pipes(size: int = 1 << 20):
 
 def main():
     _widen_pipes()
-    repo = Repo(".")
+    repo = Repo(".", reader="light")   # most sessions (a git add, a commit's re-clean) read a few objects
     FilterServer(repo, sys.stdin.buffer, sys.stdout.buffer).serve()

@@ -31,14 +31,17 @@ import json
 import os
 import secrets
 import struct
+from typing import TYPE_CHECKING
 
 from ..format.manifest import ManifestError
 from ..git.objects import object_id
 from ..git.pack import PackWriter, release_dead_keeps
 from ..util import liveness
 from . import manifests as manifest_store
-from .chunk_source import ChunkSource
 from .local import LocalStore
+
+if TYPE_CHECKING:
+    from .chunk_source import ChunkSource
 
 WAL_HEADER = b"git-panini wal 1\n"
 _RECORD = struct.Struct(">cI")   # kind, length of what follows
@@ -50,7 +53,7 @@ class Journal:
         os.makedirs(repo.panini_dir, exist_ok=True)
         # A token: a dead predecessor with our pid keeps its files; our create time: judged dead once we are.
         pid = os.getpid()
-        started = liveness.create_time(pid)
+        started = liveness.own_create_time()
         name = f"{pid}-{secrets.token_hex(4)}" + ("" if started is None else f".{round(started * 1000)}")
         self.path = os.path.join(repo.panini_dir, f"journal-{name}")
         self.wal_path = os.path.join(repo.panini_dir, f"wal-{name}")
@@ -191,6 +194,7 @@ def replay(repo) -> tuple[list[str], list[tuple[str, str]]]:
             blobs, logged = read_wal(wal)
             packed = _pack_wal(repo, blobs)
             lines = list(dict.fromkeys(lines + logged))   # the WAL's entries since its last cut, some in both
+            from .chunk_source import ChunkSource  # replay only: a clean session does not load the reader
             source = ChunkSource(repo)
             manifests, chunks = [], set()
             for line in lines:
