@@ -42,11 +42,17 @@ def parse_recipe(data: bytes, hex_len: int) -> dict:
     for step in steps if isinstance(steps, list) else ():
         if isinstance(step, dict) and isinstance(step.get("size"), int) and step["size"] > MAX_STEP_SIZE:
             raise RecipeError(f"recipe step claims {step['size']} bytes, more than a step may produce ({MAX_STEP_SIZE})")
+    claimed = 0
     for entry in chunks:
         if (not isinstance(entry, list) or len(entry) != 3 or not isinstance(entry[0], str)
                 or len(entry[0]) != hex_len or not all(isinstance(v, int) and v >= 0 for v in entry[1:])
                 or entry[1] + entry[2] > size):
             raise RecipeError("recipe has a malformed chunk entry")
+        claimed += entry[2]
+    # A worker lays a segment's chunks end to end: entries claiming more bytes than the data holds overlap,
+    # which only a forged recipe does (to be chosen over honest packs for every chunk it names).
+    if claimed > size:
+        raise RecipeError(f"recipe's chunks claim {claimed} bytes of a {size}-byte pack")
     return recipe
 
 

@@ -102,6 +102,7 @@ class ChunkSource:
         # The pack each chunk is read from, chosen for all the files read together (store/read_cost.py: what
         # fsck --amplification computes): a chunk several packs yield is read from one the others need anyway.
         self._choice: dict[str, str] = {}
+        self._bad: dict[str, ReadError] = {}   # pack -> why it failed this session (see _found_bad)
 
     @property
     def remote(self) -> str | None:
@@ -125,22 +126,28 @@ class ChunkSource:
         return any(all(self.repo.exists(b) for b in self.index.pack_blobs(pack))
                    for pack, _, _, _ in self.index.locate(chunk))
 
-    def choose(self, chunks):
-        """Choose the packs these chunks (read together) are read from, for those not here raw."""
-        todo = [c for c in dict.fromkeys(chunks) if c not in self._choice and not self.repo.exists(c)]
+    def choose(self, chunks: dict[str, int]):
+        """Choose the packs these chunks {chunk: size} (read together) are read from, for those not here raw."""
+        todo = {c: s for c, s in chunks.items() if c not in self._choice and not self.repo.exists(c)}
         if todo:
-            self._choice.update(choose_packs(self.index, todo))
+            self._choice.update(choose_packs(self.index, todo, self._bad))
 
     def _locations(self, chunk: str) -> list[tuple[str, str, int, int]]:
-        """Where the chunk is packed, the chosen pack first."""
-        located = self.index.locate(chunk)
+        """Where the chunk is packed: the chosen pack first, packs found bad in this session never."""
+        located = [row for row in self.index.locate(chunk) if row[0] not in self._bad]
         chosen = self._choice.get(chunk)
         return sorted(located, key=lambda row: row[0] != chosen) if chosen and len(located) > 1 else located
 
-    def needed(self, chunks) -> set[str]:
-        """Object ids to fetch so these chunks can be read: a pack's data and dictionaries when
-        some pack yields the chunk, else the raw chunk blob."""
-        chunks = list(chunks)
+    def _found_bad(self, pack: str, error: ReadError):
+        """The pack cannot give its chunks here (its data will not decode or fetch, or a chunk does not hash):
+        no read of this session tries it again (a hostile pack would otherwise be decoded once per chunk)."""
+        self._bad[pack] = error
+        self._choice = {c: p for c, p in self._choice.items() if p != pack}
+        self._upcoming = deque(p for p in self._upcoming if p != pack)
+
+    def needed(self, chunks: dict[str, int]) -> set[str]:
+        """Object ids to fetch so these chunks {chunk: size} can be read: a pack's data and dictionaries
+        when some pack yields the chunk, else the raw chunk blob."""
         self.choose(chunks)
         wanted: set[str] = set()
         for chunk in chunks:
@@ -171,7 +178,7 @@ class ChunkSource:
         """Object ids to fetch before these files can be read: absent manifests, and for each chunk
         not here its pack's blobs (packs=False: never), or the raw chunk. Each distinct chunk is
         looked at once, however often the files repeat it."""
-        chunks: dict[str, None] = {}
+        chunks: dict[str, int] = {}
         absent = set()
         for manifest in manifests:
             try:
@@ -181,7 +188,7 @@ class ChunkSource:
             if m is None:
                 absent.add(manifest)
             else:
-                chunks.update(dict.fromkeys(m.chunks))
+                chunks.update(m.distinct())
         return (self.needed(chunks) if packs else {c for c in chunks if not self.repo.exists(c)}) | absent
 
     def prefetch(self, manifests) -> int:
@@ -247,6 +254,7 @@ class ChunkSource:
                 data = self._checked(chunk, size, self._pack_data(pack)[offset:offset + length], f"pack {pack}")
             except ReadError as e:  # another pack, or the raw chunk on the remote, may still be good
                 errors.append(e)
+                self._found_bad(pack, e)
                 continue
             self._served(pack, chunk)
             if self.keeper is not None:
@@ -259,6 +267,7 @@ class ChunkSource:
                 if self.keeper is not None:
                     self.keeper.present(chunk, size)
                 return data
+        errors += [self._bad[pack] for pack, _, _, _ in self.index.locate(chunk) if pack in self._bad]
         if errors:
             raise errors[0]
         raise ChunkMissing(chunk, self.index.unreadable_packs())
@@ -273,7 +282,7 @@ class ChunkSource:
         (the codecs release the GIL), at most READ_AHEAD_BYTES beyond the pack being read."""
         upcoming, seen, looked = [], set(self._decoded), set()
         chunks = list(chunks)
-        self.choose(c for c, _ in chunks)
+        self.choose(dict(chunks))
         for chunk, _ in chunks:
             if chunk in looked:   # a chunk the files repeat is looked up once
                 continue

@@ -71,6 +71,7 @@ class Lifetimes:
     lives: dict[str, frozenset]              # chunk -> indexes (in the commits scanned) of those that need it
     written: dict[int, int]                  # commit index -> the bytes its checkout writes
     where: dict[str, tuple[str, int]]        # chunk -> (path, offset) where the newest commit has it first
+    sizes: dict[str, int]                    # chunk -> its size, as the manifests say
 
 
 def lifetimes(repo, commits_: list[str], files: Files | None = None) -> Lifetimes:
@@ -79,6 +80,7 @@ def lifetimes(repo, commits_: list[str], files: Files | None = None) -> Lifetime
     lives: dict[str, set[int]] = {}
     written: dict[int, int] = {}
     where: dict[str, tuple[str, int]] = {}
+    sizes: dict[str, int] = {}
     for i, commit in enumerate(commits_):
         seen_here: set[str] = set()
         written[i] = 0
@@ -90,5 +92,6 @@ def lifetimes(repo, commits_: list[str], files: Files | None = None) -> Lifetime
                     seen_here.add(chunk)
                     lives.setdefault(chunk, set()).add(i)
                     where.setdefault(chunk, (path, offset))
+                    sizes.setdefault(chunk, size)
                 offset += size * repeats
-    return Lifetimes({c: frozenset(s) for c, s in lives.items()}, written, where)
+    return Lifetimes({c: frozenset(s) for c, s in lives.items()}, written, where, sizes)

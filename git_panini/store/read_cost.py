@@ -38,15 +38,18 @@ class ReadCost:
         return self.decoded <= MAX_DECODE * self.written and self.fetched <= MAX_FETCH * self.stored + FETCH_SLACK
 
 
-def choose_packs(index: ChunkIndex, chunks) -> dict[str, str]:
-    """{chunk: the pack to read it from} for those of these chunks some pack yields. A chunk in one pack is
-    read from it; of several, from a pack already chosen, else the pack that yields the most needed bytes
-    per byte decoded (a segment packed for these files beats an old one they share a few chunks of)."""
+def choose_packs(index: ChunkIndex, chunks: dict[str, int], avoid=frozenset()) -> dict[str, str]:
+    """{chunk: the pack to read it from} for those of these chunks {chunk: size} some pack yields. A pack
+    counts for a chunk only when its recipe gives the chunk's size (a recipe claiming more than the chunk
+    would win every choice for nothing), and not if it is in `avoid` (packs this reader found bad). A chunk
+    in one pack is read from it; of several, from a pack already chosen, else from the pack that yields the
+    most needed bytes per byte decoded, packs this side decoded and verified first (a segment packed for
+    these files beats an old one they share a few chunks of)."""
     chosen: dict[str, str] = {}
     open_choice: dict[str, dict[str, int]] = {}   # chunk -> {pack: length}
     used: set[str] = set()
-    for chunk in dict.fromkeys(chunks):
-        packs = {pack: length for pack, _, _, length in index.locate(chunk)}
+    for chunk, size in chunks.items():
+        packs = {pack: length for pack, _, _, length in index.locate(chunk) if length == size and pack not in avoid}
         if len(packs) == 1:
             [chosen[chunk]] = packs
             used.update(packs)
@@ -64,7 +67,7 @@ def choose_packs(index: ChunkIndex, chunks) -> dict[str, str]:
         for packs in open_choice.values():
             for pack, length in packs.items():
                 covers[pack] = covers.get(pack, 0) + length
-        used.add(max(sorted(covers), key=lambda p: covers[p] / max(1, index.pack_size(p)[0])))
+        used.add(max(sorted(covers), key=lambda p: (index.is_verified(p), covers[p] / max(1, index.pack_size(p)[0]))))
     return chosen
 
 

@@ -203,7 +203,7 @@ def _materialize(repo, remote: str | None, todo: list[tuple[str, str, int]], pat
     source = ChunkSource(repo, fetcher=remote_objects(repo, other if other and other != remote else None))
     written = []
     try:
-        source.fetch(source.needed(c for _, c, _ in todo))
+        source.fetch(source.needed({c: s for _, c, s in todo}))
         for manifest, chunk, size in todo:
             try:
                 data = source.read(chunk, size)

@@ -132,9 +132,15 @@ class BatchPacker:
         segments += group_small_files(small, mostly_printable, self.device)
         hot, uses, waste = self._lifetimes(index)
         again = [(c, s) for c, s in chunks_to_repack(index, hot, uses, waste) if c not in seen]
-        source.fetch(source.needed(c for c, _ in again))   # the old packs, in one request
-        for c, s in again:   # read (and so verified) like the batch's own chunks
-            source.read(c, s)
+        source.fetch(source.needed(dict(again)))   # the old packs, in one request
+        readable = []
+        for c, s in again:   # read (and so verified) like the batch's own chunks; one that fails stays where it is
+            try:
+                source.read(c, s)
+                readable.append((c, s))
+            except ReadError as e:
+                self.log(f"chunk {c} stays where it is: {e}")
+        again = readable
         self.repacked = frozenset(c for c, _ in again)
         if again:
             self.log(f"packing {len(again)} packed chunk(s) again for the read bound of hot commits")

@@ -36,5 +36,6 @@ def chunks_to_repack(index: ChunkIndex, hot: Lifetimes, uses: dict[int, dict[str
                 if pack in use:
                     waste[j] -= size - use[pack]
                     del use[pack]
-    again = {c: n for pack in sorted(marked) for c, n in index.pack_chunks(pack) if c in hot.lives}
+    # Sizes from the manifests, never from a recipe (one may claim anything of a chunk it names).
+    again = {c: hot.sizes[c] for pack in sorted(marked) for c, _ in index.pack_chunks(pack) if c in hot.lives}
     return sorted(again.items(), key=lambda item: hot.where[item[0]])

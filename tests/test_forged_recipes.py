@@ -1,0 +1,145 @@
+"""A forged recipe beside honest packs, pushed by a collaborator with ordinary push access: it claims the
+chunks of HEAD, so readers, the read-bound checker and the worker's repack planner would choose it over the
+honest packs. It may cost no more than one failed try per session, and never a checkout, a worker run or a
+false verdict of `fsck --amplification`."""
+
+from __future__ import annotations
+
+import json
+import random
+
+from conftest import clone, file_url, git, make_bare, make_repo, manifest_chunks, pointer_of, run, sha256_file
+from git_panini.git.objects import encode_commit
+from git_panini.git.repo import Repo
+from git_panini.git.tree_edit import TreeEditor
+from git_panini.store.shared import STORE_REF, Store, pack_path
+
+MISSING_BLOB = "1" * 40   # names no object anywhere: the remote refuses to serve it
+
+
+def _words(rng: random.Random, size: int) -> bytearray:
+    vocabulary = [bytes(rng.choice(b"abcdefghij") for _ in range(rng.randint(2, 8))) for _ in range(300)]
+    out = bytearray()
+    while len(out) < size:
+        out += rng.choice(vocabulary) + b" "
+    return out[:size]
+
+
+def _commit_versions(repo, files: dict[str, bytearray], rng: random.Random, versions: int, rewrite=False):
+    """Each version edits every file in one place (rewrite: writes it anew, so versions share no chunk)."""
+    for _ in range(versions):
+        for path, data in files.items():
+            if rewrite:
+                files[path] = data = _words(rng, len(data))
+            at = rng.randrange(len(data) - 64)
+            data[at:at + 40] = rng.randbytes(40)
+        for path, data in files.items():
+            (repo / path).write_bytes(data)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", "version")
+    git(repo, "push", "-q", "origin", "main")
+
+
+def _packed_history(tmp_path, hot_commits: int | None = None, rewrite=False):
+    """(honest clone, bare remote, url, files): 4 versions of 2 files pushed and packed by `work`."""
+    remote, url = make_bare(tmp_path)
+    repo = make_repo(tmp_path, track=("*.bin",))
+    git(repo, "remote", "add", "origin", url)
+    rng = random.Random(11)
+    files = {"a.bin": _words(rng, 400_000), "b.bin": _words(rng, 300_000)}
+    _commit_versions(repo, files, rng, 4, rewrite)
+    if hot_commits is not None:
+        git(repo, "config", "panini.hotCommits", str(hot_commits))
+    run(["git", "panini", "work"], cwd=repo)
+    return repo, remote, url, files, rng
+
+
+def _chunks_of(repo, rev: str = "HEAD") -> dict[str, int]:
+    out = {}
+    for name in ("a.bin", "b.bin"):
+        out.update(manifest_chunks(repo, pointer_of(repo, f"{rev}:{name}").manifest))
+    return out
+
+
+def _push_forged_recipe(tmp_path, url, recipe: dict):
+    """The attacker: a clone that adds one recipe to the remote's store, a fast-forward like any push."""
+    path = tmp_path / "attacker"
+    git(tmp_path, "clone", "-q", "--no-checkout", url, str(path))
+    git(path, "fetch", "-q", "origin", f"+{STORE_REF}:{STORE_REF}")
+    repo = Repo(str(path))
+    try:
+        tip = repo.ref(STORE_REF)
+        forged = repo.write_object("blob", json.dumps(recipe).encode())
+        editor = TreeEditor(repo, Store(repo).tree_of(tip))
+        editor.set(pack_path(forged), forged)
+        commit = repo.write_object("commit", encode_commit(editor.write(), [tip], "panini: packs"))
+        repo.git("update-ref", STORE_REF, commit)
+    finally:
+        repo.close()
+    git(path, "push", "-q", "origin", f"{STORE_REF}:{STORE_REF}")
+
+
+def _recipe(chunks: list[list], size: int) -> dict:
+    return {"format": "git-panini-recipe/1", "size": size, "steps": [], "deps": [], "data": MISSING_BLOB,
+            "encoded_size": 1, "chunks": chunks, "tried": []}
+
+
+def test_a_recipe_claiming_more_than_its_data_holds_is_refused_everywhere(tmp_path):
+    """Chunks claimed at one offset (each as long as the pack, or each at its true size): the entries
+    overlap, which no worker writes. Refused: the worker goes on repacking, the checker is not fooled."""
+    repo, remote, url, files, rng = _packed_history(tmp_path)
+    before = json.loads(run(["git", "panini", "fsck", "--amplification", "--json"], cwd=repo, check=False).stdout)
+    chunks = _chunks_of(repo)
+    size = 4 << 20
+    _push_forged_recipe(tmp_path, url, _recipe([[c, 0, size] for c in sorted(chunks)], size))
+    (tmp_path / "attacker").rename(tmp_path / "attacker-1")
+    _push_forged_recipe(tmp_path, url, _recipe([[c, 0, n] for c, n in sorted(chunks.items())], max(chunks.values())))
+
+    _commit_versions(repo, files, rng, 2)
+    work = run(["git", "panini", "work"], cwd=repo, check=False)
+    assert work.returncode == 0, work.stderr[-2000:]
+    after = json.loads(run(["git", "panini", "fsck", "--amplification", "--json"], cwd=repo, check=False).stdout)
+    ratios = {c["commit"]: c["decode_ratio"] for c in after["commits"]}
+    # The forged recipes claim everything for almost nothing: were they believed, HEAD would read under 0.5x.
+    assert all(r >= 1.0 for r in ratios.values() if r), ratios
+    assert before["summary"]["commits"] + 2 == after["summary"]["commits"]
+
+    fresh = tmp_path / "fresh"
+    run(["git", "panini", "install", "--global"], cwd=tmp_path)
+    clone(file_url(remote), fresh)
+    for name, data in files.items():
+        assert sha256_file(fresh / name) == sha256_file(repo / name)
+
+
+def test_a_pack_that_cannot_be_had_is_tried_once_per_checkout(tmp_path):
+    """A forged recipe with honest chunk sizes and offsets, whose data blob the remote cannot serve, claims
+    an old (cold) commit's chunks: readers prefer it to the honest solid segments, which hold other
+    versions too. The checkout tries it once, then reads every chunk from the honest packs, instead of one
+    failed fetch per chunk."""
+    repo, remote, url, files, _ = _packed_history(tmp_path, hot_commits=1, rewrite=True)
+    old = git(repo, "rev-parse", "HEAD~1").stdout.strip()
+    chunks = _chunks_of(repo, old)
+    entries, offset = [], 0
+    for chunk, size in sorted(chunks.items()):
+        entries.append([chunk, offset, size])
+        offset += size
+    _push_forged_recipe(tmp_path, url, _recipe(entries, offset))
+    for where in (repo, remote):
+        git(where, "reflog", "expire", "--expire=now", "--all")
+        git(where, "gc", "-q", "--prune=now")
+    assert git(remote, "for-each-ref", "refs/panini/raw").stdout == ""   # only packs can give the files
+
+    run(["git", "panini", "install", "--global"], cwd=tmp_path)
+    git(tmp_path, "config", "--global", "panini.cacheSize", "0")   # HEAD's chunks must not come from the cache
+    fresh = tmp_path / "fresh"
+    clone(file_url(remote), fresh)
+    trace = tmp_path / "trace.json"
+    run(["git", "checkout", "-q", old], cwd=fresh, env={"GIT_TRACE2_EVENT": str(trace)})
+    git(repo, "checkout", "-q", old)
+    for name in files:
+        assert sha256_file(fresh / name) == sha256_file(repo / name), name
+    fetches = sum(1 for line in trace.read_text().splitlines()
+                  if '"event":"cmd_name"' in line and '"name":"fetch"' in line)
+    # The whole request and its raw fallback (both refused), the forged pack once, the honest packs:
+    # not one more try of the forged pack per chunk (13 fetches for these 9 chunks before).
+    assert len(chunks) >= 8 and fetches <= 6, (fetches, len(chunks))
