@@ -255,10 +255,15 @@ class ChunkSource:
         errors = []
         for pack, _, offset, length in self._locations(chunk):
             try:
-                data = self._checked(chunk, size, self._pack_data(pack)[offset:offset + length], f"pack {pack}")
+                decoded = self._pack_data(pack)
             except ReadError as e:  # another pack, or the raw chunk on the remote, may still be good
                 errors.append(e)
-                self._found_bad(pack, e)
+                self._found_bad(pack, e)   # decoded (or fetched) in vain: not again this session
+                continue
+            try:
+                data = self._checked(chunk, size, decoded[offset:offset + length], f"pack {pack}")
+            except ReadError as e:  # this chunk only: the pack's other chunks are checked one by one too
+                errors.append(e)
                 continue
             self._served(pack, chunk)
             if self.keeper is not None:

@@ -157,7 +157,7 @@ class BatchPacker:
             segments.append(Segment(again))
         bases: dict[int, deltas.Base] = {}
         segments = group_by_lifetime(segments, hot, waste, lambda groups: bases.update(
-            deltas.plan(groups, hot, waste, index, self._previous)) or bases)
+            deltas.plan(groups, hot, waste, index, self._previous)) or bases, keep_whole=self.archive)
         owner = {c: m for m, chunks in file_chunks.items() for c in chunks.chunks}   # packed again: no owner
         packer = PackBuilder(self.repo, self.effort, source, segments, self.threads, self.archive)
         keyframes = [s for s in segments if id(s) not in bases]

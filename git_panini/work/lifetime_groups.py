@@ -24,17 +24,18 @@ SMALL_GROUP = SEGMENT_TARGET // 4    # groups below this are worth merging
 
 
 def group_by_lifetime(segments: list[Segment], hot: Lifetimes, waste: dict[int, int],
-                      plan_deltas=None) -> list[Segment]:
+                      plan_deltas=None, keep_whole: bool = False) -> list[Segment]:
     """The same chunks as `segments`, regrouped (see the module's doc). `waste` {hot commit: bytes its
     checkout decodes and does not need}, which this adds to (the packs of earlier batches count).
     plan_deltas(groups) -> {id(group): base}: called on the groups before small ones merge, since a
     delta stores a version's edit for less of the budget than a merge does; deltas and their bases
-    are not merged."""
+    are not merged. keep_whole: whole-file segments (JPEG, PNG, ZIP) stay whole, for the codecs that
+    need the whole file (the archive profile); hot data gets none of those codecs otherwise, so they split."""
     lives = hot.lives
     groups: dict[frozenset, Segment] = {}
     kept: list[Segment] = []
     for segment in segments:
-        if segment.format in WHOLE_FILE_FORMATS:   # its codec needs the whole file: never split
+        if segment.format in WHOLE_FILE_FORMATS and (keep_whole or not any(lives.get(c) for c, _ in segment.chunks)):
             segment.hot = any(lives.get(chunk) for chunk, _ in segment.chunks)
             kept.append(segment)
             _charge(waste, segment, lives)
