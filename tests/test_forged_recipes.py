@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import random
 
+import pytest
+
 from conftest import clone, file_url, git, make_bare, make_repo, manifest_chunks, pointer_of, run, sha256_file
 from git_panini.git.objects import encode_commit
 from git_panini.git.repo import Repo
@@ -143,3 +145,51 @@ def test_a_pack_that_cannot_be_had_is_tried_once_per_checkout(tmp_path):
     # The whole request and its raw fallback (both refused), the forged pack once, the honest packs:
     # not one more try of the forged pack per chunk (13 fetches for these 9 chunks before).
     assert len(chunks) >= 8 and fetches <= 6, (fetches, len(chunks))
+
+
+def test_delta_packs_decode_one_level_deep_and_a_newer_format_is_named(tmp_path):
+    """A delta pack decodes against its base's bytes; a base that has a base itself (a chain, which no worker
+    writes, or a cycle) is refused with one line, and so is a recipe format newer than this client reads."""
+    from git_panini import codecs
+    from git_panini.format.recipe import RecipeError, parse_recipe
+    from git_panini.store.chunk_source import ChunkSource, ReadError
+
+    repo = make_repo(tmp_path, install=False)
+    r = Repo(str(repo))
+    rng = random.Random(3)
+    v1 = bytes(_words(rng, 200_000))
+    v2 = v1[:1000] + b"an edit" + v1[1007:]
+    v3 = v2[:5000] + b"another" + v2[5007:]
+
+    def pack(data: bytes, base: str | None, base_bytes: bytes | None) -> tuple[str, str]:
+        chain = [("zstd", {"level": 19, **({"prefix": base} if base else {})})]
+        encoded, steps = codecs.encode_chain(data, chain, {base: base_bytes} if base else {})
+        chunk = r.write_object("blob", data)
+        recipe = {"format": "git-panini-recipe/2" if base else "git-panini-recipe/1", "size": len(data),
+                  "steps": steps, "deps": [], "data": r.write_object("blob", encoded),
+                  "encoded_size": len(encoded), "chunks": [[chunk, 0, len(data)]], "tried": [],
+                  **({"base": base} if base else {})}
+        oid = r.write_object("blob", json.dumps(recipe).encode())
+        Store(r).edit(lambda e: e.set(pack_path(oid), oid), "test: a pack")
+        git(repo, "update-ref", "-d", "refs/panini/local")
+        return oid, chunk
+
+    one, _ = pack(v1, None, None)
+    two, chunk2 = pack(v2, one, v1)
+    three, chunk3 = pack(v3, two, v2)
+    for c in (chunk2, chunk3):   # only the packs can give these chunks
+        path = repo / ".git" / "objects" / c[:2] / c[2:]
+        path.unlink()
+    source = ChunkSource(r)
+    assert source.read(chunk2, len(v2)) == v2                 # decoded against pack one
+    with pytest.raises(ReadError, match="has a base itself"):
+        source.read(chunk3, len(v3))                          # pack two is a delta: no base for another
+    source.close()
+    r.close()
+
+    newer = json.dumps({"format": "git-panini-recipe/3", "size": 1, "chunks": []}).encode()
+    with pytest.raises(RecipeError, match="newer than this git-panini reads"):
+        parse_recipe(newer, 40)
+    with pytest.raises(RecipeError, match="base"):
+        parse_recipe(json.dumps({"format": "git-panini-recipe/1", "size": 1, "chunks": [], "data": "a" * 40,
+                                 "base": "b" * 40}).encode(), 40)

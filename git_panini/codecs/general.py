@@ -46,18 +46,25 @@ class Zstd(Codec):
     requires = ("zstandard", "zstandard")
 
     def _dict(self, zstd, params, deps):
-        oid = params.get("dict")
-        if oid is None:
+        """A trained dictionary ("dict": its blob), or another pack's decoded bytes as raw content to match
+        against ("prefix": that pack's id; a delta against an earlier version, decoded from the base pack)."""
+        if "dict" in params and "prefix" in params:
+            raise CodecError("parameters dict and prefix exclude each other")
+        key = "dict" if "dict" in params else "prefix" if "prefix" in params else None
+        if key is None:
             return None
+        oid = params[key]
         if not isinstance(oid, str):
-            raise CodecError("parameter dict must be an oid string")
+            raise CodecError(f"parameter {key} must be an oid string")
         if oid not in deps:
-            raise CodecError(f"missing dictionary {oid}")
+            raise CodecError(f"missing {'dictionary' if key == 'dict' else 'base'} {oid}")
+        if key == "prefix":
+            return zstd.ZstdCompressionDict(deps[oid], dict_type=zstd.DICT_TYPE_RAWCONTENT)
         return zstd.ZstdCompressionDict(deps[oid])
 
     def _encode(self, data, params, deps):
         zstd = self.lib()
-        check_keys(params, {"level", "long", "dict"})
+        check_keys(params, {"level", "long", "dict", "prefix"})
         level = int_param(params, "level", 1, 22, 19)
         window_log = int_param(params, "long", 0, 31, 0)
         dictionary = self._dict(zstd, params, deps)
@@ -72,12 +79,13 @@ class Zstd(Codec):
         if window_log:
             recorded["long"] = window_log
         if dictionary is not None:
-            recorded["dict"] = params["dict"]
+            key = "dict" if "dict" in params else "prefix"
+            recorded[key] = params[key]
         return cctx.compress(data), recorded
 
     def _decode(self, data, params, deps, max_output):
         zstd = self.lib()
-        check_keys(params, {"level", "long", "dict"})
+        check_keys(params, {"level", "long", "dict", "prefix"})
         dictionary = self._dict(zstd, params, deps)
         frame = zstd.get_frame_parameters(data)
         if frame.content_size != zstd.CONTENTSIZE_UNKNOWN and frame.content_size > max_output:
@@ -85,7 +93,7 @@ class Zstd(Codec):
         if _zstd_frame_length(zstd, data) != len(data):
             raise CodecError("trailing bytes after the zstd frame")
         # Our encoder shrinks the window to the input (+ dictionary) size, so a larger window is hostile.
-        dict_size = len(deps[params["dict"]]) if dictionary is not None else 0
+        dict_size = len(deps[params.get("dict") or params["prefix"]]) if dictionary is not None else 0
         window = min(max(pow2_at_least(max_output + dict_size) * 2, 1 << 20), 1 << 31)
         dctx = zstd.ZstdDecompressor(dict_data=dictionary, max_window_size=window)
         reader = dctx.stream_reader(data, read_across_frames=False)

@@ -6,6 +6,9 @@ import json
 
 MAX_RECIPE_SIZE = 64 << 20
 RECIPE_FORMAT = "git-panini-recipe/1"
+# A pack whose codec matches against another pack's decoded bytes (a delta against an earlier version):
+# "base" names that pack, which has no base itself. Clients that read only /1 refuse it as unknown.
+DELTA_RECIPE_FORMAT = "git-panini-recipe/2"
 # Decoded bytes of one pack. A worker's segments stay under 32 MiB (segment.WHOLE_FILE_MAX); a larger
 # claim is a decompression bomb, refused before any decoder allocates for it.
 MAX_PACK_SIZE = 64 << 20
@@ -24,8 +27,14 @@ def parse_recipe(data: bytes, hex_len: int) -> dict:
         recipe = json.loads(data)
     except ValueError:
         raise RecipeError("recipe is not valid JSON") from None
-    if not isinstance(recipe, dict) or recipe.get("format") != RECIPE_FORMAT:
+    if not isinstance(recipe, dict) or recipe.get("format") not in (RECIPE_FORMAT, DELTA_RECIPE_FORMAT):
+        form = recipe.get("format") if isinstance(recipe, dict) else None
+        if isinstance(form, str) and form.startswith("git-panini-recipe/"):
+            raise RecipeError(f"recipe format {form[:40]} is newer than this git-panini reads: upgrade it")
         raise RecipeError("recipe has an unknown format")
+    base = recipe.get("base")
+    if (recipe["format"] == DELTA_RECIPE_FORMAT) != (base is not None) or (base is not None and not _is_oid(base, hex_len)):
+        raise RecipeError("recipe names no valid base pack, or one where its format has none")
     chunks = recipe.get("chunks")
     size = recipe.get("size")
     if not isinstance(size, int) or size < 0 or not isinstance(chunks, list):

@@ -20,6 +20,7 @@ class Segment:
     chunks: list[tuple[str, int]] = field(default_factory=list)
     format: str | None = None      # the file's format, when this segment starts at a structural unit
     hot: bool = False              # a hot commit needs it: checkouts wait on its decode (work/lifetime_groups)
+    base: str | None = None        # a pack to encode it as a delta against (work/deltas)
 
     @property
     def size(self) -> int:

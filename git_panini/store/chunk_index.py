@@ -29,6 +29,7 @@ create table if not exists chunks (chunk text not null, pack text not null, offs
                                    length integer not null, primary key (chunk, pack));
 create table if not exists verified_packs (pack text primary key);
 create table if not exists pack_sizes (pack text primary key, size integer not null, encoded integer not null);
+create table if not exists pack_bases (pack text primary key, base text not null);
 create table if not exists fetched (blob text primary key);
 create table if not exists remote_refs (remote text not null, ref text not null, target text not null,
                                         proven integer not null, primary key (remote, ref));
@@ -138,6 +139,8 @@ class ChunkIndex:
         self.db.executemany("insert or ignore into chunks values (?,?,?,?)",
                             [(c, pack, off, length) for c, off, length in recipe["chunks"]])
         self._note_size(pack, recipe)
+        if recipe.get("base"):
+            self.db.execute("insert or replace into pack_bases values (?,?)", (pack, recipe["base"]))
 
     def _note_size(self, pack: str, recipe: dict):
         self.db.execute("insert or replace into pack_sizes values (?,?,?)",
@@ -166,10 +169,22 @@ class ChunkIndex:
         """(chunk, length) of every chunk the pack's recipe lists."""
         return self.db.execute("select chunk, length from chunks where pack = ?", (pack,)).fetchall()
 
+    def pack_base(self, pack: str) -> str | None:
+        """The pack whose decoded bytes this one's codec matches against (recipe format 2), if any."""
+        row = self.db.execute("select base from pack_bases where pack = ?", (pack,)).fetchone()
+        return row[0] if row else None
+
     def pack_blobs(self, pack: str) -> list[str]:
-        """The blobs a reader needs to decode the pack: its data and dictionaries."""
+        """The blobs a reader needs to decode the pack: its data and dictionaries, and its base pack's."""
         row = self.db.execute("select data, deps from packs where pack = ?", (pack,)).fetchone()
-        return [row[0], *json.loads(row[1])] if row else []
+        if not row:
+            return []
+        base = self.pack_base(pack)
+        own = [row[0], *json.loads(row[1])]
+        if base is None:
+            return own
+        base_row = self.db.execute("select data, deps from packs where pack = ?", (base,)).fetchone()
+        return own + ([base_row[0], *json.loads(base_row[1])] if base_row else [base])
 
     def is_packed(self, chunk: str) -> bool:
         return self.db.execute("select 1 from chunks where chunk = ? limit 1", (chunk,)).fetchone() is not None

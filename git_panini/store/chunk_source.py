@@ -214,6 +214,10 @@ class ChunkSource:
                 return True
         return False
 
+    def decoded_pack(self, pack: str) -> bytes:
+        """The pack's data as its codecs give it back (what a delta pack against it matches against)."""
+        return self._pack_data(pack)
+
     def pack_errors(self, pack: str) -> list[str]:
         """Decode a pack and re-hash every chunk it claims to yield: what is wrong with it (nothing: the
         pack is recorded as verified)."""
@@ -318,7 +322,7 @@ class ChunkSource:
             self._pending[pack] = (self._pool.submit(codecs.decode_chain, *loaded), loaded[3])
             self._pending_bytes += loaded[3]
 
-    def _pack_data(self, pack: str) -> bytes:
+    def _pack_data(self, pack: str, as_base: bool = False) -> bytes:
         if pack in self._decoded:
             self._decoded.move_to_end(pack)
             return self._decoded[pack]
@@ -329,7 +333,7 @@ class ChunkSource:
                 self._pending_bytes -= pending[1]
                 data = pending[0].result()
             else:
-                data = codecs.decode_chain(*self._load(pack))
+                data = codecs.decode_chain(*self._load(pack, as_base=as_base))
         except codecs.CodecError as e:
             raise ReadError(f"pack {pack} cannot be decoded: {e}") from None
         finally:
@@ -341,11 +345,15 @@ class ChunkSource:
             self._drop(next(iter(self._decoded)))
         return data
 
-    def _load(self, pack: str, fetch: bool = True) -> tuple[bytes, list, dict, int]:
-        """What decoding the pack takes (encoded data, steps, dictionaries, size), read from the store here:
-        decode_chain(*loaded) then needs neither git nor the index, so another thread may run it."""
+    def _load(self, pack: str, fetch: bool = True, as_base: bool = False) -> tuple[bytes, list, dict, int]:
+        """What decoding the pack takes (encoded data, steps, dictionaries, its base's decoded bytes, size),
+        read from the store here: decode_chain(*loaded) then needs neither git nor the index, so another
+        thread may run it."""
         try:
             recipe = parse_recipe(self.repo.read_kind(pack, "blob", MAX_RECIPE_SIZE) or b"", self.repo.hex_len)
+            base = recipe.get("base")
+            if base is not None and as_base:   # one level only: a chain (or a cycle) is not what a worker writes
+                raise ReadError(f"pack {pack} is the base of another pack and has a base itself")
             blobs = [recipe["data"], *recipe.get("deps", [])]
             if not all(self.repo.exists(b) for b in blobs):
                 if not fetch:
@@ -360,6 +368,10 @@ class ChunkSource:
                 if dep_data is None:
                     raise ReadError(f"pack {pack} needs dictionary {dep}, which is missing")
                 deps[dep] = dep_data
+            if base is not None:
+                if not fetch and base not in self._decoded:
+                    raise ReadError(f"pack {pack}: its base {base} is not decoded yet")
+                deps[base] = self._pack_data(base, as_base=True)
             return encoded, recipe["steps"], deps, recipe["size"]
         except (RecipeError, KeyError, ObjectTooLarge) as e:
             raise ReadError(f"pack {pack} cannot be decoded: {e}") from None

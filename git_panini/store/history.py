@@ -36,6 +36,14 @@ def hot_commits(repo) -> list[str]:
     return list(hot)
 
 
+def first_parents(repo, commits_: list[str]) -> dict[str, str | None]:
+    """{commit: its first parent, or None for a root}."""
+    if not commits_:
+        return {}
+    out = repo.git("rev-list", "--no-walk=unsorted", "--parents", *commits_, "--").stdout.decode().splitlines()
+    return {words[0]: (words[1] if len(words) > 1 else None) for words in (line.split() for line in out) if words}
+
+
 class Files:
     """The files (pointers and their manifests) commits check out, each pointer and manifest read once."""
 

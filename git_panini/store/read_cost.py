@@ -79,7 +79,7 @@ def read_cost(index: ChunkIndex, files: list[Manifest]) -> ReadCost:
     for m in files:
         needed.update(m.distinct())
     chosen = choose_packs(index, needed)
-    for pack in set(chosen.values()):
+    for pack in with_bases(index, set(chosen.values())):
         decoded, encoded = index.pack_size(pack)
         cost.decoded += decoded
         cost.fetched += encoded
@@ -92,6 +92,9 @@ def read_cost(index: ChunkIndex, files: list[Manifest]) -> ReadCost:
             cost.stored += size
         else:
             decoded, encoded = index.pack_size(pack)
+            base = index.pack_base(pack)
+            if base:   # a delta pack's bytes are stored in it and its base: both move to read it
+                encoded += index.pack_size(base)[1]
             cost.stored += size * encoded / decoded if decoded else size
     cost.stored = int(round(cost.stored))
     return cost
@@ -106,4 +109,11 @@ def pack_use(index: ChunkIndex, files: list[Manifest]) -> dict[str, int]:
     use: dict[str, int] = {}
     for chunk, pack in choose_packs(index, needed).items():
         use[pack] = use.get(pack, 0) + needed[chunk]
+    for pack in with_bases(index, set(use)) - set(use):   # decoded whole for a delta pack, needed for nothing
+        use[pack] = 0
     return use
+
+
+def with_bases(index: ChunkIndex, packs: set[str]) -> set[str]:
+    """These packs and the packs they are deltas against (decoded first, whole)."""
+    return packs | {base for pack in packs if (base := index.pack_base(pack))}

@@ -25,6 +25,7 @@ from ..store.read_cost import pack_use
 from ..store.shared import Store
 from ..util import crash_points
 from ..util.units import human
+from . import deltas
 from .lifetime_groups import REPACK_AT, group_by_lifetime
 from .pack_builder import PackBuilder
 from .repack import chunks_to_repack
@@ -63,12 +64,21 @@ class BatchPacker:
         """Which hot commits need each chunk and what each writes; the packs each reads, how much of each it
         needs, and what its checkout decodes for nothing: scanned once per worker run, then kept up to date."""
         if self._lives is None:
-            files = history.Files(self.repo)
-            hot = history.hot_commits(self.repo)
+            files = self._files = history.Files(self.repo)
+            hot = self._hot = history.hot_commits(self.repo)
+            self._parents = history.first_parents(self.repo, hot)
+            self._before: dict[str | None, dict] = {}
             uses = {i: pack_use(index, [m for _, m in files.of(commit)[0]]) for i, commit in enumerate(hot)}
             waste = {i: sum(index.pack_size(p)[0] - n for p, n in use.items()) for i, use in uses.items()}
             self._lives = history.lifetimes(self.repo, hot, files), uses, waste
         return self._lives
+
+    def _previous(self, i: int) -> dict:
+        """{path: manifest} of the first parent of hot commit i ({} for a root)."""
+        parent = self._parents.get(self._hot[i])
+        if parent not in self._before:
+            self._before[parent] = dict(self._files.of(parent)[0]) if parent else {}
+        return self._before[parent]
 
     def rescan(self):
         """Forget what hot commits read: the next batch looks again (after packs were added)."""
@@ -145,25 +155,18 @@ class BatchPacker:
         if again:
             self.log(f"packing {len(again)} packed chunk(s) again for the read bound of hot commits")
             segments.append(Segment(again))
-        segments = group_by_lifetime(segments, hot, waste)
+        bases: dict[int, deltas.Base] = {}
+        segments = group_by_lifetime(segments, hot, waste, lambda groups: bases.update(
+            deltas.plan(groups, hot, waste, index, self._previous)) or bases, keep_whole=self.archive)
         owner = {c: m for m, chunks in file_chunks.items() for c in chunks.chunks}   # packed again: no owner
         packer = PackBuilder(self.repo, self.effort, source, segments, self.threads, self.archive)
+        keyframes = [s for s in segments if id(s) not in bases]
         try:
             crash_points.reached("packing")
-            for segment, outcome in packer.add_all(segments):
-                for part, (choice, raw_size) in self._packed_parts(packer, segment, outcome, owner, results):
-                    for c, s in part.chunks:
-                        if c not in owner:
-                            continue
-                        r = results[owner[c]]
-                        r.packed_bytes += s
-                        r.stored_bytes += s * len(choice.encoded) / raw_size
-                        r.codecs[choice.codec_names] = r.codecs.get(choice.codec_names, 0) + s
-                    self.log(f"segment of {len(part.chunks)} chunks: {human(raw_size)} -> "
-                             f"{human(len(choice.encoded))} with {choice.codec_names}")
-                    if progress:
-                        progress(raw_size)
-                    crash_points.reached("segment-packed")
+            for phase in (keyframes, [s for s in segments if id(s) in bases]):   # a base is packed before its deltas
+                if phase is not keyframes:
+                    self._resolve_bases(packer, source, phase, bases)
+                self._account(packer, packer.add_all(phase), owner, results, progress)
             packer.commit(self.store, self.id)
         except BaseException:
             packer.discard()   # a full disk: packs no ref reaches must not keep it full
@@ -176,6 +179,46 @@ class BatchPacker:
             r.file_stored_bytes = _file_share(self.repo, index, chunks, ratios)
         _share_time(results, time.monotonic() - started)
         return results, packer
+
+    def _account(self, packer: PackBuilder, packed, owner: dict[str, str], results: dict[str, WorkResult],
+                 progress):
+        """Charge each packed segment's bytes to the files it holds."""
+        for segment, outcome in packed:
+            for part, (choice, raw_size) in self._packed_parts(packer, segment, outcome, owner, results):
+                for c, s in part.chunks:
+                    if c not in owner:
+                        continue
+                    r = results[owner[c]]
+                    r.packed_bytes += s
+                    r.stored_bytes += s * len(choice.encoded) / raw_size
+                    r.codecs[choice.codec_names] = r.codecs.get(choice.codec_names, 0) + s
+                self.log(f"segment of {len(part.chunks)} chunks: {human(raw_size)} -> "
+                         f"{human(len(choice.encoded))} with {choice.codec_names}"
+                         + (f" against pack {part.base[:12]}" if part.base else ""))
+                if progress:
+                    progress(raw_size)
+                crash_points.reached("segment-packed")
+
+    def _resolve_bases(self, packer: PackBuilder, source: ChunkSource, delta_segments: list[Segment],
+                       bases: dict[int, deltas.Base]):
+        """Each delta segment's base pack and its decoded bytes (a keyframe of this batch: its own bytes, as its
+        pack decodes to them). A base that could not be had leaves the segment a keyframe."""
+        for segment in delta_segments:
+            base = bases[id(segment)]
+            try:
+                if base.segment is not None:
+                    keyframe = base.segment
+                    pack = packer.made.get(id(keyframe))
+                    if pack is None:   # it failed, or was packed file by file
+                        continue
+                    data = b"".join(source.read(c, s) for c, s in keyframe.chunks)
+                else:
+                    pack, data = base.pack, source.decoded_pack(base.pack)
+            except ReadError as e:
+                self.log(f"no delta against {base.pack or 'a segment'}: {e}")
+                continue
+            packer.base_bytes[pack] = data
+            segment.base = pack
 
     def _packed_parts(self, packer: PackBuilder, segment: Segment, outcome, owner: dict[str, str],
                       results: dict[str, WorkResult]) -> list:

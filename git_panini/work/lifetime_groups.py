@@ -23,14 +23,19 @@ REPACK_AT = MAX_DECODE - 1 - 0.05
 SMALL_GROUP = SEGMENT_TARGET // 4    # groups below this are worth merging
 
 
-def group_by_lifetime(segments: list[Segment], hot: Lifetimes, waste: dict[int, int]) -> list[Segment]:
+def group_by_lifetime(segments: list[Segment], hot: Lifetimes, waste: dict[int, int],
+                      plan_deltas=None, keep_whole: bool = False) -> list[Segment]:
     """The same chunks as `segments`, regrouped (see the module's doc). `waste` {hot commit: bytes its
-    checkout decodes and does not need}, which this adds to (the packs of earlier batches count)."""
+    checkout decodes and does not need}, which this adds to (the packs of earlier batches count).
+    plan_deltas(groups) -> {id(group): base}: called on the groups before small ones merge, since a
+    delta stores a version's edit for less of the budget than a merge does; deltas and their bases
+    are not merged. keep_whole: whole-file segments (JPEG, PNG, ZIP) stay whole, for the codecs that
+    need the whole file (the archive profile); hot data gets none of those codecs otherwise, so they split."""
     lives = hot.lives
     groups: dict[frozenset, Segment] = {}
     kept: list[Segment] = []
     for segment in segments:
-        if segment.format in WHOLE_FILE_FORMATS:   # its codec needs the whole file: never split
+        if segment.format in WHOLE_FILE_FORMATS and (keep_whole or not any(lives.get(c) for c, _ in segment.chunks)):
             segment.hot = any(lives.get(chunk) for chunk, _ in segment.chunks)
             kept.append(segment)
             _charge(waste, segment, lives)
@@ -50,7 +55,11 @@ def group_by_lifetime(segments: list[Segment], hot: Lifetimes, waste: dict[int, 
             group.chunks.append((chunk, size))
         if cold.chunks:
             kept.append(cold)
-    return kept + _merge_small(groups, hot, waste)
+    fixed: set[int] = set()
+    if plan_deltas is not None:
+        bases = plan_deltas(list(groups.values()))
+        fixed = set(bases) | {id(b.segment) for b in bases.values() if b.segment is not None}
+    return kept + _merge_small(groups, hot, waste, fixed)
 
 
 def _charge(waste: dict[int, int], segment: Segment, lives: dict[str, frozenset]):
@@ -77,9 +86,13 @@ def _split(group: Segment) -> list[Segment]:
     return pieces + [current]
 
 
-def _merge_small(groups: dict[frozenset, Segment], hot: Lifetimes, waste: dict[int, int]) -> list[Segment]:
+def _merge_small(groups: dict[frozenset, Segment], hot: Lifetimes, waste: dict[int, int],
+                 fixed: set[int] = frozenset()) -> list[Segment]:
+    """fixed: ids of groups kept as they are (deltas and their bases)."""
     written = hot.written
-    out = [piece for g in groups.values() if g.size >= SMALL_GROUP for piece in _split(g)]
+    out = [g for g in groups.values() if id(g) in fixed]
+    groups = {life: g for life, g in groups.items() if id(g) not in fixed}
+    out += [piece for g in groups.values() if g.size >= SMALL_GROUP for piece in _split(g)]
     # Visited file by file and place by place, so that the versions of one region of a file land in one
     # segment while the budget allows: the codec then stores a version's edit, not its whole chunk again.
     small = sorted(((life, g) for life, g in groups.items() if g.size < SMALL_GROUP),

@@ -7,7 +7,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 from ..codecs import CodecError, train_zstd_dict
-from ..format.recipe import RECIPE_FORMAT, parse_recipe
+from ..format.recipe import DELTA_RECIPE_FORMAT, RECIPE_FORMAT, parse_recipe
 from ..format.segment import Segment
 from ..git.objects import object_id
 from ..git.pack import PackWriter
@@ -34,6 +34,8 @@ class PackBuilder:
         self.refs: dict[str, str] = {}       # the ref holding them once committed
         self.dicts: dict[str, bytes] = {}    # dictionaries some pack uses
         self.yielded: list[str] = []
+        self.made: dict[int, str] = {}       # id(segment) -> the pack it became
+        self.base_bytes: dict[str, bytes] = {}   # base pack -> its decoded bytes, for delta segments
         self._dict = self._train_dict(segments) if effort >= 2 else None
 
     def _train_dict(self, segments: list[Segment]) -> tuple[str, bytes] | None:
@@ -88,17 +90,23 @@ class PackBuilder:
     def _read(self, segment: Segment) -> bytes:
         return b"".join(self.source.read(c, s) for c, s in segment.chunks)
 
-    def _deps(self) -> dict[str, bytes]:
-        return {self._dict[0]: self._dict[1]} if self._dict else {}
+    def _deps(self, segment: Segment | None = None) -> dict[str, bytes]:
+        deps = {self._dict[0]: self._dict[1]} if self._dict else {}
+        if segment is not None and segment.base in self.base_bytes:
+            deps[segment.base] = self.base_bytes[segment.base]
+        return deps
 
     def _choose(self, segment: Segment, raw: bytes, pool):
         extra = [[("zstd", {"level": 19, "dict": self._dict[0]})]] if self._dict else []
-        return choose(raw, segment.format, self.effort, self._deps(), extra, pool,
+        if segment.base in self.base_bytes:
+            extra.append([("zstd", {"level": 19, "prefix": segment.base})])
+        return choose(raw, segment.format, self.effort, self._deps(segment), extra, pool,
                       fast_decode=segment.hot and not self.archive)
 
     def _add(self, segment: Segment, raw: bytes, choice):
         deps = self._deps()
         used = sorted({step["params"]["dict"] for step in choice.steps if "dict" in step["params"]})
+        base = next((step["params"]["prefix"] for step in choice.steps if "prefix" in step["params"]), None)
         for oid in used:
             self.dicts[oid] = deps[oid]
         data_oid = self.writer.add("blob", choice.encoded)
@@ -108,9 +116,12 @@ class PackBuilder:
             pos += s
         recipe = {"format": RECIPE_FORMAT, "size": len(raw), "steps": choice.steps, "deps": used,
                   "data": data_oid, "encoded_size": len(choice.encoded), "chunks": offsets, "tried": choice.tried}
+        if base is not None:
+            recipe.update(format=DELTA_RECIPE_FORMAT, base=base)
         recipe_bytes = json.dumps(recipe, sort_keys=True).encode()
         parse_recipe(recipe_bytes, self.repo.hex_len)   # a recipe readers would refuse must never replace chunks
         self.recipes.append(self.writer.add("blob", recipe_bytes))
+        self.made[id(segment)] = self.recipes[-1]
         self.bulk.append(data_oid)
         self.yielded += [c for c, _ in segment.chunks]
         return choice

@@ -169,8 +169,9 @@ def choose(data: bytes, fmt: str | None, effort: int, deps: dict[str, bytes] | N
     if fast_decode:
         chains = [c for c in chains if all(name in FAST_DECODE for name, _ in c)]
     if effort > 0 and fmt != "jpeg" and _incompressible(data):
-        # Random-looking: only a transform that finds deflate streams inside can still win.
-        chains = [c for c in chains if c[0][0] in TRANSFORMS]
+        # Random-looking: only a transform that finds deflate streams inside can still win, or a delta
+        # against the previous version (work/deltas.py), which random-looking bytes repeat.
+        chains = [c for c in chains if c[0][0] in TRANSFORMS or any("prefix" in p for _, p in c)]
     tried: dict[int, dict] = {i: {"chain": ">".join(c for c, _ in chain), "estimate": None, "size": None,
                                   "error": None} for i, chain in enumerate(chains)}
     done: dict[int, tuple[bytes, list[dict]]] = {}     # chain index -> whole encoding
