@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from conftest import clone, file_url, git, make_bare, make_repo, manifest_chunks, pointer_of, run, sha256_file
+from conftest import clone, file_url, git, ls_tree, make_bare, make_repo, manifest_chunks, pointer_of, run, sha256_file
 from git_panini.git.objects import encode_commit
 from git_panini.git.repo import Repo
 from git_panini.git.tree_edit import TreeEditor
@@ -193,3 +193,83 @@ def test_delta_packs_decode_one_level_deep_and_a_newer_format_is_named(tmp_path)
     with pytest.raises(RecipeError, match="base"):
         parse_recipe(json.dumps({"format": "git-panini-recipe/1", "size": 1, "chunks": [], "data": "a" * 40,
                                  "base": "b" * 40}).encode(), 40)
+
+
+def test_a_delta_is_never_made_against_a_pack_the_remote_does_not_hold(tmp_path):
+    """The attacker adds to the store a valid pack yielding exactly the chunks the next version replaced,
+    its data on an ordinary branch (no pack ref holds it) and its id made to sort first. The honest worker
+    must not make the new version a delta against it, since deleting that branch would then lose the
+    version everywhere once the raw batch is retired. After the branch is deleted and everything gc'd,
+    a fresh clone reads every version."""
+    from git_panini import codecs
+    from git_panini.format.recipe import RECIPE_FORMAT
+    from git_panini.store import manifests as manifest_store
+    from git_panini.store.chunk_source import ChunkSource
+    from git_panini.transfer.remote import remote_objects
+
+    remote, url = make_bare(tmp_path)
+    repo = make_repo(tmp_path, track=("*.bin",))
+    git(repo, "remote", "add", "origin", url)
+    rng = random.Random(3)
+    data = _words(rng, 600_000)
+    digests = {}
+    for version in range(4):
+        if version:
+            for at in (100_000, 400_000):
+                data[at:at + 40] = rng.randbytes(40)
+        (repo / "big.bin").write_bytes(data)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", f"v{version}")
+        digests[git(repo, "rev-parse", "HEAD").stdout.strip()] = sha256_file(repo / "big.bin")
+        if version == 2:
+            git(repo, "push", "-q", "origin", "main")
+            run(["git", "panini", "work"], cwd=repo)
+    git(repo, "push", "-q", "origin", "main")
+
+    attacker = tmp_path / "attacker"
+    git(tmp_path, "clone", "-q", "--no-checkout", url, str(attacker))
+    git(attacker, "fetch", "-q", "origin", f"+{STORE_REF}:{STORE_REF}")
+    a = Repo(str(attacker))
+    old, new = (manifest_store.load(a, pointer_of(attacker, f"{rev}:big.bin").manifest) for rev in ("HEAD~1", "HEAD"))
+    replaced = [(c, s) for c, s in old.distinct() if c not in set(new.chunks)]
+    source = ChunkSource(a, fetcher=remote_objects(a, "origin"))
+    body = b"".join(source.read(c, s) for c, s in replaced)
+    source.close()
+    encoded, steps = codecs.encode_chain(body, [("zstd", {"level": 3})], {})
+    data_oid = a.write_object("blob", encoded)
+    entries, offset = [], 0
+    for chunk, size in replaced:
+        entries.append([chunk, offset, size])
+        offset += size
+    nonce = 0
+    while True:   # an id that sorts first wins ties among candidate bases
+        recipe = {"format": RECIPE_FORMAT, "size": len(body), "data": data_oid, "encoded_size": len(encoded),
+                  "steps": steps, "deps": [], "chunks": entries, "tried": [{"chain": str(nonce)}]}
+        forged = a.write_object("blob", json.dumps(recipe).encode())
+        if forged.startswith("0"):
+            break
+        nonce += 1
+    tip = a.ref(STORE_REF)
+    editor = TreeEditor(a, Store(a).tree_of(tip))
+    editor.set(pack_path(forged), forged)
+    store = a.write_object("commit", encode_commit(editor.write(), [tip], "panini: packs"))
+    junk = a.write_object("commit", encode_commit(a.write_object("tree", b"100644 data\0" + bytes.fromhex(data_oid)),
+                                                  [], "junk"))
+    a.close()
+    git(attacker, "push", "-q", "--no-verify", "origin", f"{store}:{STORE_REF}", f"{junk}:refs/heads/junk")
+
+    run(["git", "panini", "work"], cwd=repo)
+    bases = [json.loads(git(repo, "cat-file", "-p", oid).stdout).get("base")
+             for _, oid, _ in ls_tree(repo, STORE_REF, "packs").values()]
+    assert forged not in bases and any(bases)   # deltas were made, against packs the remote holds
+
+    git(attacker, "push", "-q", "--no-verify", "origin", ":refs/heads/junk")
+    for where in (repo, remote, attacker):
+        git(where, "reflog", "expire", "--expire=now", "--all")
+        git(where, "gc", "-q", "--prune=now")
+    run(["git", "panini", "install", "--global"], cwd=tmp_path)
+    fresh = tmp_path / "fresh"
+    clone(file_url(remote), fresh)
+    for commit, digest in digests.items():
+        git(fresh, "checkout", "-q", commit)
+        assert sha256_file(fresh / "big.bin") == digest, commit

@@ -148,9 +148,14 @@ class ChunkIndex:
                          recipe.get("encoded_size") or self.repo.reader.size(recipe["data"]) or recipe["size"]))
 
     def locate(self, chunk: str) -> list[tuple[str, str, int, int]]:
-        """(pack id, pack data blob, offset, length) for every pack that yields the chunk."""
-        return self.db.execute("select c.pack, p.data, c.offset, c.length from chunks c join packs p "
-                               "on c.pack = p.pack where c.chunk = ?", (chunk,)).fetchall()
+        """(pack id, pack data blob, offset, length) for every pack that yields the chunk. A delta pack counts
+        only when its base is a known pack with no base itself: one whose base is not in the store (or is
+        a delta) yields nothing, so no reader, proof or retirement leans on it."""
+        return self.db.execute(
+            "select c.pack, p.data, c.offset, c.length from chunks c join packs p on c.pack = p.pack "
+            "left join pack_bases d on d.pack = c.pack where c.chunk = ? and (d.base is null or ("
+            "d.base in (select pack from packs) and d.base not in (select pack from pack_bases)))",
+            (chunk,)).fetchall()
 
     def pack_size(self, pack: str) -> tuple[int, int]:
         """(decoded, encoded) bytes of the pack's data: what reading any chunk of it decodes, and fetches
@@ -187,7 +192,7 @@ class ChunkIndex:
         return own + ([base_row[0], *json.loads(base_row[1])] if base_row else [base])
 
     def is_packed(self, chunk: str) -> bool:
-        return self.db.execute("select 1 from chunks where chunk = ? limit 1", (chunk,)).fetchone() is not None
+        return bool(self.locate(chunk))
 
     def unreadable_packs(self) -> int:
         """Packs whose recipe could not be read: any chunk they hold looks missing."""

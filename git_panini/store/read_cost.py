@@ -67,8 +67,15 @@ def choose_packs(index: ChunkIndex, chunks: dict[str, int], avoid=frozenset()) -
         for packs in open_choice.values():
             for pack, length in packs.items():
                 covers[pack] = covers.get(pack, 0) + length
-        used.add(max(sorted(covers), key=lambda p: (index.is_verified(p), covers[p] / max(1, index.pack_size(p)[0]))))
+        used.add(max(sorted(covers), key=lambda p: (index.is_verified(p), covers[p] / max(1, _decodes(index, p, used)))))
     return chosen
+
+
+def _decodes(index: ChunkIndex, pack: str, used: set[str]) -> int:
+    """What choosing the pack decodes: its data, and its base's unless that is read anyway (a delta against
+    a huge base saves nothing)."""
+    base = index.pack_base(pack)
+    return index.pack_size(pack)[0] + (index.pack_size(base)[0] if base and base not in used else 0)
 
 
 def read_cost(index: ChunkIndex, files: list[Manifest]) -> ReadCost:

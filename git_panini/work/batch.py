@@ -3,6 +3,7 @@ commit the packs (PackBuilder), and account each file's result."""
 
 from __future__ import annotations
 
+import functools
 import time
 
 from ..format.manifest import Manifest, ManifestError, TooLarge
@@ -156,8 +157,10 @@ class BatchPacker:
             self.log(f"packing {len(again)} packed chunk(s) again for the read bound of hot commits")
             segments.append(Segment(again))
         bases: dict[int, deltas.Base] = {}
+        usable = functools.lru_cache(maxsize=None)(
+            lambda pack: held(pack) and (index.is_verified(pack) or not source.pack_errors(pack)))
         segments = group_by_lifetime(segments, hot, waste, lambda groups: bases.update(
-            deltas.plan(groups, hot, waste, index, self._previous)) or bases, keep_whole=self.archive)
+            deltas.plan(groups, hot, waste, index, self._previous, usable)) or bases, keep_whole=self.archive)
         owner = {c: m for m, chunks in file_chunks.items() for c in chunks.chunks}   # packed again: no owner
         packer = PackBuilder(self.repo, self.effort, source, segments, self.threads, self.archive)
         keyframes = [s for s in segments if id(s) not in bases]

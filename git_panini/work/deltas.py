@@ -32,9 +32,13 @@ class Base:
 
 
 def plan(segments: list[Segment], hot: Lifetimes, waste: dict[int, int], index: ChunkIndex,
-         previous) -> dict[int, Base]:
+         previous, usable) -> dict[int, Base]:
     """{id(segment): its base} for the hot segments worth a delta; `previous(i)` gives {path: manifest}
-    of the commit before hot commit i (its first parent), or {}. Adds each delta's base to `waste`."""
+    of the commit before hot commit i (its first parent), or {}. An existing pack is a base only when
+    usable(pack): its data held where the delta goes (proven in the remote's pack refs) and this side
+    decoded and re-hashed it, since the delta can be read only while its base can (a base whose data sat
+    on a branch that was then deleted would lose every version packed against it). Adds each delta's
+    base to `waste`."""
     where_segment = {c: i for i, segment in enumerate(segments) for c, _ in segment.chunks}
     # A delta or a base stays one segment (never split to the worker's memory bound): only those within it.
     oldest = {i: max(max(hot.lives[c]) for c, _ in s.chunks) for i, s in enumerate(segments)
@@ -43,7 +47,7 @@ def plan(segments: list[Segment], hot: Lifetimes, waste: dict[int, int], index: 
     for i in sorted(oldest, key=lambda i: -oldest[i]):   # oldest first: a base is decided before its deltas
         segment = segments[i]
         replaced = _replaced(segment, hot, oldest[i], previous(oldest[i]))
-        base = _best_base(replaced, index, where_segment, segments, bases, i)
+        base = _best_base(replaced, index, where_segment, segments, bases, i, usable)
         if (base is None or base.size > MAX_BASE_RATIO * segment.size
                 or _covered(base, replaced, index, where_segment, segments) < MIN_BASE_SHARE * segment.size):
             continue
@@ -67,8 +71,8 @@ def _replaced(segment: Segment, hot: Lifetimes, oldest: int, before: dict[str, M
 
 
 def _best_base(replaced: dict[str, int], index: ChunkIndex, where_segment: dict[str, int],
-               segments: list[Segment], bases: dict[int, Base], me: int) -> Base | None:
-    """The pack or keyframe segment holding the most bytes of the replaced chunks."""
+               segments: list[Segment], bases: dict[int, Base], me: int, usable) -> Base | None:
+    """The usable pack or keyframe segment holding the most bytes of the replaced chunks."""
     held: dict[tuple, int] = {}
     for chunk, size in replaced.items():
         j = where_segment.get(chunk)
@@ -78,9 +82,11 @@ def _best_base(replaced: dict[str, int], index: ChunkIndex, where_segment: dict[
         for pack in {p for p, _, _, length in index.locate(chunk) if length == size}:
             if index.pack_base(pack) is None:
                 held[("pack", pack)] = held.get(("pack", pack), 0) + size
-    if not held:
+    for kind, key in sorted(held, key=lambda k: (-held[k], k)):
+        if kind == "segment" or usable(key):
+            break
+    else:
         return None
-    (kind, key), _ = max(sorted(held.items()), key=lambda item: item[1])
     if kind == "segment":
         return Base(segment=segments[key], size=segments[key].size)
     return Base(pack=key, size=index.pack_size(key)[0])
