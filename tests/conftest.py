@@ -206,6 +206,23 @@ def write_text(path, size: int, seed: int = 0) -> Path:
     return path
 
 
+def short_words(rng: random.Random, size: int) -> bytearray:
+    """`size` bytes of words from a small vocabulary: compressible, and versions that differ by small edits
+    share most chunks (histories for the worker and the read bound)."""
+    vocabulary = [bytes(rng.choice(b"abcdefghij") for _ in range(rng.randint(2, 8))) for _ in range(300)]
+    out = bytearray()
+    while len(out) < size:
+        out += rng.choice(vocabulary) + b" "
+    return out[:size]
+
+
+def edit_in_place(data: bytearray, rng: random.Random, edits: int = 1, width: int = 40):
+    """Overwrite `edits` random runs of `width` bytes: a new version of a file, the same size."""
+    for _ in range(edits):
+        at = rng.randrange(len(data) - width - 24)
+        data[at:at + width] = rng.randbytes(width)
+
+
 # --- reading what git-panini stored ---------------------------------------------------------------
 
 

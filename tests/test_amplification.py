@@ -7,28 +7,20 @@ from __future__ import annotations
 import json
 import random
 
-from conftest import clone, file_url, git, ls_tree, make_bare, run, sha256_file
+from conftest import clone, edit_in_place, file_url, git, ls_tree, make_bare, run, sha256_file, short_words
 from git_panini.work.planner import FAST_DECODE
 
 COMMITS = 24
 INCREMENTAL_COMMITS = 12
 
 
-def _words(rng: random.Random, size: int) -> bytearray:
-    """Compressible bytes that chunk well: words from a small vocabulary."""
-    vocabulary = [bytes(rng.choice(b"abcdefghij") for _ in range(rng.randint(2, 8))) for _ in range(300)]
-    out = bytearray()
-    while len(out) < size:
-        out += rng.choice(vocabulary) + b" "
-    return out[:size]
-
 
 def _history(repo, seed: int = 3) -> dict[str, dict[str, str]]:
     """COMMITS commits: two 600 KB files edited in place most commits, twelve small files of 20-50 KB of
     which two change per commit. Returns {commit: {path: sha256}}."""
     rng = random.Random(seed)
-    files = {f"big{i}.bin": _words(rng, 600_000) for i in range(2)}
-    files.update({f"small/s{i}.bin": _words(rng, rng.randint(20_000, 50_000)) for i in range(12)})
+    files = {f"big{i}.bin": short_words(rng, 600_000) for i in range(2)}
+    files.update({f"small/s{i}.bin": short_words(rng, rng.randint(20_000, 50_000)) for i in range(12)})
     (repo / "small").mkdir()
     expected = {}
     for n in range(COMMITS):
@@ -36,9 +28,7 @@ def _history(repo, seed: int = 3) -> dict[str, dict[str, str]]:
         changed += rng.sample(sorted(p for p in files if p.startswith("small")), 2)
         for path in changed if n else files:
             data = files[path]
-            for _ in range(2):
-                at = rng.randrange(len(data) - 64)
-                data[at:at + 40] = rng.randbytes(40)
+            edit_in_place(data, rng, 2)
             (repo / path).write_bytes(data)
         git(repo, "add", "-A")
         git(repo, "commit", "-q", "-m", f"version {n}")
@@ -118,7 +108,7 @@ def test_cold_history_is_packed_solid_and_the_checker_says_so(repo, tmp_path):
 
 
 def test_an_unknown_profile_is_one_line_and_packs_nothing(repo):
-    (repo / "a.bin").write_bytes(_words(random.Random(1), 100_000))
+    (repo / "a.bin").write_bytes(short_words(random.Random(1), 100_000))
     git(repo, "add", "a.bin")
     git(repo, "commit", "-q", "-m", "a")
     git(repo, "config", "panini.profile", "fastest")
@@ -135,15 +125,13 @@ def test_a_lineage_packed_version_by_version_stays_within_the_bound(repo, tmp_pa
     remote, url = make_bare(tmp_path)
     git(repo, "remote", "add", "origin", url)
     rng = random.Random(5)
-    files = {f"big{i}.bin": _words(rng, 900_000) for i in range(2)}
-    files.update({f"s{i}.bin": _words(rng, 40_000) for i in range(6)})
+    files = {f"big{i}.bin": short_words(rng, 900_000) for i in range(2)}
+    files.update({f"s{i}.bin": short_words(rng, 40_000) for i in range(6)})
     expected = {}
     for n in range(INCREMENTAL_COMMITS):
         for path in files if n == 0 else ["big0.bin", "big1.bin", f"s{n % 6}.bin"]:
             data = files[path]
-            for _ in range(3):
-                at = rng.randrange(len(data) - 64)
-                data[at:at + 40] = rng.randbytes(40)
+            edit_in_place(data, rng, 3)
             (repo / path).write_bytes(data)
         git(repo, "add", "-A")
         git(repo, "commit", "-q", "-m", f"version {n}")

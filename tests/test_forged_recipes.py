@@ -10,7 +10,8 @@ import random
 
 import pytest
 
-from conftest import clone, file_url, git, ls_tree, make_bare, make_repo, manifest_chunks, pointer_of, run, sha256_file
+from conftest import (clone, edit_in_place, file_url, git, ls_tree, make_bare, make_repo, manifest_chunks, pointer_of,
+                      run, sha256_file, short_words)
 from git_panini.git.objects import encode_commit
 from git_panini.git.repo import Repo
 from git_panini.git.tree_edit import TreeEditor
@@ -19,22 +20,13 @@ from git_panini.store.shared import STORE_REF, Store, pack_path
 MISSING_BLOB = "1" * 40   # names no object anywhere: the remote refuses to serve it
 
 
-def _words(rng: random.Random, size: int) -> bytearray:
-    vocabulary = [bytes(rng.choice(b"abcdefghij") for _ in range(rng.randint(2, 8))) for _ in range(300)]
-    out = bytearray()
-    while len(out) < size:
-        out += rng.choice(vocabulary) + b" "
-    return out[:size]
-
-
 def _commit_versions(repo, files: dict[str, bytearray], rng: random.Random, versions: int, rewrite=False):
     """Each version edits every file in one place (rewrite: writes it anew, so versions share no chunk)."""
     for _ in range(versions):
         for path, data in files.items():
             if rewrite:
-                files[path] = data = _words(rng, len(data))
-            at = rng.randrange(len(data) - 64)
-            data[at:at + 40] = rng.randbytes(40)
+                files[path] = data = short_words(rng, len(data))
+            edit_in_place(data, rng)
         for path, data in files.items():
             (repo / path).write_bytes(data)
         git(repo, "add", "-A")
@@ -48,7 +40,7 @@ def _packed_history(tmp_path, hot_commits: int | None = None, rewrite=False):
     repo = make_repo(tmp_path, track=("*.bin",))
     git(repo, "remote", "add", "origin", url)
     rng = random.Random(11)
-    files = {"a.bin": _words(rng, 400_000), "b.bin": _words(rng, 300_000)}
+    files = {"a.bin": short_words(rng, 400_000), "b.bin": short_words(rng, 300_000)}
     _commit_versions(repo, files, rng, 4, rewrite)
     if hot_commits is not None:
         git(repo, "config", "panini.hotCommits", str(hot_commits))
@@ -106,10 +98,14 @@ def test_a_recipe_claiming_more_than_its_data_holds_is_refused_everywhere(tmp_pa
     assert all(r >= 1.0 for r in ratios.values() if r), ratios
     assert before["summary"]["commits"] + 2 == after["summary"]["commits"]
 
+    for where in (repo, remote):
+        git(where, "reflog", "expire", "--expire=now", "--all")
+        git(where, "gc", "-q", "--prune=now")
+    assert git(remote, "for-each-ref", "refs/panini/raw").stdout == ""   # only the honest packs hold the files
     fresh = tmp_path / "fresh"
     run(["git", "panini", "install", "--global"], cwd=tmp_path)
     clone(file_url(remote), fresh)
-    for name, data in files.items():
+    for name in files:
         assert sha256_file(fresh / name) == sha256_file(repo / name)
 
 
@@ -157,7 +153,7 @@ def test_delta_packs_decode_one_level_deep_and_a_newer_format_is_named(tmp_path)
     repo = make_repo(tmp_path, install=False)
     r = Repo(str(repo))
     rng = random.Random(3)
-    v1 = bytes(_words(rng, 200_000))
+    v1 = bytes(short_words(rng, 200_000))
     v2 = v1[:1000] + b"an edit" + v1[1007:]
     v3 = v2[:5000] + b"another" + v2[5007:]
 
@@ -216,7 +212,7 @@ def test_a_delta_is_never_made_against_a_pack_the_remote_does_not_hold(tmp_path)
     repo = make_repo(tmp_path, track=("*.bin",))
     git(repo, "remote", "add", "origin", url)
     rng = random.Random(3)
-    data = _words(rng, 600_000)
+    data = short_words(rng, 600_000)
     digests = {}
     for version in range(4):
         if version:

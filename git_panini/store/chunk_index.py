@@ -191,9 +191,6 @@ class ChunkIndex:
         base_row = self.db.execute("select data, deps from packs where pack = ?", (base,)).fetchone()
         return own + ([base_row[0], *json.loads(base_row[1])] if base_row else [base])
 
-    def is_packed(self, chunk: str) -> bool:
-        return bool(self.locate(chunk))
-
     def unreadable_packs(self) -> int:
         """Packs whose recipe could not be read: any chunk they hold looks missing."""
         return self.db.execute("select count(*) from unreadable").fetchone()[0]

@@ -24,9 +24,8 @@ def commits(repo, revs: list[str] | None = None) -> list[str]:
 
 def hot_commits(repo) -> list[str]:
     """Every tip (branches, tags, remote-tracking branches) and its last panini.hotCommits commits."""
-    proc = repo.git("config", "--int", "--get", HOT_COMMITS_KEY, check=False)
-    text = proc.stdout.decode().strip()
-    depth = int(text) if proc.returncode == 0 and text.isdigit() else DEFAULT_HOT_COMMITS
+    text = repo.config_get(HOT_COMMITS_KEY) or ""
+    depth = int(text) if text.isdigit() else DEFAULT_HOT_COMMITS
     tips = repo.git("for-each-ref", "--format=%(objectname)^{commit}", "refs/heads", "refs/tags",
                     "refs/remotes").stdout.decode().split()
     hot: dict[str, None] = {}

@@ -56,7 +56,7 @@ class BatchPacker:
         self.log = log or (lambda message: None)
         self._lives: tuple[history.Lifetimes, dict, dict[int, int]] | None = None
         self.repacked: frozenset[str] = frozenset()   # what the last batch packed again
-        profile = repo.git("config", "--get", PROFILE_KEY, check=False).stdout.decode().strip() or PROFILES[0]
+        profile = repo.config_get(PROFILE_KEY) or PROFILES[0]
         if profile not in PROFILES:
             raise RuntimeError(f"{PROFILE_KEY} is {profile!r}: it must be one of {', '.join(PROFILES)}")
         self.archive = profile == "archive"
@@ -156,11 +156,13 @@ class BatchPacker:
         if again:
             self.log(f"packing {len(again)} packed chunk(s) again for the read bound of hot commits")
             segments.append(Segment(again))
-        bases: dict[int, deltas.Base] = {}
-        usable = functools.lru_cache(maxsize=None)(
-            lambda pack: held(pack) and (index.is_verified(pack) or not source.pack_errors(pack)))
-        segments = group_by_lifetime(segments, hot, waste, lambda groups: bases.update(
-            deltas.plan(groups, hot, waste, index, self._previous, usable)) or bases, keep_whole=self.archive)
+        @functools.cache
+        def usable(pack: str) -> bool:   # a base for deltas: held where they go, decoded and re-hashed here
+            return held(pack) and (index.is_verified(pack) or not source.pack_errors(pack))
+
+        segments, bases = group_by_lifetime(
+            segments, hot, waste, keep_whole=self.archive,
+            plan_deltas=lambda groups: deltas.plan(groups, hot, waste, index, self._previous, usable))
         owner = {c: m for m, chunks in file_chunks.items() for c in chunks.chunks}   # packed again: no owner
         packer = PackBuilder(self.repo, self.effort, source, segments, self.threads, self.archive)
         keyframes = [s for s in segments if id(s) not in bases]

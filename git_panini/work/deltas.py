@@ -47,9 +47,8 @@ def plan(segments: list[Segment], hot: Lifetimes, waste: dict[int, int], index: 
     for i in sorted(oldest, key=lambda i: -oldest[i]):   # oldest first: a base is decided before its deltas
         segment = segments[i]
         replaced = _replaced(segment, hot, oldest[i], previous(oldest[i]))
-        base = _best_base(replaced, index, where_segment, segments, bases, i, usable)
-        if (base is None or base.size > MAX_BASE_RATIO * segment.size
-                or _covered(base, replaced, index, where_segment, segments) < MIN_BASE_SHARE * segment.size):
+        base, covered = _best_base(replaced, index, where_segment, segments, bases, i, usable)
+        if base is None or base.size > MAX_BASE_RATIO * segment.size or covered < MIN_BASE_SHARE * segment.size:
             continue
         commits = set().union(*(hot.lives[c] for c, _ in segment.chunks))
         if all(waste[c] + base.size <= MERGE_SHARE * hot.written[c] for c in commits):
@@ -71,8 +70,8 @@ def _replaced(segment: Segment, hot: Lifetimes, oldest: int, before: dict[str, M
 
 
 def _best_base(replaced: dict[str, int], index: ChunkIndex, where_segment: dict[str, int],
-               segments: list[Segment], bases: dict[int, Base], me: int, usable) -> Base | None:
-    """The usable pack or keyframe segment holding the most bytes of the replaced chunks."""
+               segments: list[Segment], bases: dict[int, Base], me: int, usable) -> tuple[Base | None, int]:
+    """The usable pack or keyframe segment holding the most bytes of the replaced chunks, and how many."""
     held: dict[tuple, int] = {}
     for chunk, size in replaced.items():
         j = where_segment.get(chunk)
@@ -86,15 +85,8 @@ def _best_base(replaced: dict[str, int], index: ChunkIndex, where_segment: dict[
         if kind == "segment" or usable(key):
             break
     else:
-        return None
+        return None, 0
     if kind == "segment":
-        return Base(segment=segments[key], size=segments[key].size)
-    return Base(pack=key, size=index.pack_size(key)[0])
+        return Base(segment=segments[key], size=segments[key].size), held[kind, key]
+    return Base(pack=key, size=index.pack_size(key)[0]), held[kind, key]
 
-
-def _covered(base: Base, replaced: dict[str, int], index: ChunkIndex, where_segment: dict[str, int],
-             segments: list[Segment]) -> int:
-    if base.segment is not None:
-        return sum(s for c, s in replaced.items() if segments[where_segment.get(c, -1)] is base.segment
-                   if c in where_segment)
-    return sum(s for c, s in replaced.items() if any(p == base.pack for p, _, _, _ in index.locate(c)))

@@ -24,9 +24,10 @@ SMALL_GROUP = SEGMENT_TARGET // 4    # groups below this are worth merging
 
 
 def group_by_lifetime(segments: list[Segment], hot: Lifetimes, waste: dict[int, int],
-                      plan_deltas=None, keep_whole: bool = False) -> list[Segment]:
+                      plan_deltas=None, keep_whole: bool = False) -> tuple[list[Segment], dict]:
     """The same chunks as `segments`, regrouped (see the module's doc). `waste` {hot commit: bytes its
     checkout decodes and does not need}, which this adds to (the packs of earlier batches count).
+    Returns (segments, plan_deltas' answer or {}).
     plan_deltas(groups) -> {id(group): base}: called on the groups before small ones merge, since a
     delta stores a version's edit for less of the budget than a merge does; deltas and their bases
     are not merged. keep_whole: whole-file segments (JPEG, PNG, ZIP) stay whole, for the codecs that
@@ -55,11 +56,9 @@ def group_by_lifetime(segments: list[Segment], hot: Lifetimes, waste: dict[int, 
             group.chunks.append((chunk, size))
         if cold.chunks:
             kept.append(cold)
-    fixed: set[int] = set()
-    if plan_deltas is not None:
-        bases = plan_deltas(list(groups.values()))
-        fixed = set(bases) | {id(b.segment) for b in bases.values() if b.segment is not None}
-    return kept + _merge_small(groups, hot, waste, fixed)
+    bases = plan_deltas(list(groups.values())) if plan_deltas is not None else {}
+    fixed = set(bases) | {id(b.segment) for b in bases.values() if b.segment is not None}
+    return kept + _merge_small(groups, hot, waste, fixed), bases
 
 
 def _charge(waste: dict[int, int], segment: Segment, lives: dict[str, frozenset]):

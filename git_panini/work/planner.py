@@ -23,9 +23,9 @@ CLOSE = 0.01
 TRANSFORMS = {"deflate-expand"}
 # Codecs that need a whole file (no sample of a JPEG is a JPEG): at effort <= 2 the first that succeeds wins.
 WHOLE_ONLY = {"jpeg-lepton", "jpeg-jxl"}
-# What a hot checkout may wait on: decoders of hundreds of MB/s per core. Measured in one process on 4 MiB of
-# the stdlib's sources: zstd -19 660 MB/s, brotli q11 345; xz -9e 53, PPMd 4, and deflate-expand (which
-# deflates again to decode) about 1 (python /tmp/amp/speed.py, issue 18's note).
+# What a hot checkout may wait on: decoders of hundreds of MB/s per core. `python -m bench.codec_speed`
+# (4 MiB of the stdlib's sources, one process, 2-core machine, 2026-12-08): zstd -19 340 MB/s, brotli q11 258,
+# xz -9e 113, PPMd 7, deflate-expand (which deflates again to decode) 1.2.
 FAST_DECODE = {"store", "zstd", "brotli"}
 
 _TEXT_BYTES = bytes(b for b in range(256) if 32 <= b < 127 or b in (9, 10, 13) or b >= 128)
