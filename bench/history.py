@@ -533,11 +533,8 @@ def run(bench, cfg, h) -> tuple[dict, list]:
     """h: bench.run's module (row, disk_usage, store_dirs, rotation live there)."""
     p = params(cfg)
     wire = transfer_mod.Wire(os.path.join(bench.root, "history-wire"))
-    saved = {t: dict(bench.envs[t]) for t in TOOLS}
-    for t in TOOLS:
-        bench.envs[t].update(wire.env())
     raw: dict = {"params": p, "steps_seconds": {}}
-    try:
+    with transfer_mod.wired(bench, wire, TOOLS):
         clock = time.perf_counter()
         workdir = os.path.join(bench.root, "history-gen")
         os.makedirs(workdir)
@@ -607,10 +604,6 @@ def run(bench, cfg, h) -> tuple[dict, list]:
         raw["steps_seconds"]["reads_after"] = round(time.perf_counter() - clock, 1)
         for tool in TOOLS:
             shutil.rmtree(remotes[tool])
-    finally:
-        for t in TOOLS:
-            bench.envs[t].clear()
-            bench.envs[t].update(saved[t])
     return raw, _rows(h, raw)
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 import random
 import shutil
 import stat
@@ -332,15 +333,27 @@ def _flat(bench, h, cfg, p, wire: Wire, tool: str, src: str, count: int) -> dict
 
 # --- the scenario ------------------------------------------------------------------------------------
 
+@contextmanager
+def wired(bench, wire: Wire, tools=TOOLS):
+    """Every tool's git goes through the wire's relays while the block runs; their environments are put back
+    after it."""
+    saved = {t: dict(bench.envs[t]) for t in tools}
+    for t in tools:
+        bench.envs[t].update(wire.env())
+    try:
+        yield
+    finally:
+        for t in tools:
+            bench.envs[t].clear()
+            bench.envs[t].update(saved[t])
+
+
 def run(bench, cfg, h) -> tuple[dict, list]:
     """h: bench.run's module (row, disk_usage, link_tree, ... live there)."""
     p = params(cfg)
     wire = Wire(bench.root)
-    saved = {t: dict(bench.envs[t]) for t in TOOLS}
-    for t in TOOLS:
-        bench.envs[t].update(wire.env())
     raw: dict = {"params": p, "steps_seconds": {}}
-    try:
+    with wired(bench, wire):
         clock = time.perf_counter()
         store_src = os.path.join(bench.root, "xfer-src")
         rng = random.Random(cfg.seed + 1)
@@ -381,10 +394,6 @@ def run(bench, cfg, h) -> tuple[dict, list]:
                                   for t in h.rotation(count, TOOLS)}
             shutil.rmtree(flat_src)
         raw["steps_seconds"]["flat"] = round(time.perf_counter() - clock, 1)
-    finally:
-        for t in TOOLS:
-            bench.envs[t].clear()
-            bench.envs[t].update(saved[t])
     return raw, _rows(h, p, raw)
 
 
