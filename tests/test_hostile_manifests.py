@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import (MiB, clone, git, make_bare, make_repo, manifest_chunks, notes_of, pointer_of, run, sha256_file,
                       write_random)
 from git_panini.format import manifest as manifest_mod
@@ -386,3 +388,18 @@ def test_a_manifest_costs_memory_for_its_distinct_chunks(report):
         report(f"manifest of 1,000,000 lines ({kind}): parse grew RSS by {int(grown) >> 10} MiB in {float(seconds):.2f} s")
         assert (int(lines), int(distinct), int(total)) == (1_000_000, 1 if kind == "repeated" else 2, size)
         assert int(grown) < 16 << 10, f"{kind}: parsing grew RSS by {int(grown) >> 10} MiB"   # today's code: 336 MiB
+
+
+def test_a_one_line_manifest_parses_as_any_other():
+    """A small file's manifest (one line) takes a short path; it must give what the general one gives."""
+    one = manifest_mod.parse(b"a" * 40 + b" 1234\n", 40)
+    two = manifest_mod.parse(b"a" * 40 + b" 1234\n" + b"b" * 40 + b" 1\n", 40)
+    assert (one.chunks, list(one.sizes), list(one.counts), list(one.runs()), one.size, one.lines) == (
+        ["a" * 40], [1234], [1], [("a" * 40, 1234, 1)], 1234, 1)
+    assert list(two.runs())[0] == list(one.runs())[0]
+    for bad in (b"a" * 40 + b" 0\n", b"a" * 39 + b" 5\n", b"A" * 40 + b" 5\n", b"a" * 40 + b" 16777217\n",
+                b"a" * 40 + b" 5"):
+        with pytest.raises(manifest_mod.ManifestError):
+            manifest_mod.parse(bad, 40)
+    with pytest.raises(manifest_mod.TooLarge):
+        manifest_mod.parse(b"a" * 40 + b" 1234\n", 40, max_size=1000)

@@ -253,3 +253,41 @@ def test_repo_picks_a_reader_that_works_for_its_format(populated):
         assert r.exists(oid)
     finally:
         r.close()
+
+
+# --- reads in bulk, and the switch from git cat-file to libgit2 ----------------------------------------
+
+
+def test_read_many_reads_what_is_here_of_the_kind_within_the_limit_in_order(populated):
+    repo_path, fmt, _, files, (loose_oid, loose) = populated
+    repo = Repo(str(repo_path))
+    oid = {name: git(repo_path, "rev-parse", f"HEAD:{name}").stdout.strip() for name in files}
+    tree = git(repo_path, "rev-parse", "HEAD^{tree}").stdout.strip()
+    hex_len = 40 if fmt == "sha1" else 64
+    asked = [oid["binary.bin"], "0" * hex_len, "not an id\nHEAD", tree, oid["big.bin"], loose_oid, oid["small.txt"],
+             oid["empty"]]
+    got = list(repo.read_many(asked, "blob", 100_000))
+    # absent, not an id, a tree, and a blob over the limit are skipped; the rest come in the order asked
+    assert got == [(oid["binary.bin"], files["binary.bin"]), (loose_oid, loose), (oid["small.txt"], b"hello\n"),
+                   (oid["empty"], b"")]
+    assert list(repo.read_many([tree], "tree", 100_000))[0][0] == tree
+    assert list(repo.read_many([], "blob", 10)) == []
+    repo.close()
+
+
+def test_a_repo_reads_through_cat_file_then_libgit2_and_both_give_the_same_bytes(tmp_path, monkeypatch):
+    from git_panini.git import repo as repo_mod
+    path = make_repo(tmp_path, install=False)
+    blobs = [f"blob {i}\n".encode() for i in range(8)]
+    oids = Repo(str(path)).write_blobs(blobs)
+    monkeypatch.setattr(repo_mod, "LIGHT_READS", 3)
+    repo = Repo(str(path))
+    kinds = []
+    for oid, data in zip(oids, blobs):
+        assert repo.read_kind(oid, "blob") == data
+        kinds.append(type(repo._reader).__name__)
+    assert kinds[:2] == ["CatFileReader"] * 2 and kinds[-1] == "Pygit2Reader"
+    retired = repo._retired[0]
+    assert retired.read(oids[0]) == ("blob", blobs[0])   # still usable by a thread that held it
+    repo.close()
+    assert retired._proc.poll() is not None

@@ -1,5 +1,7 @@
 """The pointer format git-panini/1: one canonical encoding, strict parsing, unknown keys kept."""
 
+import random
+
 import pytest
 
 from git_panini.format.pointer import MAX_POINTER_SIZE, Pointer, PointerError, looks_like_pointer, parse
@@ -116,3 +118,19 @@ def test_a_crlf_mangled_pointer_still_looks_like_one_but_does_not_parse():
     assert looks_like_pointer(mangled)
     with pytest.raises(PointerError):
         parse(mangled)
+
+
+def test_the_plain_pointer_fast_path_agrees_with_the_full_parse():
+    """Pointers without extra keys are matched whole; the result is what the full parse gives, and a
+    near-miss (not canonical) still goes through the full parse and its reasons."""
+    rng = random.Random(3)
+    for _ in range(200):
+        p = Pointer("".join(rng.choice("0123456789abcdef") for _ in range(rng.choice((40, 64)))),
+                    "".join(rng.choice("0123456789abcdef") for _ in range(64)), rng.choice((0, 1, rng.randrange(1 << 40))))
+        data = p.encode()
+        assert parse(data) == p
+    good = Pointer("a" * 40, "b" * 64, 5).encode()
+    for bad in (good.replace(b"size 5", b"size 05"), good.replace(b"a" * 40, b"A" * 40), good + b"\n",
+                good.replace(b"oid sha256:", b"oid sha1:"), good.replace(b"\nsize", b"\nsize 5\nsize")):
+        with pytest.raises(PointerError):
+            parse(bad)

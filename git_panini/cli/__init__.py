@@ -19,9 +19,14 @@ except ImportError:
 PROG = "git panini"
 
 
-def _usage_name(argument) -> str:
-    """An argument in a usage line as git writes its own: PATH..., [REV], import|export|info (typer >= 0.2x
-    writes required ones as {paths}...)."""
+_typer_metavar = typer.core.TyperArgument.make_metavar
+
+
+def _metavar(argument, ctx, *, usage: bool = False) -> str:
+    """An argument in a usage line as git writes its own: PATH..., [REV], import|export|info (typer writes
+    required ones as {paths}...); its help line as typer does."""
+    if not usage:
+        return _typer_metavar(argument, ctx)
     name = argument.metavar or argument.name.upper()
     if "[" in name or "..." in name:
         return name
@@ -29,8 +34,7 @@ def _usage_name(argument) -> str:
     return name + ("..." if argument.nargs != 1 else "")
 
 
-if hasattr(typer.core.TyperArgument, "_usage_display_name"):
-    typer.core.TyperArgument._usage_display_name = _usage_name
+typer.core.TyperArgument.make_metavar = _metavar
 
 # Each command's module, in the order help lists them. A command's module (and what it imports: requests,
 # PyGithub, the worker) loads only when that command runs: every git panini call paid for all of them.

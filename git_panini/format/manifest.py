@@ -16,6 +16,7 @@ MAX_CHUNK_SIZE = 16 << 20  # far above any chunker setting: a larger claim is ho
 MAX_MANIFEST_SIZE = 256 << 20
 _LINE = re.compile(rb"([0-9a-f]+) ([0-9]{1,10})")
 _BLOCK = 1 << 20   # bytes of lines split at once
+_ONE_LINE = 128    # longer than any one line (a 64-hex id, a space, ten digits, a newline)
 
 
 class ManifestError(ValueError):
@@ -84,6 +85,19 @@ def parse(data: bytes, hex_len: int, max_size: int | None = None) -> Manifest:
     if data and not data.endswith(b"\n"):
         raise ManifestError("manifest is truncated")
     m = Manifest()
+    if data.count(b"\n", 0, _ONE_LINE) == 1 and len(data) < _ONE_LINE:   # a small file's: one chunk, no loop
+        match = _LINE.fullmatch(data, 0, len(data) - 1)
+        if match is not None and len(match[1]) == hex_len and 0 < int(match[2]) <= MAX_CHUNK_SIZE:
+            size = int(match[2])
+            if max_size is not None and size > max_size:
+                raise TooLarge(f"manifest describes more than {max_size} bytes (by line 1)")
+            m.chunks.append(match[1].decode("ascii"))
+            m.sizes.append(size)
+            m.counts.append(1)
+            m._run_chunk.append(0)
+            m._run_length.append(1)
+            m.lines, m.size = 1, size
+            return m
     by_oid: dict[bytes, int] = {}      # chunk id -> its index in m.chunks
     chunks, sizes, counts, run_chunk, run_length = m.chunks, m.sizes, m.counts, m._run_chunk, m._run_length
     fullmatch = _LINE.fullmatch

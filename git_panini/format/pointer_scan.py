@@ -15,27 +15,22 @@ class FoundPointer:
     error: str | None = None
 
 
-def _small_blobs(repo, lines):
-    """(path, oid) pairs of blobs under the pointer size limit, from '<oid> <path>' lines."""
-    pairs = [(l[repo.hex_len + 1:], l[:repo.hex_len]) for l in lines if len(l) > repo.hex_len]
-    if not pairs:
-        return
-    query = "".join(f"{oid}\n" for _, oid in pairs).encode()
-    out = repo.git("cat-file", "--batch-check=%(objecttype) %(objectsize)", input=query).stdout.decode().splitlines()
-    for (path, oid), info in zip(pairs, out):
-        kind, _, size = info.partition(" ")
-        if kind == "blob" and size.isdigit() and int(size) < MAX_POINTER_SIZE:
-            yield path, oid
+def _pointers(repo, pairs) -> list[FoundPointer]:
+    """FoundPointer of each (path, oid) pair whose blob is a pointer, in order; the blobs are read in one
+    batch, a blob too large to be a pointer never."""
+    parsed: dict[str, tuple] = {}
+    for oid, data in repo.read_many(dict.fromkeys(oid for _, oid in pairs), "blob", MAX_POINTER_SIZE - 1):
+        if looks_like_pointer(data):
+            try:
+                parsed[oid] = (parse(data), None)
+            except PointerError as e:
+                parsed[oid] = (None, str(e))
+    return [FoundPointer(path, oid, *parsed[oid]) for path, oid in pairs if oid in parsed]
 
 
-def _found(repo, path: str, oid: str) -> FoundPointer | None:
-    data = repo.read_kind(oid, "blob") or b""
-    if not looks_like_pointer(data):
-        return None
-    try:
-        return FoundPointer(path, oid, parse(data))
-    except PointerError as e:
-        return FoundPointer(path, oid, None, str(e))
+def _pairs(repo, lines):
+    """(path, oid) pairs from '<oid> <path>' lines."""
+    return [(l[repo.hex_len + 1:], l[:repo.hex_len]) for l in lines if len(l) > repo.hex_len]
 
 
 def in_tree(repo, treeish: str = "HEAD", seen: dict | None = None) -> list[FoundPointer]:
@@ -51,12 +46,12 @@ def in_tree(repo, treeish: str = "HEAD", seen: dict | None = None) -> list[Found
         if len(parts) == 3 and parts[1] == "blob":
             lines.append(f"{parts[2]} {path}")
     if seen is None:
-        return [f for path, oid in _small_blobs(repo, lines) if (f := _found(repo, path, oid))]
+        return _pointers(repo, _pairs(repo, lines))
     fresh = [line for line in lines if line[:repo.hex_len] not in seen]
-    small = dict((oid, path) for path, oid in _small_blobs(repo, fresh))
     for line in fresh:
-        oid = line[:repo.hex_len]
-        seen[oid] = _found(repo, small[oid], oid) if oid in small else None
+        seen[line[:repo.hex_len]] = None
+    for f in _pointers(repo, _pairs(repo, fresh)):
+        seen[f.blob] = f
     found = []
     for line in lines:
         known = seen[line[:repo.hex_len]]
@@ -74,10 +69,10 @@ def in_index(repo) -> list[FoundPointer]:
         parts = meta.split()
         if len(parts) == 3 and parts[0] != "160000":
             lines.append(f"{parts[1]} {path}")
-    return [f for path, oid in _small_blobs(repo, lines) if (f := _found(repo, path, oid))]
+    return _pointers(repo, _pairs(repo, lines))
 
 
 def in_revs(repo, revs: list[str]) -> list[FoundPointer]:
     """Pointers among the objects reachable from revs (e.g. ['A..B'] or ['--all']), once per blob."""
     out = repo.git("rev-list", "--objects", *revs, "--").stdout.decode("utf-8", "surrogateescape")
-    return [f for path, oid in _small_blobs(repo, out.splitlines()) if (f := _found(repo, path, oid))]
+    return _pointers(repo, _pairs(repo, out.splitlines()))

@@ -14,7 +14,7 @@ from .objects import TreeEntry, decode_tree, write_loose
 _OID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _KIND_BY_PYGIT2_TYPE = {1: "commit", 2: "tree", 3: "blob", 4: "tag"}
 PACK_BLOBS_FROM = 64   # write_blobs() packs this many blobs or more
-LIGHT_READS = 256      # a "light" Repo reads this many objects through git cat-file, then through libgit2
+LIGHT_READS = 1000     # objects read through git cat-file before a Repo loads libgit2 (see Repo.reader)
 # No tree git-panini writes comes near this (a fan directory of 350 000 entries); a larger one from a
 # remote is refused unread, so memory stays bounded.
 MAX_TREE_SIZE = 16 << 20
@@ -172,7 +172,7 @@ class CatFileReader:
 
 
 class Repo:
-    def __init__(self, path: str = ".", reader: str | None = None):
+    def __init__(self, path: str = "."):
         try:
             # One git for the paths (a second only in a bare repository, which has no top level to show).
             asked = ["rev-parse", "--absolute-git-dir", "--git-common-dir", "--show-object-format",
@@ -194,29 +194,27 @@ class Repo:
         self._config: dict[str, str] | None = None
         # A partial clone (--filter=blob:none) fetches missing objects lazily; only git cat-file does that.
         self.partial = _is_partial_clone(self)
-        fast = "pygit2" if algo == "sha1" and not self.partial else "cat-file"
-        # "light": `git cat-file` for the few reads of a short session (a small git add), libgit2 once it
-        # has read LIGHT_READS objects (loading pygit2 costs more than such a whole session otherwise).
-        self._reader_kind = fast if reader in (None, "light") else reader
-        self._light_reads = 0 if reader == "light" and fast == "pygit2" else None
+        # Reads go through `git cat-file` for the first LIGHT_READS objects, then through libgit2 where it can
+        # read this repository: loading pygit2 (40-70 ms) costs more than a short session's reads (a git add,
+        # a status, a check of the remote that reads its thousands of objects through read_many).
+        self._light_reads: int | None = 0 if algo == "sha1" and not self.partial else None
         self._reader: Pygit2Reader | CatFileReader | None = None
+        self._retired: list[CatFileReader] = []   # closed with the repo: another thread may be reading from it
         self.hex_len = 40 if algo == "sha1" else 64
         self._fsync: FsyncPolicy | None = None
 
     @property
     def reader(self) -> Pygit2Reader | CatFileReader:
-        """Opened on first use (see "light" in __init__)."""
+        """Opened on first use: git cat-file, then libgit2 after LIGHT_READS reads (see __init__)."""
         if self._light_reads is not None:
             self._light_reads += 1
             if self._light_reads > LIGHT_READS:
                 self._light_reads = None
                 if self._reader is not None:
-                    self._reader.close()
+                    self._retired.append(self._reader)
                 self._reader = Pygit2Reader(self.git_dir)
-            elif self._reader is None:
-                self._reader = CatFileReader(self.git_dir)
         if self._reader is None:
-            self._reader = Pygit2Reader(self.git_dir) if self._reader_kind == "pygit2" else CatFileReader(self.git_dir)
+            self._reader = CatFileReader(self.git_dir)
         return self._reader
 
     @property
@@ -277,6 +275,43 @@ class Repo:
     def exists(self, oid: str) -> bool:
         return self.is_oid(oid) and self.reader.exists(oid)
 
+    def read_many(self, oids, kind: str, limit: int):
+        """(oid, bytes) of each of `oids` that is here, of this kind and at most `limit` bytes (the others are
+        skipped, a larger one unread), in order: one `git cat-file` for the sizes and one for the contents,
+        where a read each costs a scan of 10,000 pointers or manifests ten times as much."""
+        valid = [oid for oid in oids if self.is_oid(oid)]
+        if not valid:
+            return
+        query = "".join(f"{oid}\n" for oid in valid).encode()
+        sizes = self.git("cat-file", "--batch-check=%(objecttype) %(objectsize)", input=query).stdout.splitlines()
+        want = kind.encode()
+        wanted = [oid for oid, line in zip(valid, sizes)
+                  if (parts := line.split()) and parts[0] == want and len(parts) == 2 and int(parts[1]) <= limit]
+        if not wanted:
+            return
+        proc = subprocess.Popen(["git", "--git-dir", self.git_dir, "cat-file", "--batch", "--buffer"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=1 << 16)
+
+        def feed():   # a thread: git's replies would fill the pipe while we still wrote requests
+            try:
+                proc.stdin.write("".join(f"{oid}\n" for oid in wanted).encode())
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+        feeder = threading.Thread(target=feed, daemon=True)
+        feeder.start()
+        try:
+            for oid in wanted:
+                header = proc.stdout.readline().split()
+                if len(header) != 3:   # gone since the sizes were read (a gc): skipped like any absent one
+                    continue
+                yield oid, proc.stdout.read(int(header[2]) + 1)[:-1]
+        finally:
+            proc.stdout.close()
+            proc.kill()
+            proc.wait()
+            feeder.join()
+
     def read_tree(self, oid: str) -> list[TreeEntry]:
         data = self.read_kind(oid, "tree", MAX_TREE_SIZE)
         if data is None:
@@ -318,5 +353,6 @@ class Repo:
         return False
 
     def close(self):
-        if self._reader is not None:
-            self._reader.close()
+        for reader in [*self._retired, self._reader]:
+            if reader is not None:
+                reader.close()

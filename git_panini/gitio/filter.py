@@ -422,5 +422,5 @@ def _widen_pipes(size: int = 1 << 20):
 
 def main():
     _widen_pipes()
-    repo = Repo(".", reader="light")   # most sessions (a git add, a commit's re-clean) read a few objects
+    repo = Repo(".")
     FilterServer(repo, sys.stdin.buffer, sys.stdout.buffer).serve()

@@ -109,6 +109,12 @@ def _check_files(repo, state, branches: dict[str, str], report: RemoteReport, de
         before = index.verified_files(remote, state.base_tree)
         known = index.manifest_chunks({m for _, _, m, _ in found if m and m not in before})
         read: dict[str, list[str]] = {}
+        unknown = dict.fromkeys(m for _, _, m, _ in found if m and m not in before and m not in known)
+        for manifest, data in repo.read_many(unknown, "blob", manifest_mod.MAX_MANIFEST_SIZE):
+            try:
+                read[manifest] = manifest_mod.parse(data, repo.hex_len).chunks
+            except manifest_mod.ManifestError:
+                pass   # _judge reads it again and says why
         for path, _, manifest, error in found:
             if manifest is None:
                 report.warnings.append(f"{path}: malformed pointer ({error})")
