@@ -128,7 +128,9 @@ def _check_files(repo, state, branches: dict[str, str], report: RemoteReport, de
                                                 held_blobs)
             v = verdicts[manifest]
             report.files.append(RemoteFile(path, manifest, v.verdict, v.chunks, v.missing, v.claimed, v.reason))
-        index.remember_manifests(read)
+        # A verified file's chunks are not needed again while its verdict stands (verified_files): kept for
+        # the others only, and read again should the verdicts be forgotten.
+        index.remember_manifests({m: c for m, c in read.items() if verdicts[m].verdict != "verified"})
         now = {m: v.chunks for m, v in verdicts.items() if v.verdict == "verified" and m not in before}
         if state.base_tree and (now or not before):
             index.add_verified_files(remote, state.base_tree, now)
