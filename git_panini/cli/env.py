@@ -16,11 +16,11 @@ from .common import JsonOption, console, human, open_repo, print_json
 
 def env(json: bool = JsonOption):
     """Show versions, filter configuration, hooks, store and notes tips."""
-    from ..gitio import hooks
+    from ..gitio import hook_files
     repo = open_repo()
     store = Store(repo)
     params = store.params()
-    hook_state = {name: hooks.is_ours(f"{hooks.hooks_dir(repo)}/{name}") for name in hooks.HOOK_NAMES}
+    hook_state = {name: hook_files.is_ours(f"{hook_files.hooks_dir(repo)}/{name}") for name in hook_files.HOOK_NAMES}
     info = {
         "version": __version__,
         "git": run_git(["--version"]).stdout.decode().strip().removeprefix("git version "),

@@ -40,7 +40,7 @@ def _scope(global_: bool) -> list[str]:
 def install(global_: bool = typer.Option(False, "--global", help="Filter config for this user only, no hooks."),
             local: bool = typer.Option(False, "--local", help="This repository (the default).")):
     """Configure the panini filter and install the hooks."""
-    from ..gitio import hooks
+    from ..gitio import hook_files
     from . import manual
     if global_ and local:
         fail("choose one of --global and --local", code=2)
@@ -49,7 +49,7 @@ def install(global_: bool = typer.Option(False, "--global", help="Filter config 
     installed = []
     if repo is not None:
         try:  # hooks first: a conflict there leaves the configuration untouched
-            installed = hooks.install(repo)
+            installed = hook_files.install(repo)
         except FileExistsError as e:
             fail(str(e))
     cwd = repo.work_tree or repo.git_dir if repo else None
@@ -78,13 +78,13 @@ def install(global_: bool = typer.Option(False, "--global", help="Filter config 
 
 def uninstall(global_: bool = typer.Option(False, "--global", help="Remove the user-level filter config.")):
     """Remove the filter config and our hooks (chained hooks are put back)."""
-    from ..gitio import hooks
+    from ..gitio import hook_files
     repo = None if global_ else open_repo()
     cwd = (repo.work_tree or repo.git_dir) if repo else None
     run_git(["config", *_scope(global_), "--remove-section", "filter.panini"], cwd=cwd, check=False)
     for section in ("diff.panini", "merge.panini"):
         run_git(["config", *_scope(global_), "--remove-section", section], cwd=cwd, check=False)
-    removed = hooks.uninstall(repo) if repo else []
+    removed = hook_files.uninstall(repo) if repo else []
     console.print(f"git-panini uninstalled ({len(removed)} hooks removed)")
 
 

@@ -69,7 +69,7 @@ class FilterServer:
     def serve(self):
         self._handshake()
         if not self.repo.bare:
-            from .hooks import ensure_installed  # the first run in a clone installs its hooks
+            from .hook_files import ensure_installed  # the first run in a clone installs its hooks
             ensure_installed(self.repo, warn)
         progress = _progress_bar()
         if progress is not None:
