@@ -12,6 +12,7 @@ from .durability import FsyncPolicy
 from .objects import TreeEntry, decode_tree, write_loose
 
 _OID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_CONFIG_INT = re.compile(r"\s*(-?[0-9]+)([kKmMgG]?)\s*")
 _KIND_BY_PYGIT2_TYPE = {1: "commit", 2: "tree", 3: "blob", 4: "tag"}
 PACK_BLOBS_FROM = 64   # write_blobs() packs this many blobs or more
 LIGHT_READS = 1000     # objects read through git cat-file before a Repo loads libgit2 (see Repo.reader)
@@ -141,6 +142,14 @@ class CatFileReader:
     def exists(self, oid: str) -> bool:
         return self.info(oid) is not None
 
+    def resolve(self, name: str) -> str | None:
+        """The object id a name (a ref, `ref^{commit}`) stands for now, None where it names nothing."""
+        if not name or any(c in name for c in "\n\r\0") or name != name.strip():
+            return None   # one line of the protocol, nothing that could be read as another request
+        with self._lock:
+            header = self._header("info", name)
+        return header[0].decode() if len(header) == 3 else None
+
     def size(self, oid: str) -> int | None:
         found = self.info(oid)
         return None if found is None else found[1]
@@ -192,6 +201,7 @@ class Repo:
         self.objects_dir = os.path.join(self.common_dir, "objects")
         self.panini_dir = os.path.join(self.common_dir, "panini")
         self._config: dict[str, str] | None = None
+        self._bare_keys: set[str] = set()
         # A partial clone (--filter=blob:none) fetches missing objects lazily; only git cat-file does that.
         self.partial = _is_partial_clone(self)
         # Reads go through `git cat-file` for the first LIGHT_READS objects, then through libgit2 where it can
@@ -200,6 +210,7 @@ class Repo:
         self._light_reads: int | None = 0 if algo == "sha1" and not self.partial else None
         self._reader: Pygit2Reader | CatFileReader | None = None
         self._retired: list[CatFileReader] = []   # closed with the repo: another thread may be reading from it
+        self._refs: CatFileReader | None = None     # resolves ref names (ref())
         self.hex_len = 40 if algo == "sha1" else 64
         self._fsync: FsyncPolicy | None = None
 
@@ -235,17 +246,36 @@ class Repo:
         if self._config is None:
             out = run_git(["--git-dir", self.git_dir, "config", "--list", "-z"], cwd=self.work_tree or self.git_dir,
                           check=False).stdout.decode("utf-8", "surrogateescape")
-            config = {}
+            config, self._bare_keys = {}, set()
             for entry in out.split("\0"):
                 if entry:
-                    key, _, value = entry.partition("\n")
+                    key, newline, value = entry.partition("\n")
                     config[key] = value   # the last one wins, as for git config --get
+                    # A key with no "=" (`required` alone): true to git, where `required =` is false.
+                    (self._bare_keys.add if not newline else self._bare_keys.discard)(key)
             self._config = config
         return self._config
 
     def config_get(self, key: str, default: str | None = None) -> str | None:
         value = self.config().get(config_key(key))
         return default if value is None else value.strip()
+
+    def config_int(self, key: str) -> int | None:
+        """The key as `git config --int` reads it (k, m, g suffixes): None when unset; ValueError when it
+        is not such a number. From the configuration read once, not a git each."""
+        value = self.config_get(key)
+        if value is None:
+            return None
+        match = _CONFIG_INT.fullmatch(value)
+        if match is None:
+            raise ValueError(f"{key} is not a number: {value!r}")
+        return int(match[1]) << {"": 0, "k": 10, "m": 20, "g": 30}[match[2].lower()]
+
+    def config_bool(self, key: str) -> bool:
+        """The key as `git config --type=bool` reads it; unset or not a boolean is false."""
+        name = config_key(key)
+        value = self.config().get(name)
+        return name in self._bare_keys or (value or "").strip().lower() in ("true", "yes", "on", "1")
 
     # --- objects ------------------------------------------------------------------------------
     def is_oid(self, oid) -> bool:
@@ -334,9 +364,12 @@ class Repo:
 
     # --- refs ---------------------------------------------------------------------------------
     def ref(self, name: str, peel: bool = True) -> str | None:
-        """The commit `name` points at (peel=False: whatever object it points at)."""
-        proc = self.git("rev-parse", "--verify", "--quiet", name + ("^{commit}" if peel else ""), check=False)
-        return proc.stdout.decode().strip() if proc.returncode == 0 else None
+        """The commit `name` points at (peel=False: whatever object it points at). Asked of a long-running
+        git cat-file, which reads the ref afresh each time: a git each cost a checkout a dozen starts."""
+        if self._refs is None:
+            self._refs = CatFileReader(self.git_dir)
+        found = self._refs.resolve(name + ("^{commit}" if peel else ""))
+        return found if found is None or self.is_oid(found) else None
 
     def update_ref(self, name: str, new: str, old: str | None, message: str = "git-panini") -> bool:
         """Compare-and-swap: move `name` to `new` only if it still points at `old` (None: absent)."""
@@ -353,6 +386,6 @@ class Repo:
         return False
 
     def close(self):
-        for reader in [*self._retired, self._reader]:
+        for reader in [*self._retired, self._reader, self._refs]:
             if reader is not None:
                 reader.close()

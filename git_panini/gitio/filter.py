@@ -352,8 +352,7 @@ class FilterServer:
 
 def _required(repo) -> bool:
     """filter.panini.required, as git reads it (true, yes, on, 1)."""
-    proc = repo.git("config", "--type=bool", "--get", "filter.panini.required", check=False)
-    return proc.returncode == 0 and proc.stdout.strip() == b"true"
+    return repo.config_bool("filter.panini.required")
 
 
 def _is_valid_pointer(data: bytes) -> bool:

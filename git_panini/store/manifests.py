@@ -20,9 +20,11 @@ def max_file_size(repo) -> int:
     """panini.maxFileSize (bytes; git's k/m/g suffixes), read once per repository and process."""
     cap = _caps.get(repo.common_dir)
     if cap is None:
-        proc = repo.git("config", "--int", "--get", MAX_FILE_SIZE_KEY, check=False)
-        text = proc.stdout.decode().strip() if proc.returncode == 0 else ""
-        cap = int(text) if text.isdigit() and int(text) > 0 else DEFAULT_MAX_FILE_SIZE
+        try:
+            cap = repo.config_int(MAX_FILE_SIZE_KEY) or 0
+        except ValueError:
+            cap = 0
+        cap = cap if cap > 0 else DEFAULT_MAX_FILE_SIZE
         _caps[repo.common_dir] = cap
     return cap
 

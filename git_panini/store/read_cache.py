@@ -45,12 +45,9 @@ MAX_BUCKET_LIST = 64 << 20
 
 def cache_size(repo) -> tuple[int, str | None]:
     """panini.cacheSize in bytes (a value <= 0: off), and a warning when it is not a size git can read."""
-    proc = repo.git("config", "--int", "--get", CACHE_SIZE_KEY, check=False)
-    if proc.returncode == 1:   # not set
-        return DEFAULT_CACHE_SIZE, None
-    text = proc.stdout.decode().strip()
     try:
-        return max(int(text), 0), None
+        size = repo.config_int(CACHE_SIZE_KEY)
+        return (DEFAULT_CACHE_SIZE, None) if size is None else (max(size, 0), None)
     except ValueError:
         return DEFAULT_CACHE_SIZE, f"{CACHE_SIZE_KEY} is not a size (e.g. 512m, 2g); using {DEFAULT_CACHE_SIZE >> 20}m"
 
