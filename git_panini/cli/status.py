@@ -18,7 +18,7 @@ FINAL = ("completed", "failed")
 HEADER = ("file", "size", "new", "stored", "ratio", "status")
 
 
-def status(treeish: str = typer.Option("HEAD", "--rev", help="Commit whose files to show."),
+def status(treeish: str = typer.Option("HEAD", "--rev", metavar="REV", help="Commit whose files to show."),
            offline: bool = typer.Option(False, "--offline", help="Only the notes already here: do not fetch "
                                         "the remote's when some file has none or an unfinished one."),
            json: bool = JsonOption):
