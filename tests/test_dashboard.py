@@ -309,8 +309,12 @@ def test_a_failed_verify_is_listed(repo, tmp_path):
 
 def test_throughput_and_history_come_from_the_notes(repo, tmp_path):
     out = tmp_path / "site"
-    dashboard(repo, out, "--no-verify", "--history", "3")
+    dashboard(repo, out, "--no-verify", "--history", "3", "--summary", str(tmp_path / "summary.md"))
     data = json.loads((out / "dashboard.json").read_text())
+    t = data["totals"]
+    assert (f"{human(t['size'])} at full size; {human(t['stored_now_bytes'])} stored now, each content once "
+            f"({human(t['stored_bytes'])} compressed, {human(t['pending_bytes'])} not compressed yet)") in \
+        (tmp_path / "summary.md").read_text()
     completed = [n for n in notes_of(repo).values() if n["status"] == "completed"]
     assert completed and all(n["work_seconds"] >= 0 for n in completed)   # `git panini work` records it
     assert sum(n["work_seconds"] for n in completed) > 0
