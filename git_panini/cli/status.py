@@ -52,12 +52,13 @@ def status(treeish: str = typer.Option("HEAD", "--rev", metavar="REV", help="Com
         stored = note.get("stored_bytes")
         missing = left.get(f.path) if p and left.get(f.path, (None,))[0] == p.encode() else None
         pointer_here = bool(here and p and not missing and holds_pointer_text(repo, f))
-        rows.append({"pointer_in_working_tree": pointer_here,"path": f.path, "size": p.size if p else None, "manifest": p.manifest if p else None,
+        rows.append({"path": f.path, "size": p.size if p else None, "manifest": p.manifest if p else None,
                      # No note: the file was never pushed (notes exist only for published files).
                      "status": "missing" if missing else note.get("status", "local") if p else "malformed",
                      "unique_bytes": note.get("unique_bytes"), "stored_bytes": stored,
                      "ratio": round(stored / p.size, 4) if p and stored is not None and p.size else None,
-                     "error": missing[1] if missing else note.get("error") if p else f.error})
+                     "error": missing[1] if missing else note.get("error") if p else f.error,
+                     "pointer_in_working_tree": pointer_here})
     if json:
         print_json({"files": rows})
         return
