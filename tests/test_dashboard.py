@@ -16,7 +16,8 @@ import pytest
 
 from conftest import git, make_bare, make_repo, notes_of, pointer_of, run, write_random, write_text
 from test_report import copy_template, corrupt_chunk, forget_raw_copies
-from git_panini.report.dashboard import sample
+from git_panini.report.dashboard import STATES, sample
+from git_panini.report.dashboard_html import history_chart
 from git_panini.util.units import human
 
 CHROMIUM = "/usr/bin/chromium"
@@ -198,6 +199,18 @@ def test_page_in_chromium_shows_the_report_numbers(repo, tmp_path, browser):
     assert shown["verify.checked"] == 10 and data["verify"]["ok"]
     assert data["codecs"] and sum(c["bytes"] for c in data["codecs"]) > 0
     assert shown["throughput.bytes_per_second"] > 0
+    # each total says what it counts, in words: this commit's paths at full size, what the store holds
+    # (compressed or not yet, each content once), the codecs' input, and every version the notes hold
+    text = " ".join(seen["text"].split())
+    t = data["totals"]
+    assert f"{human(t['size'])} at full size, every path of this commit" in text
+    assert (f"{human(t['stored_bytes'])} compressed + {human(t['pending_bytes'])} not compressed yet, "
+            "each content once") in text
+    assert (f"compressed size of the {t['completed_files']} completed file(s), {human(t['completed_size'])} "
+            "at full size") in text
+    assert f"{human(sum(c['bytes'] for c in data['codecs']))} of file data" in text
+    assert f"{human(data['throughput']['bytes'])} completed in all, every version the notes hold" in text
+    assert " packed" not in text and " raw" not in text.split("Stored vs raw")[0]
     # hostile paths are text on the page, exactly as Git has them
     assert HOSTILE in seen["paths"] and QUOTES in seen["paths"]
     assert "latin-\ufffd.bin" in seen["paths"]
@@ -296,8 +309,12 @@ def test_a_failed_verify_is_listed(repo, tmp_path):
 
 def test_throughput_and_history_come_from_the_notes(repo, tmp_path):
     out = tmp_path / "site"
-    dashboard(repo, out, "--no-verify", "--history", "3")
+    dashboard(repo, out, "--no-verify", "--history", "3", "--summary", str(tmp_path / "summary.md"))
     data = json.loads((out / "dashboard.json").read_text())
+    t = data["totals"]
+    assert (f"{human(t['size'])} at full size; {human(t['stored_now_bytes'])} stored now, each content once "
+            f"({human(t['stored_bytes'])} compressed, {human(t['pending_bytes'])} not compressed yet)") in \
+        (tmp_path / "summary.md").read_text()
     completed = [n for n in notes_of(repo).values() if n["status"] == "completed"]
     assert completed and all(n["work_seconds"] >= 0 for n in completed)   # `git panini work` records it
     assert sum(n["work_seconds"] for n in completed) > 0
@@ -314,6 +331,49 @@ def test_throughput_and_history_come_from_the_notes(repo, tmp_path):
     assert history[-1]["commit"] == tip
     assert {s: history[-1][s] for s in data["queue"]["now"]} == data["queue"]["now"]
     assert history[0]["pending"]["files"] > 0 and history[0]["completed"]["files"] == 0
+
+
+def _queue_at(time: str, **files) -> dict:
+    return {"time": time, "commit": "c", **{s: {"files": files.get(s, 0), "bytes": 0} for s in STATES}}
+
+
+def _polygon_points(svg: str) -> dict[str, list[tuple[float, float]]]:
+    found = {}
+    for part in svg.split("<polygon ")[1:]:
+        state = part.split('class="f-', 1)[1].split(" ", 1)[0]
+        coords = part.split('points="', 1)[1].split('"', 1)[0].split()
+        found[state] = [tuple(map(float, c.split(","))) for c in coords]
+    return found
+
+
+def _drawn(corners: list[tuple[float, float]]) -> tuple[float, float]:
+    """From where to where a stacked band has any height: its upper edge is two corners per sample (where
+    the sample starts holding, where it stops), its lower edge the same, backwards."""
+    half = len(corners) // 2
+    upper, lower = corners[:half], corners[half:][::-1]
+    xs = [x for (x, top), (_, bottom) in zip(upper, lower) if bottom > top]
+    return min(xs), max(xs)
+
+
+def test_queue_over_time_is_drawn_as_steps_between_samples():
+    """A worker that started at 17:29 and finished at 17:32 is processing from 17:29 to 17:32 on the chart,
+    never a ramp from the sample before (17:26): each sample's counts hold until the next one, the last
+    until the page was made."""
+    points = [_queue_at("2026-01-01T17:26:00Z", pending=3), _queue_at("2026-01-01T17:29:00Z", processing=3),
+              _queue_at("2026-01-01T17:32:00Z", completed=3)]
+    bands = _polygon_points(history_chart(points, now="2026-01-01T17:32:30Z"))
+    assert set(bands) == {"pending", "processing", "completed"}
+    for state, corners in bands.items():              # only level and upright edges: steps, no slope
+        for (x0, y0), (x1, y1) in zip(corners, corners[1:] + corners[:1]):
+            assert x0 == x1 or y0 == y1, (state, (x0, y0), (x1, y1))
+    # 6 minutes of history and the 30 s since: x runs 46 + 662 * seconds / 390
+    x = {t: round(46 + 662 * s / 390, 2) for t, s in (("17:26", 0), ("17:29", 180), ("17:32", 360), ("now", 390))}
+    spans = {state: _drawn(corners) for state, corners in bands.items()}
+    assert spans == {"pending": (x["17:26"], x["17:29"]), "processing": (x["17:29"], x["17:32"]),
+                     "completed": (x["17:32"], x["now"])}
+    # A last sample long before the page was made holds a tenth of the history's span more, not weeks.
+    far = _polygon_points(history_chart(points, now="2026-02-01T00:00:00Z"))
+    assert _drawn(far["completed"]) == (round(46 + 662 * 360 / 396, 2), 46 + 662)
 
 
 def test_sampling_spreads_over_time():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from conftest import git, run, sha256_file
 
@@ -24,3 +25,9 @@ def test_the_demo_runs_end_to_end(tmp_path):
     assert numbers["totals"]["completed_files"] == numbers["totals"]["files"] == 4
     assert numbers["verify"]["ok"] and numbers["verify"]["checked"] == 4
     assert (tmp_path / "demo" / "dashboard" / "index.html").stat().st_size > 10_000
+    # docs/demo.txt, the capture the README shows, is what the demo prints now: the same commands, as many lines.
+    capture = (Path(__file__).resolve().parents[1] / "docs" / "demo.txt").read_text().splitlines()
+    shown = proc.stdout.replace(str(tmp_path / "demo"), "/tmp/panini-demo").splitlines()
+    assert [l for l in shown if l.startswith("$ ")] == [l for l in capture if l.startswith("$ ")], \
+        "docs/demo.txt is behind: git panini demo /tmp/panini-demo > docs/demo.txt 2>&1"
+    assert len(shown) == len(capture)

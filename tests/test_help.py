@@ -3,6 +3,8 @@ errors as one line with exit 2."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from conftest import make_repo, run
@@ -32,6 +34,18 @@ def test_usage_lines_name_arguments_as_git_does():
     page = manpage.render()
     assert "{" not in "".join(line for line in page.splitlines() if "git panini" in line), page
     assert "git panini lock [OPTIONS] PATHS..." in page.replace("\\", "")
+
+
+def test_help_names_values_as_git_does_never_typer_types(tmp_path):
+    """PATTERNS..., --top N, -I, --include PATTERN: never typer's `paths... <list[str]>` or `<int range>`, on
+    the page that renders every command and in `git panini help`."""
+    page = manpage.render().replace("\\e", "\\")
+    assert re.findall(r"<[a-z][^>]*>", page) == []
+    for line in ("  PATTERNS...  Patterns such as", "  PATHS...  Files or directories", "  --top N ",
+                 "  -I, --include PATTERN ", "  -j, --jobs N ", "  --rev REV ", "  --listen HOST:PORT "):
+        assert line in page, line
+    proc = run(["git", "panini", "help", "track"], cwd=tmp_path)
+    assert "  PATTERNS...  Patterns such as" in proc.stdout and "<" not in proc.stdout
 
 
 @pytest.mark.parametrize("args", [["statu"], ["status", "--bogus"], ["help", "nope"], ["verify", "--rev"],

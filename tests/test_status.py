@@ -71,3 +71,28 @@ def test_piped_status_prints_whole_paths(tmp_path):
     rows = {line.split()[0]: line.split()[1:] for line in out[1:]}
     assert rows[LONG] == ["48.8", "KiB", "48.8", "KiB", "-", "-", "pending"]
     assert rows["x.bin"][-1] == "pending"
+
+
+def test_a_clone_made_without_the_filter_is_told_its_files_are_pointers_until_checkout(tmp_path):
+    """No global filter when cloning: every tracked file is its pointer text. `install` says what fixes it,
+    `status` tells those files from real ones (and names only them), `checkout` makes them real."""
+    _, url, alice = _published(tmp_path)
+    bob = tmp_path / "bob"
+    clone(url, bob)
+    assert (bob / "x.bin").read_bytes().startswith(b"version git-panini")
+    proc = run(["git", "panini", "install"], cwd=bob)
+    assert "2 file(s) in the working tree are their pointer text" in proc.stdout
+    assert "run git panini checkout" in proc.stdout
+    write_random(bob / "x.bin", 700_000, seed=11)           # one made real by hand: not a pointer any more
+    shown = _status(bob)
+    assert not shown["x.bin"]["pointer_in_working_tree"] and shown[LONG]["pointer_in_working_tree"]
+    proc = run(["git", "panini", "status"], cwd=bob)
+    assert proc.stdout.count("pointer text in the working tree") == 1 and LONG in proc.stdout
+    assert proc.stderr == ("git-panini: 1 file(s) in the working tree are their pointer text, not their data "
+                           "(checked out without the filter): run git panini checkout\n")
+    assert not _status(bob, "--rev", "HEAD~0")[LONG]["pointer_in_working_tree"]   # another rev: not compared
+    run(["git", "panini", "checkout"], cwd=bob)
+    assert not any(f["pointer_in_working_tree"] for f in _status(bob).values())
+    assert run(["git", "panini", "status"], cwd=bob).stderr == ""
+    assert "pointer text" not in run(["git", "panini", "install"], cwd=bob).stdout
+    assert "pointer text" not in run(["git", "panini", "install"], cwd=alice).stdout

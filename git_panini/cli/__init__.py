@@ -19,22 +19,49 @@ except ImportError:
 PROG = "git panini"
 
 
-_typer_metavar = typer.core.TyperArgument.make_metavar
-
-
-def _metavar(argument, ctx, *, usage: bool = False) -> str:
+def _usage_name(argument) -> str:
     """An argument in a usage line as git writes its own: PATH..., [REV], import|export|info (typer writes
-    required ones as {paths}...); its help line as typer does."""
-    if not usage:
-        return _typer_metavar(argument, ctx)
+    required ones as {paths}...)."""
+    name = _argument_name(argument)
+    return name if argument.required or name.startswith("[") else f"[{name}]"
+
+
+def _argument_name(argument) -> str:
+    """PATHS..., REF...: the metavar, else the name in capitals, never typer's type (`<list[str]>`)."""
     name = argument.metavar or argument.name.upper()
-    if "[" in name or "..." in name:
-        return name
-    name = name if argument.required else f"[{name}]"
-    return name + ("..." if argument.nargs != 1 else "")
+    return name + ("..." if argument.nargs != 1 and "..." not in name else "")
 
 
-typer.core.TyperArgument.make_metavar = _metavar
+def _option_name(option) -> str:
+    """-I, --include PATTERN; --top N; --json: the option's names and a word for its value (its metavar, N
+    for a number, the choices, else its name in capitals), never typer's type (`<int range>`, `<str>`)."""
+    value = ""
+    if not getattr(option, "is_flag", False) and not getattr(option, "count", False):
+        kind = getattr(getattr(option, "type", None), "name", "")
+        choices = getattr(getattr(option, "type", None), "choices", None)
+        value = " " + (option.metavar or ("N" if kind.split(" ")[0] in ("int", "integer", "float")
+                                          else "|".join(map(str, choices)) if choices
+                                          else option.name.upper().replace("_", "-")))
+
+    def names(opts):
+        return ", ".join(sorted(opts, key=lambda o: len(o) - len(o.lstrip("-")))) + value
+    return " / ".join(names(o) for o in (option.opts, option.secondary_opts) if o)
+
+
+def _clean_help_record(get_help_record, name):
+    """The parameter's help line with `name(param)` as its first column (typer's own shows types)."""
+    def record(self, ctx):
+        found = get_help_record(self, ctx)
+        return None if found is None else (name(self), found[1])
+    return record
+
+
+# Help and usage lines as Git writes its own, whichever typer draws them (its private renderers change
+# from one minor version to the next: only these public click methods are replaced).
+typer.core.TyperArgument.get_usage_pieces = lambda self, ctx: [_usage_name(self)]
+typer.core.TyperArgument.get_help_record = _clean_help_record(typer.core.TyperArgument.get_help_record,
+                                                              _argument_name)
+typer.core.TyperOption.get_help_record = _clean_help_record(typer.core.TyperOption.get_help_record, _option_name)
 
 # Each command's module, in the order help lists them. A command's module (and what it imports: requests,
 # PyGithub, the worker) loads only when that command runs: every git panini call paid for all of them.

@@ -14,14 +14,16 @@ from .common import JsonOption, commit_or_fail, console, fail, open_repo, print_
 DEFAULT_OUT = "panini-dashboard"
 
 
-def dashboard(out: str = typer.Option(DEFAULT_OUT, "--out", help="Folder to write index.html and dashboard.json "
-                                      "into (made if missing)."),
+def dashboard(out: str = typer.Option(DEFAULT_OUT, "--out", metavar="DIR",
+                                      help="Folder to write index.html and dashboard.json "
+                                           "into (made if missing)."),
               rev: str = typer.Option("HEAD", "--rev", help="Whose tree's files to show."),
               verify: bool = typer.Option(True, "--verify/--no-verify", help="Verify every file of the tree "
                                           "bit-perfect (it reads every chunk; --no-verify: show 'not run')."),
               history: int = typer.Option(60, "--history", min=1, help="Moments of the notes' history drawn."),
-              summary: str = typer.Option(None, "--summary", help="Also append a short Markdown summary to this "
-                                          "file (e.g. \"$GITHUB_STEP_SUMMARY\")."),
+              summary: str = typer.Option(None, "--summary", metavar="FILE",
+                                          help="Also append a short Markdown summary to this "
+                                               "file (e.g. \"$GITHUB_STEP_SUMMARY\")."),
               json: bool = JsonOption):
     """Write DIR/index.html (sizes per file type, codec chains, the queue and its history, worker throughput,
     the largest files, verify status) and DIR/dashboard.json (the same numbers)."""

@@ -18,7 +18,8 @@ def dispatch(backend: str = typer.Option("local", "--backend", help="local: work
                                          "jobs to a `git panini serve` (--url)."),
              max_jobs: int = typer.Option(dispatch_mod.DEFAULT_MAX_JOBS, "--max-jobs", min=1,
                                           help="At most this many jobs (the rest waits for the next dispatch)."),
-             job_bytes: str = typer.Option("256MiB", "--job-bytes", help="About this much new data per job."),
+             job_bytes: str = typer.Option("256MiB", "--job-bytes", metavar="SIZE",
+                                           help="About this much new data per job."),
              lease: int = typer.Option(dispatch_mod.DEFAULT_LEASE_SECONDS, "--lease", min=60,
                                        help="Seconds a queued job has to start before it is dispatched again."),
              remote: str = typer.Option(None, "--remote", help="Read and publish the notes here (default: "
@@ -33,7 +34,8 @@ def dispatch(backend: str = typer.Option("local", "--backend", help="local: work
              runner: str = typer.Option('["ubuntu-latest"]', "--runner",
                                         help="github: runner labels, JSON list or comma-separated."),
              device: str = typer.Option("cpu", "--device", help="auto|cpu|cuda, passed to the workers."),
-             api_url: str = typer.Option(None, "--api-url", help="Default: $GITHUB_API_URL, else api.github.com."),
+             api_url: str = typer.Option(None, "--api-url", metavar="URL",
+                                         help="Default: $GITHUB_API_URL, else api.github.com."),
              token: str = typer.Option(None, "--token", help="Default: $GITHUB_TOKEN (prefer the variable)."),
              repository: str = typer.Option(None, "--repository", help="owner/name; default: $GITHUB_REPOSITORY."),
              url: str = typer.Option(None, "--url", help="webhook: the server's URL (token from "

@@ -104,7 +104,7 @@ def init_ci(uses: str = typer.Option(None, "--uses", help=f"OWNER/REPO@REF holdi
             spec: str = typer.Option(None, "--spec", help="What runners pip install (default: where this "
                                      "git-panini was installed from, as pip recorded it)."),
             max_jobs: int = typer.Option(4, "--max-jobs", help="Jobs per dispatch."),
-            job_bytes: str = typer.Option("256MiB", "--job-bytes", help="New data per job."),
+            job_bytes: str = typer.Option("256MiB", "--job-bytes", metavar="SIZE", help="New data per job."),
             cron: str = typer.Option("17,47 * * * *", "--cron", help="When to look for expired leases."),
             comment: bool = typer.Option(True, "--comment/--no-comment", help="Keep a report comment on PRs."),
             dashboard: bool = typer.Option(False, "--dashboard", help="The dispatch workflow also publishes "

@@ -74,6 +74,20 @@ def install(global_: bool = typer.Option(False, "--global", help="Filter config 
             f.write(existing.replace(OLD_STORE_ATTRIBUTES, "") + STORE_ATTRIBUTES)
     console.print(f"git-panini installed: filter in .git/config, {len(installed)} hooks; Git runs {panini}",
                   markup=False, highlight=False)
+    _say_if_pointers_here(repo)
+
+
+def _say_if_pointers_here(repo):
+    """A clone made before the filter was installed holds pointer text where its files belong: say what
+    turns them into the files (the filter only runs on what Git checks out from now on)."""
+    from ..gitio.materialize import pointer_files
+    from ..util.pathfilter import PathFilter
+    if repo.work_tree is None or repo.git("rev-parse", "--verify", "--quiet", "HEAD", check=False).returncode:
+        return
+    left = pointer_files(repo, PathFilter())
+    if left:
+        console.print(f"{len(left)} file(s) in the working tree are their pointer text, not their data (checked "
+                      "out without the filter): run git panini checkout", markup=False, highlight=False)
 
 
 def uninstall(global_: bool = typer.Option(False, "--global", help="Remove the user-level filter config.")):

@@ -7,6 +7,7 @@ from enum import Enum
 
 import typer
 
+from ..util.pathfilter import split_patterns
 from .common import JsonOption, console, err_console, fail, human, open_repo, print_json
 
 
@@ -39,17 +40,23 @@ def migrate_command(
         refs: list[str] = typer.Argument(None, metavar="REF",
                                          help="Branches and tags to rewrite (default: the current branch)."),
         include: list[str] = typer.Option(None, "--include", "-I", metavar="PATTERN",
-                                          help="gitattributes pattern to convert, repeatable (import default: "
-                                               "the patterns HEAD's .gitattributes tracks; export: every pointer)."),
+                                          help="gitattributes patterns to convert, repeatable or comma-separated "
+                                               "(import default: those HEAD tracks with git-panini and every one "
+                                               "git-lfs tracks in the history; export: every pointer)."),
         exclude: list[str] = typer.Option(None, "--exclude", "-X", metavar="PATTERN",
-                                          help="Pattern left as it is, repeatable."),
+                                          help="Patterns left as they are, repeatable or comma-separated."),
+        from_lfs: bool = typer.Option(False, "--from-lfs",
+                                      help="import: also every pattern git-lfs tracks in the history, their "
+                                           "objects read from .git/lfs/objects (git lfs fetch --all when missing)."),
         everything: bool = typer.Option(False, "--everything", help="Every local branch and tag."),
         top: int = typer.Option(10, "--top", min=1, help="info: rows shown."),
         json: bool = JsonOption):
     """Rewrite history: matching files become pointers (import) or plain files (export); info only counts."""
     from ..ops.migrate import MigrateError, info, migrate
     repo = open_repo()
-    include, exclude = include or [], exclude or []
+    include, exclude = split_patterns(include), split_patterns(exclude)
+    if from_lfs and mode is not Mode.import_:
+        fail("--from-lfs goes with migrate import", code=2)
     try:
         if mode is Mode.info:
             rows = info(repo, include, exclude, refs or [], everything)
@@ -57,7 +64,7 @@ def migrate_command(
             return
         start = None if json else _progress(mode.value)
         try:
-            result = migrate(repo, mode.value, include, exclude, refs or [], everything, start)
+            result = migrate(repo, mode.value, include, exclude, refs or [], everything, start, from_lfs)
         finally:
             if start is not None:
                 start.bar.stop()
@@ -67,8 +74,13 @@ def migrate_command(
     if json:
         print_json({"refs": result.refs, "changed": result.changed, "backup": result.backup,
                     "commits": counts.commits, "converted_blobs": counts.converted, "converted_bytes": counts.bytes,
-                    "checked_out": result.checked_out})
+                    "checked_out": result.checked_out, "patterns": result.patterns,
+                    "lfs_fetched": result.lfs_fetched})
         return
+    if result.lfs_fetched:
+        console.print("git-lfs objects missing here were fetched first (git lfs fetch --all)", markup=False)
+    if mode is Mode.import_ and result.patterns != include:
+        console.print(f"patterns: {' '.join(result.patterns)}", markup=False, highlight=False)
     what = "into pointers" if mode is Mode.import_ else "back into files"
     console.print(f"migrate {mode.value}: {counts.commits} commit(s) read, {counts.converted} blob(s) "
                   f"({human(counts.bytes)}) turned {what}, {len(result.changed)} ref(s) rewritten",

@@ -9,8 +9,10 @@ from ..transfer.sync import SyncError, remote_refs
 from ..util.pathfilter import PathFilter
 from .common import console, fail, open_repo, remote_or_fail
 
-IncludeOption = typer.Option(None, "--include", "-I", help="Only paths matching these patterns (comma-separated).")
-ExcludeOption = typer.Option(None, "--exclude", "-X", help="Not paths matching these patterns (comma-separated).")
+IncludeOption = typer.Option(None, "--include", "-I", metavar="PATTERN",
+                             help="Only paths matching these patterns (comma-separated).")
+ExcludeOption = typer.Option(None, "--exclude", "-X", metavar="PATTERN",
+                             help="Not paths matching these patterns (comma-separated).")
 
 
 def pull(remote: str = typer.Argument(None, help="Remote name or URL (default: the branch's remote)."),

@@ -29,9 +29,11 @@ def report(base: str = typer.Option(None, "--base", help="The range's base (e.g.
                                         "with the report (found again by a hidden marker)."),
            pr: int = typer.Option(None, "--pr", help="Pull request number (default: from $GITHUB_EVENT_PATH)."),
            sha: str = typer.Option(None, "--sha", help="Commit for the statuses (default: --head resolved)."),
-           comment_author: str = typer.Option(None, "--comment-author", help="Login whose marked comment is ours "
-                                              "(default: any bot, e.g. github-actions[bot])."),
-           api_url: str = typer.Option(None, "--api-url", help="Default: $GITHUB_API_URL, else api.github.com."),
+           comment_author: str = typer.Option(None, "--comment-author", metavar="LOGIN",
+                                              help="Login whose marked comment is ours "
+                                                   "(default: any bot, e.g. github-actions[bot])."),
+           api_url: str = typer.Option(None, "--api-url", metavar="URL",
+                                       help="Default: $GITHUB_API_URL, else api.github.com."),
            token: str = typer.Option(None, "--token", help="Default: $GITHUB_TOKEN (prefer the variable)."),
            repository: str = typer.Option(None, "--repository", help="owner/name; default: $GITHUB_REPOSITORY.")):
     """Per file added or changed in a range: size, new bytes after dedup, stored, pending, codecs, ratio."""

@@ -23,15 +23,19 @@ def _log(message: str):
         sys.stdout.flush()
 
 
-def serve(listen: str = typer.Option(serve_mod.DEFAULT_LISTEN, "--listen", help="HOST:PORT to listen on "
-                                     "(port 0: any free port; it is printed)."),
-          workdir: str = typer.Option(None, "--workdir", help="Job records and the clones of the remotes "
-                                      "(default: ~/.local/state/git-panini/serve)."),
+def serve(listen: str = typer.Option(serve_mod.DEFAULT_LISTEN, "--listen", metavar="HOST:PORT",
+                                     help="HOST:PORT to listen on "
+                                          "(port 0: any free port; it is printed)."),
+          workdir: str = typer.Option(None, "--workdir", metavar="DIR",
+                                      help="Job records and the clones of the remotes "
+                                           "(default: ~/.local/state/git-panini/serve)."),
           concurrency: int = typer.Option(1, "--concurrency", min=1, max=64,
                                           help="Jobs run at once; more wait as queued."),
-          max_body: str = typer.Option("1MiB", "--max-body", help="Largest request body (bigger: 413)."),
-          token_env: str = typer.Option(TOKEN_ENV, "--token-env", help="Environment variable holding the bearer "
-                                        f"token clients must send (the HMAC secret comes from ${SECRET_ENV})."),
+          max_body: str = typer.Option("1MiB", "--max-body", metavar="SIZE",
+                                       help="Largest request body (bigger: 413)."),
+          token_env: str = typer.Option(TOKEN_ENV, "--token-env", metavar="NAME",
+                                        help="Environment variable holding the bearer "
+                                             f"token clients must send (the HMAC secret comes from ${SECRET_ENV})."),
           no_auth: bool = typer.Option(False, "--no-auth", help="No token (only when listening on loopback)."),
           effort: int = typer.Option(2, "--effort", min=0, max=3, help="Passed to `git panini work`."),
           allow_remote: list[str] = typer.Option(None, "--allow-remote", metavar="URL",

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from ..format import pointer_scan as pointers
 from ..gitio import unavailable
+from ..gitio.materialize import holds_pointer_text
 from ..store.notes import Notes
 from ..transfer.remote import default_remote
 from ..transfer.remote_notes import NotesUnavailable, fetch_notes
@@ -18,12 +19,13 @@ FINAL = ("completed", "failed")
 HEADER = ("file", "size", "new", "stored", "ratio", "status")
 
 
-def status(treeish: str = typer.Option("HEAD", "--rev", help="Commit whose files to show."),
+def status(treeish: str = typer.Option("HEAD", "--rev", metavar="REV", help="Commit whose files to show."),
            offline: bool = typer.Option(False, "--offline", help="Only the notes already here: do not fetch "
                                         "the remote's when some file has none or an unfinished one."),
            json: bool = JsonOption):
     """Show pending / queued / processing / completed / failed for each file in a commit, and missing for a
-    file a checkout left as its pointer text because its data could not be had (with why).
+    file a checkout left as its pointer text because its data could not be had (with why). Of HEAD, a file
+    whose working-tree copy is its pointer text, not its data (a clone made without the filter), says so.
 
     "new" is what the file added to the store when it was first published (its bytes no stored file had),
     written once in its note: it stays the same whoever cleans the same content again."""
@@ -41,18 +43,22 @@ def status(treeish: str = typer.Option("HEAD", "--rev", help="Commit whose files
             err_console.print(f"git-panini: {e}; showing the notes here", markup=False, highlight=False)
     # Files a checkout left as their pointer text, their data not to be had (gitio.unavailable).
     left = unavailable.current(repo)
+    # Of HEAD only: the working tree holds HEAD's files (another commit's would be compared with the wrong ones).
+    here = repo.work_tree is not None and treeish == "HEAD"
     rows = []
     for f in found:
         p = f.pointer
         note = notes.get(p.manifest, {}) if p else {}
         stored = note.get("stored_bytes")
         missing = left.get(f.path) if p and left.get(f.path, (None,))[0] == p.encode() else None
+        pointer_here = bool(here and p and not missing and holds_pointer_text(repo, f))
         rows.append({"path": f.path, "size": p.size if p else None, "manifest": p.manifest if p else None,
                      # No note: the file was never pushed (notes exist only for published files).
                      "status": "missing" if missing else note.get("status", "local") if p else "malformed",
                      "unique_bytes": note.get("unique_bytes"), "stored_bytes": stored,
                      "ratio": round(stored / p.size, 4) if p and stored is not None and p.size else None,
-                     "error": missing[1] if missing else note.get("error") if p else f.error})
+                     "error": missing[1] if missing else note.get("error") if p else f.error,
+                     "pointer_in_working_tree": pointer_here})
     if json:
         print_json({"files": rows})
         return
@@ -61,7 +67,8 @@ def status(treeish: str = typer.Option("HEAD", "--rev", help="Commit whose files
         return
     cells = [(shown(r["path"]), human(r["size"]), human(r["unique_bytes"]), human(r["stored_bytes"]),
               f"{r['ratio']:.1%}" if r["ratio"] is not None else "-",
-              r["status"] + (f" ({shown(r['error'])})" if r["error"] else "")) for r in rows]
+              r["status"] + (f" ({shown(r['error'])})" if r["error"] else "")
+              + (", pointer text in the working tree" if r["pointer_in_working_tree"] else "")) for r in rows]
     if not console.is_terminal:
         _print_plain(cells)
     else:
@@ -69,6 +76,11 @@ def status(treeish: str = typer.Option("HEAD", "--rev", help="Commit whose files
         for row in cells:
             table.add_row(*row)
         console.print(table)
+    pointers_here = sum(r["pointer_in_working_tree"] for r in rows)
+    if pointers_here:
+        err_console.print(f"git-panini: {pointers_here} file(s) in the working tree are their pointer text, not "
+                          "their data (checked out without the filter): run git panini checkout", markup=False,
+                          highlight=False)
     missing = sum(r["status"] == "missing" for r in rows)
     if missing:
         err_console.print(f"git-panini: {missing} file(s) left as their pointer text: their data could not be had "

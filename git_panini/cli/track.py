@@ -55,19 +55,29 @@ def track(patterns: list[str] = typer.Argument(None, help='Patterns such as "*.p
         for pattern, is_lockable in tracked:
             console.print(pattern + (" (lockable)" if is_lockable else ""), markup=False, highlight=False)
         return
+    from ..ops.migrate.lfs import drop_lfs_lines
     for pattern in patterns:
         quoted = _quote(pattern)
+        # git-lfs's line for the same pattern goes (git lfs track replaces its own lines the same way): left
+        # above ours it would be dead text that reads as if git-lfs still had the files.
+        lines, lfs_extras = drop_lfs_lines(lines, {quoted})
+        from_lfs = quoted in lfs_extras
         at = next((i for i, l in enumerate(lines) if l.split()[:1] == [quoted] and "filter=panini" in l.split()), None)
-        was_lockable = at is not None and LOCKABLE in lines[at].split()
+        was_lockable = LOCKABLE in (lines[at].split() if at is not None else lfs_extras.get(quoted, []))
         line = f"{quoted} {ATTRS}" + (f" {LOCKABLE}" if lockable or was_lockable else "")
-        if at is not None and lines[at] == line:
+        if at is not None and lines[at] == line and not from_lfs:
             console.print(f"already tracked: {pattern}", markup=False)
             continue
         if at is not None:   # tracked before: now lockable too, or written by a version without merge=panini
             lines[at] = line
         else:
             lines.append(line)
-        console.print(f"tracking {pattern}" + (" (lockable)" if lockable else ""), markup=False)
+        if from_lfs:
+            console.print(f"tracking {pattern}: replaced git-lfs's line for it in .gitattributes; stage the files "
+                          "git-lfs stored with `git add --renormalize .`, or convert the whole history instead: "
+                          "git checkout .gitattributes && git panini migrate import", markup=False, highlight=False)
+        else:
+            console.print(f"tracking {pattern}" + (" (lockable)" if lockable else ""), markup=False)
     with open(path, "w", encoding="utf-8", errors="surrogateescape") as f:
         f.write("\n".join(lines) + "\n")
 

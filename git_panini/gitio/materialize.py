@@ -6,6 +6,7 @@ import os
 import sys
 
 from ..format import pointer_scan as pointers
+from ..format.pointer import MAX_POINTER_SIZE
 from ..store.chunk_source import ChunkSource
 from ..transfer.remote import default_remote, remote_objects
 from ..transfer.sync import fetch
@@ -13,21 +14,23 @@ from ..util.pathfilter import PathFilter
 
 
 def pointer_files(repo, paths: PathFilter) -> list[pointers.FoundPointer]:
-    """HEAD's tracked files whose working-tree copy is still the pointer text (never a user's edit)."""
-    found = []
-    for f in pointers.in_tree(repo, "HEAD"):
-        if f.pointer is None or not paths.matches(f.path):
-            continue
-        full = os.path.join(repo.work_tree, f.path)
-        try:
-            if os.path.getsize(full) > 1024:
-                continue
-            with open(full, "rb") as fh:
-                if fh.read() == f.pointer.encode():
-                    found.append(f)
-        except FileNotFoundError:
-            found.append(f)   # absent: a smudge failed there; check it out again
-    return found
+    """HEAD's tracked files whose working-tree copy is still the pointer text (never a user's edit), or
+    absent (a smudge failed there: checking it out again is right)."""
+    return [f for f in pointers.in_tree(repo, "HEAD")
+            if f.pointer is not None and paths.matches(f.path) and holds_pointer_text(repo, f) is not False]
+
+
+def holds_pointer_text(repo, found: pointers.FoundPointer) -> bool | None:
+    """Whether the file's working-tree copy is its pointer text rather than its data (a clone made without
+    the filter, a failed smudge); None when there is no such file."""
+    full = os.path.join(repo.work_tree, found.path)
+    try:
+        if os.path.getsize(full) > MAX_POINTER_SIZE:
+            return False
+        with open(full, "rb") as fh:
+            return fh.read() == found.pointer.encode()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
 
 
 def fetch_missing(repo, source: ChunkSource, manifests: list[str]) -> int:

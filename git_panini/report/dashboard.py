@@ -349,9 +349,9 @@ def summary_markdown(data: dict) -> str:
     ratio = f"{t['ratio'] * 100:.1f} %" if t["ratio"] is not None else "-"
     lines = ["### git-panini dashboard", "",
              f"`{data['rev']}` at `{(data['commit'] or 'no commit')[:12]}`: {t['files']} file(s), "
-             f"{human(t['size'])} raw, "
-             f"{human(t['stored_now_bytes'])} stored now ({human(t['stored_bytes'])} packed, "
-             f"{human(t['pending_bytes'])} waiting raw); ratio of completed files {ratio}; "
+             f"{human(t['size'])} at full size; "
+             f"{human(t['stored_now_bytes'])} stored now, each content once ({human(t['stored_bytes'])} "
+             f"compressed, {human(t['pending_bytes'])} not compressed yet); ratio of completed files {ratio}; "
              f"dedup saved {human(t['dedup_saved_bytes'])}.", "",
              "| " + " | ".join(STATES) + " |", "|" + "--:|" * len(STATES),
              "| " + " | ".join(f"{now[s]['files']} ({human(now[s]['bytes'])})" for s in STATES) + " |", ""]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 
 from ..util.units import human
 
@@ -122,7 +122,7 @@ def types_chart(types: list[dict]) -> str:
 
 
 def donut(codecs: list[dict]) -> str:
-    """Codec chains by bytes packed, as a ring."""
+    """Codec chains by the file data (at full size) each compressed, as a ring."""
     size, r, stroke = 200, 70, 34
     circumference = 2 * 3.141592653589793 * r
     total = sum(c["bytes"] for c in codecs) or 1
@@ -135,8 +135,8 @@ def donut(codecs: list[dict]) -> str:
                      f'<title>{esc(c["chain"])}: {c["bytes"]:,} bytes ({percent(c["share"])})</title></circle>')
         offset += length
     parts.append(f'<text class="big" x="100" y="98" text-anchor="middle">{esc(human(total))}</text>'
-                 '<text class="lbl" x="100" y="118" text-anchor="middle">packed</text>')
-    return _svg(size, size, "".join(parts), "codec chains by bytes packed")
+                 '<text class="lbl" x="100" y="118" text-anchor="middle">of file data</text>')
+    return _svg(size, size, "".join(parts), "codec chains by the file data each compressed")
 
 
 def queue_bar(now: dict) -> str:
@@ -164,16 +164,20 @@ def _ticks(top: float, n: int = 4) -> list[float]:
     return [step * i for i in range(n + 1) if step * (i - 1) < top]
 
 
-def history_chart(points: list[dict]) -> str:
-    """Files per state over the notes' history, stacked."""
+def history_chart(points: list[dict], now: str | None = None) -> str:
+    """Files per state over the notes' history, stacked, as steps: each sample's counts hold until the next
+    sample (the notes change only at their commits: a line between two samples would draw states that never
+    were), the last one until `now` (at most a tenth of the span further, so the history keeps the width)."""
     width, height, left, right, top, bottom = 720, 240, 46, 12, 10, 28
     plot_w, plot_h = width - left - right, height - top - bottom
-    if len(points) == 1:
-        points = points * 2            # one state: a flat band across the chart
-    times = [datetime.strptime(p["time"], "%Y-%m-%dT%H:%M:%SZ").timestamp() for p in points]
+    times = [_seconds_of(p["time"]) for p in points]
     t0, t1 = times[0], times[-1]
-    xs = ([left + plot_w * (t - t0) / (t1 - t0) for t in times] if t1 > t0
-          else [left + plot_w * i / (len(points) - 1) for i in range(len(points))])
+    end = max(t1, min(_seconds_of(now), t1 + max((t1 - t0) / 10, 1))) if now else t1
+    if end > t0:
+        xs = [left + plot_w * (t - t0) / (end - t0) for t in times]
+    else:   # every sample in one second: side by side, in order
+        xs = [left + plot_w * i / len(points) for i in range(len(points))]
+    ends = xs[1:] + [left + plot_w]          # where each sample's state stops holding
     totals = [sum(p[s]["files"] for s in STACK_ORDER) for p in points]
     ticks = _ticks(max(totals))
     scale = plot_h / (ticks[-1] or 1)
@@ -186,23 +190,26 @@ def history_chart(points: list[dict]) -> str:
     for state in STACK_ORDER:
         above = [b + p[state]["files"] for b, p in zip(below, points)]
         if any(a != b for a, b in zip(above, below)):
-            upper = " ".join(f"{_f(x)},{_f(y(a))}" for x, a in zip(xs, above))
-            lower = " ".join(f"{_f(x)},{_f(y(b))}" for x, b in reversed(list(zip(xs, below))))
+            upper = " ".join(f"{_f(x0)},{_f(y(a))} {_f(x1)},{_f(y(a))}" for x0, x1, a in zip(xs, ends, above))
+            lower = " ".join(f"{_f(x1)},{_f(y(b))} {_f(x0)},{_f(y(b))}"
+                             for x0, x1, b in reversed(list(zip(xs, ends, below))))
             parts.append(f'<polygon class="f-{state} area" points="{upper} {lower}"><title>{state}</title></polygon>')
         below = above
     for i in sorted({0, len(points) // 2, len(points) - 1}):
-        anchor = "start" if i == 0 else "end" if i == len(points) - 1 else "middle"
+        anchor = "start" if i == 0 else "end" if xs[i] > left + plot_w * 0.9 else "middle"
         parts.append(f'<text class="lbl" x="{_f(xs[i])}" y="{height - 8}" text-anchor="{anchor}">'
                      f'{esc(axis_label(points[i]["time"], t1 - t0))}</text>')
-    # One hover band per sample: its counts as a tooltip.
+    # One hover band per sample, over the span its counts hold: its counts as a tooltip.
     for i, p in enumerate(points):
-        x0 = xs[i - 1] / 2 + xs[i] / 2 if i else left
-        x1 = xs[i] / 2 + xs[i + 1] / 2 if i + 1 < len(points) else width - right
         tip = when(p["time"]) + "\n" + "\n".join(f"{s}: {p[s]['files']:,} file(s), {human(p[s]['bytes'])}"
                                                   for s in reversed(STACK_ORDER))
-        parts.append(f'<rect class="hover" x="{_f(x0)}" y="{top}" width="{_f(max(x1 - x0, 0.5))}" '
+        parts.append(f'<rect class="hover" x="{_f(xs[i])}" y="{top}" width="{_f(max(ends[i] - xs[i], 0.5))}" '
                      f'height="{plot_h}"><title>{esc(tip)}</title></rect>')
     return _svg(width, height, "".join(parts), "the queue over time")
+
+
+def _seconds_of(stamp: str) -> float:
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
 
 
 def timeline_chart(bars: list[dict]) -> str:
@@ -346,13 +353,14 @@ def _kpis(data: dict) -> str:
         verify_note = (f'{count("verify.failed_count", v["failed_count"], "")} of '
                        f'{count("verify.checked", v["checked"], "")}')
     return '<section class="kpis">' + "".join([
-        _kpi("Files", count("totals.files", t["files"]), f'{size("totals.size", t["size"], "")} raw'),
+        _kpi("Files", count("totals.files", t["files"]),
+             f'{size("totals.size", t["size"], "")} at full size, every path of this commit'),
         _kpi("Stored now", size("totals.stored_now_bytes", t["stored_now_bytes"]),
-             f'{size("totals.stored_bytes", t["stored_bytes"], "")} packed + '
-             f'{size("totals.pending_bytes", t["pending_bytes"], "")} raw'),
+             f'{size("totals.stored_bytes", t["stored_bytes"], "")} compressed + '
+             f'{size("totals.pending_bytes", t["pending_bytes"], "")} not compressed yet, each content once'),
         _kpi("Ratio (completed)", ratio("totals.ratio", t["ratio"]),
-             f'of {size("totals.completed_size", t["completed_size"], "")} in '
-             f'{count("totals.completed_files", t["completed_files"], "")} file(s)'),
+             f'compressed size of the {count("totals.completed_files", t["completed_files"], "")} completed '
+             f'file(s), {size("totals.completed_size", t["completed_size"], "")} at full size'),
         _kpi("Dedup saved", size("totals.dedup_saved_bytes", t["dedup_saved_bytes"]),
              f'{size("totals.unique_bytes", t["unique_bytes"], "")} new after dedup'),
         _kpi("Waiting", count("totals.pending_files", t["pending_files"]), "file(s) not completed yet"),
@@ -394,7 +402,8 @@ def _codecs_card(data: dict) -> str:
         f'{esc(c["chain"])}</span>{size(f"codecs.{i}.bytes", c["bytes"])}'
         f'<span class="sub">{ratio(f"codecs.{i}.share", c["share"], "")}</span></li>'
         for i, c in enumerate(codecs))
-    return _card("w5", "Codec chains", "Bytes each chain packed, over the completed files.",
+    return _card("w5", "Codec chains", "File data (at full size) each chain compressed: this commit's completed "
+                 "files, each content once.",
                  f'<div class="donut">{donut(codecs)}<ul>{items}</ul></div>')
 
 
@@ -416,9 +425,10 @@ def _history_card(data: dict) -> str:
     if not points:
         body = '<p class="empty">No history yet.</p>'
     else:
-        body = history_chart(points) + '<div class="legend">' + "".join(
+        body = history_chart(points, data["generated"]) + '<div class="legend">' + "".join(
             f'<span><i class="sw b-{s}"></i>{s}</span>' for s in reversed(STACK_ORDER)) + "</div>"
-    hint = f"Files per state at {len(points)} moments of the notes' history." if points else ""
+    hint = (f"Files per state at {len(points)} moments of the notes' history, each held until the next."
+            if points else "")
     return _card("w7", "Queue over time", hint, body)
 
 
@@ -433,11 +443,12 @@ def _rate(metric: str, value: float | None) -> str:
 def _throughput_card(data: dict) -> str:
     th = data["throughput"]
     head = (f'<div class="bigrate">{_rate("throughput.bytes_per_second", th["bytes_per_second"])}</div>'
-            f'<p class="sub">{size("throughput.timed_bytes", th["timed_bytes"], "")} packed in '
-            f'{_seconds("throughput.seconds", th["seconds"])} of worker time '
-            f'({count("throughput.timed_files", th["timed_files"], "")} of '
-            f'{count("throughput.files", th["files"], "")} completed file(s) record it; '
-            f'{size("throughput.bytes", th["bytes"], "")} completed in all)</p>')
+            f'<p class="sub">{size("throughput.timed_bytes", th["timed_bytes"], "")} of file data (at full size) '
+            f'compressed in {_seconds("throughput.seconds", th["seconds"])} of worker time, by the '
+            f'{count("throughput.timed_files", th["timed_files"], "")} of '
+            f'{count("throughput.files", th["files"], "")} completed file version(s) that record it; '
+            f'{size("throughput.bytes", th["bytes"], "")} completed in all, every version the notes hold, '
+            "not only this commit's</p>")
     timeline = timeline_chart(th["timeline"]) if th["timeline"] else '<p class="empty">Nothing completed yet.</p>'
     rows = "".join(
         f'<tr><td class="mono path" title="{esc(w["worker"])}">{esc(w["worker"])}</td>'
@@ -450,7 +461,8 @@ def _throughput_card(data: dict) -> str:
             if th["workers_total"] > len(th["workers"]) else "")
     table = ('<table><tr><th>worker</th><th class="r">files</th><th class="r">bytes</th><th class="r">time</th>'
              f'<th class="r">rate</th></tr>{rows}</table>{more}') if rows else ""
-    return _card("w5", "Worker throughput", "Raw bytes packed per second of packing time, from the completed notes.",
+    return _card("w5", "Worker throughput", "File data (at full size) compressed per second of worker time, from "
+                 "the completed notes.",
                  head + timeline + table)
 
 

@@ -9,14 +9,20 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 
 
-def _split(value: str | None) -> list[str]:
-    return [p.strip() for p in (value or "").split(",") if p.strip()]
+def split_patterns(values: list[str] | None) -> list[str]:
+    """The patterns of repeated --include/--exclude values, each a comma-separated list as git-lfs takes
+    them (`-I "*.png,*.so"`): the one parser every command's -I and -X go through. A value with no pattern
+    in it stays as given, for a command that needs patterns to refuse it."""
+    out = []
+    for value in values or []:
+        out += [p.strip() for p in value.split(",") if p.strip()] or [value]
+    return out
 
 
 class PathFilter:
     def __init__(self, include: list[str] | None = None, exclude: list[str] | None = None):
-        self.include = [p for v in include or [] for p in _split(v)]
-        self.exclude = [p for v in exclude or [] for p in _split(v)]
+        self.include = [p for p in split_patterns(include) if p.strip()]
+        self.exclude = [p for p in split_patterns(exclude) if p.strip()]
 
     @classmethod
     def from_config(cls, repo) -> "PathFilter":

@@ -14,7 +14,7 @@ against the tips read at the start: a failure, or a commit made meanwhile (here 
 leaves every ref as it was. The old tips stay under refs/panini-migrate/<time>/.
 
 Modules: errors (MigrateError), attributes (the patterns as .gitattributes lines and as git matches them),
-blobs (reading the history's blobs), lfs (git-lfs pointers), conversions (import and export of one blob or
+blobs (reading the history's blobs), lfs (git-lfs pointers, patterns and objects), conversions (import and export of one blob or
 .gitattributes), stream (fast-export -> conversion -> fast-import), refs (which refs, their backup, the staging
 repository, the transaction), rewrite (`migrate()`, start to end), survey (`info`).
 """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 from ...git.repo import CatFileReader, GitError
 from .errors import MigrateError
 
@@ -36,3 +38,33 @@ class BlobReader:
 
     def close(self):
         self._reader.close()
+
+
+def files_in_history(repo, names: list[str], *pathspec: str):
+    """(blob id, path) of every regular file any commit of the refs holds, each pair once: what the rewrite
+    visits (or those of the pathspec only). (rev-list --objects would name a blob under one path only,
+    however many it sits at.)"""
+    proc = subprocess.Popen(["git", "--git-dir", repo.git_dir, "log", "--raw", "-z", "--no-abbrev", "--no-renames",
+                             "--root", "--diff-merges=first-parent", "--format=", *names, "--", *pathspec],
+                            stdout=subprocess.PIPE)
+    seen, meta = set(), None
+    try:
+        for token in split_nul(proc.stdout):
+            if meta is not None:
+                fields, meta = meta.split(), None
+                if fields[1] in ("100644", "100755") and fields[4] != "D" and (fields[3], token) not in seen:
+                    seen.add((fields[3], token))
+                    yield fields[3], token
+            elif token.startswith(":"):
+                meta = token
+    finally:
+        proc.stdout.close()
+        proc.wait()
+
+
+def split_nul(stream):
+    rest = b""
+    while block := stream.read(1 << 16):
+        *tokens, rest = (rest + block).split(b"\0")
+        for token in tokens:
+            yield token.lstrip(b"\n").decode("utf-8", "surrogateescape")

@@ -3,8 +3,6 @@ git-lfs pointers -> git-panini pointers) and export (pointers -> the files' byte
 
 from __future__ import annotations
 
-import os
-
 from ...format import pointer as pointer_mod
 from ...gitio.writer import IngestSession
 from ...store.chunk_source import ChunkSource, iter_file, missing_chunks
@@ -20,7 +18,7 @@ from .attributes import (
 )
 from .blobs import BLOCK, BlobReader
 from .errors import MigrateError
-from .lfs import LFS_ATTRS, lfs_pointer
+from .lfs import LfsObjects, drop_lfs_lines, lfs_pointer
 
 
 def _file_blocks(path: str):
@@ -40,7 +38,7 @@ class ImportConversion:
     def __init__(self, repo, blobs: BlobReader, include: list[str], exclude: list[str]):
         self.blobs = blobs
         self.session = IngestSession(repo)
-        self.lfs_objects = os.path.join(repo.common_dir, "lfs", "objects")
+        self.lfs_objects = LfsObjects(repo)
         self.lines = attribute_lines(include, exclude)
         self._patterns = [(p, ATTRS) for p in include] + [(p, EXCLUDED_ATTRS) for p in exclude]
         self._replaced = {quote_pattern(p) for p in include}   # git-lfs lines for these patterns go
@@ -57,10 +55,7 @@ class ImportConversion:
         if lfs is None:
             return self.session.clean([data], path), size
         sha256, lfs_size = lfs
-        stored = os.path.join(self.lfs_objects, sha256[:2], sha256[2:4], sha256)
-        if not os.path.isfile(stored):
-            raise MigrateError(f"{path}: git-lfs object {sha256} is not in .git/lfs/objects "
-                               "(fetch it first: git lfs fetch --all)")
+        stored = self.lfs_objects.path(sha256, path)
         pointer = self.session.clean(_file_blocks(stored), path)
         got = pointer_mod.parse(pointer) if pointer else None
         if (got.sha256 if got else "") != sha256 or (got.size if got else 0) != lfs_size:
@@ -81,14 +76,7 @@ class ImportConversion:
             ours = [f"{quote_pattern(rel)} {rest}" for p, rest in self._patterns
                     if (rel := relative_pattern(p, folder)) is not None]
             replaced = {l.split()[0] for l in ours}
-        kept, extras = [], {}    # extras: what else a replaced git-lfs line said (`lockable`), kept on ours
-        for line in lines:
-            fields = line.split()
-            if fields and fields[0] in replaced and "filter=lfs" in fields:
-                more = extras.setdefault(fields[0], [])
-                more += [a for a in fields[1:] if a not in LFS_ATTRS and a not in more]
-            else:
-                kept.append(line)
+        kept, extras = drop_lfs_lines(lines, replaced)   # extras: `lockable` and such, kept on ours
         ours = [" ".join([line, *extras.get(line.split()[0], [])]) for line in ours]
         added = [l for l in ours if l not in kept]
         if not added and len(kept) == len(lines):

@@ -10,6 +10,7 @@ from .attributes import PatternMatcher, check_patterns, tracked_patterns
 from .blobs import PACK_WINDOWS, BlobReader
 from .conversions import ExportConversion, ImportConversion
 from .errors import MigrateError
+from .lfs import lfs_patterns
 from .refs import backup, drop_backup, move_refs, refuse_other_worktrees, require_clean, resolve_refs, staging_repo
 from .stream import Counts, HistoryRewriter
 
@@ -22,19 +23,26 @@ class MigrateResult:
     backup: str | None
     counts: Counts
     checked_out: bool
+    patterns: list[str]          # the include patterns, defaults filled in
+    lfs_fetched: bool = False    # git-lfs objects missing here were fetched (git lfs fetch --all)
 
 
 def migrate(repo, mode: str, include: list[str], exclude: list[str], refs: list[str], everything: bool,
-            progress=None) -> MigrateResult:
-    """Rewrite the refs' history (mode 'import' or 'export'); progress(total_commits) -> a per-commit callback."""
+            progress=None, from_lfs: bool = False) -> MigrateResult:
+    """Rewrite the refs' history (mode 'import' or 'export'); progress(total_commits) -> a per-commit callback.
+    Import with no include pattern takes the ones HEAD tracks with git-panini and every one git-lfs tracks in
+    the history; from_lfs adds git-lfs's to those given."""
     check_patterns(include + exclude)
+    names = resolve_refs(repo, refs, everything)
     if mode == "import":
-        include = include or tracked_patterns(repo)
+        lfs = lfs_patterns(repo, names) if from_lfs or not include else []
+        if from_lfs and not lfs:
+            raise MigrateError("--from-lfs: no .gitattributes in this history tracks files with git-lfs", usage=True)
+        include = list(dict.fromkeys((include or tracked_patterns(repo)) + lfs))
         if not include:
             raise MigrateError("give --include PATTERN (e.g. --include '*.psd'), or track patterns first", usage=True)
         if not repo.config_get("filter.panini.process"):
             raise MigrateError("the panini filter is not installed here (run: git panini install)")
-    names = resolve_refs(repo, refs, everything)
     require_clean(repo)
     refuse_other_worktrees(repo, names)
     total = int(repo.git("rev-list", "--count", *names, "--").stdout.decode().strip() or 0)
@@ -62,4 +70,5 @@ def migrate(repo, mode: str, include: list[str], exclude: list[str], refs: list[
     if checked_out:
         # The tree was clean: the new HEAD's files are the same bytes, now through (or out of) the filter.
         repo.git(*PACK_WINDOWS, "reset", "--hard", "-q")
-    return MigrateResult(names, changed, prefix if changed else None, counts, checked_out)
+    return MigrateResult(names, changed, prefix if changed else None, counts, checked_out, include,
+                         mode == "import" and conversion.lfs_objects.fetched)
