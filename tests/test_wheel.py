@@ -78,10 +78,11 @@ def dists(tmp_path_factory) -> dict:
 
 
 def _no_compiler_path(where: Path) -> str:
-    """A directory with every program on PATH but the C compilers (git and the shell tools stay)."""
+    """A directory with every program on PATH but the C compilers (git and the shell tools stay) and this
+    test run's own venv (its git-panini is not the wheel's)."""
     where.mkdir()
     for directory in os.environ["PATH"].split(os.pathsep):
-        if not os.path.isdir(directory):
+        if not os.path.isdir(directory) or os.path.samefile(directory, os.path.dirname(sys.executable)):
             continue
         for name in os.listdir(directory):
             target = os.path.join(directory, name)
