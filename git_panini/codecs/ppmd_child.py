@@ -3,14 +3,19 @@
 # Usage: python -I ppmd_child.py ORDER MEM SIZE MEMORY_LIMIT CPU_SECONDS < encoded > decoded
 # Exit status: 0 decoded, 1 corrupt input (message on stderr), 3 trailing bytes; anything else is a crash.
 
-import resource
 import sys
+
+try:
+    import resource
+except ImportError:   # Windows: no rlimits; a crash still stays in this process
+    resource = None
 
 
 def main() -> int:
     order, mem, size, memory_limit, cpu_seconds = map(int, sys.argv[1:6])
-    resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
+    if resource is not None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
     import pyppmd
 
     data = sys.stdin.buffer.read()

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import sysconfig
 import zlib
+from pathlib import Path
 
 from rich.console import Console
 
@@ -57,12 +58,13 @@ def run_demo(directory: str, console: Console) -> int:
         return proc.stdout
 
     remote, work, clone = (os.path.join(directory, n) for n in ("remote.git", "work", "clone"))
+    url = Path(remote).as_uri()   # file:///C:/... on Windows, where "file://" + path is no URL
     for path in (remote, work, clone):
         if os.path.exists(path):
             raise SystemExit(f"{path} exists: give the demo an empty directory")
     sh("git", "init", "--quiet", "--bare", remote)
     sh("git", "init", "--quiet", work)
-    sh("git", "remote", "add", "origin", "file://" + remote, cwd=work)
+    sh("git", "remote", "add", "origin", url, cwd=work)
     sh("git", "panini", "install", cwd=work)
     sh("git", "panini", "track", "data/**", cwd=work)
     files = _demo_files(random.Random(42))
@@ -81,7 +83,7 @@ def run_demo(directory: str, console: Console) -> int:
     raw = sum(f["size"] for f in files_status)
     stored = sum(f["stored_bytes"] or 0 for f in files_status)
     sh("git", "panini", "install", "--global", cwd=work)
-    sh("git", "clone", "--quiet", "file://" + remote, clone)
+    sh("git", "clone", "--quiet", url, clone)
     sh("git", "panini", "verify", "--all", cwd=clone)
     same = all(hashlib.sha256(open(os.path.join(clone, n), "rb").read()).digest() == hashlib.sha256(d).digest()
                for n, d in files.items())

@@ -25,7 +25,6 @@ can be added again.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import glob
 import json
 import os
@@ -131,10 +130,12 @@ def abandoned(repo) -> bool:
 
 @contextlib.contextmanager
 def _replaying(repo):
-    """One replay at a time: a second one waits, then finds the files the first one handled gone."""
+    """One replay at a time: a second one waits, then finds the files the first one handled gone. The lock
+    (flock on POSIX, msvcrt on Windows) goes with its holder's file handle: a replay killed midway holds
+    nothing."""
+    from filelock import FileLock   # replay only: a clean session does not load it
     os.makedirs(repo.panini_dir, exist_ok=True)
-    with open(os.path.join(repo.panini_dir, "replay.lock"), "a") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+    with FileLock(os.path.join(repo.panini_dir, "replay.lock")):
         yield
 
 

@@ -5,7 +5,6 @@ jobs (their leases go back) and returns.
 
 from __future__ import annotations
 
-import fcntl
 import ipaddress
 import os
 import signal
@@ -52,14 +51,15 @@ def serve(listen: str, workdir: str, concurrency: int = 1, max_body: int = DEFAU
     only remotes jobs may name (a holder of the token could otherwise make this machine's credentials
     fetch from, and push to, any host). max_queued: jobs that may wait (one more gets 429); job_timeout:
     seconds a job may run before its processes are ended and it fails."""
+    from filelock import FileLock, Timeout
     from waitress import create_server
     host, port = parse_listen(listen)
     workdir = os.path.abspath(workdir)
     os.makedirs(workdir, exist_ok=True)
-    lock = open(os.path.join(workdir, "serve.lock"), "w")
+    lock = FileLock(os.path.join(workdir, "serve.lock"))
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+        lock.acquire(blocking=False)
+    except Timeout:
         raise ServeError(f"another git panini serve uses {workdir}") from None
     book = JobBook(os.path.join(workdir, "jobs"))
     # The workers need no webhook credentials: they push with the remote's own.
@@ -97,4 +97,4 @@ def serve(listen: str, workdir: str, concurrency: int = 1, max_body: int = DEFAU
         log("stopping: ending the running jobs (they hand their leases back)")
         runner.stop()
         log("stopped")
-        lock.close()
+        lock.release()
