@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 from ..format.manifest import ManifestError
 from ..git.objects import object_id
 from ..git.pack import PackWriter, release_dead_keeps
-from ..util import liveness
+from ..util import file_lock, liveness
 from . import manifests as manifest_store
 from .local import LocalStore
 
@@ -133,9 +133,8 @@ def _replaying(repo):
     """One replay at a time: a second one waits, then finds the files the first one handled gone. The lock
     (flock on POSIX, msvcrt on Windows) goes with its holder's file handle: a replay killed midway holds
     nothing."""
-    from filelock import FileLock   # replay only: a clean session does not load it
     os.makedirs(repo.panini_dir, exist_ok=True)
-    with FileLock(os.path.join(repo.panini_dir, "replay.lock")):
+    with file_lock.exclusive(os.path.join(repo.panini_dir, "replay.lock")):
         yield
 
 
