@@ -48,7 +48,7 @@ def _lfs_upstream(tmp_path) -> tuple[Path, dict[str, dict[str, str]]]:
     for path in ("old.dat", "a.bin", "assets/deep/cover.psd"):
         assert git(repo, "cat-file", "blob", f"HEAD~1:{path}").stdout.startswith("version https://git-lfs"), path
     before = {}
-    for subject, rev in (("c1", "HEAD~1"), ("c2", "HEAD")):
+    for subject, rev in (("c1", "main~1"), ("c2", "main")):   # main: HEAD is c1 once detached there
         git(repo, "checkout", "-q", "--detach", rev)     # git-lfs smudges: the real bytes of each commit
         before[subject] = _worktree_files(repo)
     git(repo, "checkout", "-q", "main")
@@ -113,7 +113,7 @@ def test_import_in_a_git_lfs_clone_takes_its_patterns_fetches_its_objects_and_ne
     env = _no_lfs_env(tmp_path)
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", url, str(clone)], env=env)
-    for subject, rev in (("c1", "HEAD~1"), ("c2", "HEAD")):
+    for subject, rev in (("c1", "main~1"), ("c2", "main")):
         run(["git", "checkout", "-q", "--detach", rev], cwd=clone, env=env)
         assert not run(["git", "status", "--porcelain"], cwd=clone, env=env).stdout, subject
         assert _worktree_files(clone) == before[subject], subject
@@ -177,3 +177,31 @@ def test_track_replaces_git_lfs_line_for_the_same_pattern_and_says_so(tmp_path):
     git(repo, "add", "--renormalize", ".")
     _commit(repo, "to git-panini")
     assert parse(git(repo, "cat-file", "blob", "HEAD:a.bin", binary=True).stdout).size == 30 * KiB
+
+
+def test_git_lfs_pointer_text_in_the_working_tree_is_never_stored_as_the_files_data(tmp_path):
+    """A clone whose git-lfs did not download the objects holds git-lfs's pointer text in its working tree.
+    `track` replaces git-lfs's line and says to run `git add --renormalize .`: that stored the pointer text as
+    the file's data (a 131-byte a.bin in the next commit, for everyone). The filter leaves the pointer as it
+    is, says so in one line, and `migrate import` still converts the real bytes."""
+    remote, before = _lfs_upstream(tmp_path)
+    work = tmp_path / "work"
+    run(["git", "clone", "-q", file_url(remote), str(work)], env={"GIT_LFS_SKIP_SMUDGE": "1"})
+    assert (work / "a.bin").read_bytes().startswith(b"version https://git-lfs")
+    lfs_blob = git(work, "rev-parse", "HEAD:a.bin").stdout.strip()
+    run(["git", "panini", "install"], cwd=work)
+    run(["git", "panini", "track", "*.bin"], cwd=work)
+    added = git(work, "add", "--renormalize", ".")
+    said = [line for line in added.stderr.splitlines() if "a.bin" in line]
+    assert len(said) == 1 and "git-lfs's pointer, not its data" in said[0], added.stderr
+    assert git(work, "rev-parse", ":a.bin").stdout.strip() == lfs_blob      # the index holds git-lfs's pointer
+    git(work, "commit", "-q", "-m", "track with git-panini")
+    assert git(work, "rev-parse", "HEAD:a.bin").stdout.strip() == lfs_blob
+
+    run(["git", "panini", "migrate", "import"], cwd=work)
+    _, url = make_bare(tmp_path, name="migrated.git")
+    git(work, "push", "-q", url, "main")
+    env = _no_lfs_env(tmp_path)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", url, str(clone)], env=env)
+    assert _worktree_files(clone) == before["c2"]

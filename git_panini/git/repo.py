@@ -13,6 +13,10 @@ from .objects import TreeEntry, decode_tree, write_loose
 
 _OID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _CONFIG_INT = re.compile(r"\s*(-?[0-9]+)([kKmMgG]?)\s*")
+# Where git looks for a name it does not find as it is (refs.c, ref_rev_parse_rules): a full ref name that is
+# absent resolves to the first of these that exists, so a tag named `refs/panini/local`, which anyone with push
+# access can create and every clone fetches, would stand in for a clone's own absent refs/panini/local.
+_DWIM_RULES = ("refs/{}", "refs/tags/{}", "refs/heads/{}", "refs/remotes/{}", "refs/remotes/{}/HEAD")
 _KIND_BY_PYGIT2_TYPE = {1: "commit", 2: "tree", 3: "blob", 4: "tag"}
 PACK_BLOBS_FROM = 64   # write_blobs() packs this many blobs or more
 LIGHT_READS = 1000     # objects read through git cat-file before a Repo loads libgit2 (see Repo.reader)
@@ -148,7 +152,8 @@ class CatFileReader:
             return None   # one line of the protocol, nothing that could be read as another request
         with self._lock:
             header = self._header("info", name)
-        return header[0].decode() if len(header) == 3 else None
+        # "<oid> <type> <size>"; "<name> missing" has three words too where the name has a space
+        return header[0].decode() if len(header) == 3 and header[2].isdigit() else None
 
     def size(self, oid: str) -> int | None:
         found = self.info(oid)
@@ -368,7 +373,14 @@ class Repo:
         git cat-file, which reads the ref afresh each time: a git each cost a checkout a dozen starts."""
         if self._refs is None:
             self._refs = CatFileReader(self.git_dir)
-        found = self._refs.resolve(name + ("^{commit}" if peel else ""))
+        suffix = "^{commit}" if peel else ""
+        if name.startswith("refs/") and any(self._refs.resolve(rule.format(name)) for rule in _DWIM_RULES):
+            # A ref git could take for this one: only this very ref counts (rare: asked of a git of its own)
+            proc = self.git("show-ref", "--verify", "--hash", "--", name, check=False)
+            exact = proc.stdout.decode().strip()
+            found = self._refs.resolve(exact + suffix) if proc.returncode == 0 and self.is_oid(exact) else None
+        else:
+            found = self._refs.resolve(name + suffix)
         return found if found is None or self.is_oid(found) else None
 
     def update_ref(self, name: str, new: str, old: str | None, message: str = "git-panini") -> bool:
@@ -380,7 +392,7 @@ class Repo:
             return True
         # Lost the race only if the ref moved; if it is still where we expected, Git failed for another
         # reason (a full disk, permissions) and retrying would only blame "concurrent writers".
-        now = self.git("rev-parse", "--verify", "--quiet", name, check=False).stdout.decode().strip() or None
+        now = self.ref(name, peel=False)
         if now == old:
             raise GitError(f"could not update {name}: {proc.stderr.decode(errors='replace').strip()}")
         return False

@@ -8,6 +8,7 @@ import tempfile
 from typing import TYPE_CHECKING
 
 from ..format import pointer as pointer_mod
+from ..format.lfs_pointer import lfs_pointer
 from ..git.pktline import PktReader, PktWriter, ProtocolError
 from ..git.repo import Repo
 from ..store import journal
@@ -137,6 +138,13 @@ class FilterServer:
         if pointer_mod.looks_like_pointer(bytes(head)) and _is_valid_pointer(bytes(head)) \
                 or pointer_mod.read_by_git(path):
             self._respond(bytes(head) + b"".join(content))
+            return
+        if lfs_pointer(bytes(head)) is not None:
+            # git-lfs's pointer, not the file's data (git-lfs never downloaded it, or is not installed): stored
+            # as our data, a commit would hold the pointer text for the file. Left as git-lfs's pointer.
+            warn(f"{path} holds git-lfs's pointer, not its data: left as it is (git lfs pull brings the data; "
+                 "git panini migrate import converts git-lfs's files)")
+            self._respond(bytes(head))
             return
         try:
             result = self.ingest.clean(_chain(bytes(head), content, self.on_bytes), path)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import subprocess
 import sys
 import threading
@@ -316,6 +317,11 @@ def push_once(repo, state: RemoteState, out: Outgoing, bulk: dict[str, str] | No
             said = [line[len("remote:"):].strip() for line in proc.stderr.decode(errors="replace").splitlines()
                     if line.startswith("remote:") and line[len("remote:"):].strip()]
             raise SyncError(f"'{state.remote}' refused the push" + (f": {said[0]}" if said else " (its hook)"))
+        shadowed = re.search(r"dst refspec (\S+) matches more than one", out_text)
+        if shadowed:   # git's own rule (it matches a destination as a short name): no retry gets past it
+            ref = shadowed[1]
+            raise SyncError(f"'{state.remote}' has another ref git takes for {ref} (such as refs/tags/{ref}, which "
+                            f"anyone with push access can create): no push of {ref} works until it is deleted there")
         if any(s in out_text for s in ("stale info", "rejected", "non-fast-forward", "fetch first", "cannot lock ref",
                                        "failed to update", "atomic")):
             return None

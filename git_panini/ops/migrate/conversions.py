@@ -4,6 +4,7 @@ git-lfs pointers -> git-panini pointers) and export (pointers -> the files' byte
 from __future__ import annotations
 
 from ...format import pointer as pointer_mod
+from ...format.lfs_pointer import lfs_pointer
 from ...gitio.writer import IngestSession
 from ...store.chunk_source import ChunkSource, iter_file, missing_chunks
 from ...transfer.remote import default_remote, remote_objects
@@ -18,7 +19,7 @@ from .attributes import (
 )
 from .blobs import BLOCK, BlobReader
 from .errors import MigrateError
-from .lfs import LfsObjects, drop_lfs_lines, lfs_pointer
+from .lfs import LfsObjects, drop_lfs_lines
 
 
 def _file_blocks(path: str):

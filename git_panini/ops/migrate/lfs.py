@@ -1,28 +1,16 @@
-"""git-lfs: its pointers, the patterns its .gitattributes lines track, and its objects in .git/lfs/objects."""
+"""git-lfs: the patterns its .gitattributes lines track, and its objects in .git/lfs/objects (its pointers:
+format/lfs_pointer)."""
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 
 from .blobs import BlobReader, files_in_history
 from .errors import MigrateError
 
-LFS_VERSION = b"version https://git-lfs.github.com/spec/v1\n"
 LFS_ATTRS = {"filter=lfs", "diff=lfs", "merge=lfs", "-text"}
-LFS_MAX_POINTER = 1024
-_LFS_OID = re.compile(rb"^oid sha256:([0-9a-f]{64})$", re.M)
-_LFS_SIZE = re.compile(rb"^size (\d+)$", re.M)
-
-
-def lfs_pointer(data: bytes) -> tuple[str, int] | None:
-    """(sha256, size) of a git-lfs pointer, else None."""
-    if not data.startswith(LFS_VERSION) or len(data) >= LFS_MAX_POINTER:
-        return None
-    oid, size = _LFS_OID.search(data), _LFS_SIZE.search(data)
-    return (oid.group(1).decode(), int(size.group(1))) if oid and size else None
 
 
 def is_lfs_line(fields: list[str]) -> bool:

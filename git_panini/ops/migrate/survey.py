@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...format import pointer as pointer_mod
+from ...format.lfs_pointer import LFS_MAX_POINTER, lfs_pointer
 from .attributes import PatternMatcher, check_patterns
 from .blobs import BlobReader, files_in_history
-from .lfs import LFS_MAX_POINTER, lfs_pointer
 from .refs import resolve_refs
 
 
