@@ -96,9 +96,8 @@ def _pack_bulk_trees(r) -> list[tuple[str, str]]:
 def forget_raw_copies(repo_path):
     """Drop what would heal a read of a corrupted pack: the chunk index, every unreachable object (raw
     chunks that packs replaced, replaced packs), and the remote (it still holds raw copies)."""
-    index = Path(repo_path) / ".git" / "panini" / "index.sqlite"
-    if index.exists():
-        index.unlink()
+    for name in ("index.sqlite", "index.sqlite-wal", "index.sqlite-shm"):   # its write-ahead log with it
+        (Path(repo_path) / ".git" / "panini" / name).unlink(missing_ok=True)
     git(repo_path, "remote", "remove", "origin", check=False)
     git(repo_path, "reflog", "expire", "--expire=now", "--all")
     git(repo_path, "gc", "--quiet", "--prune=now")

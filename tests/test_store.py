@@ -296,3 +296,24 @@ def test_notes_merge_quarantines_notes_no_writer_could_have_made(repo):
     assert merged == ours                                   # nothing of theirs taken, ours untouched
     git(repo.work_tree, "update-ref", NOTES_REF, repo.write_object("commit", b"tree " + _notes_tree(repo, {**hostile, ids[6]: good}).encode() + b"\n\nx\n"))
     assert set(notes.all()) == {ids[6]}                      # readers skip what does not parse
+
+
+def test_a_damaged_chunk_index_is_started_over_with_its_write_ahead_log(tmp_path):
+    """The index is derived data: a file that is no database is replaced (its -wal and -shm go with it) and
+    rebuilt from the store, and every command goes on."""
+    from git_panini.store.chunk_index import ChunkIndex
+    repo_path = make_repo(tmp_path, track=("*.bin",))
+    (repo_path / "a.bin").write_bytes(os.urandom(200_000))
+    git(repo_path, "add", "a.bin")
+    git(repo_path, "commit", "-q", "-m", "a")
+    panini = repo_path / ".git" / "panini"
+    for name, junk in (("index.sqlite", b"not a database at all" * 100), ("index.sqlite-wal", b"junk"),
+                       ("index.sqlite-shm", b"junk")):
+        (panini / name).write_bytes(junk)
+    index = ChunkIndex(Store(Repo(str(repo_path))))
+    index.refresh()
+    assert index.db.execute("pragma integrity_check").fetchone() == ("ok",)
+    assert index.db.execute("pragma journal_mode").fetchone() == ("wal",)
+    index.close()
+    run(["git", "panini", "fsck"], cwd=repo_path)
+    run(["git", "panini", "verify"], cwd=repo_path)

@@ -8,6 +8,7 @@ holds is learnt from its bulk refs, never from its metadata (store/bulk.py says 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -85,7 +86,9 @@ class ChunkIndex:
             version = self.db.execute("pragma user_version").fetchone()[0]
         except sqlite3.DatabaseError:   # not a database (damaged): it is derived data, start over
             self.db.close()
-            os.remove(path)
+            for stale in (path, path + "-wal", path + "-shm"):   # its log replayed into a new file would be stale
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(stale)
             self.db = sqlite3.connect(path, timeout=60)
             version = None
         if version != SCHEMA_VERSION:
