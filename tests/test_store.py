@@ -304,7 +304,7 @@ def test_a_damaged_chunk_index_is_started_over_with_its_write_ahead_log(tmp_path
     from git_panini.store.chunk_index import ChunkIndex
     repo_path = make_repo(tmp_path, track=("*.bin",))
     (repo_path / "a.bin").write_bytes(os.urandom(200_000))
-    git(repo_path, "add", "a.bin")
+    git(repo_path, "add", ".gitattributes", "a.bin")
     git(repo_path, "commit", "-q", "-m", "a")
     panini = repo_path / ".git" / "panini"
     for name, junk in (("index.sqlite", b"not a database at all" * 100), ("index.sqlite-wal", b"junk"),
