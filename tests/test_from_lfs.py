@@ -179,6 +179,19 @@ def test_track_replaces_git_lfs_line_for_the_same_pattern_and_says_so(tmp_path):
     assert parse(git(repo, "cat-file", "blob", "HEAD:a.bin", binary=True).stdout).size == 30 * KiB
 
 
+def test_attribute_lines_are_split_as_git_splits_them(tmp_path):
+    """A form feed inside a .gitattributes line is part of that line to git (whose pattern then matches no
+    file); split like str.splitlines, `track` wrote it back as a live `* filter=lfs` line for every file."""
+    repo = make_repo(tmp_path, install=False)
+    odd = "x\x0c* filter=lfs diff=lfs merge=lfs -text"
+    (repo / ".gitattributes").write_bytes(f"{odd}\n*.bin filter=lfs diff=lfs merge=lfs -text\n".encode())
+    run(["git", "panini", "install"], cwd=repo)
+    run(["git", "panini", "track", "*.bin"], cwd=repo)
+    lines = (repo / ".gitattributes").read_bytes().decode().split("\n")
+    assert odd in lines and "* filter=lfs diff=lfs merge=lfs -text" not in lines
+    assert git(repo, "check-attr", "filter", "--", "plain.txt").stdout.strip().endswith("unspecified")
+
+
 def test_git_lfs_pointer_text_in_the_working_tree_is_never_stored_as_the_files_data(tmp_path):
     """A clone whose git-lfs did not download the objects holds git-lfs's pointer text in its working tree.
     `track` replaces git-lfs's line and says to run `git add --renormalize .`: that stored the pointer text as

@@ -7,6 +7,7 @@ import os
 import typer
 
 from ..ops import stranded
+from ..ops.migrate.attributes import split_attribute_lines
 from .common import JsonOption, console, fail, open_repo, print_json
 
 ATTRS = "filter=panini diff=panini merge=panini -text"
@@ -34,7 +35,10 @@ def _attributes_path() -> str:
 
 def _read(path: str) -> list[str]:
     # surrogateescape: patterns are bytes to git; one that is not UTF-8 comes back as it was written.
-    return open(path, encoding="utf-8", errors="surrogateescape").read().splitlines() if os.path.exists(path) else []
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
+        return split_attribute_lines(f.read())
 
 
 def track(patterns: list[str] = typer.Argument(None, help='Patterns such as "*.psd" or "data/**".'),

@@ -13,6 +13,15 @@ EXCLUDED_ATTRS = "!filter !diff !merge !text"   # an excluded pattern: back to w
 OLD_EXCLUDED_ATTRS = "!filter !diff !text"       # as 0.1 wrote them
 
 
+def split_attribute_lines(text: str) -> list[str]:
+    """A .gitattributes file's lines as git reads them: split at "\n" only (str.splitlines also splits at
+    \x0b, \x0c and \x1c-\x1e, making two live lines of one that git reads as one), a CR before it dropped."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
 def quote_pattern(pattern: str) -> str:
     # .gitattributes patterns cannot contain raw blanks: git uses [[:space:]] for them.
     return pattern.replace(" ", "[[:space:]]").replace("\t", "[[:space:]]")

@@ -16,6 +16,7 @@ from .attributes import (
     quote_pattern,
     relative_pattern,
     sets_filter,
+    split_attribute_lines,
 )
 from .blobs import BLOCK, BlobReader
 from .errors import MigrateError
@@ -69,7 +70,7 @@ class ImportConversion:
 
     def attributes(self, content: bytes | None, folder: str = "") -> bytes | None:
         """The rewritten .gitattributes of folder ("" at the top)."""
-        lines = (content or b"").decode("utf-8", "surrogateescape").splitlines()
+        lines = split_attribute_lines((content or b"").decode("utf-8", "surrogateescape"))
         if folder and not any(l.split() and sets_filter(l) for l in lines):
             return content    # nothing here can override the top-level lines
         ours, replaced = self.lines, self._replaced
@@ -125,7 +126,7 @@ class ExportConversion:
     def attributes(self, content: bytes | None, folder: str = "") -> bytes | None:
         if content is None:
             return None
-        lines = content.decode("utf-8", "surrogateescape").splitlines()
+        lines = split_attribute_lines(content.decode("utf-8", "surrogateescape"))
         # A pattern's line routes it through the panini filter whatever else it says (`lockable`, an older
         # version's attributes), or is one of our exclusions.
         ours = [l for l in lines if l.split() and ("filter=panini" in l.split()[1:]

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 
+from .attributes import split_attribute_lines
 from .blobs import BlobReader, files_in_history
 from .errors import MigrateError
 
@@ -50,7 +51,7 @@ def lfs_patterns(repo, names: list[str]) -> list[str]:
     try:
         for oid, path in files_in_history(repo, names, ".gitattributes", ":(glob)**/.gitattributes"):
             folder = path[:-len(".gitattributes")].rstrip("/")
-            for line in blobs.read(oid).decode("utf-8", "surrogateescape").splitlines():
+            for line in split_attribute_lines(blobs.read(oid).decode("utf-8", "surrogateescape")):
                 fields = line.split()
                 if is_lfs_line(fields):
                     found.setdefault(top_level_pattern(fields[0], folder))
