@@ -201,3 +201,16 @@ def test_chunks_shared_by_files_of_one_batch_are_packed_once(tmp_path):
     for name, digest in digests.items():
         assert sha256_file(path / name) == digest
     run(["git", "panini", "verify"], cwd=path)
+
+
+def test_work_keeps_its_own_lines_out_of_the_terminal_and_in_a_log(tmp_path):
+    """The worker's lines (each segment, delta, retry) went between the progress bars; they go to one log,
+    and the summary says where."""
+    path = make_repo(tmp_path, track=("*.bin",))
+    write_text(path / "a.bin", MiB, seed=3)
+    git(path, "add", ".")
+    git(path, "commit", "-q", "-m", "a")
+    proc = run(["git", "panini", "work", "--effort", "0"], cwd=path)
+    assert "segment of" not in proc.stderr and "segment of" not in proc.stdout
+    assert proc.stdout.startswith("1 file(s) worked") and "details: git panini logs last" in proc.stdout
+    assert "segment of" in run(["git", "panini", "logs", "last"], cwd=path).stdout

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+from rich.progress import Progress
 
 from ..format import pointer_scan as pointers
+from ..util.units import progress_columns
 from .common import JsonOption, console, err_console, fail, open_repo, print_json, range_or_fail
 
 
@@ -24,7 +25,7 @@ def verify(range_: str = typer.Argument(None, metavar="[RANGE]", help="e.g. orig
     else:
         found = pointers.in_tree(repo, "HEAD")
     total = sum(f.pointer.size for f in found if f.pointer)
-    with Progress("verify", BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=err_console,
+    with Progress("verify", *progress_columns(), console=err_console,
                   transient=True, disable=json or total < (64 << 20)) as progress:
         task = progress.add_task("verify", total=total)
         results = verify_files(repo, found, repo.work_tree, lambda n: progress.advance(task, n),

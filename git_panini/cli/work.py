@@ -9,12 +9,14 @@ import os
 import sys
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+from rich.progress import Progress
 
 from ..format import pointer_scan as pointers
 from ..git.repo import Repo
 from ..remote_work.dispatch import JOB_ID
 from ..transfer.remote import SyncError, default_remote
+from ..util import logs
+from ..util.units import progress_columns
 from ..work.claims import LEASE_SECONDS, Claims
 from ..work.lease import CLOCK_SKEW_SECONDS, held_here
 from ..work.threads import threads_per_job
@@ -28,6 +30,17 @@ def _run_one(args) -> list[dict]:
     worker = Worker(Repo(path), effort=effort, remote=remote, device=device, lease_seconds=lease, skew=skew,
                     threads=threads)
     return [r.__dict__ for r in worker.run(max_files=max_files, job=job)]
+
+
+def _pending_bytes(repo, job: str | None, skew: float) -> int:
+    """The bytes of the files this run may claim, from the notes as they are here now (the bar's total; a
+    remote's notes, fetched by the claim, may hold a little more or less)."""
+    from datetime import datetime, timezone
+
+    from ..store.notes import Notes
+    from ..work.claims import claimable
+    at = datetime.now(timezone.utc)
+    return sum(n.get("bytes") or 0 for n in Notes(repo).all().values() if claimable(n, at, job=job, skew=skew))
 
 
 def _skew(repo) -> float:
@@ -201,13 +214,12 @@ def work(paths: list[str] = typer.Argument(None, metavar="[PATH]...", help="With
             fail("interrupted; each worker process handed its files back", code=130)
         results = [r for batch in batches for r in batch]
     else:
-        with Progress("work", BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=err_console,
-                      transient=True, disable=json or not err_console.is_terminal) as progress:
-            task = progress.add_task("work", total=None)
+        details: list[str] = []   # the worker's own lines (segments, deltas, retries): to a log, not between bars
+        with Progress("work", *progress_columns(),
+                      console=err_console, transient=True, disable=json or not err_console.is_terminal) as progress:
+            task = progress.add_task("work", total=_pending_bytes(repo, job, skew) or None)
             worker = Worker(repo, effort=effort, remote=remote, device=device, lease_seconds=lease, skew=skew,
-                            threads=threads,
-                            log=lambda m: progress.console.print(m, markup=False, highlight=False)
-                            if not json else None)
+                            threads=threads, log=None if json else details.append)
             try:
                 results = [r.__dict__ for r in worker.run(max_files=max_files, job=job,
                                                           progress=lambda n: progress.advance(task, n))]
@@ -215,13 +227,16 @@ def work(paths: list[str] = typer.Argument(None, metavar="[PATH]...", help="With
                 # The leases went back (Worker.run): those files are claimable at once, no attempt counted.
                 fail(f"interrupted; {len(worker.released)} file(s) handed back", code=130)
     failed = [r for r in results if not r["ok"]]
+    if jobs <= 1 and details:
+        logs.record(f"git panini work: {len(details)} line(s) of detail", git_dir=repo.common_dir, details=details)
     if json:
         print_json({"files": results})
     else:
         raw = sum(r["packed_bytes"] for r in results)
         stored = sum(r["stored_bytes"] for r in results)
         console.print(f"{len(results)} file(s) worked, {len(failed)} failed; packed {human(raw)} into "
-                      f"{human(stored)}" + (f" ({stored / raw:.1%})" if raw else ""), markup=False)
+                      f"{human(stored)}" + (f" ({stored / raw:.1%})" if raw else "")
+                      + ("; details: git panini logs last" if jobs <= 1 and details else ""), markup=False)
         where = {f.pointer.manifest: f.path for f in pointers.in_tree(repo, "HEAD") if f.pointer} if failed else {}
         for r in failed:
             console.print(f"failed {where.get(r['manifest'], 'manifest ' + r['manifest'])}: {r['error']}",

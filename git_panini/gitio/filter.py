@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 from typing import TYPE_CHECKING
 
 from ..format import pointer as pointer_mod
@@ -14,7 +15,7 @@ from ..git.repo import Repo
 from ..store import journal
 from ..util import errors
 from ..util.pathfilter import PathFilter
-from ..util.units import shown
+from ..util.units import progress_columns, shown
 from . import unavailable
 from .markers import NEEDS_FETCH, REFETCH_ENV
 from .writer import IngestSession
@@ -47,7 +48,6 @@ class FilterServer:
         self._skip_all = os.environ.get(SKIP_SMUDGE_ENV, "") not in ("", "0")
         self._paths = PathFilter.from_config(repo)
         self._required: bool | None = None   # filter.panini.required, read when a file is first written
-        self._filtering = None    # the progress bar of a checkout's delayed files
         self.on_bytes = lambda n: None
 
     @property
@@ -101,8 +101,6 @@ class FilterServer:
                 else:
                     raise ProtocolError(f"unknown filter command {command!r}")
         finally:
-            if self._filtering is not None:
-                self._filtering.stop()
             self.close()
 
     def close(self):
@@ -263,8 +261,6 @@ class FilterServer:
             return
         self.out.flush()
         self.out.flush()  # empty list: keep status=success
-        if self._filtering is not None:
-            self._filtering.advance(pointer.size)
 
     def _write_verified(self, path: str, pointer, first: bytes, chunks):
         """The whole file decoded and checked (each chunk, then its sha256) before it is answered."""
@@ -288,8 +284,6 @@ class FilterServer:
                 self._unavailable(path, pointer, f"cannot hold the file to verify it: {e.strerror or e}")
                 return
             self._answer(spool)
-        if self._filtering is not None:
-            self._filtering.advance(pointer.size)
 
     def _answer(self, spool):
         """status=success and the spooled bytes, from its start."""
@@ -325,10 +319,6 @@ class FilterServer:
     def _list_available(self):
         if self._delayed:
             self._fetch(list(self._delayed.values()))
-            self._filtering = _filtering_progress(len(self._delayed), sum(p.size for p in self._delayed.values()))
-        elif self._filtering is not None:   # Git asks once more when it has every file: done
-            self._filtering.stop()
-            self._filtering = None
         paths = list(self._delayed)
         self.out.text_list([f"pathname={p}" for p in paths])
         self.out.text_list(["status=success"])
@@ -349,7 +339,11 @@ class FilterServer:
             except SyncError as e:
                 warn(str(e))
             self.source.refresh()
-        self.source.prefetch([p.manifest for p in pointers])
+        clock = time.monotonic()
+        asked = self.source.prefetch([p.manifest for p in pointers])
+        if asked:
+            _phase(f"fetched the data of {len(pointers)} file(s) ({asked} object(s)) from "
+                   f"{self.source.remote} in {time.monotonic() - clock:.1f} s")
 
     def _respond(self, data: bytes):
         self.out.text_list(["status=success"])
@@ -385,31 +379,18 @@ def _progress_bar():
     if not os.environ.get(PROGRESS_ENV, "").isdigit() or not sys.stderr.isatty():
         return None
     from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-    return Progress("chunking", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+    from rich.progress import Progress
+    return Progress("chunking", *progress_columns(),
                     console=Console(stderr=True), transient=True)
 
 
-class _FilteringProgress:
-    """What git-lfs users see during a clone: "Filtering content (8 files) ━━━ 120/479 MiB 70 MiB/s" (stderr, TTY only)."""
-
-    def __init__(self, files: int, size: int):
-        from rich.console import Console
-        from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-        self.bar = Progress(f"Filtering content ({files} file{'s' if files != 1 else ''})", BarColumn(),
-                            DownloadColumn(), TransferSpeedColumn(), console=Console(stderr=True), transient=True)
-        self.task = self.bar.add_task("smudge", total=size)
-        self.bar.start()
-
-    def advance(self, n: int):
-        self.bar.advance(self.task, n)
-
-    def stop(self):
-        self.bar.stop()
-
-
-def _filtering_progress(files: int, size: int):
-    return _FilteringProgress(files, size) if sys.stderr.isatty() else None
+def _phase(message: str):
+    """One line for a phase of a checkout (a fetch), on a terminal only: it clears whatever git's own
+    progress line ("Filtering content: 40% (2/5)") shows now and ends with a newline, so neither overwrites
+    the other (a bar of ours beside git's drew both on one line); git draws its line again on its next update."""
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\r\033[Kgit-panini: {shown(message)}\n")
+        sys.stderr.flush()
 
 
 def _widen_pipes(size: int = 1 << 20):

@@ -23,14 +23,18 @@ def log_dir(git_dir: str | None = None) -> str | None:
     return os.path.join(git_dir, "panini", "logs")
 
 
-def record(message: str, exc: BaseException | None = None, git_dir: str | None = None) -> str | None:
-    """Write one log; returns its path, or None outside a repository or where it cannot be written."""
+def record(message: str, exc: BaseException | None = None, git_dir: str | None = None,
+           details: list[str] | None = None) -> str | None:
+    """Write one log (details: lines after the message); returns its path, or None outside a repository or
+    where it cannot be written."""
     directory = log_dir(git_dir)
     if directory is None:
         return None
     now = datetime.datetime.now(datetime.timezone.utc)
     lines = [f"time: {now.isoformat()}", f"command: {' '.join(sys.argv)}", f"pid: {os.getpid()}",
              f"error: {message}"]
+    if details:
+        lines += ["", *details]
     if exc is not None and exc.__traceback__ is not None:
         lines += ["", *traceback.format_exception(type(exc), exc, exc.__traceback__)]
     path = os.path.join(directory, f"{now:%Y%m%dT%H%M%S.%f}-{os.getpid()}.log")

@@ -26,3 +26,16 @@ def shown(text: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def progress_columns() -> tuple:
+    """A bar's columns: the bar, done/total and speed, all in MiB as git and git-lfs show them (rich writes
+    its speed in decimal MB/s beside binary totals)."""
+    from rich.progress import BarColumn, DownloadColumn, ProgressColumn
+    from rich.text import Text
+
+    class Speed(ProgressColumn):
+        def render(self, task):
+            speed = task.finished_speed or task.speed
+            return Text("?" if speed is None else f"{human(speed)}/s", style="progress.data.speed")
+    return BarColumn(), DownloadColumn(binary_units=True), Speed()
