@@ -9,10 +9,12 @@ from .util.units import shown
 
 
 def main():
+    # The filter and the hooks say nothing of a Ctrl-C: git, which started them, is gone by then without
+    # waiting for them (as it waits for `git panini ...`), so the line came after the shell's next prompt.
     if sys.argv[1:2] == ["filter-process"] and len(sys.argv) == 2:
-        sys.exit(one_line_errors(_filter_process))
+        sys.exit(one_line_errors(_filter_process, say_interrupted=False))
     if sys.argv[1:2] == ["hook"] and len(sys.argv) >= 3:
-        sys.exit(one_line_errors(lambda: _hook(sys.argv[2], sys.argv[3:])))
+        sys.exit(one_line_errors(lambda: _hook(sys.argv[2], sys.argv[3:]), say_interrupted=False))
     sys.exit(one_line_errors(_cli))
 
 
@@ -37,12 +39,13 @@ def _filter_process():
         return 1
 
 
-def one_line_errors(run) -> int:
+def one_line_errors(run, say_interrupted: bool = True) -> int:
     """Run a command: every error one line on stderr, a Ctrl-C at any moment (loading included) exit 130."""
     try:
-        return _one_line_errors(run)
+        return _one_line_errors(run, say_interrupted)
     except KeyboardInterrupt:
-        sys.stderr.write("git-panini: interrupted\n")
+        if say_interrupted:
+            sys.stderr.write("git-panini: interrupted\n")
         return 130
 
 
@@ -59,7 +62,7 @@ def _expected_errors() -> tuple[type, ...]:
     return tuple(getattr(sys.modules[module], name) for module, name in EXPECTED_ERRORS if module in sys.modules)
 
 
-def _one_line_errors(run) -> int:
+def _one_line_errors(run, say_interrupted: bool = True) -> int:
     """Run a command; what goes wrong in the store, a remote or git is one line and exit 1, no traceback
     (a bad revision or path is exit 2, but the commands check those before Git sees them).
     The whole story (traceback, command line) goes to .git/panini/logs/ for `git panini logs last`."""
@@ -67,7 +70,8 @@ def _one_line_errors(run) -> int:
     try:
         return run() or 0
     except KeyboardInterrupt:
-        sys.stderr.write("git-panini: interrupted\n")
+        if say_interrupted:
+            sys.stderr.write("git-panini: interrupted\n")
         return 130
     except Exception as e:  # noqa: BLE001 - one line either way; a bug's traceback goes to the log
         if isinstance(e, _expected_errors()):

@@ -249,10 +249,12 @@ def test_ctrl_c_at_any_moment_is_one_line(tmp_path):
     import subprocess
     import time
     work = make_repo(tmp_path, name="work")
+    codes = []
     for extra in (0.0, 0.05, 0.3):
         proc = subprocess.Popen(["git-panini", "status"], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         maps = Path(f"/proc/{proc.pid}/maps")
-        while proc.poll() is None and "pygit2" not in maps.read_text(errors="replace"):   # loading the CLI
+        # Our code runs (logs loads datetime, the CLI json) once one of these extension modules is mapped.
+        while proc.poll() is None and not any(m in maps.read_text(errors="replace") for m in ("_datetime", "_json")):
             time.sleep(0.002)
         time.sleep(extra)
         proc.send_signal(signal.SIGINT)
@@ -262,6 +264,29 @@ def test_ctrl_c_at_any_moment_is_one_line(tmp_path):
         # handler already gone); else exactly our one line.
         assert proc.returncode in (0, -signal.SIGINT) and not err.strip(b"\n") or \
             (proc.returncode == 130 and err == b"git-panini: interrupted\n"), (extra, proc.returncode, err)
+        codes.append(proc.returncode)
+    assert 130 in codes, codes   # a signal came while the command ran, at least once
+
+
+def test_a_hook_or_the_filter_says_nothing_of_a_ctrl_c(monkeypatch, capsys):
+    """git does not wait for its hooks or the filter when Ctrl-C stops it (it waits for `git panini ...`):
+    their line came after the shell's next prompt. They exit 130 quietly."""
+    from git_panini import entry
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(entry, "_hook", interrupted)
+    monkeypatch.setattr(entry, "_filter_process", interrupted)
+    for argv in (["git-panini", "hook", "pre-push", "origin", "url"], ["git-panini", "filter-process"]):
+        monkeypatch.setattr(sys, "argv", argv)
+        with pytest.raises(SystemExit) as stopped:
+            entry.main()
+        assert stopped.value.code == 130 and capsys.readouterr().err == ""
+    monkeypatch.setattr(entry, "_cli", interrupted)
+    monkeypatch.setattr(sys, "argv", ["git-panini", "status"])
+    with pytest.raises(SystemExit) as stopped:
+        entry.main()
+    assert stopped.value.code == 130 and capsys.readouterr().err == "git-panini: interrupted\n"
 
 
 def test_git_finds_this_installation_with_its_venv_off_path(tmp_path):
