@@ -49,9 +49,11 @@ def referenced_manifests(repo, revs: list[str]) -> dict[str, str]:
     return found
 
 
-def prepare(repo, state: RemoteState, revs: list[str], packs=(), bulk: dict[str, str] | None = None) -> Outgoing:
+def prepare(repo, state: RemoteState, revs: list[str], packs=(), bulk: dict[str, str] | None = None,
+            drop=()) -> Outgoing:
     """The commits a push to state.remote must carry for revs (and a worker's new `packs`, whose data goes in
-    the `bulk` refs {ref: commit} pushed with them: their lists go into the store beside the recipes)."""
+    the `bulk` refs {ref: commit} pushed with them: their lists go into the store beside the recipes; `drop`:
+    the store paths of the packs and lists a worker retires in this push)."""
     store = Store(repo)
     base = TreeEditor(repo, state.base_tree)
     paths = referenced_manifests(repo, revs) if revs else {}
@@ -63,7 +65,7 @@ def prepare(repo, state: RemoteState, revs: list[str], packs=(), bulk: dict[str,
         # listed manifest is a claim (anyone can push one), and its chunks go unless proven held there.
         send, pending = _chunks_to_send(repo, state.remote, index, sorted(paths), paths)
         lists = _bulk_lists(store, (bulk or {}).values())
-        return _outgoing(repo, state, store, index, new, send, pending, packs, lists=lists)
+        return _outgoing(repo, state, store, index, new, send, pending, packs, lists=lists, drop=drop)
     finally:
         index.close()
 
@@ -113,9 +115,9 @@ def _bulk_lists(store: Store, commits) -> dict[str, str]:
 
 
 def _outgoing(repo, state: RemoteState, store: Store, index: ChunkIndex, new, send, pending, packs,
-              tree: str | None = None, reset=frozenset(), lists: dict[str, str] | None = None) -> Outgoing:
+              tree: str | None = None, reset=frozenset(), lists: dict[str, str] | None = None, drop=()) -> Outgoing:
     """tree: the store tree to build on (default: the remote's as fetched); reset: files whose note goes
-    back to pending whatever the remote's says; lists: pack data lists to add."""
+    back to pending whatever the remote's says; lists: pack data lists to add; drop: paths to remove."""
     batch = _raw_batch(repo, send) if send else None
     editor = TreeEditor(repo, tree or state.base_tree)
     if editor.get("config") is None:
@@ -128,6 +130,8 @@ def _outgoing(repo, state: RemoteState, store: Store, index: ChunkIndex, new, se
         editor.set(pack_path(recipe), recipe)
     for path, listing in (lists or {}).items():
         editor.set(path, listing)
+    for path in drop:
+        editor.remove(path)
     tree = editor.write()
     out = Outgoing(raw_batch=batch[0] if batch else None, raw_chunks=len(send) if batch else 0,
                    raw_bytes=sum(repo.reader.size(c) or 0 for c in send) if batch else 0)

@@ -10,9 +10,11 @@ from ..store.local import LocalStore
 from ..store.shared import RAW_REFS, Store
 from ..transfer.remote import remote_objects
 from ..transfer.sync import SyncError, learn_holdings, push
+from ..util import crash_points
 from .batch import BatchPacker
 from .claims import BATCH_FILES, LEASE_SECONDS, MAX_ATTEMPTS, Claims
 from .lease import CLOCK_SKEW_SECONDS, NO_HOLDER, Renewer, interruptible, uninterrupted
+from . import retire
 from .pack_builder import PackBuilder
 from .result import WorkResult, note_error
 
@@ -140,8 +142,9 @@ class Worker:
     def _sync_out(self, made: PackBuilder, source: ChunkSource, notes_changed: bool = True):
         """Push the new packs (recipes, and the ref holding their data) and the notes; with them, remove
         the remote's raw batches whose every chunk a pack yields that this side decoded and re-hashed
-        and that the remote will hold: this run's (verified as they were made) or one in its store.
-        Then drop our own raw copies of what this run packed."""
+        and that the remote will hold: this run's (verified as they were made) or one in its store; and
+        retire the pack data refs that packs which stay supersede (work/retire.py). Then drop our own raw
+        copies of what this run packed."""
         replaced = set(made.yielded)
         delete = {}
         if self.remote:
@@ -151,8 +154,12 @@ class Worker:
             for ref, oid in refs.items():
                 if ref.startswith(RAW_REFS) and self._covered(ref, verified, source):
                     delete[ref] = oid
-            if made.recipes or delete or notes_changed:
-                push(self.repo, self.remote, revs=[], packs=made.recipes, bulk=made.refs, delete=delete)
+            retire = _Retire(self.repo, self.remote, source, made)
+            # What retires is decided again on the state the push fetches: this look only says whether to push.
+            if made.recipes or delete or notes_changed or retire(self.claims.state)[0]:
+                push(self.repo, self.remote, revs=[], packs=made.recipes, bulk=made.refs, delete=delete,
+                     retire=retire)
+                retire.done_here()
         if replaced:
             LocalStore(self.repo).drop([], sorted(replaced), f"panini: {self.id} packed {len(replaced)} chunk(s)")
 
@@ -160,7 +167,7 @@ class Worker:
         """Every chunk the raw batch is proven to hold (its list recomputes to its commit: a forged list
         proves nothing) is yielded by a pack this side decoded and re-hashed, whose data the remote holds or
         this push carries."""
-        chunks = source.index.proven_raw(self.remote, ref)
+        chunks = source.index.proven_blobs(self.remote, ref)
         for chunk in chunks:
             if chunk not in verified and not source.verify_packed(chunk, self._held(source)):
                 return False
@@ -208,3 +215,44 @@ class Worker:
                 twin.repo.close()
         except Exception as e:   # noqa: BLE001 - the interruption goes on; the leases lapse
             self.log(f"could not hand back leases: {note_error(e)}")
+
+
+class _Retire:
+    """transfer.sync.push's `retire`: on each attempt, what to retire from the remote as just fetched and
+    proven (work/retire.py); once the push landed (done_here), the same here: the packs are marked retired in
+    our index (readers choose others) and our own copies of the refs deleted."""
+
+    def __init__(self, repo, remote: str, source: ChunkSource, made: PackBuilder):
+        self.repo, self.remote, self.source, self.made = repo, remote, source, made
+        self.decided = retire.Retirement()
+        self._good: dict[str, bool] = {}
+        self._hot: tuple[str | None, list[retire.HotRead]] | None = None
+
+    def good(self, pack: str) -> bool:
+        if pack not in self._good:
+            index = self.source.index
+            self._good[pack] = index.is_verified(pack) or not self.source.pack_errors(pack)
+        return self._good[pack]
+
+    def __call__(self, state) -> tuple[dict[str, str], list[str]]:
+        index = self.source.index
+        index.refresh()
+        tree = self.source.store.tree_of(self.source.store.tip())
+        if self._hot is None or self._hot[0] != tree:   # what hot commits read, from the packs we know
+            self._hot = tree, retire.hot_reads(self.repo, index)
+        new = {ref: list(self.made.bulk) for ref in self.made.refs}
+        self.decided = retire.plan(index, self.remote, state.base_tree, self._hot[1], self.good, new,
+                                   set(self.made.recipes))
+        if self.decided.refs:
+            crash_points.reached("retire-decided")
+        return self.decided.refs, self.decided.paths
+
+    def done_here(self):
+        if not self.decided.refs:
+            return
+        crash_points.reached("retired")
+        self.source.index.mark_retired(self.decided.packs)
+        zero = "0" * self.repo.hex_len
+        for ref, commit in self.decided.refs.items():
+            if self.repo.ref(ref, peel=False) == commit:
+                self.repo.update_ref(ref, zero, commit, "panini: retired")
