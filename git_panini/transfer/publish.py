@@ -22,7 +22,7 @@ from ..store.chunk_index import ChunkIndex, changed_leaves
 from ..store.chunk_source import ChunkSource, ReadError
 from ..store.local import LocalStore
 from ..store.notes import Notes, is_note, new_note
-from ..store.shared import STORE_REF, Store, bulk_list_path, config_blob, manifest_path, pack_path, raw_list_path
+from ..store.shared import STORE_REF, Store, bulk_list_path, config_blob, leaves, manifest_path, pack_path, raw_list_path
 from .remote import RemoteState, SyncError, default_remote, remote_objects
 
 
@@ -94,13 +94,30 @@ def prepare_repair(repo, state: RemoteState, revs: list[str]) -> tuple[Outgoing,
                 continue
             send += chunks
             pending |= {m: n for m, n in notes.items() if chunks}
-        merged = store.merge_trees(state.base_tree, store.tree_of(store.tip()))
+        merged = _held_only(repo, state, index, store.merge_trees(state.base_tree, store.tree_of(store.tip())))
         base = TreeEditor(repo, merged)
         new = sorted(m for m in paths if m not in skipped and base.get(manifest_path(m)) is None)
         out = _outgoing(repo, state, store, index, new, send, pending, (), tree=merged, reset=set(pending))
         return out, skipped
     finally:
         index.close()
+
+
+def _held_only(repo, state: RemoteState, index: ChunkIndex, tree: str) -> str:
+    """The merged tree a repair pushes, less the packs and pack data lists ours adds whose data the remote
+    holds in no proven pack ref (retired there, work/retire.py: a repair sends chunks, never pack data)."""
+    editor, theirs = TreeEditor(repo, tree), TreeEditor(repo, state.base_tree)
+    added, _ = changed_leaves(repo, state.base_tree, tree, "packs")
+    for fan_name, entry in added:
+        if theirs.get(f"packs/{fan_name}/{entry.name}") is None and not all(
+                index.remote_holds_blob(state.remote, b, pack_refs_only=True) for b in index.pack_blobs(entry.name)):
+            editor.remove(f"packs/{fan_name}/{entry.name}")
+    held = set(index.remote_bulk_refs(state.remote).values())
+    for entry in leaves(repo, tree, "bulk"):
+        path = bulk_list_path(entry.name)
+        if entry.name not in held and theirs.get(path) is None:
+            editor.remove(path)
+    return editor.write()
 
 
 def _bulk_lists(store: Store, commits) -> dict[str, str]:
