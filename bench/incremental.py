@@ -117,8 +117,8 @@ def main(argv=None):
     try:
         _run(["git", "panini", "install", "--global"], root, env)
         out = {"params": vars(args),
-               "git_panini": subprocess.run([sys.executable, "-c", "import git_panini; print(git_panini.__file__)"],
-                                            env=env, capture_output=True, text=True).stdout.strip(),
+               "git_panini": _run([sys.executable, "-c", "import git_panini; print(git_panini.__file__)"], root,
+                                  env).strip(),
                "incremental": _flow(root, "incremental", env, args, args.every),
                "one_work": _flow(root, "once", env, args, args.commits)}
         inc, once = out["incremental"], out["one_work"]

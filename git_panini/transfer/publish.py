@@ -22,7 +22,8 @@ from ..store.chunk_index import ChunkIndex, changed_leaves
 from ..store.chunk_source import ChunkSource, ReadError
 from ..store.local import LocalStore
 from ..store.notes import Notes, is_note, new_note
-from ..store.shared import STORE_REF, Store, bulk_list_path, config_blob, leaves, manifest_path, pack_path, raw_list_path
+from ..store.shared import (STORE_REF, Store, bulk_list_path, config_blob, leaves, manifest_path, pack_path,
+                            raw_list_path)
 from .remote import RemoteState, SyncError, default_remote, remote_objects
 
 

@@ -259,12 +259,12 @@ def _prove(repo, remote: str, refs: dict[str, str], store_tree: str | None) -> l
 
 
 def push(repo, remote: str, revs: list[str] | None = None, packs: list[str] = (), bulk: dict[str, str] | None = None,
-         delete: dict[str, str] | None = None, attempts: int = 8, retire=None) -> dict[str, str]:
+         decide=None, attempts: int = 8) -> dict[str, str]:
     """Publish what `revs` reference (default: HEAD's commits the remote's branches lack) and push it;
     on a lost race fetch, merge and try again. packs / bulk: a worker's new pack recipes and the
-    refs holding their data; delete: {ref: expected oid} of raw batches they replace. retire(state):
-    decided again on each attempt, on exactly the state fetched, ({pack data ref: oid} to delete,
-    [store paths to drop]): the packs a worker retires (work/retire.py).
+    refs holding their data; decide(state): what the push removes, decided on each attempt on exactly
+    the state it fetched and proved: ({ref: expected oid} of the raw batches the packs replace and the pack
+    data refs a worker retires, [store paths of the recipes and lists that go with them]).
     Returns {ref: oid} pushed."""
     if revs is None:
         revs = ["HEAD", "--not", f"--remotes={remote}"] if repo.ref("HEAD") else []
@@ -275,18 +275,14 @@ def push(repo, remote: str, revs: list[str] | None = None, packs: list[str] = ()
             warn(f"the remote '{remote}' lost data since this clone last saw it ({', '.join(state.damaged)}): "
                  "pushing back what this clone holds (git panini fsck --remote checks it)")
             return repair(repo, remote, attempts)[0]
-        retiring, drop = retire(state) if retire else ({}, [])
+        delete, drop = decide(state) if decide else ({}, [])
         try:
             out = prepare(repo, state, revs, packs, bulk, drop)
         except ObjectTooLarge as e:   # a fan directory of the remote's store that no store writes, where ours go
             raise SyncError(f"the store of '{remote}' holds what no git-panini writes: {e}") from None
-        pushed = push_once(repo, state, out, bulk, (delete or {}) | retiring)
+        pushed = push_once(repo, state, out, bulk, delete)
         if pushed is not None:
             return pushed
-        if delete:
-            # Maybe another worker removed those raw batches first: only delete what is still there.
-            there = remote_refs(repo, remote, RAW_REFS)
-            delete = {ref: oid for ref, oid in delete.items() if there.get(ref) == oid}
         time.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
     raise SyncError(f"pushing to '{remote}' kept racing with other writers; try again")
 
