@@ -107,6 +107,7 @@ def main(argv=None):
     p.add_argument("--every", type=int, default=6, help="push (and work) every this many commits")
     p.add_argument("--scale", type=float, default=0.55, help="file sizes, as the history scenario's (quick: 0.55)")
     p.add_argument("--seed", type=int, default=2)
+    p.add_argument("--keep", action="store_true", help="leave the repositories in place (their path is printed)")
     args = p.parse_args(argv)
     root = tempfile.mkdtemp(prefix="panini-incremental-")
     home = os.path.join(root, "home")
@@ -129,7 +130,10 @@ def main(argv=None):
               f"MiB after one ({once['pack_refs']} pack refs, {once['recipes']} recipes): {out['ratio']}x",
               file=sys.stderr)
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if args.keep:
+            print(f"left in {root}", file=sys.stderr)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -219,17 +219,18 @@ class ChunkIndex:
     def retired(self) -> set[str]:
         return {p for (p,) in self.db.execute("select pack from retired_packs")}
 
+    def own_blobs(self, pack: str) -> list[str]:
+        """The pack's data blob and dictionaries (not its base's)."""
+        row = self.db.execute("select data, deps from packs where pack = ?", (pack,)).fetchone()
+        return [row[0], *json.loads(row[1])] if row else []
+
     def pack_blobs(self, pack: str) -> list[str]:
         """The blobs a reader needs to decode the pack: its data and dictionaries, and its base pack's."""
-        row = self.db.execute("select data, deps from packs where pack = ?", (pack,)).fetchone()
-        if not row:
-            return []
+        own = self.own_blobs(pack)
         base = self.pack_base(pack)
-        own = [row[0], *json.loads(row[1])]
-        if base is None:
+        if not own or base is None:
             return own
-        base_row = self.db.execute("select data, deps from packs where pack = ?", (base,)).fetchone()
-        return own + ([base_row[0], *json.loads(base_row[1])] if base_row else [base])
+        return own + (self.own_blobs(base) or [base])
 
     def unreadable_packs(self) -> int:
         """Packs whose recipe could not be read: any chunk they hold looks missing."""
@@ -254,19 +255,16 @@ class ChunkIndex:
 
     # --- what a remote is proven to hold ------------------------------------------------------------
     def prove_remote(self, remote: str, refs: dict[str, str], lists: dict[str, str | None],
-                     retired=lambda ref, commit: False) -> list[str]:
+                     retired=lambda ref, commit, blobs: False) -> list[str]:
         """Learn what the remote's bulk refs hold: `refs` {ref: commit} as the remote listed them now,
         `lists` {commit: the list blob its store records, or None}. A ref counts only when its list
         recomputes to its commit (bulk.proves); refs gone from the remote are forgotten at once, and
-        returned. retired(ref, commit): a pack data ref gone with its packs, retired by a worker."""
+        returned. retired(ref, commit, the blobs it held): a pack data ref gone with its packs, retired by a
+        worker (asked once the refs there now are proven)."""
         known = {ref: (target, proven) for ref, target, proven in self.db.execute(
             "select ref, target, proven from remote_refs where remote = ?", (remote,))}
         gone = [ref for ref, (target, _) in known.items() if refs.get(ref) != target]
-        # Pack data goes only with its packs (work/retire.py): a ref deleted while the remote's store still
-        # names its data is remembered as lost until a repair pushes it back.
-        self.db.executemany("insert or ignore into remote_lost values (?,?)",
-                            [(remote, ref) for ref in gone if ref.startswith(PACK_REFS)
-                             and (ref in refs or not retired(ref, known[ref][0]))])
+        held = {ref: self.proven_blobs(remote, ref) for ref in gone if ref.startswith(PACK_REFS) and ref not in refs}
         self.db.executemany("delete from remote_lost where remote = ? and ref = ?", [(remote, ref) for ref in refs])
         for ref, (target, _) in known.items():
             if refs.get(ref) != target:
@@ -278,6 +276,11 @@ class ChunkIndex:
             blobs = self._proven_list(ref, commit, lists.get(commit))
             self.db.execute("insert or replace into remote_refs values (?,?,?,?)", (remote, ref, commit, int(bool(blobs))))
             self.db.executemany("insert or ignore into remote_blobs values (?,?,?)", [(remote, b, ref) for b in blobs])
+        # Pack data goes only with its packs (work/retire.py): a ref deleted while the remote's store still
+        # names its data is remembered as lost until a repair pushes it back.
+        self.db.executemany("insert or ignore into remote_lost values (?,?)",
+                            [(remote, ref) for ref in gone if ref.startswith(PACK_REFS)
+                             and (ref not in held or not retired(ref, known[ref][0], held[ref]))])
         self.db.commit()
         return gone
 

@@ -51,10 +51,11 @@ def referenced_manifests(repo, revs: list[str]) -> dict[str, str]:
 
 
 def prepare(repo, state: RemoteState, revs: list[str], packs=(), bulk: dict[str, str] | None = None,
-            drop=()) -> Outgoing:
+            drop=(), lists: dict[str, str] | None = None) -> Outgoing:
     """The commits a push to state.remote must carry for revs (and a worker's new `packs`, whose data goes in
     the `bulk` refs {ref: commit} pushed with them: their lists go into the store beside the recipes; `drop`:
-    the store paths of the packs and lists a worker retires in this push)."""
+    the store paths of the packs and lists a worker retires in this push, `lists` {path: blob} those of the
+    refs that keep what stays of them)."""
     store = Store(repo)
     base = TreeEditor(repo, state.base_tree)
     paths = referenced_manifests(repo, revs) if revs else {}
@@ -65,7 +66,7 @@ def prepare(repo, state: RemoteState, revs: list[str], packs=(), bulk: dict[str,
         # Every file the pushed commits reference, not only those the remote's store does not list: a
         # listed manifest is a claim (anyone can push one), and its chunks go unless proven held there.
         send, pending = _chunks_to_send(repo, state.remote, index, sorted(paths), paths)
-        lists = _bulk_lists(store, (bulk or {}).values())
+        lists = _bulk_lists(store, (bulk or {}).values()) | (lists or {})
         return _outgoing(repo, state, store, index, new, send, pending, packs, lists=lists, drop=drop)
     finally:
         index.close()

@@ -243,15 +243,14 @@ def _prove(repo, remote: str, refs: dict[str, str], store_tree: str | None) -> l
     index = ChunkIndex(Store(repo))
     listed = TreeEditor(repo, store_tree) if store_tree else None
 
-    def retired(ref: str, commit: str) -> bool:
+    def retired(ref: str, commit: str, blobs: list[str]) -> bool:
         """A worker retires pack data with its packs (work/retire.py): the remote's store no longer lists
-        the ref, and every pack it lists that needs a blob the ref held has it in another ref still there.
+        the ref, and every pack it lists that needs a blob the ref held has it in a ref there now.
         Anything else is a loss."""
         if listed is None or listed.get(bulk_list_path(commit)) is not None:
             return False
-        return all(not listed.get(pack_path(p)) or all((index.holders(remote, b) - {ref}) & set(refs)
-                                                       for b in index.pack_blobs(p))
-                   for p in index.packs_using(index.proven_blobs(remote, ref)))
+        return all(not listed.get(pack_path(p)) or all(index.holders(remote, b) for b in index.pack_blobs(p))
+                   for p in index.packs_using(blobs))
     try:
         return index.prove_remote(remote, refs, lists, retired)
     finally:
@@ -264,7 +263,8 @@ def push(repo, remote: str, revs: list[str] | None = None, packs: list[str] = ()
     on a lost race fetch, merge and try again. packs / bulk: a worker's new pack recipes and the
     refs holding their data; decide(state): what the push removes, decided on each attempt on exactly
     the state it fetched and proved: ({ref: expected oid} of the raw batches the packs replace and the pack
-    data refs a worker retires, [store paths of the recipes and lists that go with them]).
+    data refs a worker retires, [store paths of the recipes and lists that go with them], {ref: commit} of
+    the pack data refs that hold what stays of those, {store path: list blob} of their lists).
     Returns {ref: oid} pushed."""
     if revs is None:
         revs = ["HEAD", "--not", f"--remotes={remote}"] if repo.ref("HEAD") else []
@@ -275,12 +275,12 @@ def push(repo, remote: str, revs: list[str] | None = None, packs: list[str] = ()
             warn(f"the remote '{remote}' lost data since this clone last saw it ({', '.join(state.damaged)}): "
                  "pushing back what this clone holds (git panini fsck --remote checks it)")
             return repair(repo, remote, attempts)[0]
-        delete, drop = decide(state) if decide else ({}, [])
+        delete, drop, create, lists = decide(state) if decide else ({}, [], {}, {})
         try:
-            out = prepare(repo, state, revs, packs, bulk, drop)
+            out = prepare(repo, state, revs, packs, bulk, drop, lists)
         except ObjectTooLarge as e:   # a fan directory of the remote's store that no store writes, where ours go
             raise SyncError(f"the store of '{remote}' holds what no git-panini writes: {e}") from None
-        pushed = push_once(repo, state, out, bulk, delete)
+        pushed = push_once(repo, state, out, (bulk or {}) | create, delete)
         if pushed is not None:
             return pushed
         time.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))

@@ -1,20 +1,24 @@
-"""Which of a remote's pack data refs a worker retires, and with them the packs whose data they hold.
+"""Which superseded packs a worker retires from a remote, and how their data leaves it.
 
 A lineage packed version by version leaves packs that later ones supersede: the repacked segments of hot
-commits (work/repack.py) hold the same chunks again. A pack data ref refs/panini/packs/<c> goes, in the
-same compare-and-swap push that records its replacement (transfer.sync.push's `retire`), with its packs'
-recipes and its list in the store, only when, once it is gone:
+commits (work/repack.py) hold the same chunks again. A pack is retired, in the same compare-and-swap push
+that records what replaces it (transfer.sync.push's `decide`), only when, once it and the others going with
+it are gone:
 
-- every chunk each of its packs yields is yielded by a pack that stays: listed in the store, decoded and
-  re-hashed by this side (a recipe alone proves nothing: DESIGN.md §4), whose data, dictionaries and base
-  a proven pack data ref that stays holds (or this very push carries);
-- no pack that stays has one of its packs as base or needs a blob it holds;
-- every hot commit keeps the read bound without them: readers choose among the packs that stay
+- every chunk it yields is yielded by a pack that stays: listed in the store, decoded and re-hashed by this
+  side (a recipe alone proves nothing: DESIGN.md §4), whose data, dictionaries and base a proven pack data
+  ref holds (or this very push carries);
+- no pack that stays has it as base;
+- every hot commit keeps the read bound without it: readers choose among the packs that stay
   (store/read_cost.choose_packs), and what a checkout decodes for nothing stays under the share at which the
   worker packs again (work/lifetime_groups.REPACK_AT), so a retirement never calls for a repack.
 
-Decided ref by ref; the refs holding the packs a decision leaned on are pinned, never retired after it.
-A ref the remote does not prove holding anything is never touched, nor are refs this push creates.
+Decided pack by pack, largest first; the packs a decision leaned on are pinned, never retired after it. Its
+recipe leaves the store. Its data leaves the remote with the pack data ref refs/panini/packs/<c> that holds
+it: a ref holds one worker push's packs, so the ref is deleted and, unless every blob in it goes, replaced
+by the content-addressed ref of the blobs that stay (store/bulk.py): no blob a pack that stays needs, nor
+one no listed pack names, ever leaves. A ref the remote does not prove holding anything is never touched,
+nor are refs this push creates.
 """
 
 from __future__ import annotations
@@ -31,12 +35,13 @@ from .lifetime_groups import REPACK_AT
 
 @dataclass
 class Retirement:
-    refs: dict[str, str] = field(default_factory=dict)   # {pack data ref: its commit} deleted
-    packs: set[str] = field(default_factory=set)         # the packs whose data they held, dropped from the store
+    packs: set[str] = field(default_factory=set)            # retired: their recipes leave the store
+    refs: dict[str, str] = field(default_factory=dict)      # {pack data ref: its commit} deleted ...
+    kept: dict[str, list[str]] = field(default_factory=dict)   # ... {ref: the blobs of it that stay}, if any
 
     @property
     def paths(self) -> list[str]:
-        """The store entries that go: the packs' recipes and the refs' lists."""
+        """The store entries that go: the packs' recipes and the deleted refs' lists."""
         return sorted(pack_path(p) for p in self.packs) + sorted(bulk_list_path(c) for c in self.refs.values())
 
 
@@ -73,50 +78,45 @@ def plan(index: ChunkIndex, remote: str, store_tree: str | None, hot: list[HotRe
 
     refs = {ref: commit for ref, commit in index.remote_bulk_refs(remote).items() if ref.startswith(PACK_REFS)}
     blobs = {ref: set(index.proven_blobs(remote, ref)) for ref in refs} | {ref: set(b) for ref, b in new.items()}
-    holders: dict[str, set[str]] = {}
-    for ref, held in blobs.items():
-        for blob in held:
-            holders.setdefault(blob, set()).add(ref)
-    packs_of = {ref: [p for p in index.packs_using(held) if listed(p)] for ref, held in blobs.items()}
-    size = {ref: sum(index.pack_size(p)[1] for p in packs) for ref, packs in packs_of.items()}
-    candidates = sorted((ref for ref, packs in packs_of.items() if ref not in new and packs and blobs[ref]),
-                        key=lambda ref: (-size[ref], ref))
-    uses = [read.use for read in hot]
-    out = Retirement()
+    held = set().union(*blobs.values()) if blobs else set()
+    users: dict[str, set[str]] = {}   # blob -> the listed packs that need it as their own
+    for ref, found in blobs.items():
+        for pack in index.packs_using(found):
+            if listed(pack):
+                for blob in index.own_blobs(pack):
+                    users.setdefault(blob, set()).add(pack)
+    candidates = sorted({p for ref in refs if ref not in new for b in blobs[ref] for p in users.get(b, ())
+                         if p not in new_packs}, key=lambda p: (-index.pack_size(p)[1], p))
+    gone: set[str] = set()
     pinned: set[str] = set()
+    uses = [read.use for read in hot]
 
-    def stays(pack: str, gone_refs: set[str], gone_packs: set[str]) -> bool:
-        """Listed, and readable from what stays: its blobs (its base's too) held by refs that stay."""
-        if pack in gone_packs or not listed(pack):
-            return False
+    def stays(pack: str) -> bool:
+        """Listed, not going, its base too, every blob it needs held (a ref's blobs that stay stay held)."""
         base = index.pack_base(pack)
-        if base is not None and (base in gone_packs or not listed(base)):
-            return False
-        return all(holders.get(b, set()) - gone_refs for b in index.pack_blobs(pack))
+        return (listed(pack) and pack not in gone and (base is None or (listed(base) and base not in gone))
+                and all(b in held for b in index.pack_blobs(pack)))
 
-    for ref in candidates:
-        if ref in pinned:
+    for pack in candidates:
+        if pack in pinned or any(listed(d) and d not in gone for d in index.deltas_of(pack)):
             continue
-        gone_refs = set(out.refs) | {ref}
-        going = {p for p in index.packs_using(blobs[ref])
-                 if listed(p) and not all(holders.get(b, set()) - gone_refs for b in index.pack_blobs(p))}
-        gone_packs = out.packs | going
-        # Packs that stay but lean on this ref (a blob, or a base among the packs that go): none may.
-        touched = set(index.packs_using(blobs[ref])) | {d for p in going for d in index.deltas_of(p)}
-        if any(listed(p) and p not in gone_packs and not stays(p, gone_refs, gone_packs) for p in touched):
-            continue
-        reads = _reads_without(index, hot, uses, gone_packs)
-        if reads is None:
-            continue
-        covers = _covers(index, going, lambda q: stays(q, gone_refs, gone_packs) and good(q))
+        gone.add(pack)
+        reads = _reads_without(index, hot, uses, gone)
+        covers = _covers(index, pack, lambda q: stays(q) and good(q)) if reads is not None else None
         if covers is None:
+            gone.discard(pack)
             continue
         uses = reads
-        out.refs[ref] = refs[ref]
-        out.packs |= going
-        for q in covers:
-            for b in index.pack_blobs(q):
-                pinned |= holders.get(b, set())
+        pinned |= covers | {b for q in covers if (b := index.pack_base(q))}
+    out = Retirement(packs=gone)
+    for ref, commit in refs.items():
+        if ref in new:
+            continue
+        leaving = {b for b in blobs[ref] if users.get(b) and users[b] <= gone}
+        if leaving:
+            out.refs[ref] = commit
+            if blobs[ref] - leaving:
+                out.kept[ref] = sorted(blobs[ref] - leaving)
     return out
 
 
@@ -136,21 +136,20 @@ def _reads_without(index: ChunkIndex, hot: list[HotRead], uses: list[dict[str, i
     return out
 
 
-def _covers(index: ChunkIndex, packs: set[str], usable) -> set[str] | None:
-    """Packs outside `packs`, usable(pack), that together yield every chunk these packs yield; None if a
-    chunk has none. Packs already taken are preferred, so the decision leans on as few as it can."""
+def _covers(index: ChunkIndex, pack: str, usable) -> set[str] | None:
+    """Other packs, usable(pack), that together yield every chunk this one yields; None if a chunk has none.
+    Packs already taken are preferred, so the decision leans on as few as it can."""
     taken: set[str] = set()
     verdict: dict[str, bool] = {}
-    for pack in sorted(packs):
-        for chunk, _ in index.pack_chunks(pack):
-            others = sorted({p for p, _, _, _ in index.locate(chunk) if p not in packs},
-                            key=lambda p: (p not in taken, not index.is_verified(p), p))
-            for other in others:
-                if other not in verdict:
-                    verdict[other] = usable(other)
-                if verdict[other]:
-                    taken.add(other)
-                    break
-            else:
-                return None
+    for chunk, _ in index.pack_chunks(pack):
+        others = sorted({p for p, _, _, _ in index.locate(chunk) if p != pack},
+                        key=lambda p: (p not in taken, not index.is_verified(p), p))
+        for other in others:
+            if other not in verdict:
+                verdict[other] = usable(other)
+            if verdict[other]:
+                taken.add(other)
+                break
+        else:
+            return None
     return taken

@@ -8,7 +8,8 @@ from contextlib import contextmanager
 from ..store.chunk_source import ChunkSource
 from ..store.local import LocalStore
 from ..git.tree_edit import TreeEditor
-from ..store.shared import RAW_REFS, Store, pack_path
+from ..store import bulk
+from ..store.shared import PACK_REFS, RAW_REFS, Store, bulk_list_path, pack_path
 from ..transfer.remote import remote_objects
 from ..transfer.sync import SyncError, learn_holdings, push
 from ..util import crash_points
@@ -232,6 +233,7 @@ class _Removals:
         self.worker, self.repo, self.remote = worker, worker.repo, worker.remote
         self.source, self.made, self.retire = source, made, retiring
         self.retiring = retire.Retirement()
+        self.rewritten: dict[str, tuple[str, str]] = {}   # retired ref -> (commit, list) of the ref keeping the rest
         self._good: dict[str, bool] = {}
         self._hot: tuple[str | None, list[retire.HotRead]] | None = None
 
@@ -248,16 +250,25 @@ class _Removals:
         raw = {ref: oid for ref, oid in index.remote_bulk_refs(self.remote).items()
                if ref.startswith(RAW_REFS) and self.worker._covered(ref, verified, self.source)}
         if not self.retire:
-            return raw, []
+            return raw, [], {}, {}
         tree = self.source.store.tree_of(self.source.store.tip())
         if self._hot is None or self._hot[0] != tree:   # what hot commits read, from the packs we know
             self._hot = tree, retire.hot_reads(self.repo, index)
         new = {ref: list(self.made.bulk) for ref in self.made.refs}
         self.retiring = retire.plan(index, self.remote, state.base_tree, self._hot[1], self.good, new,
                                     set(self.made.recipes))
+        self.rewritten = {}
         if self.retiring.refs:
+            kept = sorted({b for blobs in self.retiring.kept.values() for b in blobs if not self.repo.exists(b)})
+            if kept and not self.source.fetch(kept):   # what a rewritten ref keeps is pushed from here
+                self.retiring = retire.Retirement()
+                return raw, [], {}, {}
+            for ref, blobs in self.retiring.kept.items():
+                self.rewritten[ref] = bulk.write_bulk(self.repo, blobs, bulk.PACK_MESSAGE)
             crash_points.reached("retire-decided")
-        return raw | self.retiring.refs, self.retiring.paths
+        create = {PACK_REFS + commit: commit for commit, _ in self.rewritten.values()}
+        lists = {bulk_list_path(commit): listing for commit, listing in self.rewritten.values()}
+        return raw | self.retiring.refs, self.retiring.paths, create, lists
 
     def _readable_there(self, state) -> set[str]:
         """The chunks this push's packs yield that the remote can give once it lands: every blob they need
@@ -282,5 +293,10 @@ class _Removals:
         self.source.index.mark_retired(self.retiring.packs)
         zero = "0" * self.repo.hex_len
         for ref, commit in self.retiring.refs.items():
-            if self.repo.ref(ref, peel=False) == commit:
-                self.repo.update_ref(ref, zero, commit, "panini: retired")
+            if self.repo.ref(ref, peel=False) != commit:
+                continue
+            if ref in self.rewritten:   # what stays of it stays here too
+                kept = self.rewritten[ref][0]
+                if self.repo.ref(PACK_REFS + kept, peel=False) is None:
+                    self.repo.update_ref(PACK_REFS + kept, kept, None, "panini: what stays of a retired ref")
+            self.repo.update_ref(ref, zero, commit, "panini: retired")
