@@ -31,6 +31,7 @@ create table if not exists chunks (chunk text not null, pack text not null, offs
 create table if not exists verified_packs (pack text primary key);
 create table if not exists pack_sizes (pack text primary key, size integer not null, encoded integer not null);
 create table if not exists pack_bases (pack text primary key, base text not null);
+create table if not exists retired_packs (pack text primary key);
 create table if not exists fetched (blob text primary key);
 create table if not exists remote_refs (remote text not null, ref text not null, target text not null,
                                         proven integer not null, primary key (remote, ref));
@@ -46,9 +47,9 @@ create table if not exists verified_files (remote text not null, manifest text n
 """
 
 
-def changed_leaves(repo, old_tree: str | None, new_tree: str | None, top: str, valid=None) -> tuple[list, bool]:
+def changed_leaves(repo, old_tree: str | None, new_tree: str | None, top: str, valid=None) -> tuple[list, list]:
     """([(fan, entry)] of new_tree's 'top/<fan>/' directories ('<fan>/' at the root when top is '')
-    that old_tree lacks or holds differently, whether any of old's went away). Only valid entries count:
+    that old_tree lacks or holds differently, [names] of old's that went away). Only valid entries count:
     valid(fan, entry) (default: a store leaf named by its blob's id); a malformed one, like a fan directory
     no store writes, is skipped on both sides (quarantined: it affects only itself)."""
     if valid is None:
@@ -63,14 +64,17 @@ def changed_leaves(repo, old_tree: str | None, new_tree: str | None, top: str, v
     def entries(fan, oid):
         return [e for e in read_fanout(repo, oid) or [] if valid(fan, e)]
     old, new = fans(old_tree), fans(new_tree)
-    added, removed = [], any(name not in new for name in old)
+    added, removed = [], []
+    for name, oid in old.items():
+        if name not in new:
+            removed += [e.name for e in entries(name, oid)]
     for name, oid in new.items():
         if old.get(name) == oid:
             continue
         before = {e.name: e.oid for e in entries(name, old[name])} if name in old else {}
         after = entries(name, oid)
         names = {e.name for e in after}
-        removed = removed or any(n not in names for n in before)
+        removed += [n for n in before if n not in names]
         added += [(name, e) for e in after if before.get(e.name) != e.oid]
     return added, removed
 
@@ -187,17 +191,46 @@ class ChunkIndex:
         row = self.db.execute("select base from pack_bases where pack = ?", (pack,)).fetchone()
         return row[0] if row else None
 
+    def packs_using(self, blobs) -> list[str]:
+        """The packs whose data blob or a dictionary is one of these (a pack data ref's blobs)."""
+        blobs = sorted(set(blobs))
+        out: set[str] = set()
+        for i in range(0, len(blobs), 500):
+            part = blobs[i:i + 500]
+            marks = ",".join("?" * len(part))
+            out.update(p for (p,) in self.db.execute(f"select pack from packs where data in ({marks})", part))
+            data = {d for (d,) in self.db.execute(f"select data from packs where data in ({marks})", part)}
+            for blob in part:   # a dictionary is no pack's data; few are
+                if blob not in data:
+                    out.update(p for (p,) in self.db.execute("select pack from packs where deps like ?",
+                                                             (f'%"{blob}"%',)))
+        return sorted(out)
+
+    def deltas_of(self, base: str) -> list[str]:
+        """The packs whose recipe names this pack as its base."""
+        return [p for (p,) in self.db.execute("select pack from pack_bases where base = ?", (base,))]
+
+    def mark_retired(self, packs):
+        """A remote dropped these packs from its store (a worker retired them, work/retire.py): readers
+        choose them only where no other pack yields a chunk (read_cost.choose_packs). A hint, never a proof."""
+        self.db.executemany("insert or ignore into retired_packs values (?)", [(p,) for p in packs])
+        self.db.commit()
+
+    def retired(self) -> set[str]:
+        return {p for (p,) in self.db.execute("select pack from retired_packs")}
+
+    def own_blobs(self, pack: str) -> list[str]:
+        """The pack's data blob and dictionaries (not its base's)."""
+        row = self.db.execute("select data, deps from packs where pack = ?", (pack,)).fetchone()
+        return [row[0], *json.loads(row[1])] if row else []
+
     def pack_blobs(self, pack: str) -> list[str]:
         """The blobs a reader needs to decode the pack: its data and dictionaries, and its base pack's."""
-        row = self.db.execute("select data, deps from packs where pack = ?", (pack,)).fetchone()
-        if not row:
-            return []
+        own = self.own_blobs(pack)
         base = self.pack_base(pack)
-        own = [row[0], *json.loads(row[1])]
-        if base is None:
+        if not own or base is None:
             return own
-        base_row = self.db.execute("select data, deps from packs where pack = ?", (base,)).fetchone()
-        return own + ([base_row[0], *json.loads(base_row[1])] if base_row else [base])
+        return own + (self.own_blobs(base) or [base])
 
     def unreadable_packs(self) -> int:
         """Packs whose recipe could not be read: any chunk they hold looks missing."""
@@ -221,17 +254,17 @@ class ChunkIndex:
         return self.db.execute("select 1 from verified_packs where pack = ?", (pack,)).fetchone() is not None
 
     # --- what a remote is proven to hold ------------------------------------------------------------
-    def prove_remote(self, remote: str, refs: dict[str, str], lists: dict[str, str | None]) -> list[str]:
+    def prove_remote(self, remote: str, refs: dict[str, str], lists: dict[str, str | None],
+                     retired=lambda ref, commit, blobs: False) -> list[str]:
         """Learn what the remote's bulk refs hold: `refs` {ref: commit} as the remote listed them now,
         `lists` {commit: the list blob its store records, or None}. A ref counts only when its list
         recomputes to its commit (bulk.proves); refs gone from the remote are forgotten at once, and
-        returned."""
+        returned. retired(ref, commit, the blobs it held): a pack data ref gone with its packs, retired by a
+        worker (asked once the refs there now are proven)."""
         known = {ref: (target, proven) for ref, target, proven in self.db.execute(
             "select ref, target, proven from remote_refs where remote = ?", (remote,))}
         gone = [ref for ref, (target, _) in known.items() if refs.get(ref) != target]
-        # Pack data is never deleted by an honest writer: remembered as lost until a repair pushes it back.
-        self.db.executemany("insert or ignore into remote_lost values (?,?)",
-                            [(remote, ref) for ref in gone if ref.startswith(PACK_REFS)])
+        held = {ref: self.proven_blobs(remote, ref) for ref in gone if ref.startswith(PACK_REFS) and ref not in refs}
         self.db.executemany("delete from remote_lost where remote = ? and ref = ?", [(remote, ref) for ref in refs])
         for ref, (target, _) in known.items():
             if refs.get(ref) != target:
@@ -243,6 +276,11 @@ class ChunkIndex:
             blobs = self._proven_list(ref, commit, lists.get(commit))
             self.db.execute("insert or replace into remote_refs values (?,?,?,?)", (remote, ref, commit, int(bool(blobs))))
             self.db.executemany("insert or ignore into remote_blobs values (?,?,?)", [(remote, b, ref) for b in blobs])
+        # Pack data goes only with its packs (work/retire.py): a ref deleted while the remote's store still
+        # names its data is remembered as lost until a repair pushes it back.
+        self.db.executemany("insert or ignore into remote_lost values (?,?)",
+                            [(remote, ref) for ref in gone if ref.startswith(PACK_REFS)
+                             and (ref not in held or not retired(ref, known[ref][0], held[ref]))])
         self.db.commit()
         return gone
 
@@ -267,10 +305,16 @@ class ChunkIndex:
         """{ref: commit} of the remote's bulk refs as last listed (proven or not)."""
         return dict(self.db.execute("select ref, target from remote_refs where remote = ?", (remote,)))
 
-    def proven_raw(self, remote: str, ref: str) -> list[str]:
-        """The chunks a raw batch ref of the remote is proven to hold (none when unproven)."""
+    def proven_blobs(self, remote: str, ref: str) -> list[str]:
+        """The blobs a bulk ref of the remote (a raw batch's chunks, pack data) is proven to hold (none when
+        unproven)."""
         return [b for (b,) in self.db.execute("select blob from remote_blobs where remote = ? and ref = ?",
                                               (remote, ref))]
+
+    def holders(self, remote: str, blob: str) -> set[str]:
+        """The bulk refs of the remote proven to hold this blob."""
+        return {r for (r,) in self.db.execute("select ref from remote_blobs where remote = ? and blob = ?",
+                                              (remote, blob))}
 
     def remote_blobs(self, remote: str) -> set[str]:
         """Every blob the remote's bulk refs are proven to hold (one query, for a check of many files)."""

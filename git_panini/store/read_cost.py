@@ -41,15 +41,19 @@ class ReadCost:
 def choose_packs(index: ChunkIndex, chunks: dict[str, int], avoid=frozenset()) -> dict[str, str]:
     """{chunk: the pack to read it from} for those of these chunks {chunk: size} some pack yields. A pack
     counts for a chunk only when its recipe gives the chunk's size (a recipe claiming more than the chunk
-    would win every choice for nothing), and not if it is in `avoid` (packs this reader found bad). A chunk
-    in one pack is read from it; of several, from a pack already chosen, else from the pack that yields the
-    most needed bytes per byte decoded, packs this side decoded and verified first (a segment packed for
-    these files beats an old one they share a few chunks of)."""
+    would win every choice for nothing), and not if it is in `avoid` (packs this reader found bad), nor if a
+    remote retired it while another pack yields the chunk (its data is gone there). A chunk in one pack is
+    read from it; of several, from a pack already chosen, else from the pack that yields the most needed
+    bytes per byte decoded, packs this side decoded and verified first (a segment packed for these files
+    beats an old one they share a few chunks of)."""
     chosen: dict[str, str] = {}
     open_choice: dict[str, dict[str, int]] = {}   # chunk -> {pack: length}
     used: set[str] = set()
+    retired = index.retired()
     for chunk, size in chunks.items():
         packs = {pack: length for pack, _, _, length in index.locate(chunk) if length == size and pack not in avoid}
+        if len(packs) > 1 and retired.intersection(packs) and not set(packs) <= retired:
+            packs = {pack: length for pack, length in packs.items() if pack not in retired}
         if len(packs) == 1:
             [chosen[chunk]] = packs
             used.update(packs)
@@ -108,13 +112,14 @@ def read_cost(index: ChunkIndex, files: list[Manifest]) -> ReadCost:
 
 
 
-def pack_use(index: ChunkIndex, files: list[Manifest]) -> dict[str, int]:
-    """{pack: bytes of it these files need} for the packs reading them decodes (choose_packs)."""
+def pack_use(index: ChunkIndex, files: list[Manifest], avoid=frozenset()) -> dict[str, int]:
+    """{pack: bytes of it these files need} for the packs reading them decodes (choose_packs, never one in
+    `avoid`)."""
     needed: dict[str, int] = {}
     for m in files:
         needed.update(m.distinct())
     use: dict[str, int] = {}
-    for chunk, pack in choose_packs(index, needed).items():
+    for chunk, pack in choose_packs(index, needed, avoid).items():
         use[pack] = use.get(pack, 0) + needed[chunk]
     for pack in with_bases(index, set(use)) - set(use):   # decoded whole for a delta pack, needed for nothing
         use[pack] = 0
@@ -124,3 +129,8 @@ def pack_use(index: ChunkIndex, files: list[Manifest]) -> dict[str, int]:
 def with_bases(index: ChunkIndex, packs: set[str]) -> set[str]:
     """These packs and the packs they are deltas against (decoded first, whole)."""
     return packs | {base for pack in packs if (base := index.pack_base(pack))}
+
+
+def waste(index: ChunkIndex, use: dict[str, int]) -> int:
+    """What a checkout decodes for nothing, given pack_use's answer for its files."""
+    return sum(index.pack_size(pack)[0] - n for pack, n in use.items())

@@ -22,7 +22,8 @@ from ..store.chunk_index import ChunkIndex, changed_leaves
 from ..store.chunk_source import ChunkSource, ReadError
 from ..store.local import LocalStore
 from ..store.notes import Notes, is_note, new_note
-from ..store.shared import STORE_REF, Store, bulk_list_path, config_blob, manifest_path, pack_path, raw_list_path
+from ..store.shared import (STORE_REF, Store, bulk_list_path, config_blob, leaves, manifest_path, pack_path,
+                            raw_list_path)
 from .remote import RemoteState, SyncError, default_remote, remote_objects
 
 
@@ -49,9 +50,12 @@ def referenced_manifests(repo, revs: list[str]) -> dict[str, str]:
     return found
 
 
-def prepare(repo, state: RemoteState, revs: list[str], packs=(), bulk: dict[str, str] | None = None) -> Outgoing:
+def prepare(repo, state: RemoteState, revs: list[str], packs=(), bulk: dict[str, str] | None = None,
+            drop=(), lists: dict[str, str] | None = None) -> Outgoing:
     """The commits a push to state.remote must carry for revs (and a worker's new `packs`, whose data goes in
-    the `bulk` refs {ref: commit} pushed with them: their lists go into the store beside the recipes)."""
+    the `bulk` refs {ref: commit} pushed with them: their lists go into the store beside the recipes; `drop`:
+    the store paths of the packs and lists a worker retires in this push, `lists` {path: blob} those of the
+    refs that keep what stays of them)."""
     store = Store(repo)
     base = TreeEditor(repo, state.base_tree)
     paths = referenced_manifests(repo, revs) if revs else {}
@@ -62,8 +66,8 @@ def prepare(repo, state: RemoteState, revs: list[str], packs=(), bulk: dict[str,
         # Every file the pushed commits reference, not only those the remote's store does not list: a
         # listed manifest is a claim (anyone can push one), and its chunks go unless proven held there.
         send, pending = _chunks_to_send(repo, state.remote, index, sorted(paths), paths)
-        lists = _bulk_lists(store, (bulk or {}).values())
-        return _outgoing(repo, state, store, index, new, send, pending, packs, lists=lists)
+        lists = _bulk_lists(store, (bulk or {}).values()) | (lists or {})
+        return _outgoing(repo, state, store, index, new, send, pending, packs, lists=lists, drop=drop)
     finally:
         index.close()
 
@@ -92,13 +96,30 @@ def prepare_repair(repo, state: RemoteState, revs: list[str]) -> tuple[Outgoing,
                 continue
             send += chunks
             pending |= {m: n for m, n in notes.items() if chunks}
-        merged = store.merge_trees(state.base_tree, store.tree_of(store.tip()))
+        merged = _held_only(repo, state, index, store.merge_trees(state.base_tree, store.tree_of(store.tip())))
         base = TreeEditor(repo, merged)
         new = sorted(m for m in paths if m not in skipped and base.get(manifest_path(m)) is None)
         out = _outgoing(repo, state, store, index, new, send, pending, (), tree=merged, reset=set(pending))
         return out, skipped
     finally:
         index.close()
+
+
+def _held_only(repo, state: RemoteState, index: ChunkIndex, tree: str) -> str:
+    """The merged tree a repair pushes, less the packs and pack data lists ours adds whose data the remote
+    holds in no proven pack ref (retired there, work/retire.py: a repair sends chunks, never pack data)."""
+    editor, theirs = TreeEditor(repo, tree), TreeEditor(repo, state.base_tree)
+    added, _ = changed_leaves(repo, state.base_tree, tree, "packs")
+    for fan_name, entry in added:
+        if theirs.get(f"packs/{fan_name}/{entry.name}") is None and not all(
+                index.remote_holds_blob(state.remote, b, pack_refs_only=True) for b in index.pack_blobs(entry.name)):
+            editor.remove(f"packs/{fan_name}/{entry.name}")
+    held = set(index.remote_bulk_refs(state.remote).values())
+    for entry in leaves(repo, tree, "bulk"):
+        path = bulk_list_path(entry.name)
+        if entry.name not in held and theirs.get(path) is None:
+            editor.remove(path)
+    return editor.write()
 
 
 def _bulk_lists(store: Store, commits) -> dict[str, str]:
@@ -113,9 +134,9 @@ def _bulk_lists(store: Store, commits) -> dict[str, str]:
 
 
 def _outgoing(repo, state: RemoteState, store: Store, index: ChunkIndex, new, send, pending, packs,
-              tree: str | None = None, reset=frozenset(), lists: dict[str, str] | None = None) -> Outgoing:
+              tree: str | None = None, reset=frozenset(), lists: dict[str, str] | None = None, drop=()) -> Outgoing:
     """tree: the store tree to build on (default: the remote's as fetched); reset: files whose note goes
-    back to pending whatever the remote's says; lists: pack data lists to add."""
+    back to pending whatever the remote's says; lists: pack data lists to add; drop: paths to remove."""
     batch = _raw_batch(repo, send) if send else None
     editor = TreeEditor(repo, tree or state.base_tree)
     if editor.get("config") is None:
@@ -128,6 +149,8 @@ def _outgoing(repo, state: RemoteState, store: Store, index: ChunkIndex, new, se
         editor.set(pack_path(recipe), recipe)
     for path, listing in (lists or {}).items():
         editor.set(path, listing)
+    for path in drop:
+        editor.remove(path)
     tree = editor.write()
     out = Outgoing(raw_batch=batch[0] if batch else None, raw_chunks=len(send) if batch else 0,
                    raw_bytes=sum(repo.reader.size(c) or 0 for c in send) if batch else 0)

@@ -23,10 +23,10 @@ import uuid
 
 from ..git.repo import GitError, ObjectTooLarge, first_error_line
 from ..git.tree_edit import TreeEditor
-from ..store.chunk_index import ChunkIndex
+from ..store.chunk_index import ChunkIndex, changed_leaves
 from ..store.legacy.format1 import convert, is_v1, upgrade_local
 from ..store.notes import NOTES_REF, Notes
-from ..store.shared import PACK_REFS, RAW_REFS, STORE_REF, Store, bulk_list_path, raw_list_path
+from ..store.shared import PACK_REFS, RAW_REFS, STORE_REF, Store, bulk_list_path, pack_path, raw_list_path
 from ..util.errors import warn
 from ..util.units import human
 from .publish import Outgoing, prepare, prepare_repair
@@ -68,6 +68,7 @@ def fetch(repo, remote: str, repair: bool = False, tips: dict[str, tuple[str, st
         index = ChunkIndex(store)
         try:
             index.refresh()
+            _dropped_packs(repo, index, state)
             state.damaged += _rewound(repo, index, state)
         finally:
             index.close()
@@ -76,6 +77,17 @@ def fetch(repo, remote: str, repair: bool = False, tips: dict[str, tuple[str, st
     finally:
         drop_private(repo, prefix)
     return state
+
+
+def _dropped_packs(repo, index: ChunkIndex, state: RemoteState):
+    """Packs the remote's store listed when this clone last merged it and lists no more (retired by a
+    worker): readers choose other packs that yield their chunks (read_cost.choose_packs)."""
+    seen = index.last_seen(state.remote, STORE_REF)
+    if seen and state.store and seen != state.store and repo.exists(seen):
+        store = Store(repo)
+        _, removed = changed_leaves(repo, store.tree_of(seen), state.base_tree, "packs")
+        if removed:
+            index.mark_retired(removed)
 
 
 def _rewound(repo, index: ChunkIndex, state: RemoteState) -> list[str]:
@@ -229,17 +241,30 @@ def _prove(repo, remote: str, refs: dict[str, str], store_tree: str | None) -> l
         entry = next((e for e in (s.get(path) for s in sources) if e is not None and not e.is_tree), None)
         lists[commit] = entry.oid if entry is not None else None
     index = ChunkIndex(Store(repo))
+    listed = TreeEditor(repo, store_tree) if store_tree else None
+
+    def retired(ref: str, commit: str, blobs: list[str]) -> bool:
+        """A worker retires pack data with its packs (work/retire.py): the remote's store no longer lists
+        the ref, and every pack it lists that needs a blob the ref held has it in a ref there now.
+        Anything else is a loss."""
+        if listed is None or listed.get(bulk_list_path(commit)) is not None:
+            return False
+        return all(not listed.get(pack_path(p)) or all(index.holders(remote, b) for b in index.pack_blobs(p))
+                   for p in index.packs_using(blobs))
     try:
-        return index.prove_remote(remote, refs, lists)
+        return index.prove_remote(remote, refs, lists, retired)
     finally:
         index.close()
 
 
 def push(repo, remote: str, revs: list[str] | None = None, packs: list[str] = (), bulk: dict[str, str] | None = None,
-         delete: dict[str, str] | None = None, attempts: int = 8) -> dict[str, str]:
+         decide=None, attempts: int = 8) -> dict[str, str]:
     """Publish what `revs` reference (default: HEAD's commits the remote's branches lack) and push it;
     on a lost race fetch, merge and try again. packs / bulk: a worker's new pack recipes and the
-    refs holding their data; delete: {ref: expected oid} of raw batches they replace.
+    refs holding their data; decide(state): what the push removes, decided on each attempt on exactly
+    the state it fetched and proved: ({ref: expected oid} of the raw batches the packs replace and the pack
+    data refs a worker retires, [store paths of the recipes and lists that go with them], {ref: commit} of
+    the pack data refs that hold what stays of those, {store path: list blob} of their lists).
     Returns {ref: oid} pushed."""
     if revs is None:
         revs = ["HEAD", "--not", f"--remotes={remote}"] if repo.ref("HEAD") else []
@@ -250,17 +275,14 @@ def push(repo, remote: str, revs: list[str] | None = None, packs: list[str] = ()
             warn(f"the remote '{remote}' lost data since this clone last saw it ({', '.join(state.damaged)}): "
                  "pushing back what this clone holds (git panini fsck --remote checks it)")
             return repair(repo, remote, attempts)[0]
+        delete, drop, create, lists = decide(state) if decide else ({}, [], {}, {})
         try:
-            out = prepare(repo, state, revs, packs, bulk)
+            out = prepare(repo, state, revs, packs, bulk, drop, lists)
         except ObjectTooLarge as e:   # a fan directory of the remote's store that no store writes, where ours go
             raise SyncError(f"the store of '{remote}' holds what no git-panini writes: {e}") from None
-        pushed = push_once(repo, state, out, bulk, delete)
+        pushed = push_once(repo, state, out, (bulk or {}) | create, delete)
         if pushed is not None:
             return pushed
-        if delete:
-            # Maybe another worker removed those raw batches first: only delete what is still there.
-            there = remote_refs(repo, remote, RAW_REFS)
-            delete = {ref: oid for ref, oid in delete.items() if there.get(ref) == oid}
         time.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
     raise SyncError(f"pushing to '{remote}' kept racing with other writers; try again")
 

@@ -23,6 +23,7 @@ from ..store import manifests as manifest_store
 from ..store.chunk_index import ChunkIndex
 from ..store.chunk_source import ChunkSource, ReadError
 from ..store.read_cost import pack_use
+from ..store.read_cost import waste as read_waste
 from ..store.shared import Store
 from ..util import crash_points
 from ..util.units import human
@@ -70,7 +71,7 @@ class BatchPacker:
             self._parents = history.first_parents(self.repo, hot)
             self._before: dict[str | None, dict] = {}
             uses = {i: pack_use(index, [m for _, m in files.of(commit)[0]]) for i, commit in enumerate(hot)}
-            waste = {i: sum(index.pack_size(p)[0] - n for p, n in use.items()) for i, use in uses.items()}
+            waste = {i: read_waste(index, use) for i, use in uses.items()}
             self._lives = history.lifetimes(self.repo, hot, files), uses, waste
         return self._lives
 

@@ -7,12 +7,16 @@ from contextlib import contextmanager
 
 from ..store.chunk_source import ChunkSource
 from ..store.local import LocalStore
-from ..store.shared import RAW_REFS, Store
+from ..git.tree_edit import TreeEditor
+from ..store import bulk
+from ..store.shared import PACK_REFS, RAW_REFS, Store, bulk_list_path, pack_path
 from ..transfer.remote import remote_objects
 from ..transfer.sync import SyncError, learn_holdings, push
+from ..util import crash_points
 from .batch import BatchPacker
 from .claims import BATCH_FILES, LEASE_SECONDS, MAX_ATTEMPTS, Claims
 from .lease import CLOCK_SKEW_SECONDS, NO_HOLDER, Renewer, interruptible, uninterrupted
+from . import retire
 from .pack_builder import PackBuilder
 from .result import WorkResult, note_error
 
@@ -132,27 +136,34 @@ class Worker:
         if results:
             self.claims.notes.transition(sorted(results), change, f"panini: {self.id} finished {len(results)} file(s)")
         try:
-            self._sync_out(made, source)
+            # A pass that packs again (no files) retires what it supersedes.
+            self._sync_out(made, source, retire_superseded=not results)
         except SyncError as e:
             raise SyncError(f"packed {len(results)} file(s) here but could not publish them ({e}); the next "
                             "git panini work tries again") from None
 
-    def _sync_out(self, made: PackBuilder, source: ChunkSource, notes_changed: bool = True):
-        """Push the new packs (recipes, and the ref holding their data) and the notes; with them, remove
-        the remote's raw batches whose every chunk a pack yields that this side decoded and re-hashed
-        and that the remote will hold: this run's (verified as they were made) or one in its store.
-        Then drop our own raw copies of what this run packed."""
+    def _sync_out(self, made: PackBuilder, source: ChunkSource, notes_changed: bool = True,
+                  retire_superseded: bool = False):
+        """Push the new packs (recipes, and the ref holding their data) and the notes; with them, remove what
+        they and the remote's verified packs replace (_Removals: raw batches, and with retire_superseded, in
+        the passes that pack again and the last one, superseded pack data refs). Then drop our own raw copies
+        of what this run packed."""
         replaced = set(made.yielded)
-        delete = {}
         if self.remote:
-            learn_holdings(self.repo, self.claims.state)   # the raw batches there now, and what each holds
-            verified = set(replaced)
-            refs = source.index.remote_bulk_refs(self.remote)
-            for ref, oid in refs.items():
-                if ref.startswith(RAW_REFS) and self._covered(ref, verified, source):
-                    delete[ref] = oid
-            if made.recipes or delete or notes_changed:
-                push(self.repo, self.remote, revs=[], packs=made.recipes, bulk=made.refs, delete=delete)
+            learn_holdings(self.repo, self.claims.state)   # the bulk refs there now, and what each holds
+            removals = _Removals(self, source, made, retire_superseded)
+            # Decided again on the state each push attempt fetches: this look only says whether to push.
+            if made.recipes or notes_changed or removals(self.claims.state)[0]:
+                try:
+                    push(self.repo, self.remote, revs=[], packs=made.recipes, bulk=made.refs, decide=removals)
+                except SyncError as e:
+                    if not removals.retiring.refs:
+                        raise
+                    # A server whose hook judges otherwise (docs/server.md) never stops what else goes.
+                    self.log(f"could not retire {len(removals.retiring.refs)} pack data ref(s): {e}")
+                    removals = _Removals(self, source, made, False)
+                    push(self.repo, self.remote, revs=[], packs=made.recipes, bulk=made.refs, decide=removals)
+                removals.done_here()
         if replaced:
             LocalStore(self.repo).drop([], sorted(replaced), f"panini: {self.id} packed {len(replaced)} chunk(s)")
 
@@ -160,7 +171,7 @@ class Worker:
         """Every chunk the raw batch is proven to hold (its list recomputes to its commit: a forged list
         proves nothing) is yielded by a pack this side decoded and re-hashed, whose data the remote holds or
         this push carries."""
-        chunks = source.index.proven_raw(self.remote, ref)
+        chunks = source.index.proven_blobs(self.remote, ref)
         for chunk in chunks:
             if chunk not in verified and not source.verify_packed(chunk, self._held(source)):
                 return False
@@ -186,7 +197,8 @@ class Worker:
         source = ChunkSource(self.repo, fetcher=remote_objects(self.repo, self.remote))
         try:
             if self.remote:
-                self._sync_out(PackBuilder(self.repo, 0, source, []), source, notes_changed=False)
+                self._sync_out(PackBuilder(self.repo, 0, source, []), source, notes_changed=False,
+                              retire_superseded=True)
             local = LocalStore(self.repo)
             held = self._held(source)
             packed = [c for c in local.chunks() if source.index.locate(c) and source.verify_packed(c, held)]
@@ -208,3 +220,83 @@ class Worker:
                 twin.repo.close()
         except Exception as e:   # noqa: BLE001 - the interruption goes on; the leases lapse
             self.log(f"could not hand back leases: {note_error(e)}")
+
+
+class _Removals:
+    """transfer.sync.push's `decide`: on each attempt, on the remote as just fetched and proven, the raw batches
+    whose every chunk a pack yields that this side decoded and re-hashed and that the remote will hold (this
+    push's, verified as they were made, or one in its store), and (retiring) the pack data refs that packs
+    which stay supersede (work/retire.py). Once the push landed (done_here), the retired packs are marked in
+    our index (readers choose others) and our own copies of their refs deleted."""
+
+    def __init__(self, worker: Worker, source: ChunkSource, made: PackBuilder, retiring: bool):
+        self.worker, self.repo, self.remote = worker, worker.repo, worker.remote
+        self.source, self.made, self.retire = source, made, retiring
+        self.retiring = retire.Retirement()
+        self.rewritten: dict[str, tuple[str, str]] = {}   # retired ref -> (commit, list) of the ref keeping the rest
+        self._good: dict[str, bool] = {}
+        self._hot: tuple[str | None, list[retire.HotRead]] | None = None
+
+    def good(self, pack: str) -> bool:
+        if pack not in self._good:
+            index = self.source.index
+            self._good[pack] = index.is_verified(pack) or not self.source.pack_errors(pack)
+        return self._good[pack]
+
+    def __call__(self, state) -> tuple[dict[str, str], list[str]]:
+        index = self.source.index
+        index.refresh()
+        verified = self._readable_there(state)
+        raw = {ref: oid for ref, oid in index.remote_bulk_refs(self.remote).items()
+               if ref.startswith(RAW_REFS) and self.worker._covered(ref, verified, self.source)}
+        if not self.retire:
+            return raw, [], {}, {}
+        tree = self.source.store.tree_of(self.source.store.tip())
+        if self._hot is None or self._hot[0] != tree:   # what hot commits read, from the packs we know
+            self._hot = tree, retire.hot_reads(self.repo, index)
+        new = {ref: list(self.made.bulk) for ref in self.made.refs}
+        self.retiring = retire.plan(index, self.remote, state.base_tree, self._hot[1], self.good, new,
+                                    set(self.made.recipes))
+        self.rewritten = {}
+        if self.retiring.refs:
+            kept = sorted({b for blobs in self.retiring.kept.values() for b in blobs if not self.repo.exists(b)})
+            if kept and not self.source.fetch(kept):   # what a rewritten ref keeps is pushed from here
+                self.retiring = retire.Retirement()
+                return raw, [], {}, {}
+            for ref, blobs in self.retiring.kept.items():
+                self.rewritten[ref] = bulk.write_bulk(self.repo, blobs, bulk.PACK_MESSAGE)
+            crash_points.reached("retire-decided")
+        create = {PACK_REFS + commit: commit for commit, _ in self.rewritten.values()}
+        lists = {bulk_list_path(commit): listing for commit, listing in self.rewritten.values()}
+        return raw | self.retiring.refs, self.retiring.paths, create, lists
+
+    def _readable_there(self, state) -> set[str]:
+        """The chunks this push's packs yield that the remote can give once it lands: every blob they need
+        (a delta's base's too) carried by it or proven there, their base in its store (a base retired since
+        the packs were made leaves them unreadable)."""
+        index, listing = self.source.index, TreeEditor(self.repo, state.base_tree)
+        carried, made = set(self.made.bulk), set(self.made.recipes)
+        out: set[str] = set()
+        for pack in made:
+            base = index.pack_base(pack)
+            if base is not None and base not in made and listing.get(pack_path(base)) is None:
+                continue
+            if all(b in carried or index.remote_holds_blob(self.remote, b, pack_refs_only=True)
+                   for b in index.pack_blobs(pack)):
+                out.update(c for c, _ in index.pack_chunks(pack))
+        return out
+
+    def done_here(self):
+        if not self.retiring.refs:
+            return
+        crash_points.reached("retired")
+        self.source.index.mark_retired(self.retiring.packs)
+        zero = "0" * self.repo.hex_len
+        for ref, commit in self.retiring.refs.items():
+            if self.repo.ref(ref, peel=False) != commit:
+                continue
+            if ref in self.rewritten:   # what stays of it stays here too
+                kept = self.rewritten[ref][0]
+                if self.repo.ref(PACK_REFS + kept, peel=False) is None:
+                    self.repo.update_ref(PACK_REFS + kept, kept, None, "panini: what stays of a retired ref")
+            self.repo.update_ref(ref, zero, commit, "panini: retired")
