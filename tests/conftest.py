@@ -9,6 +9,7 @@ path clone hardlinks the objects and would hide transport bugs).
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import random
@@ -159,6 +160,12 @@ def clone(url: str, dest, check=True) -> subprocess.CompletedProcess:
 
 
 # --- data ---------------------------------------------------------------------------------------
+
+
+def bomb(name: str) -> bytes:
+    """A decompression bomb (zeros, compressed), committed gzipped under tests/data/bombs/ by its make.py:
+    building them took about 30 s of CPU per run."""
+    return gzip.decompress((Path(__file__).parent / "data" / "bombs" / f"{name}.gz").read_bytes())
 
 
 def sha256_file(path, block: int = 4 * MiB) -> str:

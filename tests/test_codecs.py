@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import bomb
 from git_panini import codecs
 from git_panini.codecs import CodecError, decode_chain, encode_chain
 
@@ -287,28 +288,11 @@ def test_flipped_bytes(codec, encoded):
 
 # --- decompression bombs -----------------------------------------------------------------------------------
 
-def _zeros_compressed(compressor_process, flush, total=1 << 30) -> bytes:
-    """Compress total zero bytes without ever holding them in memory."""
-    zeros = bytes(MIB)
-    parts = [compressor_process(zeros) for _ in range(total // MIB)]
-    return b"".join(parts) + flush()
-
-
-def _bomb(name: str) -> tuple[bytes, dict]:
-    if name == "zstd":
-        import zstandard
-
-        cobj = zstandard.ZstdCompressor(level=1, write_checksum=True).compressobj(size=1 << 30)
-        return _zeros_compressed(cobj.compress, cobj.flush), {"level": 1}
-    if name == "xz":
-        comp = lzma.LZMACompressor(format=lzma.FORMAT_XZ, preset=0)  # 256 KiB dictionary fits the memlimit
-        return _zeros_compressed(comp.compress, comp.flush), {"preset": 0, "extreme": False}
-    if name == "brotli":
-        import brotli
-
-        comp = brotli.Compressor(quality=0)
-        return _zeros_compressed(comp.process, comp.finish, 256 * MIB), {"quality": 0, "lgwin": 22, "crc32": 0}
-    raise AssertionError(name)
+BOMBS = {  # codec: (zeros compressed, committed by tests/data/bombs/make.py; the params they were made with)
+    "zstd": ("zeros-1GiB-level1.zst", {"level": 1}),
+    "xz": ("zeros-1GiB-preset0.xz", {"preset": 0, "extreme": False}),   # 256 KiB dictionary fits the memlimit
+    "brotli": ("zeros-256MiB-quality0.br", {"quality": 0, "lgwin": 22, "crc32": 0}),
+}
 
 
 @pytest.mark.parametrize("name", ["zstd", "xz", "brotli"])
@@ -316,23 +300,24 @@ def test_bomb_fails_fast_without_allocating(name):
     codec = codecs.get(name)
     if not codec.available():
         pytest.skip(f"{name} library not installed")
-    bomb, params = _bomb(name)
+    file, params = BOMBS[name]
+    data = bomb(file)
     tracemalloc.start()  # output buffers are Python objects, so tracemalloc sees an unbounded decode
     start = time.monotonic()
     try:
         with pytest.raises(CodecError, match="max_output"):
-            codec.decode(bomb, params, {}, MIB)
+            codec.decode(data, params, {}, MIB)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert time.monotonic() - start < 5
-    assert peak - len(bomb) < 16 * MIB, f"decoding a bomb with max_output 1 MiB peaked at {peak / MIB:.0f} MiB"
+    assert peak - len(data) < 16 * MIB, f"decoding a bomb with max_output 1 MiB peaked at {peak / MIB:.0f} MiB"
 
 
 def test_xz_hostile_dictionary_exceeds_memlimit():
-    bomb = lzma.compress(bytes(MIB), format=lzma.FORMAT_XZ, preset=9)  # declares a 64 MiB dictionary
+    hostile = lzma.compress(bytes(MIB), format=lzma.FORMAT_XZ, preset=9)  # declares a 64 MiB dictionary
     with pytest.raises(CodecError):
-        codecs.get("xz").decode(bomb, {}, {}, 64 * 1024)
+        codecs.get("xz").decode(hostile, {}, {}, 64 * 1024)
 
 
 def test_ppmd_size_lie_is_refused_before_decoding():

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import lzma
 import subprocess
 import sys
 from pathlib import Path
 
-import zstandard
 
-from conftest import git, make_repo
+from conftest import bomb, git, make_repo
 from git_panini import codecs
 from git_panini.format import manifest as manifest_mod
 from git_panini.format.chunking import ChunkParams
@@ -156,15 +154,6 @@ GiB = 1 << 30
 ZERO_CHUNK = 16 << 20       # the largest chunk a manifest may list
 
 
-def _compress_zeros(kind: str, total: int) -> bytes:
-    block = bytes(ZERO_CHUNK)
-    if kind == "zstd":
-        c = zstandard.ZstdCompressor(level=3, write_checksum=True).compressobj(size=total)
-    else:
-        c = lzma.LZMACompressor(format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=0)
-    return b"".join(c.compress(block) for _ in range(total // ZERO_CHUNK)) + c.flush()
-
-
 def _measured(cmd: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, int]:
     """Run cmd under a fresh Python parent; return the result and the peak RSS (KiB) of the largest
     process in its tree (RUSAGE_CHILDREN of that parent covers every waited-for descendant)."""
@@ -189,11 +178,11 @@ def test_decompression_bombs_are_refused_in_bounded_memory(tmp_path, report):
     for _ in range(GiB // ZERO_CHUNK):
         digest.update(zero)
     del zero
-    zstd_bomb = _compress_zeros("zstd", GiB)
+    zstd_bomb = bomb("zeros-1GiB-level3.zst")   # made by tests/data/bombs/make.py
     bombs = {
         # name: (data, steps, decoded size the recipe claims)
         "zstd.bin": (zstd_bomb, [{"codec": "zstd", "id": 2, "params": {"level": 3}, "size": GiB}], GiB),
-        "xz.bin": (_compress_zeros("xz", GiB),
+        "xz.bin": (bomb("zeros-1GiB-preset0.xz"),
                    [{"codec": "xz", "id": 3, "params": {"preset": 0, "extreme": False}, "size": GiB}], GiB),
         # a small final size, but an intermediate step that claims (and would inflate to) 1 GiB
         "two-step.bin": (zstd_bomb, [{"codec": "deflate-expand", "id": 6, "params": {"streams": 0, "zlib": "x"},
