@@ -138,14 +138,37 @@ def file_url(path) -> str:
 
 def make_repo(tmp, object_format: str = "sha1", name: str = "repo", install: bool = True,
               track: tuple[str, ...] = ()) -> Path:
-    """A new non-bare repository; `git panini install` (filter + hooks) unless install=False."""
+    """A new non-bare repository; `git panini install` (filter + hooks) unless install=False.
+
+    Built once per test run (per worker) for each set of arguments, user configuration and git-panini, then
+    copied: `install` and `track` are two CLI starts otherwise, for nearly every test. Nothing they write
+    names the repository's path."""
     path = Path(tmp) / name
-    run(["git", "init", "-q", f"--object-format={object_format}", str(path)])
-    if install:
-        run(["git", "panini", "install"], cwd=path)
-    if track:
-        run(["git", "panini", "track", *track], cwd=path)
+    user_config = [Path(os.environ.get("HOME", "/")) / ".gitconfig",
+                   Path(os.environ.get("XDG_CONFIG_HOME", "/")) / "git" / "config"]
+    key = (object_format, install, tuple(track), shutil.which("git-panini"),
+           *(p.read_bytes() if p.is_file() else b"" for p in user_config))
+    if key not in _PRISTINE:
+        pristine = _PRISTINE_DIR / f"{len(_PRISTINE)}"
+        run(["git", "init", "-q", f"--object-format={object_format}", str(pristine)])
+        if install:
+            run(["git", "panini", "install"], cwd=pristine)
+        if track:
+            run(["git", "panini", "track", *track], cwd=pristine)
+        _PRISTINE[key] = pristine
+    shutil.copytree(_PRISTINE[key], path, symlinks=True, dirs_exist_ok=True)
     return path
+
+
+_PRISTINE: dict[tuple, Path] = {}
+_PRISTINE_DIR = Path()   # set once per session by pristine_dir
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pristine_dir(tmp_path_factory):
+    """Where make_repo keeps the repositories it copies."""
+    global _PRISTINE_DIR
+    _PRISTINE_DIR = tmp_path_factory.mktemp("pristine")
 
 
 def make_bare(tmp, object_format: str = "sha1", name: str = "remote.git") -> tuple[Path, str]:

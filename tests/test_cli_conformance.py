@@ -28,6 +28,10 @@ from typer.main import get_command
 from conftest import git, isolate, make_bare, make_repo, run, write_random
 from git_panini.cli import app
 
+# Every case runs in the module's `outcomes` fixture: one worker runs them all (with `--dist loadgroup`, as
+# .ci/run does), instead of each pytest-xdist worker running all of them for its share of the tests.
+pytestmark = pytest.mark.xdist_group("cli_conformance")
+
 OK, FAILED, USAGE = 0, 1, 2
 REPO, OUTSIDE = "repo", "outside"     # where a case runs: the shared repository, or a directory that is none
 
