@@ -329,6 +329,26 @@ def test_ppmd_size_lie_is_refused_before_decoding():
         codec.decode(enc, {**recorded, "mem": 1 << 40}, {}, len(TEXT))
 
 
+# A regression vector (issue 19): 200,000 bytes of CPython 3.11's standard library sources (Debian's
+# /usr/lib/python3.11/*.py concatenated in name order, from byte 39,595) on which one pyppmd 1.3.1 encode() call
+# at order 8 loses bytes where its output crosses 32 KiB, so the stream does not decode.
+PPMD_LOST_BYTES = Path(__file__).parent / "data" / "ppmd-lost-bytes.py.xz"
+
+
+def test_ppmd_streams_decode_where_one_pyppmd_call_loses_bytes():
+    pyppmd = pytest.importorskip("pyppmd")
+    data = lzma.decompress(PPMD_LOST_BYTES.read_bytes())
+    params = {"order": 8, "mem": 256 << 20}
+    encoded, steps = encode_chain(data, [("ppmd", params)], {})
+    assert decode_chain(encoded, steps, {}, len(data)) == data
+    one_call = pyppmd.Ppmd7Encoder(8, 256 << 20)
+    stream = one_call.encode(data) + one_call.flush()
+    # The vector still shows the bug it guards against (with pyppmd as pinned in pyproject.toml).
+    assert len(stream) == len(encoded) - 1
+    with pytest.raises(CodecError):
+        decode_chain(stream, steps, {}, len(data))
+
+
 # --- zstd specifics -----------------------------------------------------------------------------------------
 
 def test_zstd_dictionary_and_long_window():

@@ -36,6 +36,17 @@ def test_every_codec_id_has_a_golden_vector():
     assert not missing, f"no golden vector for {missing}: run tests/golden/make_vectors.py and commit"
 
 
+def test_codec_libraries_are_pinned_to_the_versions_installed():
+    """Packs decode through these libraries: each is pinned to one version, the one these vectors ran under."""
+    tomllib = pytest.importorskip("tomllib")
+    from importlib.metadata import version
+    pyproject = tomllib.loads((GOLDEN.parents[1] / "pyproject.toml").read_text())
+    pins = dict(dep.split("==") for dep in pyproject["project"]["dependencies"] if "==" in dep)
+    needed = {codec.requires[1] for codec in codecs.all_codecs() if codec.requires}
+    assert needed and needed <= set(pins), f"codec libraries not pinned with ==: {sorted(needed - set(pins))}"
+    assert {name: version(name) for name in needed} == {name: pins[name] for name in needed}
+
+
 def test_deflate_expand_records_the_bundled_deflater():
     steps = [s for v in VECTORS for s in v["steps"] if s["codec"] == "deflate-expand"]
     assert steps and all(s["params"]["deflater"] == "zlib-1.2.13" for s in steps)

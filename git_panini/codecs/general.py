@@ -230,6 +230,10 @@ class Brotli(Codec):
         return out
 
 
+_PPMD_FEED = 8 << 10       # input bytes per pyppmd encode() call ...
+_PPMD_BLOCK = 32 << 10     # ... whose output must stay below pyppmd's first output block
+
+
 class Ppmd(Codec):
     id = 5
     name = "ppmd"
@@ -242,7 +246,13 @@ class Ppmd(Codec):
         order = int_param(params, "order", 2, 64, 6)
         mem = int_param(params, "mem", 1 << 11, self._MAX_MEM, 16 << 20)
         enc = pyppmd.Ppmd7Encoder(order, mem)
-        encoded = enc.encode(data) + enc.flush()
+        parts = [enc.encode(data[i:i + _PPMD_FEED]) for i in range(0, len(data), _PPMD_FEED)]
+        # pyppmd (1.3.1 and before) drops the range coder's bytes that do not fit when one encode() call's output
+        # fills its first 32 KiB output block: the stream then fails to decode (wrong bytes, "truncated",
+        # trailing bytes, a crashed decoder; issue 19). Fed in small pieces, no call's output gets near it.
+        if any(len(part) >= _PPMD_BLOCK for part in parts):
+            raise CodecError("ppmd: an encode call filled pyppmd's output block (bytes may be lost)")
+        encoded = b"".join(parts) + enc.flush()
         # PPMd7 has no end marker or checksum: the length and a crc32 travel in the recipe.
         return encoded, {"order": order, "mem": mem, "size": len(data), "crc32": zlib.crc32(data)}
 

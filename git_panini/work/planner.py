@@ -1,6 +1,7 @@
 """Chooses a codec chain per segment: ranks candidates on samples, encodes only the winners whole, keeps
-the smallest that decodes exactly. Every limit is a count or a size, never a clock, so the same input at
-the same effort packs to the same bytes on any machine under any load."""
+the smallest that decodes exactly (when none does, the next-ranked, and so on: raw only when all failed).
+Every limit is a count or a size, never a clock, so the same input at the same effort packs to the same
+bytes on any machine under any load."""
 
 from __future__ import annotations
 
@@ -13,10 +14,15 @@ from .. import codecs
 
 SAMPLES = 4                   # samples per segment that rank the candidates ...
 SAMPLE_BYTES = 64 << 10       # ... of this many bytes each, spread evenly over the (transformed) segment
-# Whole-segment encodes per effort, the best-ranked first; a runner-up within CLOSE of the leader's
-# estimate is encoded whole too (effort 2), since samples cannot see long-range matches.
+# Whole-segment encodes per effort, the best-ranked first; the runner-up, when within CLOSE of the leader's
+# estimate, is encoded whole too (effort 2), since samples cannot see long-range matches and flatter a
+# dictionary trained on them. `python -m bench.close_threshold --scale 3` (bench.corpus, 53 MB, 2026-12-08):
+# runner-ups won by 0.7-4.2 % at gaps of 0.9-5.0 % and lost at most gaps above; 3 % saves 0.20 % (balanced)
+# and 0.85 % (archive) of stored bytes (1 %: 0.00 and 0.44 %) for a second encode of 3 of 14 and 4 of 31
+# ranked segments. 5 % saved 0.50 % (balanced) but changed enough choices to take a lineage in
+# tests/test_amplification.py over the read bound (decode 1.5-1.6x): left for a choice that weighs read cost.
 FINALISTS = {0: 1, 1: 1, 2: 1, 3: 1 << 30}
-CLOSE = 0.01
+CLOSE = 0.03
 
 # Transforms rewrite the whole input (they need its structure), so they run once on the whole segment
 # and the codec after them is ranked on samples of their output.
@@ -168,6 +174,7 @@ def choose(data: bytes, fmt: str | None, effort: int, deps: dict[str, bytes] | N
     chains = candidates(fmt, mostly_printable(data), effort, fast_decode) + (extra or [])
     if fast_decode:
         chains = [c for c in chains if all(name in FAST_DECODE for name, _ in c)]
+    chains = [c for c in chains if not any(codecs.denied(name, params) for name, params in c)]
     if effort > 0 and fmt != "jpeg" and _incompressible(data):
         # Random-looking: only a transform that finds deflate streams inside can still win, or a delta
         # against the previous version (work/deltas.py), which random-looking bytes repeat.
@@ -183,13 +190,28 @@ def choose(data: bytes, fmt: str | None, effort: int, deps: dict[str, bytes] | N
             tried[i]["size"] = len(out[0])
             done[i] = out
 
-    # Whole-file codecs first, in order: the first that works is the answer below effort 3.
+    def verified(i) -> bool:
+        """done[i] is smaller than the input and decodes back to exactly it; one that decodes otherwise is
+        dropped from done, and why is recorded."""
+        encoded, steps = done[i]
+        if len(encoded) >= len(data):
+            return False
+        try:
+            if codecs.decode_chain(encoded, steps, deps, len(data)) == data:
+                return True
+            tried[i]["error"] = "decode does not reproduce the input"
+        except codecs.CodecError as e:
+            tried[i]["error"] = f"decode: {e}"
+        del done[i]
+        return False
+
+    # Whole-file codecs first, in order: below effort 3 the first that verifies is the answer.
     whole = [i for i, chain in enumerate(chains) if chain[0][0] in WHOLE_ONLY]
     for i in whole:
         record(i, pool.submit(_encode, data, chains[i], deps).result())
-        if i in done and effort < 3:
-            break
-    rest = [i for i, chain in enumerate(chains) if chain[0][0] not in WHOLE_ONLY and not (done and effort < 3)]
+        if i in done and effort < 3 and verified(i):
+            return Choice(*done[i], list(tried.values()))
+    rest = [i for i, chain in enumerate(chains) if chain[0][0] not in WHOLE_ONLY]
 
     # Each distinct transform prefix runs once on the whole segment.
     prefixes: dict[tuple, object] = {}
@@ -230,25 +252,26 @@ def choose(data: bytes, fmt: str | None, effort: int, deps: dict[str, bytes] | N
             ranked.append((out, i))
     ranked.sort()
 
-    # Encode the best-ranked whole: FINALISTS of them, and runners-up close to the leader.
-    finalists = [i for n, (estimate, i) in enumerate(ranked)
-                 if n < FINALISTS.get(effort, 1) or (effort >= 2 and estimate <= ranked[0][0] * (1 + CLOSE))]
-    whole_jobs = {i: pool.submit(_encode, jobs[i][2][0], chains[i][len(_prefix(chains[i])):], deps)
-                  for i in finalists if i not in done}
+    # Encode the best-ranked whole: FINALISTS of them, and at effort 2 the runner-up when its estimate is
+    # within CLOSE of the leader's.
+    finalists = [i for n, (estimate, i) in enumerate(ranked) if n < FINALISTS.get(effort, 1)
+                 or (effort >= 2 and n == 1 and estimate <= ranked[0][0] * (1 + CLOSE))]
+    whole_jobs = {i: pool.submit(_encode, *_tail(jobs[i][2], chains[i]), deps) for i in finalists if i not in done}
     for i, future in whole_jobs.items():
         record(i, _join(future.result(), jobs[i][2]))
 
-    # The smallest that decodes back to exactly these bytes; then the next one.
-    for _, i in sorted((len(encoded), i) for i, (encoded, _) in done.items()):
-        encoded, steps = done[i]
-        if len(encoded) >= len(data):
+    # The smallest that decodes back to exactly these bytes. When none does (an encoder wrote a stream its
+    # decoder refuses, or other bytes), the next-ranked chain is encoded, and so on: a segment is stored as
+    # it is only when no candidate is left.
+    later = [i for _, i in ranked if i not in done]
+    while True:
+        for _, i in sorted((len(encoded), i) for i, (encoded, _) in done.items()):
+            if verified(i):
+                return Choice(*done[i], list(tried.values()))
+        if not later:
             break
-        try:
-            if codecs.decode_chain(encoded, steps, deps, len(data)) == data:
-                return Choice(encoded, steps, list(tried.values()))
-            tried[i]["error"] = "decode does not reproduce the input"
-        except codecs.CodecError as e:
-            tried[i]["error"] = f"decode: {e}"
+        i = later.pop(0)
+        record(i, _join(_encode(*_tail(jobs[i][2], chains[i]), deps), jobs[i][2]))
     encoded, steps = codecs.encode_chain(data, [("store", {})], deps)
     return Choice(encoded, steps, list(tried.values()))
 
@@ -259,6 +282,11 @@ def _prefix(chain) -> tuple:
     while n < len(chain) - 1 and chain[n][0] in TRANSFORMS:
         n += 1
     return tuple((name, tuple(sorted(params.items()))) for name, params in chain[:n])
+
+
+def _tail(base, chain) -> tuple:
+    """What a chain's back end encodes whole: the transformed segment and the links after the transforms."""
+    return base[0], chain[len(_prefix(chain)):]
 
 
 def _join(out, base):
