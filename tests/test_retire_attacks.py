@@ -1,11 +1,16 @@
 """Pack retirement (work/retire.py) against a collaborator with ordinary push access, using only git
-plumbing: a push that only looks like a retirement."""
+plumbing: a push that only looks like a retirement, and a twin pack that lies about its
+size."""
 
 from __future__ import annotations
 
-from conftest import clone, git, make_bare, make_repo, run
+import json
+import random
+
+from conftest import clone, git, make_bare, make_repo, run, short_words
 from test_retire_packs import Lineage, _attacker, _gc, _pack_refs, _reads_every_version, _recipes, _store_commit
-from git_panini.store.shared import STORE_REF, bulk_list_path, pack_path
+from git_panini.store import bulk
+from git_panini.store.shared import PACK_REFS, STORE_REF, bulk_list_path, pack_path
 
 
 def test_a_forged_retirement_of_the_only_pack_is_taken_for_a_loss(tmp_path):
@@ -42,3 +47,39 @@ def test_a_forged_retirement_of_the_only_pack_is_taken_for_a_loss(tmp_path):
     fresh = tmp_path / "fresh"
     clone(url, fresh)
     _reads_every_version(fresh, lineage.versions)
+
+
+def test_a_worker_keeps_its_compact_pack_over_a_bloated_twin_that_claims_to_be_small(tmp_path):
+    """A collaborator pushes a truthful twin of the worker's pack, stored uncompressed, whose recipe claims
+    one byte of encoded data. The twin decodes, so one of the two may go: the worker must retire the twin
+    (it holds more bytes), not its own compact pack, which readers would then fetch in its place."""
+    remote, url = make_bare(tmp_path)
+    repo = make_repo(tmp_path, track=("*.bin",))
+    git(repo, "remote", "add", "origin", url)
+    run(["git", "panini", "install", "--global"], cwd=tmp_path)
+    data = bytes(short_words(random.Random(5), 300_000))
+    (repo / "model.bin").write_bytes(data)
+    git(repo, "add", "model.bin", ".gitattributes")
+    git(repo, "commit", "-q", "-m", "v0")
+    git(repo, "push", "-q", "origin", "main")
+    run(["git", "panini", "work"], cwd=repo)
+    [honest] = _pack_refs(remote)
+    [pack] = _recipes(remote)
+    recipe = json.loads(git(repo, "cat-file", "-p", pack).stdout)
+    assert recipe["encoded_size"] < len(data) // 2
+    attacker = _attacker(tmp_path, url)
+
+    def plant(editor, repo_):
+        blob = repo_.write_object("blob", data + b"\0")
+        twin = repo_.write_object("blob", json.dumps({**recipe, "data": blob, "size": len(data) + 1,
+                                                      "encoded_size": 1, "steps": [], "deps": []}).encode())
+        commit, listing = bulk.write_bulk(repo_, [blob], bulk.PACK_MESSAGE)
+        editor.set(pack_path(twin), twin)
+        editor.set(bulk_list_path(commit), listing)
+        repo_.git("update-ref", PACK_REFS + commit, commit)
+        plant.ref = PACK_REFS + commit
+    _store_commit(attacker, plant)
+    git(attacker, "push", "-q", "origin", STORE_REF, plant.ref)
+
+    run(["git", "panini", "work"], cwd=repo)
+    assert set(_pack_refs(remote)) == {honest}
