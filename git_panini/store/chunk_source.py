@@ -234,6 +234,11 @@ class ChunkSource:
                 bad.append(chunk)
         if bad:
             return [f"pack {pack}: {len(bad)} chunk(s) do not decode to their ids (first {bad[0]})"]
+        # Readers and retirement weigh packs by the encoded size the recipe claims: the object proves it.
+        recipe = parse_recipe(self.repo.read_kind(pack, "blob", MAX_RECIPE_SIZE) or b"", self.repo.hex_len)
+        claimed, held = recipe.get("encoded_size"), self.repo.reader.size(recipe["data"])
+        if claimed is not None and held is not None and claimed != held:
+            return [f"pack {pack}: its recipe claims {claimed} bytes of encoded data; its data blob holds {held}"]
         self.index.mark_verified(pack)
         return []
 

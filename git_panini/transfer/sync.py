@@ -243,14 +243,24 @@ def _prove(repo, remote: str, refs: dict[str, str], store_tree: str | None) -> l
     index = ChunkIndex(Store(repo))
     listed = TreeEditor(repo, store_tree) if store_tree else None
 
+    def readable(pack: str) -> bool:
+        return listed.get(pack_path(pack)) is not None and all(index.holders(remote, b) for b in index.pack_blobs(pack))
+
     def retired(ref: str, commit: str, blobs: list[str]) -> bool:
         """A worker retires pack data with its packs (work/retire.py): the remote's store no longer lists
-        the ref, and every pack it lists that needs a blob the ref held has it in a ref there now.
-        Anything else is a loss."""
+        the ref, every pack it lists that needs a blob the ref held has it in a ref there now, and every
+        chunk a pack gone with it yielded another pack there yields (a push that only looks like a
+        retirement, the only copy deleted with its recipe, is a loss). Anything else is a loss."""
         if listed is None or listed.get(bulk_list_path(commit)) is not None:
             return False
-        return all(not listed.get(pack_path(p)) or all(index.holders(remote, b) for b in index.pack_blobs(p))
-                   for p in index.packs_using(blobs))
+        for pack in index.packs_using(blobs):
+            if listed.get(pack_path(pack)) is not None:
+                if not readable(pack):
+                    return False
+            elif not all(any(q != pack and readable(q) for q, _, _, _ in index.locate(chunk))
+                         for chunk, _ in index.pack_chunks(pack)):
+                return False
+        return True
     try:
         return index.prove_remote(remote, refs, lists, retired)
     finally:
