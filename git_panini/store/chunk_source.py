@@ -98,7 +98,7 @@ class ChunkSource:
         self._pending: dict[str, tuple[Future, int]] = {}   # pack -> (its decode on another thread, size)
         self._pending_bytes = 0
         self._pool: ThreadPoolExecutor | None = None
-        self._last: tuple[str, bytes] | None = None   # the chunk read last, verified: a file of zeros repeats one
+        self._last: tuple[str, bytes, bool] | None = None   # chunk, bytes, hashed: a file of zeros repeats one
         # The pack each chunk is read from, chosen for all the files read together (store/read_cost.py: what
         # fsck --amplification computes): a chunk several packs yield is read from one the others need anyway.
         self._choice: dict[str, str] = {}
@@ -247,11 +247,11 @@ class ChunkSource:
         is checked for its size only, for a caller that checks the whole file's sha256 (iter_file): git
         stored it under its id, so only a damaged disk could make it wrong, and hashing it twice cost a
         checkout a fifth of its CPU."""
-        if self._last is not None and self._last[0] == chunk and len(self._last[1]) == size:
-            return self._last[1]
+        last = self._last   # (chunk, bytes, hashed): a run of one chunk (zeros) is read once
+        if last is not None and last[0] == chunk and len(last[1]) == size and (last[2] or not hash_raw):
+            return last[1]
         data = self._read(chunk, size, hash_raw)
-        if hash_raw:   # a chunk read unhashed is never handed to a caller that wants it hashed
-            self._last = (chunk, data)
+        self._last = (chunk, data, hash_raw)
         return data
 
     def _read(self, chunk: str, size: int, hash_raw: bool = True) -> bytes:
@@ -434,14 +434,13 @@ def iter_file(source: ChunkSource, pointer: Pointer):
     if len(chunks.chunks) > 1:   # one chunk: nothing to read ahead (a checkout of many small files skips the lookups)
         source.plan(chunks.distinct())
     digest = BackgroundSha256()
-    offset, last = 0, None
+    offset = 0
     for chunk, size in chunks:
-        try:   # a repeat of the chunk before (a run of zeros) is not read again
-            data = last[1] if last is not None and last[0] == chunk else source.read(chunk, size, hash_raw=False)
+        try:
+            data = source.read(chunk, size, hash_raw=False)
         except ReadError as e:
             e.offset = offset
             raise
-        last = (chunk, data)
         digest.update(data)
         offset += size
         yield data
