@@ -16,20 +16,27 @@ from git_panini.store import bulk
 from git_panini.store.shared import PACK_REFS, STORE_REF, bulk_list_path, pack_path
 
 
+def _one_worked_pack(tmp_path, seed: int):
+    """A clone that pushed one file's version and worked it: (remote, url, clone, lineage, the one pack data
+    ref on the remote, the one recipe there)."""
+    remote, url = make_bare(tmp_path)
+    repo = make_repo(tmp_path, track=("*.bin",))
+    git(repo, "remote", "add", "origin", url)
+    run(["git", "panini", "install", "--global"], cwd=tmp_path)
+    lineage = Lineage(repo, seed=seed, size=300_000)
+    lineage.commit()
+    run(["git", "panini", "work"], cwd=repo)
+    [ref] = _pack_refs(remote)
+    [pack] = _recipes(remote)
+    return remote, url, repo, lineage, ref, pack
+
+
 def test_a_forged_retirement_of_the_only_pack_is_taken_for_a_loss(tmp_path):
     """A collaborator deletes the only pack data ref and drops its recipe and list in one push, as a worker
     retiring it would (a remote without the hook takes it): no pack there yields its chunks any more, so
     it is no retirement. The next ordinary push from a clone that holds the data says so and pushes it
     back, and after gc on both sides a fresh clone reads every version."""
-    remote, url = make_bare(tmp_path)
-    repo = make_repo(tmp_path, track=("*.bin",))
-    git(repo, "remote", "add", "origin", url)
-    run(["git", "panini", "install", "--global"], cwd=tmp_path)
-    lineage = Lineage(repo, seed=3, size=300_000)
-    lineage.commit()
-    run(["git", "panini", "work"], cwd=repo)
-    [ref] = _pack_refs(remote)
-    [pack] = _recipes(remote)
+    remote, url, repo, lineage, ref, pack = _one_worked_pack(tmp_path, seed=3)
     attacker = _attacker(tmp_path, url)
     commit = _pack_refs(attacker)[ref]
 
@@ -72,15 +79,7 @@ def test_two_concurrent_deletions_of_covering_packs_never_both_pass_the_hook(tmp
     """Two pack data refs whose packs yield the same chunks (an honest pack and a twin, as a repack makes):
     the hook lets either go while the other stays. A collaborator sends two pushes at once, each deleting one;
     the second is judged and lands while the first waits for its refs. One of them must be refused."""
-    remote, url = make_bare(tmp_path)
-    repo = make_repo(tmp_path, track=("*.bin",))
-    git(repo, "remote", "add", "origin", url)
-    run(["git", "panini", "install", "--global"], cwd=tmp_path)
-    lineage = Lineage(repo, seed=5, size=300_000)
-    lineage.commit()
-    run(["git", "panini", "work"], cwd=repo)
-    [honest] = _pack_refs(remote)
-    [pack] = _recipes(remote)
+    remote, url, repo, lineage, honest, pack = _one_worked_pack(tmp_path, seed=5)
     recipe = json.loads(git(repo, "cat-file", "-p", pack).stdout)
     attacker = _attacker(tmp_path, url)
     data = bytes(lineage.data)
